@@ -1,0 +1,39 @@
+# Two entry points for a newcomer: `make demo` and `make test`. Each installs what it needs
+# (a venv with the project, the pinned Node tools in ganache/) and does so only once.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := ganache/node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test install contracts bench clean
+
+install: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): ganache/package.json ganache/package-lock.json
+	cd ganache && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m facemarket.cli.demo
+
+contracts: install
+	$(PY) -m facemarket.contracts.build
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) ganache/node_modules .pytest_cache

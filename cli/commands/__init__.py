@@ -1,0 +1,1 @@
+"""The subcommand groups of `facemarket`, one module per area."""
