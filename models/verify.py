@@ -1,0 +1,57 @@
+"""Check the model files against `manifest.json` before any worker loads them.
+
+Hashing the 130 MB of models takes a noticeable fraction of a second, so the parent checks
+once per process (cached by path, size and modification time) and the workers, started
+afterwards, trust that check instead of hashing again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+from facemarket.models.errors import ModelError
+
+MANIFEST = Path(__file__).with_name("manifest.json")
+_CHUNK = 1 << 20
+
+
+def manifest() -> dict[str, dict]:
+    """File name -> {"bytes", "sha256"} for every model the services need."""
+    return json.loads(MANIFEST.read_text())["files"]
+
+
+def verify_models(folder: Path) -> None:
+    """Raise ModelError naming the first missing or corrupt model in `folder`."""
+    for name, expected in manifest().items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelError(f"model file {path} is missing: {_fix(folder)}")
+        stat = path.stat()
+        _verify_file(str(path), stat.st_size, stat.st_mtime_ns, expected["bytes"], expected["sha256"])
+
+
+@functools.cache
+def _verify_file(path: str, size: int, mtime_ns: int, expected_size: int, expected_sha256: str) -> None:
+    """Hash one file; cached, so a file is hashed once per process unless it changes."""
+    folder = Path(path).parent
+    if size != expected_size:
+        raise ModelError(
+            f"model file {path} has {size} bytes, expected {expected_size} (truncated or a "
+            f"different model): {_fix(folder)}"
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != expected_sha256:
+        raise ModelError(f"model file {path} is corrupt (SHA-256 mismatch): {_fix(folder)}")
+
+
+def _fix(folder: Path) -> str:
+    return (
+        f"reinstall the models with `pip install --force-reinstall face_recognition_models==0.3.0`, "
+        f"or copy the four dlib models named in {MANIFEST} into {folder}"
+    )
