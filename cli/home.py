@@ -1,0 +1,81 @@
+"""The FACEMARKET_HOME folder: where the CLI keeps what outlives one command.
+
+Layout (all plain JSON, so a user can read and back it up):
+
+    config.json             current network and account
+    networks.json           named networks (RPC URL, chain id, deployment file)
+    keystores/<name>.json   encrypted keys, geth/MetaMask keystore format
+    deployments/<net>.json  contract addresses of a network (written by `contracts deploy`)
+    jobs/<chain>-<escrow>.json  jobs prepaid in bulk and not used yet
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
+    """Write JSON so a crash never leaves half a file (keystores and prepaid jobs are money)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return default
+
+
+@dataclass(frozen=True)
+class Home:
+    """Paths inside the home folder; creates nothing until something is written."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "Home":
+        return cls(Path(os.environ.get("FACEMARKET_HOME") or Path.home() / ".facemarket"))
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def networks_file(self) -> Path:
+        return self.root / "networks.json"
+
+    @property
+    def keystores(self) -> Path:
+        return self.root / "keystores"
+
+    @property
+    def deployments(self) -> Path:
+        return self.root / "deployments"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    def deployment_file(self, network: str) -> Path:
+        return self.deployments / f"{network}.json"
+
+    def config(self) -> dict:
+        return read_json(self.config_file, {})
+
+    def set_config(self, **values: Any) -> None:
+        write_json_atomic(self.config_file, {**self.config(), **values})
