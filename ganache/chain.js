@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Starts a deterministic local chain with the pinned Ganache: chain id 1337, a fixed mnemonic,
+// funded accounts, on one port. With --state DIR the chain is kept in DIR (persistent across
+// restarts); without it, the chain lives in memory and is gone when the process ends.
+// Prints one JSON line {"url", "chainId", "pid", "accounts": [address, ...]} once it listens,
+// and stops cleanly on SIGTERM or SIGINT. Ganache's own log goes to stderr only with --verbose.
+//
+//   node chain.js --port 8545 [--host 127.0.0.1] [--state DIR] [--accounts 10] [--mnemonic "..."]
+"use strict";
+
+const ganache = require("ganache");
+
+const DEFAULT_MNEMONIC = "test test test test test test test test test test test junk";
+
+function parseArgs(argv) {
+  const args = { port: 8545, host: "127.0.0.1", state: null, accounts: 10, mnemonic: DEFAULT_MNEMONIC, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
+      return argv[++i];
+    };
+    if (flag === "--port") args.port = Number(value());
+    else if (flag === "--host") args.host = value();
+    else if (flag === "--state") args.state = value();
+    else if (flag === "--accounts") args.accounts = Number(value());
+    else if (flag === "--mnemonic") args.mnemonic = value();
+    else if (flag === "--verbose") args.verbose = true;
+    else throw new Error(`unknown option ${flag}`);
+  }
+  return args;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const options = {
+    chain: { chainId: 1337, networkId: 1337, hardfork: "shanghai" },
+    wallet: { mnemonic: args.mnemonic, totalAccounts: args.accounts, defaultBalance: 10000 },
+    miner: { instamine: "eager" },
+    logging: { quiet: !args.verbose, logger: { log: args.verbose ? (...m) => console.error(...m) : () => {} } },
+  };
+  if (args.state) options.database = { dbPath: args.state };
+  const server = ganache.server(options);
+  // Handlers first: the port answers before listen() resolves, and a stop may come at any time.
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      await server.close(); // flushes the state folder when there is one
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+
+  await server.listen(args.port, args.host);
+  const accounts = Object.keys(server.provider.getInitialAccounts());
+  const url = `http://${args.host}:${args.port}`;
+  process.stdout.write(JSON.stringify({ url, chainId: 1337, pid: process.pid, accounts }) + "\n");
+}
+
+main().catch((err) => {
+  console.error(`chain.js: ${err.message}`);
+  process.exit(1);
+});
