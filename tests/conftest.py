@@ -7,4 +7,5 @@ import tempfile
 os.environ.setdefault("FACEMARKET_HOME", tempfile.mkdtemp(prefix="facemarket-test-home-"))
 
 pytest_plugins: list[str] = [
+    "tests.fixtures.chain",
 ]

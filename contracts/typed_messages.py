@@ -1,0 +1,222 @@
+"""The EIP-712 messages of a paid call, hand-rolled for speed.
+
+`Invocation(uint256 jobId,address agent,bytes32 requestHash)` is signed by the job's consumer and
+checked by the agent (once per call) and by JobEscrow.completeJob; `Receipt(uint256 jobId,bytes32
+requestHash,bytes32 responseHash)` is signed by the agent over what it served. Both live in the
+escrow's domain. Encoding is done by hand (every field is a fixed 32-byte word) with the domain
+separator cached, and recovery goes through coincurve: a check costs tens of microseconds, where
+eth_account's generic encoder costs milliseconds. The test suite checks this against
+eth_account.messages.encode_typed_data, Ganache's eth_signTypedData_v4 and the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from coincurve import PrivateKey, PublicKey
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+
+ESCROW_DOMAIN_NAME = "facemarket JobEscrow"
+ESCROW_DOMAIN_VERSION = "1"
+
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+INVOCATION_TYPE = "Invocation(uint256 jobId,address agent,bytes32 requestHash)"
+RECEIPT_TYPE = "Receipt(uint256 jobId,bytes32 requestHash,bytes32 responseHash)"
+_DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+_INVOCATION_TYPEHASH = keccak(INVOCATION_TYPE.encode())
+_RECEIPT_TYPEHASH = keccak(RECEIPT_TYPE.encode())
+
+# secp256k1 order: signatures with s above half of it are malleable copies, refused like OZ ECDSA does.
+_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+class InvalidSignature(ValueError):
+    """A signature that is malformed or recovers to no key."""
+
+
+@dataclass(frozen=True)
+class Domain:
+    """An EIP-712 domain; for the escrow, build it with escrow_domain() or read it from eip712Domain()."""
+
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str
+
+    @property
+    def separator(self) -> bytes:
+        return _domain_separator(self)
+
+    def as_typed_data(self) -> dict:
+        """The domain as eth_signTypedData_v4 and eth_account want it."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": to_checksum_address(self.verifying_contract),
+        }
+
+
+def escrow_domain(chain_id: int, escrow_address: str) -> Domain:
+    """The domain of the JobEscrow at `escrow_address` on chain `chain_id`."""
+    return Domain(ESCROW_DOMAIN_NAME, ESCROW_DOMAIN_VERSION, chain_id, to_checksum_address(escrow_address))
+
+
+def domain_from_eip712(fields: tuple | list) -> Domain:
+    """The Domain from the tuple a contract's ERC-5267 eip712Domain() returns."""
+    _flags, name, version, chain_id, verifying_contract, _salt, _extensions = fields
+    return Domain(name, version, chain_id, to_checksum_address(verifying_contract))
+
+
+@cache
+def _domain_separator(domain: Domain) -> bytes:
+    return keccak(
+        _DOMAIN_TYPEHASH
+        + keccak(domain.name.encode())
+        + keccak(domain.version.encode())
+        + domain.chain_id.to_bytes(32, "big")
+        + _address_word(domain.verifying_contract)
+    )
+
+
+def request_hash(body: bytes) -> bytes:
+    """keccak256 of a raw HTTP request (or response) body: what Invocation and Receipt carry."""
+    return keccak(body)
+
+
+# ---------------------------------------------------------------- Invocation
+
+
+def invocation_digest(domain: Domain, job_id: int, agent: str, request_hash: bytes | str) -> bytes:
+    """The 32-byte EIP-712 digest of Invocation(jobId, agent, requestHash) in `domain`."""
+    struct_hash = keccak(_INVOCATION_TYPEHASH + _uint_word(job_id) + _address_word(agent) + _bytes32(request_hash))
+    return _digest(domain, struct_hash)
+
+
+def sign_invocation(private_key: bytes | str, domain: Domain, job_id: int, agent: str, request_hash: bytes | str) -> bytes:
+    """The consumer's 65-byte signature (r ‖ s ‖ v, v in {27, 28}) of the Invocation."""
+    return _sign(private_key, invocation_digest(domain, job_id, agent, request_hash))
+
+
+def recover_invocation_signer(
+    domain: Domain, job_id: int, agent: str, request_hash: bytes | str, signature: bytes | str
+) -> str:
+    """The checksum address that signed the Invocation; raises InvalidSignature."""
+    return _recover(invocation_digest(domain, job_id, agent, request_hash), signature)
+
+
+def invocation_typed_data(domain: Domain, job_id: int, agent: str, request_hash: bytes | str) -> dict:
+    """The Invocation as eth_signTypedData_v4 JSON (what a wallet such as MetaMask signs)."""
+    return {
+        "types": {
+            "EIP712Domain": _fields(DOMAIN_TYPE),
+            "Invocation": _fields(INVOCATION_TYPE),
+        },
+        "primaryType": "Invocation",
+        "domain": domain.as_typed_data(),
+        "message": {
+            "jobId": job_id,
+            "agent": to_checksum_address(agent),
+            "requestHash": "0x" + _bytes32(request_hash).hex(),
+        },
+    }
+
+
+# ---------------------------------------------------------------- Receipt
+
+
+def receipt_digest(domain: Domain, job_id: int, request_hash: bytes | str, response_hash: bytes | str) -> bytes:
+    """The 32-byte EIP-712 digest of Receipt(jobId, requestHash, responseHash) in `domain`."""
+    struct_hash = keccak(_RECEIPT_TYPEHASH + _uint_word(job_id) + _bytes32(request_hash) + _bytes32(response_hash))
+    return _digest(domain, struct_hash)
+
+
+def sign_receipt(
+    private_key: bytes | str, domain: Domain, job_id: int, request_hash: bytes | str, response_hash: bytes | str
+) -> bytes:
+    """The agent's 65-byte signature of the Receipt."""
+    return _sign(private_key, receipt_digest(domain, job_id, request_hash, response_hash))
+
+
+def recover_receipt_signer(
+    domain: Domain, job_id: int, request_hash: bytes | str, response_hash: bytes | str, signature: bytes | str
+) -> str:
+    """The checksum address that signed the Receipt; raises InvalidSignature."""
+    return _recover(receipt_digest(domain, job_id, request_hash, response_hash), signature)
+
+
+def receipt_typed_data(domain: Domain, job_id: int, request_hash: bytes | str, response_hash: bytes | str) -> dict:
+    """The Receipt as eth_signTypedData_v4 JSON."""
+    return {
+        "types": {"EIP712Domain": _fields(DOMAIN_TYPE), "Receipt": _fields(RECEIPT_TYPE)},
+        "primaryType": "Receipt",
+        "domain": domain.as_typed_data(),
+        "message": {
+            "jobId": job_id,
+            "requestHash": "0x" + _bytes32(request_hash).hex(),
+            "responseHash": "0x" + _bytes32(response_hash).hex(),
+        },
+    }
+
+
+# ---------------------------------------------------------------- encoding and keys
+
+
+def _digest(domain: Domain, struct_hash: bytes) -> bytes:
+    return keccak(b"\x19\x01" + _domain_separator(domain) + struct_hash)
+
+
+def _fields(type_string: str) -> list[dict]:
+    """[{"name", "type"}, ...] from "Name(type name,type name)"."""
+    inner = type_string[type_string.index("(") + 1 : -1]
+    return [{"name": name, "type": kind} for kind, name in (field.split(" ") for field in inner.split(","))]
+
+
+def _uint_word(value: int) -> bytes:
+    if not 0 <= value < 2**256:
+        raise ValueError(f"uint256 out of range: {value}")
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    raw = bytes.fromhex(address.removeprefix("0x"))
+    if len(raw) != 20:
+        raise ValueError(f"not a 20-byte address: {address!r}")
+    return bytes(12) + raw
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+
+
+def _bytes32(value: bytes | str) -> bytes:
+    raw = _as_bytes(value)
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+def _sign(private_key: bytes | str, digest: bytes) -> bytes:
+    signature = PrivateKey(_bytes32(private_key)).sign_recoverable(digest, hasher=None)
+    return signature[:64] + bytes([signature[64] + 27])
+
+
+def _recover(digest: bytes, signature: bytes | str) -> str:
+    try:
+        raw = _as_bytes(signature)
+    except ValueError as err:
+        raise InvalidSignature(f"signature is not hex: {err}") from None
+    if len(raw) != 65:
+        raise InvalidSignature(f"signature must be 65 bytes (r, s, v), got {len(raw)}")
+    v = raw[64] - 27 if raw[64] >= 27 else raw[64]
+    if v not in (0, 1):
+        raise InvalidSignature(f"signature v must be 27 or 28, got {raw[64]}")
+    if int.from_bytes(raw[32:64], "big") > _HALF_N:
+        raise InvalidSignature("signature s is in the upper half of the curve order (malleable)")
+    try:
+        public_key = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
+    except ValueError as err:
+        raise InvalidSignature(f"signature recovers to no key: {err}") from None
+    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[12:])
