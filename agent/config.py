@@ -1,0 +1,237 @@
+"""The agent's configuration: one TOML file, each key overridable by `FACEMARKET_AGENT_<KEY>`.
+
+Why one flat table: an operator (or a container orchestrator) overrides any key with one
+environment variable without knowing which section it lives in. Per-method prices are the
+only nested table (`[prices]`). A wrong or missing value stops start-up with one line that
+names the key (`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FACEMARKET_AGENT_"
+PASSWORD_ENV = ENV_PREFIX + "PASSWORD"
+
+
+def facemarket_home() -> Path:
+    """Where the tools keep their state (DESIGN.md conventions)."""
+    return Path(os.environ.get("FACEMARKET_HOME", Path.home() / ".facemarket")).expanduser()
+
+
+class ConfigError(ValueError):
+    """A config value is wrong or missing; the message names the key and what to do."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Every setting of the agent daemon (see `TEMPLATE` for what each one means)."""
+
+    deployment: Path
+    keystore: Path
+    password_file: Path | None = None
+    chain_url: str = "http://127.0.0.1:8545"
+    upstream_url: str = "http://127.0.0.1:8001/"
+    service_name: str = "face-services"
+    endpoint: str = "http://127.0.0.1:8000/"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8000
+    price: int = 1_000_000
+    prices: dict[str, int] = field(default_factory=dict)
+    expiry_margin: int = 300
+    confirmations: int = 0
+    follow_interval: float = 1.0
+    log_range: int = 2000
+    lease_seconds: float = 60.0
+    claim_interval: float = 30.0
+    claim_batch_size: int = 50
+    claim_max_attempts: int = 5
+    claim_receipt_timeout: float = 120.0
+    ledger: Path = field(default_factory=lambda: facemarket_home() / "agent" / "ledger.sqlite")
+    upstream_timeout: float = 60.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_concurrency: int = 64
+    spec_file: Path | None = None
+    log_level: str = "INFO"
+
+    def price_of(self, method: str) -> int:
+        """The price of one call of `method`: its own price, else the default."""
+        return self.prices.get(method, self.price)
+
+    def password(self) -> str:
+        """The keystore password: `FACEMARKET_AGENT_PASSWORD`, else the password file."""
+        if PASSWORD_ENV in os.environ:
+            return os.environ[PASSWORD_ENV]
+        if self.password_file is None:
+            raise ConfigError(f"password_file: not set; set it or export {PASSWORD_ENV}")
+        try:
+            return self.password_file.read_text().rstrip("\r\n")
+        except OSError as error:
+            raise ConfigError(f"password_file: cannot read {self.password_file}: {error.strerror}") from None
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(AgentConfig)}
+_REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
+             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+_POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
+             "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
+             "max_concurrency", "follow_interval"}
+_NON_NEGATIVE = {"price", "expiry_margin", "confirmations"}
+
+
+def _convert(key: str, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or say which key is wrong."""
+    kind = _FIELDS[key].type
+    try:
+        if key == "prices":
+            if isinstance(value, str):  # env: "find_face=10,ping=1"
+                value = dict(item.split("=", 1) for item in value.split(",") if item.strip())
+            if not isinstance(value, dict):
+                raise ValueError("expected a table of method = price")
+            prices = {str(m).strip(): int(p) for m, p in value.items()}
+            if any(p < 0 for p in prices.values()):
+                raise ValueError("prices cannot be negative")
+            return prices
+        if "Path" in kind:
+            return Path(str(value)).expanduser() if str(value) else None
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected a whole number")
+            value = int(value)
+        elif kind == "float":
+            value = float(value)
+        elif kind == "str":
+            value = str(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{key}: {value!r} is not valid ({error})") from None
+    if key in _POSITIVE and value <= 0:
+        raise ConfigError(f"{key}: must be greater than 0, got {value}")
+    if key in _NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{key}: cannot be negative, got {value}")
+    return value
+
+
+def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentConfig:
+    """Read the TOML file (optional), apply `FACEMARKET_AGENT_*` overrides, validate."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except OSError as error:
+            raise ConfigError(f"config: cannot read {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config: {path} is not valid TOML: {error}") from None
+        for key, value in raw.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"{key}: unknown key in {path} (see `facemarket agent init`)")
+            values[key] = value
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and name != PASSWORD_ENV:
+            key = name[len(ENV_PREFIX):].lower()
+            if key not in _FIELDS:
+                raise ConfigError(f"{key}: unknown key (from environment variable {name})")
+            values[key] = value
+    for key in _REQUIRED:
+        if key not in values or values[key] in ("", None):
+            raise ConfigError(f"{key}: missing; set it in the config file or {ENV_PREFIX}{key.upper()}")
+    converted = {key: _convert(key, value) for key, value in values.items()}
+    for key in ("deployment", "keystore", "spec_file"):
+        if converted.get(key) is not None and not converted[key].is_file():
+            raise ConfigError(f"{key}: file not found: {converted[key]}")
+    for key in ("chain_url", "upstream_url", "endpoint"):
+        if key in converted and not converted[key].startswith(("http://", "https://")):
+            raise ConfigError(f"{key}: expected an http:// or https:// URL, got {converted[key]!r}")
+    return AgentConfig(**converted)
+
+
+TEMPLATE = '''\
+# facemarket agent configuration (written by `facemarket agent init`).
+# Every key can be overridden by an environment variable FACEMARKET_AGENT_<KEY>,
+# e.g. FACEMARKET_AGENT_CHAIN_URL=http://10.0.0.5:8545. The keystore password can come from
+# FACEMARKET_AGENT_PASSWORD instead of password_file.
+
+# --- chain ---------------------------------------------------------------------------------
+# Ethereum JSON-RPC endpoint of the chain the escrow lives on.
+chain_url = "{chain_url}"
+# Deployment file (chain id and contract addresses), written by the contracts' deploy step.
+deployment = "{deployment}"
+# Blocks to wait before trusting a JobFunded event (0 on a local chain; 2-12 on public chains).
+confirmations = 0
+# Seconds between two polls of the chain for new escrow events.
+follow_interval = 1.0
+# Largest block range asked in one eth_getLogs call.
+log_range = 2000
+
+# --- identity ------------------------------------------------------------------------------
+# The agent's encrypted keystore (geth / MetaMask JSON). The key is never printed or logged.
+keystore = "{keystore}"
+# File holding the keystore password (or export FACEMARKET_AGENT_PASSWORD).
+password_file = "{password_file}"
+
+# --- the service -----------------------------------------------------------------------------
+# Name under which the service is registered in the ServiceRegistry.
+service_name = "face-services"
+# Public URL of this agent, as registered in the ServiceRegistry.
+endpoint = "http://127.0.0.1:8000/"
+# The wrapped JSON-RPC service (reached only through the agent).
+upstream_url = "http://127.0.0.1:8001/"
+# Seconds to wait for the service before the call fails (and the job is released, uncharged).
+upstream_timeout = 60.0
+# OpenRPC document of the service served at GET /spec (empty: the packaged face services one).
+spec_file = ""
+
+# --- payment gate --------------------------------------------------------------------------
+# Refuse a job that expires within this many seconds (time left to claim it).
+expiry_margin = 300
+# Seconds a reserved job stays locked while the service works on it (a crash frees it after).
+lease_seconds = 60.0
+
+# --- claimer -------------------------------------------------------------------------------
+# Seconds between two claim rounds (jobs near expiry are claimed first).
+claim_interval = 30.0
+# Jobs per completeJobs transaction.
+claim_batch_size = 50
+# Claims of one job that fail before it is given up (logged, stays in the ledger).
+claim_max_attempts = 5
+# Seconds to wait for a claim transaction's receipt before treating it as dropped.
+claim_receipt_timeout = 120.0
+
+# --- the daemon ----------------------------------------------------------------------------
+# Where the agent listens (the only part facing the network).
+listen_host = "127.0.0.1"
+listen_port = 8000
+# Durable job ledger (SQLite).
+ledger = "{ledger}"
+# Largest request body accepted (bytes); larger ones get 413.
+max_body_bytes = 16777216
+# Calls served at once; more get 503 at once instead of waiting in a queue.
+max_concurrency = 64
+# DEBUG, INFO, WARNING or ERROR.
+log_level = "INFO"
+
+# --- prices (token units; FaceToken has 8 decimals, so 1_000_000 is 0.01 FACE) ---------------
+# Default price of one call; a job must pay at least the price of the method it calls.
+price = 1000000
+# Per-method prices (methods not listed cost `price`).
+[prices]
+find_face = 1000000
+face_identity = 2000000
+ping = 1
+'''
+
+
+def write_template(path: Path, *, chain_url: str, deployment: Path, keystore: Path,
+                   password_file: Path, ledger: Path) -> None:
+    """Write a complete, commented config (refuses to overwrite: it may hold real settings)."""
+    path = Path(path)
+    if path.exists():
+        raise ConfigError(f"config: {path} exists; remove it or choose another path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATE.format(chain_url=chain_url, deployment=deployment, keystore=keystore,
+                                    password_file=password_file, ledger=ledger))

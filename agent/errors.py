@@ -1,0 +1,60 @@
+"""The agent's JSON-RPC error codes (range 4000–4099): one stable code per reason a call is refused.
+
+Why HTTP statuses too: a client that does not read JSON-RPC bodies (a load balancer, curl -f)
+still sees 402 where payment is the problem, 503/502/504 where the agent or the service is, and
+can retry the latter with the same job (nothing was charged).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+
+class Reason(enum.Enum):
+    """(code, HTTP status, what the client should do)."""
+
+    PAYMENT_REQUIRED = (4000, 402, "send X-Job-Id (decimal) and X-Job-Signature (0x + 65 bytes hex)")
+    UNKNOWN_JOB = (4001, 402, "no such job in the escrow; create and fund a job first")
+    NOT_FUNDED = (4002, 402, "the job is not funded (or was refunded); fund it first")
+    WRONG_AGENT = (4003, 402, "the job pays another agent; create the job for this agent")
+    UNDERPAID = (4004, 402, "the job pays less than this method's price (see GET /spec)")
+    EXPIRING = (4005, 402, "the job expires too soon to be claimed; use a later expiresAt")
+    BAD_SIGNATURE = (4006, 402, "the signature is not the job consumer's Invocation over this body")
+    ALREADY_USED = (4007, 402, "the job was already used for another request; use a new job")
+    BUSY = (4008, 409, "the job is in use by a request in progress; wait for it")
+    NOT_ONE_CALL = (4009, 400, "send exactly one JSON-RPC request object per job (no batch)")
+    CHAIN_UNAVAILABLE = (4010, 503, "the agent cannot check the job on the chain right now; retry later")
+    SERVICE_UNAVAILABLE = (4011, 502, "the service failed; nothing was charged, retry with the same job")
+    SERVICE_TIMEOUT = (4012, 504, "the service took too long; nothing was charged, retry with the same job")
+    BODY_TOO_LARGE = (4013, 413, "the request body is larger than the agent accepts")
+    OVERLOADED = (4014, 503, "the agent is at its concurrency limit; retry shortly")
+    NOT_RECORDED = (4015, 503, "the agent could not record the call; nothing was charged, retry")
+
+    @property
+    def code(self) -> int:
+        return self.value[0]
+
+    @property
+    def http_status(self) -> int:
+        return self.value[1]
+
+    @property
+    def hint(self) -> str:
+        return self.value[2]
+
+
+class Refused(Exception):
+    """A call the agent will not forward; `detail` says what exactly was wrong."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason.name}: {detail}" if detail else reason.name)
+        self.reason = reason
+        self.detail = detail
+
+    def body(self, request_id: Any = None) -> bytes:
+        """The JSON-RPC error response for this refusal."""
+        message = f"{self.detail}: {self.reason.hint}" if self.detail else self.reason.hint
+        error = {"code": self.reason.code, "message": message, "data": {"reason": self.reason.name.lower()}}
+        return json.dumps({"jsonrpc": "2.0", "error": error, "id": request_id}).encode()

@@ -1,0 +1,271 @@
+"""The durable job ledger: one row per job of this agent, and the follower's chain cursor.
+
+States (DESIGN.md): SEEN → RESERVED (lease) → SERVED (signature, response) → CLAIMING (tx hash)
+→ CLAIMED; RESERVED → SEEN when the service fails or the lease runs out; CLAIMING → SERVED when
+a claim transaction fails or is dropped. Two end states record what the chain decided instead:
+REFUNDED (the consumer took the job back before it was claimed) and FAILED (claims kept being
+skipped; kept for the operator).
+
+Why SQLite in WAL mode with `synchronous=NORMAL`: a commit survives the agent's process being
+killed (the case the tests prove); only an OS crash can lose the last commits. Reservation is
+one conditional UPDATE, so two requests with one job can never both win, even from two
+processes sharing the file. `SqliteLedger` is synchronous and used from ONE thread; `Ledger` is
+the async face the daemon uses, running it on a dedicated thread so the event loop never waits
+on the disk. A PostgreSQL variant would implement the same async methods over a pool with the
+same statements (`UPDATE … WHERE state = 'SEEN' … RETURNING`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class State(enum.StrEnum):
+    SEEN = "SEEN"
+    RESERVED = "RESERVED"
+    SERVED = "SERVED"
+    CLAIMING = "CLAIMING"
+    CLAIMED = "CLAIMED"
+    REFUNDED = "REFUNDED"
+    FAILED = "FAILED"
+
+
+USED = (State.SERVED, State.CLAIMING, State.CLAIMED)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: int
+    consumer: str
+    price: int
+    expires_at: int
+    block: int
+    state: State
+    lease_until: float | None = None
+    request_hash: bytes | None = None
+    signature: bytes | None = None
+    response: bytes | None = None
+    tx_hash: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class SeenJob:
+    """A funded job of this agent as read from the chain (event or getJob)."""
+
+    job_id: int
+    consumer: str
+    price: int
+    expires_at: int
+    block: int
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id       INTEGER PRIMARY KEY,
+    consumer     TEXT NOT NULL,
+    price        TEXT NOT NULL,      -- decimal: a uint96 does not fit SQLite's INTEGER
+    expires_at   INTEGER NOT NULL,
+    block        INTEGER NOT NULL,   -- block the job was seen funded in (undone on a reorg)
+    state        TEXT NOT NULL,
+    lease_until  REAL,
+    request_hash BLOB,
+    signature    BLOB,
+    response     BLOB,
+    tx_hash      TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    updated_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state_expiry ON jobs (state, expires_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_COLUMNS = ("job_id, consumer, price, expires_at, block, state, lease_until, request_hash, "
+            "signature, response, tx_hash, attempts")
+
+
+def _record(row: tuple) -> JobRecord:
+    return JobRecord(row[0], row[1], int(row[2]), row[3], row[4], State(row[5]), *row[6:])
+
+
+class SqliteLedger:
+    """The ledger's statements over one SQLite connection (use from a single thread)."""
+
+    def __init__(self, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Several statements, one commit (the connection autocommits single statements)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def get(self, job_id: int) -> JobRecord | None:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def add_seen(self, jobs: Iterable[SeenJob]) -> None:
+        """Record funded jobs; a job already known keeps its state (events can repeat)."""
+        now = time.time()
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO jobs (job_id, consumer, price, expires_at, block, state, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 'SEEN', ?) ON CONFLICT (job_id) DO NOTHING",
+                [(j.job_id, j.consumer, str(j.price), j.expires_at, j.block, now) for j in jobs])
+
+    def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
+        """Take the job for one request: one conditional UPDATE, so only one request wins."""
+        now = time.time()
+        cursor = self.db.execute(
+            "UPDATE jobs SET state = 'RESERVED', lease_until = ?, request_hash = ?, updated_at = ? "
+            "WHERE job_id = ? AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < ?))",
+            (now + lease_seconds, request_hash, now, job_id, now))
+        return cursor.rowcount == 1
+
+    def release(self, job_id: int, request_hash: bytes) -> None:
+        """Give a reserved job back uncharged (the service failed)."""
+        self.db.execute(
+            "UPDATE jobs SET state = 'SEEN', lease_until = NULL, request_hash = NULL, updated_at = ? "
+            "WHERE job_id = ? AND state = 'RESERVED' AND request_hash = ?",
+            (time.time(), job_id, request_hash))
+
+    def mark_served(self, job_id: int, request_hash: bytes, signature: bytes, response: bytes) -> bool:
+        """Record the answer durably (before it is sent); False if the reservation was lost."""
+        cursor = self.db.execute(
+            "UPDATE jobs SET state = 'SERVED', lease_until = NULL, signature = ?, response = ?, "
+            "updated_at = ? WHERE job_id = ? AND state = 'RESERVED' AND request_hash = ?",
+            (signature, response, time.time(), job_id, request_hash))
+        return cursor.rowcount == 1
+
+    def claimable(self, limit: int, max_attempts: int) -> list[JobRecord]:
+        """Served jobs not yet claimed, the earliest expiry first."""
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE state = 'SERVED' AND attempts < ? "
+            "ORDER BY expires_at, job_id LIMIT ?", (max_attempts, limit)).fetchall()
+        return [_record(row) for row in rows]
+
+    def in_state(self, state: State) -> list[JobRecord]:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY job_id",
+                               (str(state),)).fetchall()
+        return [_record(row) for row in rows]
+
+    def mark_claiming(self, job_ids: list[int], tx_hash: str) -> None:
+        self._move(job_ids, State.SERVED, State.CLAIMING, tx_hash=tx_hash)
+
+    def mark_claimed(self, job_ids: list[int]) -> None:
+        self._move(job_ids, None, State.CLAIMED)
+
+    def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
+        """A claim failed or was dropped: the jobs wait for the next round."""
+        self._move(job_ids, State.CLAIMING, State.SERVED, tx_hash=None, attempt=count_attempt)
+
+    def mark_final(self, job_ids: list[int], state: State) -> None:
+        self._move(job_ids, None, state)
+
+    def _move(self, job_ids: list[int], source: State | None, target: State, *,
+              tx_hash: Any = ..., attempt: bool = False) -> None:
+        sets = "state = ?, updated_at = ?" + (", tx_hash = ?" if tx_hash is not ... else "")
+        sets += ", attempts = attempts + 1" if attempt else ""
+        params: list[Any] = [str(target), time.time()] + ([tx_hash] if tx_hash is not ... else [])
+        where = "job_id = ?" + (" AND state = ?" if source else "")
+        with self._transaction():
+            self.db.executemany(f"UPDATE jobs SET {sets} WHERE {where}",
+                                [(*params, job_id, *([str(source)] if source else [])) for job_id in job_ids])
+
+    def forget_seen_after(self, block: int) -> int:
+        """A reorg or a chain restart undid the blocks after `block`: drop jobs seen only there."""
+        cursor = self.db.execute("DELETE FROM jobs WHERE state = 'SEEN' AND block > ?", (block,))
+        return cursor.rowcount
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+class Ledger:
+    """The async ledger: each call runs `SqliteLedger` on the ledger's own thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._store: SqliteLedger = self._executor.submit(SqliteLedger, path).result()
+
+    async def _run(self, method: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, method, *args)
+
+    async def get(self, job_id: int) -> JobRecord | None:
+        return await self._run(self._store.get, job_id)
+
+    async def add_seen(self, jobs: list[SeenJob]) -> None:
+        await self._run(self._store.add_seen, jobs)
+
+    async def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
+        return await self._run(self._store.reserve, job_id, request_hash, lease_seconds)
+
+    async def release(self, job_id: int, request_hash: bytes) -> None:
+        await self._run(self._store.release, job_id, request_hash)
+
+    async def mark_served(self, job_id: int, request_hash: bytes, signature: bytes, response: bytes) -> bool:
+        return await self._run(self._store.mark_served, job_id, request_hash, signature, response)
+
+    async def claimable(self, limit: int, max_attempts: int) -> list[JobRecord]:
+        return await self._run(self._store.claimable, limit, max_attempts)
+
+    async def in_state(self, state: State) -> list[JobRecord]:
+        return await self._run(self._store.in_state, state)
+
+    async def mark_claiming(self, job_ids: list[int], tx_hash: str) -> None:
+        await self._run(self._store.mark_claiming, job_ids, tx_hash)
+
+    async def mark_claimed(self, job_ids: list[int]) -> None:
+        await self._run(self._store.mark_claimed, job_ids)
+
+    async def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
+        await self._run(self._store.back_to_served, job_ids, count_attempt)
+
+    async def mark_final(self, job_ids: list[int], state: State) -> None:
+        await self._run(self._store.mark_final, job_ids, state)
+
+    async def forget_seen_after(self, block: int) -> int:
+        return await self._run(self._store.forget_seen_after, block)
+
+    async def counts(self) -> dict[str, int]:
+        return await self._run(self._store.counts)
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._run(self._store.get_meta, key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._run(self._store.set_meta, key, value)
+
+    async def close(self) -> None:
+        await self._run(self._store.close)
+        self._executor.shutdown(wait=True)
