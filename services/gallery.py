@@ -1,0 +1,108 @@
+"""The face gallery: named 128-d identity vectors per consumer, stored durably, recalled exactly.
+
+Everything here is keyed by the consumer, so no call can reach another consumer's faces:
+the key comes from the request's context (gallery_consumer.py), never from a parameter.
+These calls block (SQLite commits, a scan of the index): the JSON-RPC methods
+(gallery_methods.py) run them in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facemarket.services.gallery_errors import GalleryCode, GalleryError
+from facemarket.services.gallery_index import GalleryIndex, Neighbour
+from facemarket.services.gallery_store import GalleryStore
+
+DEFAULT_FILE_NAME = "gallery.sqlite3"
+
+
+@dataclass(frozen=True)
+class Match:
+    name: str
+    id: int
+    distance: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "id": self.id, "distance": round(self.distance, 4)}
+
+
+class Gallery:
+    """Store + index. `landmark_model` names the model that aligned the vectors it is given."""
+
+    def __init__(self, store: GalleryStore, landmark_model: str) -> None:
+        self.store = store
+        self.landmark_model = landmark_model
+        self.index = GalleryIndex()
+        self._writing = threading.Lock()  # store and index change together: no forget between them
+        for stored in store.shelves():  # rebuild the index from what survived the last run
+            self.index.shelf(stored.consumer, stored.landmark_model).add(stored.ids, stored.names, stored.vectors)
+
+    @classmethod
+    def open(cls, path: Path, landmark_model: str) -> Gallery:
+        return cls(GalleryStore(path), landmark_model)
+
+    def enrol(self, consumer: str, name: str, vector: np.ndarray) -> int:
+        """Store the face (committed) and then index it; returns its id."""
+        vectors = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        with self._writing:
+            (face_id,) = self.store.add(consumer, self.landmark_model, [name], vectors)
+            self.index.shelf(consumer, self.landmark_model).add(np.array([face_id]), [name], vectors)
+        return face_id
+
+    def forget(self, consumer: str, *, name: str | None = None, face_id: int | None = None) -> int:
+        """Remove the consumer's faces with this name (all of them) or this id; returns how many."""
+        with self._writing:
+            removed = self.store.remove(consumer, name=name, face_id=face_id)
+            for model in {model for _, model in removed}:
+                self.index.shelf(consumer, model).remove([i for i, m in removed if m == model])
+        if not removed:
+            if name is not None:
+                raise GalleryError(
+                    GalleryCode.UNKNOWN_NAME,
+                    f"no face is enrolled under the name {name!r} in this gallery: `gallery` lists the names",
+                )
+            raise GalleryError(
+                GalleryCode.UNKNOWN_ID,
+                f"no face has the id {face_id} in this gallery: use an id that `enrol` or `recall` returned",
+            )
+        return len(removed)
+
+    def recall(self, consumer: str, vector: np.ndarray, threshold: float, top: int) -> list[Match]:
+        """The `top` closest distinct names within `threshold`, closest first; [] means unknown."""
+        shelf = self.index.find(consumer, self.landmark_model)
+        if shelf is None or len(shelf) == 0:
+            raise GalleryError(
+                GalleryCode.EMPTY_GALLERY,
+                "this gallery has no faces to recall yet: enrol some first with `enrol`",
+            )
+        count = top
+        while True:  # one name may own several of the nearest faces: widen until `top` names show
+            neighbours = shelf.nearest(vector, count)
+            matches = _closest_per_name(neighbours, threshold)
+            if len(matches) >= top or len(neighbours) < count or neighbours[-1].distance > threshold:
+                return matches[:top]
+            count *= 4
+
+    def names(self, consumer: str) -> dict[str, int]:
+        """How many faces each name has, in this consumer's gallery."""
+        counts: dict[str, int] = {}
+        for shelf in self.index.shelves_of(consumer):
+            for name, count in shelf.names().items():
+                counts[name] = counts.get(name, 0) + count
+        return dict(sorted(counts.items()))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _closest_per_name(neighbours: list[Neighbour], threshold: float) -> list[Match]:
+    matches: dict[str, Match] = {}
+    for n in neighbours:  # closest first, so the first face seen of a name is its closest
+        if n.distance <= threshold and n.name not in matches:
+            matches[n.name] = Match(n.name, n.id, n.distance)
+    return list(matches.values())

@@ -1,0 +1,28 @@
+"""The gallery's error codes (1100–1199): stable, so clients can act on them (README, "Gallery")."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from jsonrpcserver import JsonRpcError
+
+
+class GalleryCode(IntEnum):
+    NO_FACE = 1100
+    SEVERAL_FACES = 1101
+    UNKNOWN_NAME = 1102
+    UNKNOWN_ID = 1103
+    EMPTY_GALLERY = 1104
+    BAD_THRESHOLD = 1105
+    BAD_TOP = 1106
+    BAD_NAME = 1107
+    BAD_ID = 1108
+    NAME_OR_ID = 1109
+    BAD_CONSUMER = 1110
+
+
+class GalleryError(JsonRpcError):
+    """Raised in the server process only (never in a worker), so it is never pickled."""
+
+    def __init__(self, code: GalleryCode, message: str) -> None:
+        super().__init__(int(code), message)

@@ -1,0 +1,128 @@
+"""The gallery's durable store: SQLite, one row per enrolled face, committed before enrol answers.
+
+Why SQLite: embedded (nothing to run beside the service), durable with WAL and a full sync on
+commit, and one file to back up. The in-memory index (gallery_index.py) is rebuilt from it at
+start. A face's id is random (below 2^53, so JavaScript clients read it exactly): sequential
+ids would tell one consumer how many faces the others enrol.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facemarket.services.gallery_index import DIMENSIONS
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY,            -- random, below 2^53
+    consumer TEXT NOT NULL,            -- '' for the default gallery, else a lower-case address
+    name TEXT NOT NULL,
+    vector BLOB NOT NULL,              -- 128 little-endian float32
+    landmark_model TEXT NOT NULL,      -- the landmark model that aligned the face
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS faces_by_consumer_name ON faces (consumer, name);
+"""
+_ID_LIMIT = 2**53  # JSON numbers above this lose digits in JavaScript
+_ATTEMPTS = 3  # a fresh random id after a collision (about 1 in 10^4 at a million faces)
+_LOAD_BATCH = 65536
+
+
+@dataclass(frozen=True)
+class StoredShelf:
+    """Every face of one gallery (consumer, landmark model), as the index is rebuilt from it."""
+
+    consumer: str
+    landmark_model: str
+    ids: np.ndarray
+    names: list[str]
+    vectors: np.ndarray
+
+
+class GalleryStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()  # one connection, used from the server's worker threads
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # enrol is on disk before it answers
+        self._db.executescript(_SCHEMA)
+
+    def add(self, consumer: str, landmark_model: str, names: list[str], vectors: np.ndarray) -> list[int]:
+        """Store faces in one transaction; returns their new ids."""
+        vectors = np.ascontiguousarray(vectors, dtype="<f4").reshape(-1, DIMENSIONS)
+        blobs = [row.tobytes() for row in vectors]
+        for attempt in range(_ATTEMPTS):
+            ids = _fresh_ids(len(names))
+            try:
+                with self._lock, self._transaction():
+                    self._db.executemany(
+                        "INSERT INTO faces (id, consumer, name, vector, landmark_model) VALUES (?, ?, ?, ?, ?)",
+                        [(i, consumer, n, b, landmark_model) for i, n, b in zip(ids, names, blobs)],
+                    )
+                return ids
+            except sqlite3.IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def remove(self, consumer: str, *, name: str | None = None, face_id: int | None = None) -> list[tuple[int, str]]:
+        """Delete one consumer's faces by name or by id; returns (id, landmark model) of each."""
+        column, value = ("name", name) if name is not None else ("id", face_id)
+        with self._lock, self._transaction():
+            return self._db.execute(
+                f"DELETE FROM faces WHERE consumer = ? AND {column} = ? RETURNING id, landmark_model",
+                (consumer, value),
+            ).fetchall()
+
+    def shelves(self) -> Iterator[StoredShelf]:
+        """Every gallery's faces, one gallery at a time (the index is rebuilt from these at start)."""
+        with self._lock:
+            keys = self._db.execute("SELECT DISTINCT consumer, landmark_model FROM faces").fetchall()
+        for consumer, model in keys:
+            ids: list[int] = []
+            names: list[str] = []
+            blobs: list[bytes] = []
+            with self._lock:
+                cursor = self._db.execute(
+                    "SELECT id, name, vector FROM faces WHERE consumer = ? AND landmark_model = ?",
+                    (consumer, model),
+                )
+                while batch := cursor.fetchmany(_LOAD_BATCH):
+                    for face_id, name, blob in batch:
+                        ids.append(face_id)
+                        names.append(name)
+                        blobs.append(blob)
+            vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, DIMENSIONS)
+            yield StoredShelf(consumer, model, np.asarray(ids, dtype=np.int64), names, vectors)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), so a batch is all or nothing."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def _fresh_ids(count: int) -> list[int]:
+    ids: set[int] = set()
+    while len(ids) < count:
+        ids.add(1 + secrets.randbelow(_ID_LIMIT - 1))
+    return list(ids)
