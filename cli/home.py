@@ -5,7 +5,7 @@ Layout (all plain JSON, so a user can read and back it up):
     config.json             current network and account
     networks.json           named networks (RPC URL, chain id, deployment file)
     keystores/<name>.json   encrypted keys, geth/MetaMask keystore format
-    deployments/<net>.json  contract addresses of a network (written by `contracts deploy`)
+    deployments/<chain id>.json  contract addresses on a chain (written by `contracts deploy`)
     jobs/<chain>-<escrow>.json  jobs prepaid in bulk and not used yet
 """
 
@@ -71,8 +71,9 @@ class Home:
     def jobs(self) -> Path:
         return self.root / "jobs"
 
-    def deployment_file(self, network: str) -> Path:
-        return self.deployments / f"{network}.json"
+    def deployment_file(self, key: str) -> Path:
+        """deployments/<key>.json; the key is the chain id where one is known."""
+        return self.deployments / f"{key}.json"
 
     def config(self) -> dict:
         return read_json(self.config_file, {})

@@ -40,7 +40,8 @@ class NetworkBook:
 
     def all(self) -> list[Network]:
         stored = self._stored()
-        local = Network(LOCAL, LOCAL_RPC, LOCAL_CHAIN_ID, str(self.home.deployment_file(LOCAL)))
+        local = Network(LOCAL, LOCAL_RPC, LOCAL_CHAIN_ID,
+                        str(self.home.deployment_file(str(LOCAL_CHAIN_ID))))
         networks = {LOCAL: local, **{name: Network(**n) for name, n in stored.items()}}
         return sorted(networks.values(), key=lambda n: (n.name != LOCAL, n.name))
 
@@ -56,8 +57,9 @@ class NetworkBook:
         return self.home.config().get("network", LOCAL)
 
     def add(self, name: str, rpc_url: str, chain_id: int | None, deployment: Path | None) -> Network:
-        network = Network(name, rpc_url, chain_id,
-                          str((deployment or self.home.deployment_file(name)).expanduser().resolve()))
+        # where `facemarket contracts deploy` writes by default: deployments/<chain id>.json
+        default = self.home.deployment_file(str(chain_id) if chain_id else name)
+        network = Network(name, rpc_url, chain_id, str((deployment or default).expanduser().resolve()))
         stored = self._stored()
         stored[name] = asdict(network)
         write_json_atomic(self.home.networks_file, stored)

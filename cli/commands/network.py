@@ -22,7 +22,7 @@ def network() -> None:
 @click.option("--rpc", "rpc_url", required=True, help="Ethereum JSON-RPC URL.")
 @click.option("--chain-id", type=int, help="Expected chain id (checked on every connection).")
 @click.option("--deployment", type=click.Path(dir_okay=False, path_type=Path),
-              help="Deployment file (default: FACEMARKET_HOME/deployments/NAME.json).")
+              help="Deployment file (default: FACEMARKET_HOME/deployments/CHAIN_ID.json, else NAME.json).")
 @click.option("--use", "use_it", is_flag=True, help="Also make it the current network.")
 def add(name: str, rpc_url: str, chain_id: int | None, deployment: Path | None,
         use_it: bool) -> None:

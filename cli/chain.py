@@ -1,0 +1,217 @@
+"""One connection to a network's chain: the bound contracts, token facts, and transactions.
+
+Transactions are built, checked (gas estimation runs them first, so a revert is reported with
+the contract's own error before anything is sent), signed locally and waited for here — the
+one place every command and the client send through.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+from web3.exceptions import (ContractCustomError, ContractLogicError, TransactionNotFound,
+                             Web3RPCError)
+
+from facemarket.cli.amounts import format_amount
+from facemarket.cli.durations import describe
+from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTokens,
+                                   TransactionFailed)
+from facemarket.cli.networks import Network
+from facemarket.cli.ui import progress
+from facemarket.contracts.bind import bind
+from facemarket.contracts.deployment import Deployment
+from facemarket.contracts.typed_messages import Domain, domain_from_eip712
+
+GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
+
+
+JOB_STATES = ("NONE", "CREATED", "FUNDED", "COMPLETED", "REFUNDED")
+_SAYS = {
+    "NotJobConsumer": "only the job's consumer {consumer} may do this, not {caller}",
+    "ServiceNotRegistered": "agent {agent} has no service {name!r}",
+    "ServiceNotEnabled": "agent {agent}'s service {name!r} is disabled",
+    "ServiceAlreadyRegistered": "agent {agent} already offers {name!r}; use `service update`",
+}
+
+
+class _Provider(Web3.HTTPProvider):
+    """HTTP provider that fails fast and says which chain could not be reached."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        try:
+            return super().make_request(method, params)
+        except (requests.ConnectionError, requests.Timeout):
+            raise ChainUnreachable(f"cannot reach the chain at {self.endpoint_uri}",
+                                   "start it (`facemarket chain up`) or pick another network "
+                                   "(--network, `facemarket network list`)") from None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    symbol: str
+    decimals: int
+
+    def format(self, units: int) -> str:
+        return format_amount(units, self.decimals, self.symbol)
+
+
+class Chain:
+    """The contracts of one network, reached over its RPC URL."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        path = network.deployment_path
+        if not path.is_file():
+            raise ConfigError(f"network {network.name!r} has no deployment file at {path}",
+                              "deploy the contracts (`facemarket contracts deploy`) or give the "
+                              "file with `facemarket network add NAME --deployment FILE`")
+        self.deployment = Deployment.load(path)
+        self.w3 = Web3(_Provider(network.rpc_url, request_kwargs={"timeout": 30},
+                                 exception_retry_configuration=None))
+        self.chain_id = self.w3.eth.chain_id
+        expected = network.chain_id or self.deployment.chain_id
+        if self.chain_id != expected or self.chain_id != self.deployment.chain_id:
+            raise ChainUnreachable(
+                f"{network.rpc_url} is chain {self.chain_id}, but network {network.name!r} "
+                f"expects {expected} and its deployment {self.deployment.chain_id}",
+                "check the RPC URL, or redeploy for this chain")
+        if self.w3.eth.get_code(self.deployment.escrow) in (b"", None):
+            raise ConfigError(f"no contract at the escrow address {self.deployment.escrow} on "
+                              f"{network.rpc_url} (was the chain restarted?)",
+                              "deploy again with `facemarket contracts deploy`")
+        self.contracts = bind(self.w3, self.deployment)
+        self._nonces: dict[str, int] = {}
+        self._gas_price: tuple[float, int] | None = None
+
+    # --- facts read once ---------------------------------------------------------------------
+    @cached_property
+    def token(self) -> TokenInfo:
+        token = self.contracts.token.functions
+        return TokenInfo(token.symbol().call(), token.decimals().call())
+
+    @cached_property
+    def domain(self) -> Domain:
+        """The escrow's EIP-712 domain, as it publishes it (ERC-5267), not hard-coded."""
+        return domain_from_eip712(self.contracts.escrow.functions.eip712Domain().call())
+
+    def now(self) -> int:
+        """The chain's clock (latest block time): expiries are judged by it, not by ours."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    @cached_property
+    def _errors(self) -> dict[bytes, tuple[str, list[str], list[str]]]:
+        """Custom errors of all three contracts by selector, to say why a call would revert."""
+        errors = {}
+        for contract in (self.contracts.token, self.contracts.registry, self.contracts.escrow):
+            for item in contract.abi:
+                if item.get("type") == "error":
+                    types = [i["type"] for i in item["inputs"]]
+                    selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                    errors[selector] = (item["name"], types, [i["name"] for i in item["inputs"]])
+        return errors
+
+    # --- transactions ------------------------------------------------------------------------
+    def send(self, signer: LocalAccount, call: Any, what: str) -> Any:
+        """Check, sign, send and wait for a contract call; returns the receipt (status 1)."""
+        params = {"from": signer.address, "chainId": self.chain_id,
+                  "nonce": self._next_nonce(signer.address), "gasPrice": self._current_gas_price()}
+        try:
+            tx = call.build_transaction(params)
+        except (ContractCustomError, ContractLogicError) as error:
+            self._nonces.pop(signer.address, None)
+            raise self.revert_error(error, what) from None
+        signed = signer.sign_transaction(tx)
+        try:
+            with progress(f"{what}: waiting for the transaction"):
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                receipt = self.wait_for_receipt(tx_hash)
+        except Web3RPCError as error:
+            self._nonces.pop(signer.address, None)
+            message = error.rpc_response.get("error", {}).get("message") if isinstance(
+                getattr(error, "rpc_response", None), dict) else None
+            message = message or str(error)
+            hint = ("the account needs ETH for gas" if "insufficient funds" in message.lower()
+                    else None)
+            raise TransactionFailed(f"{what} failed: {message}", hint) from None
+        if receipt["status"] != 1:
+            self._nonces.pop(signer.address, None)
+            raise TransactionFailed(f"{what}: transaction {tx_hash.to_0x_hex()} reverted")
+        return receipt
+
+    def wait_for_receipt(self, tx_hash: bytes, timeout: float = 300.0) -> Any:
+        """Poll fast first (a local chain mines at once), slower later (a public one takes s)."""
+        deadline, delay = time.monotonic() + timeout, 0.002
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                pass
+            if time.monotonic() > deadline:
+                raise TransactionFailed(f"transaction {Web3.to_hex(tx_hash)} not mined after "
+                                        f"{timeout:.0f} s", "check the chain, then look it up")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _next_nonce(self, address: str) -> int:
+        if address not in self._nonces:
+            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
+        nonce = self._nonces[address]
+        self._nonces[address] = nonce + 1
+        return nonce
+
+    def _current_gas_price(self) -> int:
+        now = time.monotonic()
+        if self._gas_price is None or now - self._gas_price[0] > GAS_PRICE_TTL:
+            self._gas_price = (now, self.w3.eth.gas_price)
+        return self._gas_price[1]
+
+    def revert_error(self, error: Exception, what: str) -> TransactionFailed:
+        """Turn a revert into an error naming the contract's reason and what to do."""
+        name, args = self.decode_revert(error)
+        if name == "ERC20InsufficientBalance":
+            return InsufficientTokens(
+                f"{what}: account {args['sender']} holds {self.token.format(args['balance'])}, "
+                f"needs {self.token.format(args['needed'])}",
+                "get tokens first (`facemarket token mint` by the token owner, or "
+                "`facemarket token transfer` from another account)")
+        if name == "JobNotExpired":
+            left = describe(args["expiresAt"] - self.now())
+            return TransactionFailed(f"{what}: job {args['jobId']} has not expired yet (expires "
+                                     f"{left})", "a job can be refunded once it has expired")
+        if name == "JobNotRefundable":
+            return TransactionFailed(f"{what}: job {args['jobId']} is "
+                                     f"{JOB_STATES[args['state']]}", "only an unused job (CREATED "
+                                     "or FUNDED) can be refunded")
+        if name in ("NotJobConsumer", "ServiceNotRegistered", "ServiceNotEnabled",
+                    "ServiceAlreadyRegistered"):
+            return TransactionFailed(f"{what}: {_SAYS[name].format(**args)}",
+                                     "act as the right account (--account)"
+                                     if name == "NotJobConsumer" else None)
+        if name == "OwnableUnauthorizedAccount":
+            return TransactionFailed(f"{what}: account {args['account']} is not the contract owner",
+                                     "use the owner's account (--account)")
+        detail = f"{name}({', '.join(f'{k}={v}' for k, v in args.items())})" if name else str(error)
+        return TransactionFailed(f"{what} would revert: {detail}")
+
+    def decode_revert(self, error: Exception) -> tuple[str | None, dict[str, Any]]:
+        data = getattr(error, "data", None)
+        if isinstance(data, dict):  # Ganache puts the revert data in "result"
+            data = data.get("result") or data.get("data")
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            raw = bytes.fromhex(data[2:])
+            known = self._errors.get(raw[:4])
+            if known:
+                name, types, names = known
+                values = abi_decode(types, raw[4:])
+                return name, {n: (Web3.to_checksum_address(v) if t == "address" else
+                                  v.hex() if isinstance(v, bytes) else v)
+                              for n, t, v in zip(names, types, values)}
+        return None, {}

@@ -1,0 +1,135 @@
+"""`facemarket service register|update|disable|list|show`: the ServiceRegistry."""
+
+from __future__ import annotations
+
+import click
+import requests
+from eth_utils import keccak
+
+from facemarket.cli.amounts import parse_amount
+from facemarket.cli.errors import AgentUnreachable, FacemarketError
+from facemarket.cli.registry import Registry, Service, fetch_spec
+from facemarket.cli.session import Session, session_options
+from facemarket.cli.ui import Group, emit, fields, progress, table
+
+
+@click.group(cls=Group)
+def service() -> None:
+    """Services in the registry: providers register them, consumers look them up."""
+
+
+def _human(session: Session, svc: Service) -> dict:
+    return {**svc.to_json(), "price_text": session.chain.token.format(svc.price)}
+
+
+def _spec_hash(endpoint: str, spec_hash: str | None) -> bytes:
+    """The hash given, else keccak256 of the spec the agent serves at ENDPOINT/spec."""
+    if spec_hash:
+        raw = bytes.fromhex(spec_hash.removeprefix("0x"))
+        if len(raw) != 32:
+            raise FacemarketError(f"--spec-hash must be 32 bytes (64 hex digits), got {len(raw)}")
+        return raw
+    url = endpoint.rstrip("/") + "/spec"
+    try:
+        with progress(f"reading the spec at {url}"):
+            response = requests.get(url, timeout=10)
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise AgentUnreachable(f"cannot read the agent's spec at {url} ({type(error).__name__})",
+                               "start the agent first (`facemarket agent run`) or give "
+                               "--spec-hash") from None
+    return keccak(response.content)
+
+
+@service.command()
+@click.argument("name")
+@click.option("--endpoint", required=True, help="The agent's public URL, e.g. http://host:8000/.")
+@click.option("--price", required=True, help="Price per call in tokens, e.g. 0.01.")
+@click.option("--spec-hash", help="keccak256 of the API spec (default: read ENDPOINT/spec).")
+@session_options
+def register(session: Session, name: str, endpoint: str, price: str, spec_hash: str | None) -> None:
+    """Register service NAME with the current account as its agent."""
+    chain = session.chain
+    svc = Registry(chain).register(session.signer, name, endpoint,
+                                   parse_amount(price, chain.token.decimals),
+                                   _spec_hash(endpoint, spec_hash))
+    emit(_human(session, svc), f"Registered {name!r} at {endpoint} for "
+                               f"{chain.token.format(svc.price)} per call (agent {svc.agent}).")
+
+
+@service.command()
+@click.argument("name")
+@click.option("--endpoint", help="New endpoint (default: unchanged).")
+@click.option("--price", help="New price per call in tokens (default: unchanged).")
+@click.option("--spec-hash", help="New spec hash (default: re-read from ENDPOINT/spec when the "
+                                  "endpoint changes, else unchanged).")
+@click.option("--refresh-spec", is_flag=True, help="Re-read the spec hash from ENDPOINT/spec.")
+@session_options
+def update(session: Session, name: str, endpoint: str | None, price: str | None,
+           spec_hash: str | None, refresh_spec: bool) -> None:
+    """Change the endpoint, price or spec hash of your service NAME."""
+    chain, registry = session.chain, Registry(session.chain)
+    current = registry.find(name, session.signer.address)
+    new_endpoint = endpoint or current.endpoint
+    new_hash = (_spec_hash(new_endpoint, spec_hash) if spec_hash or refresh_spec or endpoint
+                else current.spec_hash)
+    new_price = parse_amount(price, chain.token.decimals) if price else current.price
+    svc = registry.update(session.signer, name, new_endpoint, new_price, new_hash)
+    emit(_human(session, svc), f"Updated {name!r}: {svc.endpoint}, "
+                               f"{chain.token.format(svc.price)} per call.")
+
+
+@service.command()
+@click.argument("name")
+@session_options
+def disable(session: Session, name: str) -> None:
+    """Stop offering your service NAME (consumers no longer find it)."""
+    svc = Registry(session.chain).disable(session.signer, name)
+    emit(_human(session, svc), f"Disabled {name!r}.")
+
+
+@service.command("list")
+@click.option("--agent", help="Only this agent's services (address or account name).")
+@click.option("--all", "show_all", is_flag=True, help="Include disabled services.")
+@session_options
+def list_(session: Session, agent: str | None, show_all: bool) -> None:
+    """Services in the registry (enabled ones unless --all)."""
+    registry = Registry(session.chain)
+    services = registry.of_agent(session.address(agent)) if agent else registry.all()
+    rows = [_human(session, s) for s in services if show_all or s.enabled]
+    emit(rows, table([{**r, "price": r["price_text"]} for r in rows],
+                     ["name", "agent", "endpoint", "price", "enabled"]))
+
+
+@service.command()
+@click.argument("name")
+@click.option("--agent", help="The agent offering it (default: the first that does).")
+@session_options
+def show(session: Session, name: str, agent: str | None) -> None:
+    """A service's price, endpoint, and the API spec its agent publishes (hash checked)."""
+    svc = Registry(session.chain).find(name, session.address(agent) if agent else None)
+    record = _human(session, svc)
+    try:
+        with progress(f"reading the spec at {svc.spec_url}"):
+            spec = fetch_spec(svc.spec_url, svc.spec_hash)
+        methods = [{"name": m.get("name"), "price": spec.price_of(m.get("name", "")),
+                    "summary": m.get("summary", "")} for m in spec.document.get("methods", [])]
+        record.update(spec=spec.document, spec_matches_registry=spec.matches_registry,
+                      methods=methods)
+    except AgentUnreachable as error:
+        record.update(spec=None, spec_error=str(error), methods=[])
+    token = session.chain.token
+
+    def human() -> None:
+        click.echo(fields([("service", svc.name), ("agent", svc.agent), ("endpoint", svc.endpoint),
+                           ("price", f"{token.format(svc.price)} per call (default)"),
+                           ("spec hash", record["spec_hash"]),
+                           ("spec", "matches the registry" if record.get("spec_matches_registry")
+                            else record.get("spec_error") or "DIFFERS from the registered hash")]))
+        if record["methods"]:
+            click.echo()
+            click.echo(table([{**m, "price": token.format(m["price"]) if m["price"] is not None
+                               else token.format(svc.price)} for m in record["methods"]],
+                             ["name", "price", "summary"]))
+
+    emit(record, human)

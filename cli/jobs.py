@@ -1,0 +1,115 @@
+"""Jobs in the escrow, from the consumer's side: open (permit, one transaction), create, fund,
+read, list and refund. The agent's side (complete) lives in the agent."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from functools import cached_property
+
+from eth_account.signers.local import LocalAccount
+from web3.logs import DISCARD
+
+from facemarket.cli.chain import Chain
+from facemarket.cli.errors import InsufficientTokens, TransactionFailed
+from facemarket.cli.permit import PermitSigner
+
+PERMIT_LIFETIME = 3600  # seconds a permit stays valid; it is used in the same transaction
+
+
+class JobState(enum.IntEnum):
+    NONE = 0
+    CREATED = 1
+    FUNDED = 2
+    COMPLETED = 3
+    REFUNDED = 4
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    consumer: str
+    agent: str
+    price: int
+    expires_at: int
+    state: JobState
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "consumer": self.consumer, "agent": self.agent,
+                "price": self.price, "expires_at": self.expires_at, "state": self.state.name}
+
+
+class Escrow:
+    """The JobEscrow contract of one chain, as a consumer uses it."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.contract = chain.contracts.escrow
+
+    @cached_property
+    def permits(self) -> PermitSigner:
+        return PermitSigner(self.chain.contracts.token)
+
+    def get(self, job_id: int) -> Job:
+        consumer, agent, price, expires_at, state = self.contract.functions.getJob(job_id).call()
+        return Job(job_id, consumer, agent, price, expires_at, JobState(state))
+
+    def require_tokens(self, owner: str, amount: int, what: str) -> None:
+        """Fail before signing anything when the account cannot pay (clearer than a revert)."""
+        balance = self.chain.contracts.token.functions.balanceOf(owner).call()
+        if balance < amount:
+            token = self.chain.token
+            raise InsufficientTokens(
+                f"{what}: account {owner} holds {token.format(balance)}, needs {token.format(amount)}",
+                "get tokens first (`facemarket token mint` by the token owner, or "
+                "`facemarket token transfer` from another account)")
+
+    def open(self, consumer: LocalAccount, agent: str, price: int, expires_at: int,
+             count: int = 1, *, now: int | None = None) -> list[Job]:
+        """Create and fund `count` jobs in one transaction, paying through a permit."""
+        if count < 1:
+            raise TransactionFailed("cannot open fewer than one job", "use --count 1 or more")
+        deadline = (now if now is not None else self.chain.now()) + PERMIT_LIFETIME
+        v, r, s = self.permits.sign(consumer, self.contract.address, price * count, deadline)
+        functions = self.contract.functions
+        call = (functions.createAndFundJobWithPermit(agent, price, expires_at, deadline, v, r, s)
+                if count == 1 else
+                functions.createAndFundJobsWithPermit(agent, price, expires_at, count, deadline,
+                                                      v, r, s))
+        receipt = self.chain.send(consumer, call, f"open {count} job(s)")
+        return [Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
+                    JobState.FUNDED)
+                for event in self.contract.events.JobFunded().process_receipt(receipt, errors=DISCARD)]
+
+    def create(self, consumer: LocalAccount, agent: str, price: int, expires_at: int) -> Job:
+        """Create an unfunded job (fund it later with `fund`)."""
+        receipt = self.chain.send(consumer, self.contract.functions.createJob(agent, price, expires_at),
+                                  "create the job")
+        event = self.contract.events.JobCreated().process_receipt(receipt, errors=DISCARD)[0]
+        return Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
+                   JobState.CREATED)
+
+    def fund(self, consumer: LocalAccount, job_id: int) -> Job:
+        """Approve the escrow when needed, then fund the job (two transactions at most)."""
+        job = self.get(job_id)
+        token = self.chain.contracts.token
+        allowance = token.functions.allowance(consumer.address, self.contract.address).call()
+        if allowance < job.price:
+            self.require_tokens(consumer.address, job.price, f"fund job {job_id}")
+            self.chain.send(consumer, token.functions.approve(self.contract.address, job.price),
+                            "approve the escrow")
+        self.chain.send(consumer, self.contract.functions.fundJob(job_id), f"fund job {job_id}")
+        return self.get(job_id)
+
+    def refund(self, consumer: LocalAccount, job_id: int) -> Job:
+        self.chain.send(consumer, self.contract.functions.refund(job_id), f"refund job {job_id}")
+        return self.get(job_id)
+
+    def jobs_of(self, consumer: str) -> list[Job]:
+        """Every job the consumer opened, read back from events (create-and-fund emits only
+        JobFunded, create alone JobCreated)."""
+        ids = {log["args"]["jobId"]
+               for event in (self.contract.events.JobCreated, self.contract.events.JobFunded)
+               for log in event().get_logs(argument_filters={"consumer": consumer},
+                                           from_block=self.chain.deployment.block)}
+        return [self.get(job_id) for job_id in sorted(ids)]

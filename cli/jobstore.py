@@ -1,0 +1,64 @@
+"""Jobs paid for but not used yet, kept in the home folder so the next call (or the next
+command) uses them before paying again.
+
+One JSON file per escrow; an exclusive file lock makes `take` safe between processes: two
+concurrent calls never pick the same job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from facemarket.cli.home import Home, read_json, write_json_atomic
+from facemarket.cli.jobs import Job, JobState
+
+
+class JobStore:
+    def __init__(self, home: Home, chain_id: int, escrow: str) -> None:
+        self.path = home.jobs / f"{chain_id}-{escrow.lower()}.json"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, dict]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            jobs = read_json(self.path, {})
+            before = dict(jobs)
+            yield jobs
+            if jobs != before:
+                write_json_atomic(self.path, jobs, mode=0o600)
+
+    def add(self, jobs: list[Job]) -> None:
+        with self._locked() as stored:
+            for job in jobs:
+                stored[str(job.id)] = job.to_json()
+
+    def take(self, consumer: str, agent: str, min_price: int, valid_after: int) -> Job | None:
+        """Remove and return the cheapest job that pays `agent` enough and lives past
+        `valid_after`; expired ones stay listed (for `job refund`)."""
+        with self._locked() as stored:
+            usable = [job for job in map(_job, stored.values())
+                      if job.consumer == consumer and job.agent == agent
+                      and job.price >= min_price and job.expires_at > valid_after]
+            if not usable:
+                return None
+            job = min(usable, key=lambda j: (j.price, j.expires_at, j.id))
+            del stored[str(job.id)]
+            return job
+
+    def discard(self, job_id: int) -> None:
+        with self._locked() as stored:
+            stored.pop(str(job_id), None)
+
+    def all(self, consumer: str | None = None) -> list[Job]:
+        jobs = [_job(j) for j in read_json(self.path, {}).values()]
+        return sorted((j for j in jobs if consumer is None or j.consumer == consumer),
+                      key=lambda j: j.id)
+
+
+def _job(data: dict) -> Job:
+    return Job(int(data["id"]), data["consumer"], data["agent"], int(data["price"]),
+               int(data["expires_at"]), JobState[data["state"]])
