@@ -13,6 +13,7 @@ import click
 # command name -> "module:attribute" of the click command or group that implements it
 COMMANDS: dict[str, str] = {
     "services": "facemarket.cli.commands.services:services",
+    "agent": "facemarket.cli.commands.agent:agent",
 }
 
 

@@ -1,0 +1,208 @@
+"""The agent daemon: wires the gate, proxy, ledger, follower and claimer into one aiohttp app.
+
+Endpoints: `POST /` (a paid JSON-RPC call), `GET /spec`, `GET /health`, `GET /metrics`.
+Why a concurrency limit that answers 503 at once: a queue in front of a slow service only turns
+overload into timeouts for everybody; a fast 503 lets the client (or its balancer) go elsewhere.
+SIGTERM stops listening, lets calls in flight finish (their results are recorded), then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from facemarket.agent.chain import connect, read_job
+from facemarket.agent.claimer import Claimer
+from facemarket.agent.config import AgentConfig
+from facemarket.agent.errors import Reason, Refused
+from facemarket.agent.follower import Follower
+from facemarket.agent.gate import Gate, parse_call, parse_payment
+from facemarket.agent.health import health_report
+from facemarket.agent.keystore import AgentKey, load_key
+from facemarket.agent.ledger import Ledger
+from facemarket.agent.metrics import Metrics
+from facemarket.agent.proxy import Upstream
+from facemarket.agent.receipts import RECEIPT_HEADER, receipt_header
+from facemarket.agent.spec import build_spec, spec_bytes, spec_hash
+from facemarket.agent.startup import check_chain, check_registration
+from facemarket.contracts.bind import bind
+from facemarket.contracts.deployment import Deployment
+from facemarket.contracts.typed_messages import Domain, escrow_domain
+
+log = logging.getLogger("facemarket.agent")
+
+SHUTDOWN_GRACE = 30.0
+
+
+@dataclass
+class Agent:
+    """Everything the running daemon holds."""
+
+    config: AgentConfig
+    key: AgentKey
+    w3: Any
+    contracts: Any
+    domain: Domain
+    ledger: Ledger
+    upstream: Upstream
+    gate: Gate
+    follower: Follower
+    claimer: Claimer
+    metrics: Metrics
+    spec: bytes
+    in_flight: int = 0
+
+    # ------------------------------------------------------------------ paid calls
+    async def handle_call(self, request: web.Request) -> web.Response:
+        if self.in_flight >= self.config.max_concurrency:
+            return self._refusal(Refused(Reason.OVERLOADED, f"{self.in_flight} calls in flight"))
+        self.in_flight += 1
+        try:
+            return await self._call(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _call(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        request_id: Any = None
+        try:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise Refused(Reason.BODY_TOO_LARGE, f"limit {self.config.max_body_bytes} bytes") from None
+            job_id, signature = parse_payment(request.headers)
+            method, request_id = parse_call(body)
+            admitted = await self.gate.admit(job_id, signature, body, method)
+        except Refused as refusal:
+            self.metrics.gate_seconds.observe(time.perf_counter() - started)
+            return self._refusal(refusal, request_id, request.headers.get("X-Job-Id"))
+        self.metrics.gate_seconds.observe(time.perf_counter() - started)
+        job = admitted.job
+        if admitted.replay is not None:
+            self.metrics.requests.inc(outcome="replayed")
+            log.info("job=%d method=%s outcome=replayed", job_id, method)
+            return self._answer(job_id, admitted.request_hash, admitted.replay)
+        upstream_started = time.perf_counter()
+        try:
+            answer = await self.upstream.forward(body, job.consumer)
+        except Refused as refusal:
+            await self.ledger.release(job_id, admitted.request_hash)
+            return self._refusal(refusal, request_id, job_id)
+        except BaseException:
+            await asyncio.shield(self.ledger.release(job_id, admitted.request_hash))
+            raise
+        finally:
+            self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
+        if answer.status != 200:  # the service refused the request itself (4xx): nothing to charge
+            await self.ledger.release(job_id, admitted.request_hash)
+            self.metrics.requests.inc(outcome="service_refused")
+            return web.Response(body=answer.body, status=answer.status, content_type="application/json")
+        if not await self.ledger.mark_served(job_id, admitted.request_hash, signature, answer.body):
+            return self._refusal(Refused(Reason.NOT_RECORDED, f"job {job_id}: reservation lost"), request_id, job_id)
+        self.claimer.served()
+        self.metrics.requests.inc(outcome="served")
+        log.debug("job=%d method=%s outcome=served", job_id, method)
+        return self._answer(job_id, admitted.request_hash, answer.body)
+
+    def _answer(self, job_id: int, request_hash: bytes, body: bytes) -> web.Response:
+        receipt = receipt_header(self.key, self.domain, job_id, request_hash, body)
+        return web.Response(body=body, content_type="application/json", headers={RECEIPT_HEADER: receipt})
+
+    def _refusal(self, refusal: Refused, request_id: Any = None, job_id: Any = None) -> web.Response:
+        self.metrics.requests.inc(outcome=refusal.reason.name.lower())
+        log.info("job=%s outcome=%s detail=%r", job_id, refusal.reason.name.lower(), refusal.detail)
+        return web.Response(body=refusal.body(request_id), status=refusal.reason.http_status,
+                            content_type="application/json")
+
+    # ------------------------------------------------------------------ operations
+    async def handle_spec(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.spec, content_type="application/json")
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        healthy, report = await health_report(self.key.address, self.w3, self.upstream, self.ledger, self.follower)
+        report["claims"]["claimer_ok"] = self.claimer.healthy is not False
+        report["chain"]["follower_ok"] = self.follower.healthy is not False
+        return web.json_response(report, status=200 if healthy else 503)
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        async def gauges() -> dict[str, tuple[str, dict[str, float]]]:
+            counts = await self.ledger.counts()
+            return {
+                "facemarket_agent_ledger_jobs": ("Jobs in the ledger by state.",
+                                                 {f'{{state="{s}"}}': n for s, n in sorted(counts.items())}),
+                "facemarket_agent_claims_pending": ("Served jobs not yet claimed (SERVED + CLAIMING).",
+                                                    {"": counts.get("SERVED", 0) + counts.get("CLAIMING", 0)}),
+                "facemarket_agent_in_flight": ("Paid calls being served now.", {"": self.in_flight}),
+                "facemarket_agent_follower_block": ("Last block whose events are in the ledger.",
+                                                    {"": self.follower.cursor}),
+            }
+        text = await self.metrics.render(gauges)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8",
+                            headers={"X-Prometheus-Format": "0.0.4"})
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_post("/", self.handle_call)
+        app.router.add_get("/spec", self.handle_spec)
+        app.router.add_get("/health", self.handle_health)
+        app.router.add_get("/metrics", self.handle_metrics)
+        return app
+
+
+async def create_agent(config: AgentConfig) -> Agent:
+    """Load the key, check the chain, open the ledger and build every part (nothing runs yet)."""
+    key = load_key(config.keystore, config.password())
+    deployment = Deployment.load(config.deployment)
+    w3 = connect(config.chain_url)
+    await check_chain(w3, deployment, config.chain_url)
+    contracts = bind(w3, deployment)
+    domain = escrow_domain(deployment.chain_id, deployment.escrow)
+    spec = spec_bytes(build_spec(config.service_name, config.price, config.prices, config.spec_file))
+    await check_registration(contracts.registry, key.address, config, spec_hash(spec))
+    ledger = Ledger(config.ledger)
+    metrics = Metrics()
+    follower = Follower(w3, deployment.escrow, key.address, ledger, metrics, start_block=deployment.block,
+                        confirmations=config.confirmations, log_range=config.log_range,
+                        interval=config.follow_interval)
+    await follower.load()
+    gate = Gate(agent=key.address, domain=domain, ledger=ledger,
+                read_job=lambda job_id: read_job(contracts.escrow, job_id, follower.safe_block),
+                seen_block=lambda: follower.cursor + 1, price_of=config.price_of,
+                expiry_margin=config.expiry_margin, lease_seconds=config.lease_seconds)
+    claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
+                      batch_size=config.claim_batch_size, interval=config.claim_interval,
+                      max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout)
+    upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency)
+    return Agent(config, key, w3, contracts, domain, ledger, upstream, gate, follower, claimer, metrics, spec)
+
+
+async def run_agent(config: AgentConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then finish the calls in flight and stop."""
+    agent = await create_agent(config)
+    runner = web.AppRunner(agent.web_app(), handle_signals=False, access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE)
+    await runner.setup()
+    await web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024).start()
+    tasks = [asyncio.create_task(agent.follower.run(), name="follower"),
+             asyncio.create_task(agent.claimer.run(), name="claimer")]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("agent %s listening on http://%s:%d/ for %s (upstream %s)", agent.key.address,
+             config.listen_host, config.listen_port, config.service_name, config.upstream_url)
+    await stop.wait()
+    log.info("stopping: finishing %d calls in flight", agent.in_flight)
+    await runner.cleanup()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await agent.upstream.close()
+    await agent.ledger.close()
+    log.info("stopped")

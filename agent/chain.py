@@ -1,0 +1,101 @@
+"""The agent's view of the chain: the connection, the escrow's events, and reading one job.
+
+Why events are decoded by hand: the follower filters on `agent` (an indexed topic) and needs
+three fields from each log; decoding them directly is a few lines, fast, and independent of
+web3's event API, which changed between major versions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from eth_abi import decode
+from eth_utils import keccak, to_checksum_address
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from facemarket.agent.errors import Reason, Refused
+
+
+class JobState(enum.IntEnum):
+    """`JobEscrow.JobState`."""
+
+    NONE = 0
+    CREATED = 1
+    FUNDED = 2
+    COMPLETED = 3
+    REFUNDED = 4
+
+
+def _topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+JOB_FUNDED = _topic("JobFunded(uint256,address,address,uint256,uint64)")
+JOB_COMPLETED = _topic("JobCompleted(uint256,address,bytes32)")
+JOB_REFUNDED = _topic("JobRefunded(uint256,address,address)")
+JOB_COMPLETION_SKIPPED = _topic("JobCompletionSkipped(uint256,address,bytes4)")
+
+
+def address_topic(address: str) -> str:
+    """An address as a 32-byte indexed topic."""
+    return "0x" + "00" * 12 + address[2:].lower()
+
+
+def connect(url: str, timeout: float = 10.0) -> AsyncWeb3:
+    """An AsyncWeb3 that fails fast: no retries (the follower and claimer retry on their own)."""
+    provider = AsyncHTTPProvider(url, request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout)},
+                                 exception_retry_configuration=None)
+    return AsyncWeb3(provider)
+
+
+@dataclass(frozen=True)
+class OnChainJob:
+    job_id: int
+    consumer: str
+    agent: str
+    price: int
+    expires_at: int
+    state: JobState
+
+
+async def read_job(escrow: Any, job_id: int, block: int | str = "latest") -> OnChainJob:
+    """`getJob(job_id)`; a chain that cannot answer is `Refused(CHAIN_UNAVAILABLE)`."""
+    try:
+        consumer, agent, price, expires_at, state = await escrow.functions.getJob(job_id).call(
+            block_identifier=block)
+    except Exception as error:  # connection refused, timeout, no contract code, odd answer
+        raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading job {job_id} failed ({type(error).__name__})") from error
+    return OnChainJob(job_id, to_checksum_address(consumer), to_checksum_address(agent), int(price),
+                      int(expires_at), JobState(state))
+
+
+@dataclass(frozen=True)
+class EscrowEvent:
+    """One escrow log about this agent's jobs."""
+
+    topic: str
+    job_id: int
+    block: int
+    consumer: str | None = None
+    price: int | None = None
+    expires_at: int | None = None
+
+
+def _bytes(value: Any) -> bytes:
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
+def decode_log(log: dict) -> EscrowEvent:
+    """Decode a JobFunded, JobCompleted or JobRefunded log."""
+    topics = [_bytes(t) for t in log["topics"]]
+    topic = "0x" + topics[0].hex()
+    job_id = int.from_bytes(topics[1], "big")
+    block = int(log["blockNumber"])
+    if topic == JOB_FUNDED:
+        price, expires_at = decode(["uint256", "uint64"], _bytes(log["data"]))
+        consumer = to_checksum_address(topics[2][12:])
+        return EscrowEvent(topic, job_id, block, consumer, price, expires_at)
+    return EscrowEvent(topic, job_id, block)

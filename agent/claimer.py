@@ -1,0 +1,187 @@
+"""The claimer: turns SERVED jobs into tokens with `completeJobs` batches, exactly once.
+
+Why this order of steps: the transaction is signed locally first, so its hash is known; the
+jobs are marked CLAIMING with that hash durably; only then is it sent. Whatever happens next
+(a crash, a chain restart, a dropped transaction) the ledger knows which transaction to look
+for: a receipt settles the jobs (JobCompleted → CLAIMED; skipped → read the job: already
+COMPLETED → CLAIMED, REFUNDED → REFUNDED, expired or too many attempts → FAILED, else SERVED
+again), and a transaction the chain does not know puts its jobs back to SERVED. The escrow
+itself never completes a job twice, so a repeated claim costs gas, never a double payment.
+Rounds run every `claim_interval` (sooner when a full batch is waiting), earliest expiry first;
+a failing chain is retried with exponential backoff. The nonce is kept locally and re-read
+from the chain after any failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from eth_account import Account
+from web3 import AsyncWeb3
+
+from facemarket.agent.chain import JOB_COMPLETED, JOB_COMPLETION_SKIPPED, JobState, read_job
+from facemarket.agent.keystore import AgentKey
+from facemarket.agent.ledger import JobRecord, Ledger, State
+from facemarket.agent.metrics import Metrics
+
+log = logging.getLogger("facemarket.agent.claimer")
+
+GAS_HEADROOM = 1.25
+MAX_BACKOFF = 60.0
+
+
+def _hex(value: Any) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+class Claimer:
+    def __init__(self, w3: AsyncWeb3, escrow: Any, key: AgentKey, chain_id: int, ledger: Ledger,
+                 metrics: Metrics, *, batch_size: int, interval: float, max_attempts: int,
+                 receipt_timeout: float) -> None:
+        self.w3, self.escrow, self.key, self.chain_id = w3, escrow, key, chain_id
+        self.ledger, self.metrics = ledger, metrics
+        self.batch_size, self.interval = batch_size, interval
+        self.max_attempts, self.receipt_timeout = max_attempts, receipt_timeout
+        self.nonce: int | None = None
+        self.healthy: bool | None = None
+        self._served_since_round = 0
+        self._wake = asyncio.Event()
+
+    def served(self) -> None:
+        """Called per served job: a full batch starts a round without waiting for the interval."""
+        self._served_since_round += 1
+        if self._served_since_round >= self.batch_size:
+            self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 1.0
+        while True:
+            delay = self.interval
+            try:
+                await self.claim_round()
+                self.healthy, backoff = True, 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.metrics.claim_transactions.inc(result="error")
+                log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
+                self.healthy, self.nonce = False, None
+                delay, backoff = min(backoff, self.interval), min(backoff * 2, MAX_BACKOFF)
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def claim_round(self) -> None:
+        """Settle what an earlier run left CLAIMING, then claim every SERVED job in batches."""
+        self._served_since_round = 0
+        await self.settle_claiming()
+        while batch := await self.ledger.claimable(self.batch_size, self.max_attempts):
+            await self._claim(batch)
+
+    async def settle_claiming(self) -> None:
+        pending: dict[str, list[JobRecord]] = {}
+        for job in await self.ledger.in_state(State.CLAIMING):
+            pending.setdefault(job.tx_hash, []).append(job)
+        for tx_hash, jobs in pending.items():
+            receipt = await self._receipt(tx_hash)
+            if receipt is not None:
+                await self._settle(jobs, receipt)
+            elif not await self._known(tx_hash):
+                log.warning("claim %s is unknown to the chain (dropped); %d jobs back to SERVED", tx_hash, len(jobs))
+                self.metrics.claim_transactions.inc(result="dropped")
+                await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
+                self.nonce = None
+
+    async def _claim(self, batch: list[JobRecord]) -> None:
+        ids = [job.job_id for job in batch]
+        call = self.escrow.functions.completeJobs(ids, [job.request_hash for job in batch],
+                                                  [job.signature for job in batch])
+        if self.nonce is None:
+            self.nonce = await self.w3.eth.get_transaction_count(self.key.address, "pending")
+        gas = await call.estimate_gas({"from": self.key.address})
+        tx = await call.build_transaction({
+            "from": self.key.address, "nonce": self.nonce, "gas": int(gas * GAS_HEADROOM),
+            "gasPrice": await self.w3.eth.gas_price, "chainId": self.chain_id})
+        signed = Account.sign_transaction(tx, self.key.private_key)
+        tx_hash = _hex(signed.hash)
+        await self.ledger.mark_claiming(ids, tx_hash)
+        try:
+            await self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception:
+            await self.ledger.back_to_served(ids, count_attempt=False)
+            raise
+        self.nonce += 1
+        self.metrics.claim_transactions.inc(result="sent")
+        log.info("claim %s sent: %d jobs (%d..%d), nonce %d", tx_hash, len(ids), ids[0], ids[-1], tx["nonce"])
+        receipt = await self._wait_receipt(tx_hash)
+        if receipt is not None:
+            await self._settle(batch, receipt)
+
+    async def _wait_receipt(self, tx_hash: str) -> dict | None:
+        deadline = time.monotonic() + self.receipt_timeout
+        while time.monotonic() < deadline:
+            receipt = await self._receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            await asyncio.sleep(0.2)
+        log.warning("claim %s: no receipt after %.0fs; will check again next round", tx_hash, self.receipt_timeout)
+        return None
+
+    async def _receipt(self, tx_hash: str) -> dict | None:
+        try:
+            return await self.w3.eth.get_transaction_receipt(tx_hash)
+        except Exception as error:
+            if type(error).__name__ == "TransactionNotFound":
+                return None
+            raise
+
+    async def _known(self, tx_hash: str) -> bool:
+        try:
+            return await self.w3.eth.get_transaction(tx_hash) is not None
+        except Exception as error:
+            if type(error).__name__ == "TransactionNotFound":
+                return False
+            raise
+
+    async def _settle(self, jobs: list[JobRecord], receipt: dict) -> None:
+        """Record what a mined claim did to each of its jobs."""
+        ids = [job.job_id for job in jobs]
+        tx_hash = _hex(receipt["transactionHash"])
+        if receipt["status"] != 1:
+            log.warning("claim %s reverted; %d jobs back to SERVED", tx_hash, len(ids))
+            self.metrics.claim_transactions.inc(result="failed")
+            await self.ledger.back_to_served(ids, count_attempt=True)
+            return
+        completed: set[int] = set()
+        for entry in receipt["logs"]:
+            if _hex(entry["address"]).lower() == self.escrow.address.lower() and entry["topics"]:
+                if _hex(entry["topics"][0]) == JOB_COMPLETED:
+                    completed.add(int.from_bytes(bytes(entry["topics"][1]), "big"))
+        done = [job for job in jobs if job.job_id in completed]
+        await self.ledger.mark_claimed([job.job_id for job in done])
+        self.metrics.claim_transactions.inc(result="confirmed")
+        self.metrics.jobs_claimed.inc(len(done))
+        self.metrics.tokens_earned.inc(sum(job.price for job in done))
+        skipped = [job for job in jobs if job.job_id not in completed]
+        log.info("claim %s mined: %d jobs claimed, %d skipped", tx_hash, len(done), len(skipped))
+        for job in skipped:
+            await self._settle_skipped(job)
+
+    async def _settle_skipped(self, job: JobRecord) -> None:
+        on_chain = await read_job(self.escrow, job.job_id)
+        if on_chain.state == JobState.COMPLETED:
+            await self.ledger.mark_claimed([job.job_id])  # an earlier claim of ours landed
+        elif on_chain.state == JobState.REFUNDED:
+            log.warning("job %d was refunded to its consumer before it was claimed", job.job_id)
+            await self.ledger.mark_final([job.job_id], State.REFUNDED)
+        elif on_chain.expires_at <= time.time() or job.attempts + 1 >= self.max_attempts:
+            log.error("job %d cannot be claimed (%s); giving up", job.job_id,
+                      "expired" if on_chain.expires_at <= time.time() else "claims kept being skipped")
+            await self.ledger.mark_final([job.job_id], State.FAILED)
+        else:
+            await self.ledger.back_to_served([job.job_id], count_attempt=True)

@@ -1,0 +1,130 @@
+"""The chain follower: keeps this agent's jobs in the ledger from the escrow's events.
+
+Why: a paid call then needs no chain round trip (the gate reads the ledger). The follower reads
+`eth_getLogs` in block ranges from a durable cursor, only blocks with enough confirmations,
+and resumes where it stopped after a restart. It remembers the hashes of its recent cursor
+blocks; when the chain no longer has one of them (a reorg, or a development chain that was
+restarted) it rewinds to the newest block it still agrees with, forgets the SEEN jobs of the
+undone blocks and reads again. Events are idempotent in the ledger, so reading twice is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from facemarket.agent.chain import (JOB_COMPLETED, JOB_FUNDED, JOB_REFUNDED, address_topic,
+                                    decode_log)
+from facemarket.agent.ledger import Ledger, SeenJob, State
+from facemarket.agent.metrics import Metrics
+
+log = logging.getLogger("facemarket.agent.follower")
+
+CHECKPOINTS_KEY = "follower.checkpoints"
+KEEP_CHECKPOINTS = 64
+
+
+class Follower:
+    def __init__(self, w3: AsyncWeb3, escrow_address: str, agent: str, ledger: Ledger, metrics: Metrics, *,
+                 start_block: int, confirmations: int, log_range: int, interval: float) -> None:
+        self.w3, self.escrow, self.agent, self.ledger, self.metrics = w3, escrow_address, agent, ledger, metrics
+        self.start_block = start_block
+        self.confirmations, self.log_range, self.interval = confirmations, log_range, interval
+        self.head: int | None = None      # newest block number seen on the chain
+        self.healthy: bool | None = None  # the last poll reached the chain (None: not polled yet)
+        self.checkpoints: list[tuple[int, str]] = []  # (block, hash), oldest first
+
+    @property
+    def cursor(self) -> int:
+        """The last block whose events are in the ledger."""
+        return self.checkpoints[-1][0] if self.checkpoints else self.start_block - 1
+
+    @property
+    def safe_block(self) -> int | str:
+        """The block the gate reads unseen jobs at: the head less the confirmations."""
+        if self.confirmations == 0 or self.head is None:
+            return "latest"
+        return max(self.head - self.confirmations, 0)
+
+    async def load(self) -> None:
+        stored = await self.ledger.get_meta(CHECKPOINTS_KEY)
+        self.checkpoints = [tuple(c) for c in json.loads(stored)] if stored else []
+
+    async def run(self) -> None:
+        """Poll forever; a failed poll is logged and retried (the chain may come back)."""
+        await self.load()
+        while True:
+            try:
+                await self.poll()
+                if not self.healthy:
+                    log.info("chain reachable; following from block %d", self.cursor)
+                self.healthy = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.metrics.follower_errors.inc()
+                if self.healthy is not False:
+                    log.warning("chain follower: %s (%s); retrying every %.1fs",
+                                type(error).__name__, error, self.interval)
+                self.healthy = False
+            await asyncio.sleep(self.interval)
+
+    async def poll(self) -> None:
+        """One round: check the cursor is still on the chain, then read the new confirmed blocks."""
+        self.head = await self.w3.eth.block_number
+        await self._rewind_if_forked()
+        target = self.head - self.confirmations
+        while self.cursor < target:
+            first = self.cursor + 1
+            last = min(first + self.log_range - 1, target)
+            await self._read_range(first, last)
+            block = await self.w3.eth.get_block(last)
+            self.checkpoints = (self.checkpoints + [(last, "0x" + bytes(block["hash"]).hex())])[-KEEP_CHECKPOINTS:]
+            await self.ledger.set_meta(CHECKPOINTS_KEY, json.dumps(self.checkpoints))
+
+    async def _block_hash(self, number: int) -> str | None:
+        if number > (self.head or 0):
+            return None
+        try:
+            block = await self.w3.eth.get_block(number)
+        except Exception as error:
+            if type(error).__name__ == "BlockNotFound":
+                return None
+            raise
+        return "0x" + bytes(block["hash"]).hex()
+
+    async def _rewind_if_forked(self) -> None:
+        if not self.checkpoints or await self._block_hash(self.checkpoints[-1][0]) == self.checkpoints[-1][1]:
+            return
+        old = self.cursor
+        while self.checkpoints and await self._block_hash(self.checkpoints[-1][0]) != self.checkpoints[-1][1]:
+            self.checkpoints.pop()
+        forgotten = await self.ledger.forget_seen_after(self.cursor)
+        await self.ledger.set_meta(CHECKPOINTS_KEY, json.dumps(self.checkpoints))
+        self.metrics.reorgs.inc()
+        log.warning("chain changed under block %d (reorg or restarted chain): rewound to block %d, "
+                    "forgot %d unused jobs", old, self.cursor, forgotten)
+
+    async def _read_range(self, first: int, last: int) -> None:
+        agent = address_topic(self.agent)
+        base: dict[str, Any] = {"fromBlock": first, "toBlock": last, "address": self.escrow}
+        # `agent` is the third indexed field of JobFunded/JobRefunded and the second of JobCompleted.
+        logs = [*await self.w3.eth.get_logs({**base, "topics": [[JOB_FUNDED, JOB_REFUNDED], None, None, agent]}),
+                *await self.w3.eth.get_logs({**base, "topics": [JOB_COMPLETED, None, agent]})]
+        events = sorted((decode_log(entry) for entry in logs), key=lambda e: e.block)
+        funded = [SeenJob(e.job_id, e.consumer, e.price, e.expires_at, e.block) for e in events if e.topic == JOB_FUNDED]
+        if funded:
+            await self.ledger.add_seen(funded)
+        completed = [e.job_id for e in events if e.topic == JOB_COMPLETED]
+        if completed:
+            await self.ledger.mark_claimed(completed)
+        refunded = [e.job_id for e in events if e.topic == JOB_REFUNDED]
+        if refunded:
+            await self.ledger.mark_final(refunded, State.REFUNDED)
+        if events:
+            log.debug("blocks %d-%d: %d funded, %d completed, %d refunded", first, last,
+                      len(funded), len(completed), len(refunded))

@@ -1,0 +1,132 @@
+"""The payment gate: nothing reaches the service unless a funded job of this agent pays for it.
+
+Checks, in order, before the service sees a byte: the payment headers are there; the body is
+one JSON-RPC request; the job exists, is FUNDED and is for this agent; the consumer's EIP-712
+`Invocation` signature covers keccak256 of this very body; the job is not already used (a retry
+of the same body gets the stored answer instead); the job pays at least the method's price and
+does not expire within the margin (time left to claim it); and finally the job is RESERVED in
+the ledger with one conditional UPDATE, so two concurrent requests with one job serve it once.
+
+Why the ledger first: the follower keeps funded jobs there, so a normal paid call needs no chain
+round trip; a job the follower has not seen yet is read from the chain once and remembered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping
+
+from eth_utils import keccak
+
+from facemarket.agent.chain import JobState, OnChainJob
+from facemarket.agent.errors import Reason, Refused
+from facemarket.agent.ledger import USED, JobRecord, Ledger, SeenJob, State
+from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
+
+SIGNATURE_HEX_LENGTH = 2 + 65 * 2
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A call the gate let through (or a retry to answer from the ledger)."""
+
+    job: JobRecord
+    request_hash: bytes
+    signature: bytes
+    method: str
+    replay: bytes | None = None  # the stored response of an earlier identical call
+
+
+def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
+    """`X-Job-Id` (decimal) and `X-Job-Signature` (0x + 65 bytes hex)."""
+    job_id_text, signature_text = headers.get("X-Job-Id"), headers.get("X-Job-Signature")
+    if job_id_text is None or signature_text is None:
+        raise Refused(Reason.PAYMENT_REQUIRED, "payment headers missing")
+    if not job_id_text.isdigit() or int(job_id_text) == 0:
+        raise Refused(Reason.PAYMENT_REQUIRED, f"X-Job-Id {job_id_text[:80]!r} is not a job id")
+    try:
+        if len(signature_text) != SIGNATURE_HEX_LENGTH or not signature_text.startswith("0x"):
+            raise ValueError
+        signature = bytes.fromhex(signature_text[2:])
+    except ValueError:
+        raise Refused(Reason.PAYMENT_REQUIRED, "X-Job-Signature is not 0x + 65 bytes hex") from None
+    return int(job_id_text), signature
+
+
+def parse_call(body: bytes) -> tuple[str, Any]:
+    """The method and id of the one JSON-RPC request in `body` (a job pays for one call)."""
+    try:
+        call = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(Reason.NOT_ONE_CALL, "the body is not JSON") from None
+    if not isinstance(call, dict) or not isinstance(call.get("method"), str):
+        raise Refused(Reason.NOT_ONE_CALL, "the body is not one JSON-RPC request object")
+    return call["method"], call.get("id")
+
+
+class Gate:
+    def __init__(self, *, agent: str, domain: Domain, ledger: Ledger,
+                 read_job: Callable[[int], Awaitable[OnChainJob]], seen_block: Callable[[], int],
+                 price_of: Callable[[str], int], expiry_margin: int, lease_seconds: float) -> None:
+        self.agent, self.domain, self.ledger = agent, domain, ledger
+        self.read_job, self.seen_block = read_job, seen_block
+        self.price_of, self.expiry_margin, self.lease_seconds = price_of, expiry_margin, lease_seconds
+
+    async def admit(self, job_id: int, signature: bytes, body: bytes, method: str) -> Admitted:
+        """Admit the call and reserve its job, or raise `Refused` with the reason."""
+        request_hash = keccak(body)
+        job = await self.ledger.get(job_id) or await self._first_sight(job_id)
+        try:
+            signer = recover_invocation_signer(self.domain, job_id, self.agent, request_hash, signature)
+        except InvalidSignature:
+            signer = None
+        if signer != job.consumer:
+            raise Refused(Reason.BAD_SIGNATURE, f"job {job_id}: signer is not the job's consumer")
+        admitted = self._check(job, request_hash, signature, method)
+        if admitted is not None:
+            return admitted
+        if not await self.ledger.reserve(job_id, request_hash, self.lease_seconds):
+            # Lost a race: another request took the job between the read and the reservation.
+            job = await self.ledger.get(job_id)
+            return self._check(job, request_hash, signature, method) or self._busy(job_id)
+        return Admitted(job, request_hash, signature, method)
+
+    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str) -> Admitted | None:
+        """The ledger-state checks; an Admitted replay for a served identical call, else None."""
+        if job.state in USED:
+            if job.request_hash == request_hash and job.response is not None:
+                return Admitted(job, request_hash, signature, method, replay=job.response)
+            raise Refused(Reason.ALREADY_USED, f"job {job.job_id} served another request")
+        if job.state == State.REFUNDED:
+            raise Refused(Reason.NOT_FUNDED, f"job {job.job_id} was refunded")
+        if job.state == State.FAILED:
+            raise Refused(Reason.ALREADY_USED, f"job {job.job_id} was used and cannot be claimed")
+        if job.state == State.RESERVED and (job.lease_until or 0) > time.time():
+            raise self._busy(job.job_id)
+        price = self.price_of(method)
+        if job.price < price:
+            raise Refused(Reason.UNDERPAID, f"job {job.job_id} pays {job.price}, {method} costs {price}")
+        if job.expires_at <= time.time() + self.expiry_margin:
+            raise Refused(Reason.EXPIRING, f"job {job.job_id} expires at {job.expires_at}, "
+                                           f"the agent needs {self.expiry_margin} s to claim it")
+        return None
+
+    @staticmethod
+    def _busy(job_id: int) -> Refused:
+        return Refused(Reason.BUSY, f"job {job_id} is being served for another request")
+
+    async def _first_sight(self, job_id: int) -> JobRecord:
+        """A job the follower has not seen: read it from the chain once, keep it if usable."""
+        job = await self.read_job(job_id)
+        if job.state == JobState.NONE:
+            raise Refused(Reason.UNKNOWN_JOB, f"job {job_id} does not exist")
+        if job.agent != self.agent:
+            raise Refused(Reason.WRONG_AGENT, f"job {job_id} is for agent {job.agent}, this is {self.agent}")
+        if job.state == JobState.COMPLETED:
+            raise Refused(Reason.ALREADY_USED, f"job {job_id} is already completed")
+        if job.state != JobState.FUNDED:
+            raise Refused(Reason.NOT_FUNDED, f"job {job_id} is {job.state.name}, not FUNDED")
+        await self.ledger.add_seen([SeenJob(job_id, job.consumer, job.price, job.expires_at, self.seen_block())])
+        return await self.ledger.get(job_id)

@@ -1,0 +1,51 @@
+"""`GET /health`: is the agent able to take paid calls right now, and if not, which part is not?
+
+Why live probes: a load balancer asks rarely, and a cached "ok" would hide a chain or service
+that went away a second ago. Each probe has a short timeout, so health never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from facemarket.agent.follower import Follower
+from facemarket.agent.ledger import Ledger
+from facemarket.agent.proxy import Upstream
+
+PROBE_TIMEOUT = 2.0
+
+
+async def _chain_head(w3: AsyncWeb3) -> int | None:
+    try:
+        return await asyncio.wait_for(w3.eth.block_number, PROBE_TIMEOUT)
+    except Exception:
+        return None
+
+
+async def _ledger_writable(ledger: Ledger) -> bool:
+    try:
+        await ledger.set_meta("health.checked_at", str(time.time()))
+        return True
+    except Exception:
+        return False
+
+
+async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: Ledger,
+                        follower: Follower) -> tuple[bool, dict[str, Any]]:
+    """(healthy, report): healthy when chain, service and ledger all answer."""
+    head, service_ok, ledger_ok = await asyncio.gather(_chain_head(w3), upstream.healthy(), _ledger_writable(ledger))
+    counts = await ledger.counts() if ledger_ok else {}
+    healthy = head is not None and service_ok and ledger_ok
+    return healthy, {
+        "status": "ok" if healthy else "degraded",
+        "agent": agent,
+        "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor},
+        "service": {"reachable": service_ok},
+        "ledger": {"writable": ledger_ok, "jobs": counts},
+        "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),
+                   "failed": counts.get("FAILED", 0)},
+    }

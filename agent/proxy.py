@@ -1,0 +1,62 @@
+"""The upstream proxy: forwards an admitted call's body, byte for byte, to the wrapped service.
+
+Why only our own headers go upstream: the agent trusts nothing a client sends but the body and
+the payment headers, so a client's `X-Facemarket-Consumer` (or anything else) never reaches the
+service; the agent sets that header to the consumer it verified, and the gallery keys its data
+by it. A transport error, a 5xx or a timeout is a service failure (`Refused`), so the caller
+releases the job uncharged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from facemarket.agent.errors import Reason, Refused
+
+CONSUMER_HEADER = "X-Facemarket-Consumer"
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    status: int
+    body: bytes
+    content_type: str
+
+
+class Upstream:
+    def __init__(self, url: str, timeout: float, max_connections: int) -> None:
+        self.url = url
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections), timeout=self.timeout,
+            skip_auto_headers=("User-Agent",), auto_decompress=False)
+
+    async def forward(self, body: bytes, consumer: str) -> UpstreamAnswer:
+        headers = {"Content-Type": "application/json", CONSUMER_HEADER: consumer}
+        try:
+            async with self.session.post(self.url, data=body, headers=headers) as response:
+                answer = UpstreamAnswer(response.status, await response.read(),
+                                        response.headers.get("Content-Type", "application/json"))
+        except (asyncio.TimeoutError, TimeoutError):
+            raise Refused(Reason.SERVICE_TIMEOUT, f"no answer within {self.timeout.total:g} s") from None
+        except aiohttp.ClientError as error:
+            raise Refused(Reason.SERVICE_UNAVAILABLE, f"service unreachable ({type(error).__name__})") from None
+        if answer.status >= 500:
+            raise Refused(Reason.SERVICE_UNAVAILABLE, f"service answered HTTP {answer.status}")
+        return answer
+
+    async def healthy(self) -> bool:
+        """The service's `GET /health` answers 200 (same host and port as the upstream URL)."""
+        url = str(URL(self.url).with_path("/health"))
+        try:
+            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError):
+            return False
+
+    async def close(self) -> None:
+        await self.session.close()

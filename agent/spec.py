@@ -1,0 +1,76 @@
+"""The published API spec (`GET /spec`): an OpenRPC document with each method's price.
+
+Why a hash: the document's keccak256 is the `specHash` the agent registers in the
+ServiceRegistry, so a client that fetched the spec (and its prices) can check against the
+chain that the agent did not change them. The bytes served are the bytes hashed: canonical
+JSON (sorted keys, no spaces), built once at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eth_utils import keccak
+
+from facemarket.agent.errors import Reason
+
+_IMAGE = {"name": "image", "required": True, "description": "the photo, base64 (JPEG, PNG, ...)",
+          "schema": {"type": "string", "contentEncoding": "base64"}}
+_FACES = {"name": "faces", "description": "face boxes {x, y, w, h}; detected when absent",
+          "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Box"}}}
+_FACES_RESULT = {"type": "object", "properties": {"faces": {"type": "array"}}}
+
+# The face services' methods (issues 2 and 6 own their behaviour; this is what the agent sells).
+FACE_SERVICES_METHODS: list[dict[str, Any]] = [
+    {"name": "find_face", "summary": "Detect faces.",
+     "params": [_IMAGE, {"name": "algorithm", "schema": {"enum": ["haar_cascade", "dlib_hog", "dlib_cnn"],
+                                                         "default": "dlib_hog"}}],
+     "result": {"name": "faces", "schema": _FACES_RESULT}},
+    {"name": "find_landmarks", "summary": "Face landmarks (68 or 5 points per face).",
+     "params": [_IMAGE, _FACES, {"name": "model", "schema": {"enum": ["68", "5"], "default": "68"}}],
+     "result": {"name": "faces", "schema": _FACES_RESULT}},
+    {"name": "landmark_models", "summary": "The landmark models and what each point is.", "params": [],
+     "result": {"name": "models", "schema": {"type": "object"}}},
+    {"name": "align_face", "summary": "Aligned face chips (base64 PNG).",
+     "params": [_IMAGE, _FACES, {"name": "size", "schema": {"type": "integer", "default": 150}},
+                {"name": "padding", "schema": {"type": "number"}}],
+     "result": {"name": "faces", "schema": _FACES_RESULT}},
+    {"name": "face_identity", "summary": "128-d identity vectors (nearer than 0.6: same person).",
+     "params": [_IMAGE, _FACES], "result": {"name": "faces", "schema": _FACES_RESULT}},
+    {"name": "ping", "summary": "Liveness of the service; answers \"pong\".", "params": [],
+     "result": {"name": "pong", "schema": {"const": "pong"}}},
+]
+
+
+def build_spec(service_name: str, price: int, prices: dict[str, int], spec_file: Path | None) -> dict[str, Any]:
+    """The OpenRPC document: the service's methods (from `spec_file` or the face services),
+    each with `x-price` (token units per call), and the agent's payment errors."""
+    if spec_file is not None:
+        base = json.loads(Path(spec_file).read_text())
+        methods, info = base.get("methods", []), base.get("info", {})
+    else:
+        methods, info = FACE_SERVICES_METHODS, {"title": service_name, "version": "1"}
+    errors = [{"code": r.code, "message": r.name.lower(), "data": {"httpStatus": r.http_status, "hint": r.hint}}
+              for r in Reason]
+    return {
+        "openrpc": "1.3.2",
+        "info": {**info, "title": info.get("title", service_name),
+                 "x-payment": {"headers": ["X-Job-Id", "X-Job-Signature"], "defaultPrice": price,
+                               "receiptHeader": "X-Job-Receipt"}},
+        "methods": [{**method, "x-price": prices.get(method["name"], price), "errors": errors}
+                    for method in methods],
+        "components": {"schemas": {"Box": {"type": "object", "required": ["x", "y", "w", "h"],
+                                           "properties": {k: {"type": "integer"} for k in "xywh"}}}},
+    }
+
+
+def spec_bytes(spec: dict[str, Any]) -> bytes:
+    """Canonical JSON: the exact bytes served and hashed."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+
+
+def spec_hash(document: bytes) -> bytes:
+    """The registry's specHash for the served document."""
+    return keccak(document)

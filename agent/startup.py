@@ -1,0 +1,68 @@
+"""Start-up checks: refuse to run against the wrong chain, and say how to fix a registration.
+
+Why fatal for the chain: an agent that checks payments against another chain (or an address
+without the escrow's code) would serve calls nobody paid for. A missing or stale registration
+is only logged, with the command that fixes it: the agent still serves jobs made for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from facemarket.agent.config import AgentConfig
+
+log = logging.getLogger("facemarket.agent.startup")
+
+TOKEN_DECIMALS = 8  # FaceToken (the brief's interface)
+
+
+def tokens(units: int) -> str:
+    """Token units as the decimal amount the CLI takes (e.g. 1000000 -> 0.01)."""
+    return format(Decimal(units).scaleb(-TOKEN_DECIMALS).normalize(), "f")
+
+
+class StartupError(RuntimeError):
+    """The agent cannot start; the message says why and what to do."""
+
+
+async def check_chain(w3: AsyncWeb3, deployment: Any, chain_url: str) -> None:
+    """The chain id and the contracts' code match the deployment file."""
+    try:
+        chain_id = await w3.eth.chain_id
+    except Exception as error:
+        raise StartupError(f"chain_url: cannot reach {chain_url} ({type(error).__name__}); "
+                           "start the chain or fix chain_url") from None
+    if chain_id != deployment.chain_id:
+        raise StartupError(f"deployment: chain id {deployment.chain_id} in the deployment file, but "
+                           f"{chain_url} is chain {chain_id}; use this chain's deployment file")
+    for name in ("token", "registry", "escrow"):
+        address = getattr(deployment, name)
+        if len(await w3.eth.get_code(address)) == 0:
+            raise StartupError(f"deployment: no contract code at the {name} address {address} on chain "
+                               f"{chain_id}; deploy the contracts again or fix the deployment file")
+
+
+async def check_registration(registry: Any, agent: str, config: AgentConfig, spec_hash: bytes) -> bool:
+    """The service is registered by this agent with this price, endpoint and spec; logs the fix if not."""
+    try:
+        service = await registry.functions.getService(agent, config.service_name).call()
+        _, name, endpoint, price, registered_hash, enabled = service
+    except Exception:
+        name, enabled = "", False
+    how = (f"with the agent's account, run `facemarket service register {config.service_name} "
+           f"--endpoint {config.endpoint} --price {tokens(config.price)}` (or `service update`) while the agent runs")
+    if not name or not enabled:
+        log.warning("service %r is not registered for agent %s in the ServiceRegistry; %s",
+                    config.service_name, agent, how)
+        return False
+    stale = [what for what, ok in (("price", price == config.price), ("endpoint", endpoint == config.endpoint),
+                                   ("spec hash", bytes(registered_hash) == spec_hash)) if not ok]
+    if stale:
+        log.warning("service %r is registered with another %s; %s", config.service_name, ", ".join(stale), how)
+        return False
+    log.info("service %r is registered for agent %s at price %d", config.service_name, agent, config.price)
+    return True

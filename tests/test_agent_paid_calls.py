@@ -1,0 +1,175 @@
+"""The agent end to end: real Ganache, a real agent process, a counting upstream process.
+
+Every refusal asserts that the upstream received nothing; every served call is claimed on the
+chain by the agent's claimer.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from eth_utils import keccak
+
+from facemarket.agent.errors import Reason
+from facemarket.contracts.typed_messages import recover_receipt_signer, request_hash
+from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, rpc_body, wait_until
+
+COMPLETED, FUNDED = 3, 2
+
+
+@pytest.fixture(scope="module")
+def agent(agent_factory, counting_upstream):
+    return agent_factory(counting_upstream.url)
+
+
+@pytest.fixture(scope="module")
+def consumer(market):
+    return market.new_account()
+
+
+def test_paid_call_is_served_then_claimed(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    before_agent, seen_before = market.balance(agent.address), counting_upstream.count()
+    body = rpc_body("ping")
+    reply = agent.post(body, market.payment(consumer, job_id, agent.address, body))
+    assert reply.status == 200, reply.body
+    assert reply.json["result"] == "pong"
+    assert counting_upstream.count() == seen_before + 1
+    receipt = reply.headers["X-Job-Receipt"]
+    assert recover_receipt_signer(market.domain, job_id, request_hash(body), keccak(reply.body), receipt) == agent.address
+    wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
+    assert market.balance(agent.address) == before_agent + AGENT_PRICE
+    assert market.completed_events(job_id) == 1
+
+
+def _refused(agent, counting_upstream, body, headers, reason: Reason):
+    seen_before = counting_upstream.count()
+    reply = agent.post(body, headers)
+    assert reply.error_code == reason.code, reply.body
+    assert reply.status == reason.http_status
+    assert counting_upstream.count() == seen_before, "a refused call reached the service"
+    return reply
+
+
+def test_missing_payment_headers_are_refused(agent, counting_upstream):
+    _refused(agent, counting_upstream, rpc_body("ping"), {}, Reason.PAYMENT_REQUIRED)
+    _refused(agent, counting_upstream, rpc_body("ping"), {"X-Job-Id": "1", "X-Job-Signature": "0x12"},
+             Reason.PAYMENT_REQUIRED)
+
+
+def test_unknown_job_is_refused(agent, market, consumer, counting_upstream):
+    body = rpc_body("ping")
+    missing = market.contracts.escrow.functions.nextJobId().call() + 1000
+    _refused(agent, counting_upstream, body, market.payment(consumer, missing, agent.address, body), Reason.UNKNOWN_JOB)
+
+
+def test_unfunded_job_is_refused(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address, funded=False)
+    body = rpc_body("ping")
+    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.NOT_FUNDED)
+
+
+def test_job_for_another_agent_is_refused(agent, market, consumer, counting_upstream):
+    other = market.new_account(tokens=0).address
+    job_id = market.open_job(consumer, other)
+    body = rpc_body("ping")
+    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, other, body), Reason.WRONG_AGENT)
+
+
+def test_underpaid_job_is_refused(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address, price=PING_PRICE)
+    body = rpc_body("find_face", {"image": "x"})  # costs the default price, far more than PING_PRICE
+    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.UNDERPAID)
+    ping = rpc_body("ping")  # the same job still pays for a ping
+    assert agent.post(ping, market.payment(consumer, job_id, agent.address, ping)).status == 200
+
+
+def test_job_expiring_within_the_margin_is_refused(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address, expires_in=30)  # the test agents' margin is 60 s
+    body = rpc_body("ping")
+    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.EXPIRING)
+
+
+def test_bad_signatures_are_refused(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("ping")
+    stranger = market.new_account(tokens=0)
+    _refused(agent, counting_upstream, body, market.payment(stranger, job_id, agent.address, body), Reason.BAD_SIGNATURE)
+    signed_other_body = market.payment(consumer, job_id, agent.address, rpc_body("ping", request_id=2))
+    _refused(agent, counting_upstream, body, signed_other_body, Reason.BAD_SIGNATURE)
+    garbage = {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + "ab" * 65}
+    _refused(agent, counting_upstream, body, garbage, Reason.BAD_SIGNATURE)
+
+
+def test_used_job_is_refused_for_another_body(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    first = rpc_body("ping", request_id=1)
+    assert agent.post(first, market.payment(consumer, job_id, agent.address, first)).status == 200
+    second = rpc_body("ping", request_id=2)
+    _refused(agent, counting_upstream, second, market.payment(consumer, job_id, agent.address, second),
+             Reason.ALREADY_USED)
+
+
+def test_batch_or_malformed_body_is_refused(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    for body in (b"[" + rpc_body("ping") + b"]", b"{not json"):
+        _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body),
+                 Reason.NOT_ONE_CALL)
+
+
+def test_retry_with_the_same_body_gets_the_same_answer_without_a_second_call(agent, market, consumer,
+                                                                             counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("echo_me", request_id=7)
+    headers = market.payment(consumer, job_id, agent.address, body)
+    first = agent.post(body, headers)
+    seen = counting_upstream.count()
+    again = agent.post(body, headers)
+    assert (again.status, again.body, again.headers["X-Job-Receipt"]) == (200, first.body, first.headers["X-Job-Receipt"])
+    assert counting_upstream.count() == seen
+
+
+def test_two_concurrent_requests_with_one_job_serve_it_once(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    bodies = [rpc_body("ping", request_id=n) for n in (1, 2)]
+    seen = counting_upstream.count()
+    replies = [None, None]
+    counting_upstream.set_delay(1.0)  # the first call holds the job while the second arrives
+    try:
+        threads = [threading.Thread(target=lambda n=n: replies.__setitem__(
+            n, agent.post(bodies[n], market.payment(consumer, job_id, agent.address, bodies[n])))) for n in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        counting_upstream.set_delay(0)
+    assert sorted(r.status for r in replies) == [200, 409] or sorted(r.status for r in replies) == [200, 402]
+    refused = next(r for r in replies if r.status != 200)
+    assert refused.error_code in (Reason.BUSY.code, Reason.ALREADY_USED.code)
+    assert counting_upstream.count() == seen + 1
+
+
+def test_service_failure_releases_the_job_for_a_retry(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("ping")
+    headers = market.payment(consumer, job_id, agent.address, body)
+    counting_upstream.set_status(500)
+    try:
+        failed = agent.post(body, headers)
+    finally:
+        counting_upstream.set_status(0)
+    assert (failed.status, failed.error_code) == (502, Reason.SERVICE_UNAVAILABLE.code)
+    assert agent.post(body, headers).status == 200
+    wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
+
+
+def test_client_cannot_name_the_consumer(agent, market, consumer, counting_upstream):
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("ping")
+    impostor = market.new_account(tokens=0).address
+    reply = agent.post(body, {**market.payment(consumer, job_id, agent.address, body),
+                              "X-Facemarket-Consumer": impostor})
+    assert reply.status == 200
+    assert counting_upstream.seen()["consumers"][-1] == consumer.address
