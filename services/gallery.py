@@ -8,6 +8,7 @@ These calls block (SQLite commits, a scan of the index): the JSON-RPC methods
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from facemarket.services.gallery_errors import GalleryCode, GalleryError
-from facemarket.services.gallery_index import GalleryIndex, Neighbour
+from facemarket.services.gallery_index import GalleryIndex, Neighbour, Shelf
 from facemarket.services.gallery_store import GalleryStore
 
 DEFAULT_FILE_NAME = "gallery.sqlite3"
+
+
+def default_path() -> Path:
+    """$FACEMARKET_HOME/gallery.sqlite3 (FACEMARKET_HOME defaults to ~/.facemarket)."""
+    return Path(os.environ.get("FACEMARKET_HOME") or Path.home() / ".facemarket").expanduser() / DEFAULT_FILE_NAME
 
 
 @dataclass(frozen=True)
@@ -74,12 +80,7 @@ class Gallery:
 
     def recall(self, consumer: str, vector: np.ndarray, threshold: float, top: int) -> list[Match]:
         """The `top` closest distinct names within `threshold`, closest first; [] means unknown."""
-        shelf = self.index.find(consumer, self.landmark_model)
-        if shelf is None or len(shelf) == 0:
-            raise GalleryError(
-                GalleryCode.EMPTY_GALLERY,
-                "this gallery has no faces to recall yet: enrol some first with `enrol`",
-            )
+        shelf = self.check_not_empty(consumer)
         count = top
         while True:  # one name may own several of the nearest faces: widen until `top` names show
             neighbours = shelf.nearest(vector, count)
@@ -87,6 +88,16 @@ class Gallery:
             if len(matches) >= top or len(neighbours) < count or neighbours[-1].distance > threshold:
                 return matches[:top]
             count *= 4
+
+    def check_not_empty(self, consumer: str) -> Shelf:
+        """The consumer's shelf of faces aligned like ours; an empty one is the client's error."""
+        shelf = self.index.find(consumer, self.landmark_model)
+        if shelf is None or len(shelf) == 0:
+            raise GalleryError(
+                GalleryCode.EMPTY_GALLERY,
+                "this gallery has no faces to recall yet: enrol some first with `enrol`",
+            )
+        return shelf
 
     def names(self, consumer: str) -> dict[str, int]:
         """How many faces each name has, in this consumer's gallery."""

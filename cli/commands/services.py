@@ -1,0 +1,71 @@
+"""`facemarket services …`: run the face services (the logic is in facemarket.services)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from facemarket.models.locate import MODELS_DIR_ENV
+
+
+@click.group()
+def services() -> None:
+    """The face services: detection, landmarks, alignment, identity over JSON-RPC."""
+
+
+@services.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (keep it loopback behind the agent).")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes  [default: one per core]")
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=MODELS_DIR_ENV,
+    help=f"Folder of the dlib models  [default: ${MODELS_DIR_ENV}, else the face_recognition_models package]",
+)
+@click.option("--service", "service_names", multiple=True, help="Serve only this service (repeatable)  [default: all]")
+@click.option("--max-image-bytes", type=click.IntRange(min=1), help="Largest image file accepted  [default: 20 MiB]")
+@click.option("--max-image-pixels", type=click.IntRange(min=1), help="Largest decoded image accepted  [default: 40 000 000]")
+@click.option("--max-request-bytes", type=click.IntRange(min=1024), help="Largest HTTP request body  [default: 64 MiB]")
+def run(
+    host: str,
+    port: int,
+    workers: int | None,
+    models_dir: Path | None,
+    service_names: tuple[str, ...],
+    max_image_bytes: int | None,
+    max_image_pixels: int | None,
+    max_request_bytes: int | None,
+) -> None:
+    """Serve the face services over JSON-RPC 2.0 (POST /) until interrupted."""
+    from dataclasses import replace
+
+    from facemarket.models.errors import ModelError
+    from facemarket.services.image_decoding import ImageLimits
+    from facemarket.services.methods import SERVICES
+    from facemarket.services.server import ServerConfig, serve
+
+    unknown = set(service_names) - set(SERVICES)
+    if unknown:
+        raise click.BadParameter(f"{', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}", param_hint="--service")
+    defaults = ServerConfig()
+    limits = replace(
+        defaults.limits,
+        **{k: v for k, v in {"max_bytes": max_image_bytes, "max_pixels": max_image_pixels}.items() if v},
+    )
+    config = ServerConfig(
+        host=host,
+        port=port,
+        workers=workers or defaults.workers,
+        models_dir=models_dir,
+        services=service_names or None,
+        limits=limits,
+        max_request_bytes=max_request_bytes or defaults.max_request_bytes,
+    )
+    try:
+        serve(config)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the port is taken, the address is not ours, …
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -1,0 +1,45 @@
+"""The face services' error codes (1000–1099): stable, so clients can act on them.
+
+A `ServiceError` raised anywhere (on the event loop or inside a worker process, whence it
+is pickled back) becomes a JSON-RPC error object with its code and message.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from jsonrpcserver import JsonRpcError
+
+
+class Code(IntEnum):
+    # standard JSON-RPC 2.0 codes, as the spec defines them
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    # face services
+    IMAGE_NOT_BASE64 = 1000
+    IMAGE_EMPTY = 1001
+    IMAGE_UNREADABLE = 1002
+    IMAGE_TOO_MANY_BYTES = 1003
+    IMAGE_TOO_MANY_PIXELS = 1004
+    BOX_OUTSIDE_IMAGE = 1005
+    UNKNOWN_ALGORITHM = 1006
+    UNKNOWN_LANDMARK_MODEL = 1007
+    REQUEST_TOO_LARGE = 1008
+    WORKER_CRASHED = 1098
+
+
+class ServiceError(JsonRpcError):
+    """An error a client caused or can retry; jsonrpcserver turns it into an error object."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(int(code), message)
+
+    def __reduce__(self):  # crosses the process boundary from the worker intact
+        return (type(self), (Code(self.code), self.message))
+
+
+def invalid_params(message: str) -> ServiceError:
+    return ServiceError(Code.INVALID_PARAMS, message)

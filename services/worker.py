@@ -1,0 +1,58 @@
+"""The state of one worker process: its models, loaded once, and its limits.
+
+The parent starts workers with `initialize` as the pool's initializer; the jobs in
+`jobs.py` then reach the models through `models()`. Thread counts are fixed through the
+environment *before* a worker starts (`environment`), because OpenBLAS and OpenMP read
+them when the libraries load, earlier than any initializer can run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import cv2
+
+from facemarket.models.loader import FaceModels, load_models
+from facemarket.services.image_decoding import ImageLimits
+
+_models: FaceModels | None = None
+_limits = ImageLimits()
+
+
+def environment(threads: int, limits: ImageLimits) -> dict[str, str]:
+    """Variables a worker must inherit: its thread budget, and OpenCV's own pixel ceiling
+    (a second guard behind the header check in image_decoding)."""
+    budget = str(threads)
+    return {
+        "OMP_NUM_THREADS": budget,
+        "OPENBLAS_NUM_THREADS": budget,
+        "MKL_NUM_THREADS": budget,
+        "OPENCV_IO_MAX_IMAGE_PIXELS": str(limits.max_pixels),
+    }
+
+
+def initialize(folder: str, limits: ImageLimits, threads: int) -> None:
+    """Load every model once; the parent has verified `folder` already."""
+    global _models, _limits
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    cv2.setNumThreads(threads)
+    # a bad image is reported to its client; OpenCV need not also print it on stderr
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    _limits = limits
+    _models = load_models(Path(folder))
+
+
+def models() -> FaceModels:
+    assert _models is not None, "worker used before initialize()"
+    return _models
+
+
+def limits() -> ImageLimits:
+    return _limits
+
+
+def ready() -> int:
+    """A no-op job: the pool runs it to know that a worker has loaded its models."""
+    return os.getpid()
