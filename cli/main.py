@@ -13,6 +13,8 @@ import click
 # command name -> "module:attribute" of the click command or group that implements it
 COMMANDS: dict[str, str] = {
     "services": "facemarket.cli.commands.services:services",
+    "chain": "facemarket.cli.commands.chain:chain",
+    "contracts": "facemarket.cli.commands.contracts:contracts",
     "agent": "facemarket.cli.commands.agent:agent",
 }
 

@@ -16,7 +16,7 @@ from eth_utils import to_checksum_address
 
 def deployments_dir() -> Path:
     """$FACEMARKET_HOME/deployments (FACEMARKET_HOME defaults to ~/.facemarket)."""
-    return Path(os.environ.get("FACEMARKET_HOME", "~/.facemarket")).expanduser() / "deployments"
+    return Path(os.environ.get("FACEMARKET_HOME") or "~/.facemarket").expanduser() / "deployments"
 
 
 def default_path(chain_id: int) -> Path:

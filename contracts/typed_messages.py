@@ -24,9 +24,11 @@ ESCROW_DOMAIN_VERSION = "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 INVOCATION_TYPE = "Invocation(uint256 jobId,address agent,bytes32 requestHash)"
 RECEIPT_TYPE = "Receipt(uint256 jobId,bytes32 requestHash,bytes32 responseHash)"
+PERMIT_TYPE = "Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"
 _DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
 _INVOCATION_TYPEHASH = keccak(INVOCATION_TYPE.encode())
 _RECEIPT_TYPEHASH = keccak(RECEIPT_TYPE.encode())
+_PERMIT_TYPEHASH = keccak(PERMIT_TYPE.encode())
 
 # secp256k1 order: signatures with s above half of it are malleable copies, refused like OZ ECDSA does.
 _HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
@@ -159,6 +161,28 @@ def receipt_typed_data(domain: Domain, job_id: int, request_hash: bytes | str, r
             "responseHash": "0x" + _bytes32(response_hash).hex(),
         },
     }
+
+
+# ---------------------------------------------------------------- Permit (EIP-2612, the token's domain)
+
+
+def permit_digest(
+    token_domain: Domain, owner: str, spender: str, value: int, nonce: int, deadline: int
+) -> bytes:
+    """The EIP-712 digest of an EIP-2612 Permit; `token_domain` comes from the token's eip712Domain()."""
+    struct_hash = keccak(
+        _PERMIT_TYPEHASH + _address_word(owner) + _address_word(spender)
+        + _uint_word(value) + _uint_word(nonce) + _uint_word(deadline)
+    )
+    return _digest(token_domain, struct_hash)
+
+
+def sign_permit(
+    private_key: bytes | str, token_domain: Domain, owner: str, spender: str, value: int, nonce: int, deadline: int
+) -> tuple[int, bytes, bytes]:
+    """(v, r, s) of the owner's Permit, as createAndFundJob…WithPermit takes them."""
+    signature = _sign(private_key, permit_digest(token_domain, owner, spender, value, nonce, deadline))
+    return signature[64], signature[:32], signature[32:64]
 
 
 # ---------------------------------------------------------------- encoding and keys
