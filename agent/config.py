@@ -47,7 +47,7 @@ class AgentConfig:
     confirmations: int = 0
     follow_interval: float = 1.0
     log_range: int = 2000
-    lease_seconds: float = 60.0
+    lease_seconds: float = 90.0
     claim_interval: float = 30.0
     claim_batch_size: int = 50
     claim_max_attempts: int = 5
@@ -147,7 +147,11 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
     for key in ("chain_url", "upstream_url", "endpoint"):
         if key in converted and not converted[key].startswith(("http://", "https://")):
             raise ConfigError(f"{key}: expected an http:// or https:// URL, got {converted[key]!r}")
-    return AgentConfig(**converted)
+    config = AgentConfig(**converted)
+    if config.lease_seconds <= config.upstream_timeout:
+        raise ConfigError(f"lease_seconds: {config.lease_seconds:g} must exceed upstream_timeout "
+                          f"({config.upstream_timeout:g}), or a slow call could lose its job to a retry")
+    return config
 
 
 TEMPLATE = '''\
@@ -189,8 +193,9 @@ spec_file = ""
 # --- payment gate --------------------------------------------------------------------------
 # Refuse a job that expires within this many seconds (time left to claim it).
 expiry_margin = 300
-# Seconds a reserved job stays locked while the service works on it (a crash frees it after).
-lease_seconds = 60.0
+# Seconds a reserved job stays locked while the service works on it (a crash frees it after);
+# must exceed upstream_timeout.
+lease_seconds = 90.0
 
 # --- claimer -------------------------------------------------------------------------------
 # Seconds between two claim rounds (jobs near expiry are claimed first).
