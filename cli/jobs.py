@@ -12,7 +12,7 @@ from web3.logs import DISCARD
 
 from facemarket.cli.chain import Chain
 from facemarket.cli.errors import InsufficientTokens, TransactionFailed
-from facemarket.cli.permit import PermitSigner
+from facemarket.contracts.typed_messages import Domain, domain_from_eip712, sign_permit
 
 PERMIT_LIFETIME = 3600  # seconds a permit stays valid; it is used in the same transaction
 
@@ -47,8 +47,15 @@ class Escrow:
         self.contract = chain.contracts.escrow
 
     @cached_property
-    def permits(self) -> PermitSigner:
-        return PermitSigner(self.chain.contracts.token)
+    def token_domain(self) -> Domain:
+        """The token's EIP-712 domain for permits, as it publishes it (ERC-5267)."""
+        return domain_from_eip712(self.chain.contracts.token.functions.eip712Domain().call())
+
+    def permit(self, owner: LocalAccount, value: int, deadline: int) -> tuple[int, bytes, bytes]:
+        """The owner's EIP-2612 permit letting the escrow take `value` (no separate approve)."""
+        nonce = self.chain.contracts.token.functions.nonces(owner.address).call()
+        return sign_permit(owner.key, self.token_domain, owner.address, self.contract.address,
+                           value, nonce, deadline)
 
     def get(self, job_id: int) -> Job:
         consumer, agent, price, expires_at, state = self.contract.functions.getJob(job_id).call()
@@ -70,7 +77,7 @@ class Escrow:
         if count < 1:
             raise TransactionFailed("cannot open fewer than one job", "use --count 1 or more")
         deadline = (now if now is not None else self.chain.now()) + PERMIT_LIFETIME
-        v, r, s = self.permits.sign(consumer, self.contract.address, price * count, deadline)
+        v, r, s = self.permit(consumer, price * count, deadline)
         functions = self.contract.functions
         call = (functions.createAndFundJobWithPermit(agent, price, expires_at, deadline, v, r, s)
                 if count == 1 else

@@ -16,6 +16,12 @@ COMMANDS: dict[str, str] = {
     "chain": "facemarket.cli.commands.chain:chain",
     "contracts": "facemarket.cli.commands.contracts:contracts",
     "agent": "facemarket.cli.commands.agent:agent",
+    "network": "facemarket.cli.commands.network:network",
+    "account": "facemarket.cli.commands.account:account",
+    "token": "facemarket.cli.commands.token:token",
+    "service": "facemarket.cli.commands.service:service",
+    "job": "facemarket.cli.commands.job:job",
+    "call": "facemarket.cli.commands.call:call",
 }
 
 

@@ -1,0 +1,300 @@
+"""The facemarket client: a paid call is one function call.
+
+    from facemarket.cli.client import Client
+    faces = Client("local", "alice").call("face-services", "find_face", image="me.jpg")
+
+`call` finds the service in the registry, takes a job paid in advance (jobs prepaid in bulk
+are used first; they are kept in FACEMARKET_HOME) or opens one (permit: one transaction),
+signs the EIP-712 invocation over the exact body it sends, POSTs it to the agent, checks the
+agent's signed receipt and returns the result. Failures raise `FacemarketError`s that say
+what to do (see facemarket.cli.errors).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from facemarket.cli.errors import (AgentRefused, AgentUnreachable, JobUnusable, ReceiptInvalid,
+                                   ServiceFailed)
+from facemarket.cli.home import Home
+from facemarket.cli.jobs import Escrow, Job, JobState
+from facemarket.cli.networks import Network
+from facemarket.cli.refusals import JobFate, advise
+from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
+from facemarket.cli.session import Session
+from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
+                                                 sign_invocation)
+
+DEFAULT_EXPIRES_IN = 3600   # seconds a job opened by the client lives (the agent claims sooner)
+SAFETY_MARGIN = 360         # a stored job is used only if it lives this much longer (agent margin)
+CALL_TIMEOUT = 120.0        # seconds to wait for the agent's answer
+MAX_JOB_ATTEMPTS = 3        # stored jobs tried before giving up (each may turn out spent)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a payment will cost, shown to the person before tokens move."""
+
+    service: Service
+    method: str | None
+    price: int
+    count: int
+
+    @property
+    def total(self) -> int:
+        return self.price * self.count
+
+
+@dataclass(frozen=True)
+class PaidCall:
+    """A served call: the result and the proof of what was paid and served."""
+
+    result: Any
+    job: Job
+    service: Service
+    method: str
+    request_hash: bytes
+    response_hash: bytes
+    receipt: bytes
+    opened_job: bool
+
+    def to_json(self) -> dict:
+        return {"result": self.result, "job": self.job.to_json(), "service": self.service.name,
+                "agent": self.service.agent, "method": self.method,
+                "request_hash": "0x" + self.request_hash.hex(),
+                "response_hash": "0x" + self.response_hash.hex(),
+                "receipt": "0x" + self.receipt.hex(), "opened_job": self.opened_job}
+
+
+class _Retry(Exception):
+    """A stored job turned out unusable; try the next one."""
+
+    def __init__(self, error: AgentRefused) -> None:
+        self.error = error
+
+
+def encode_image(image: str | Path | bytes) -> str:
+    """The `image` param of the face services: base64 of the file's bytes."""
+    data = image if isinstance(image, bytes) else Path(image).read_bytes()
+    return base64.b64encode(data).decode("ascii")
+
+
+class Client:
+    """Pays for and calls services on one network as one account."""
+
+    def __init__(self, network: str | Network | None = None,
+                 account: str | LocalAccount | None = None, *, password: str | None = None,
+                 home: Home | None = None, confirm: Callable[[Quote], None] | None = None,
+                 expires_in: int = DEFAULT_EXPIRES_IN, timeout: float = CALL_TIMEOUT,
+                 session: Session | None = None) -> None:
+        """`account` is a stored account's name (decrypted with `password`, else
+        $FACEMARKET_PASSWORD, else a prompt) or an eth_account LocalAccount. `confirm` is
+        called with a `Quote` before any tokens move and raises to refuse."""
+        if session is None:
+            network_name = network.name if isinstance(network, Network) else network
+            account_name = None if isinstance(account, LocalAccount) else account
+            session = Session(home, network_name, account_name)
+        self.session = session
+        if isinstance(account, LocalAccount):
+            self.signer = account
+        elif password is not None:
+            self.signer = session.keystores.unlock(session.account, password)
+        else:
+            self.signer = session.signer
+        self.chain = session.chain
+        self.escrow = Escrow(self.chain)
+        self.registry = Registry(self.chain)
+        self.store = session.job_store
+        self.confirm = confirm
+        self.expires_in = expires_in
+        self.timeout = timeout
+        self.http = requests.Session()
+        self._services: dict[tuple[str, str | None], Service] = {}
+        self._specs: dict[tuple[str, str], Spec | None] = {}
+        self._clock_offset: float | None = None
+
+    # --- what things cost ------------------------------------------------------------------
+    def service(self, name: str, agent: str | None = None) -> Service:
+        """The registry entry of a service (looked up once per client)."""
+        key = (name, agent)
+        if key not in self._services:
+            self._services[key] = self.registry.find(name, agent)
+        return self._services[key]
+
+    def spec(self, service: Service) -> Spec | None:
+        """The agent's published spec, or None when it cannot be read (the registry price
+        then applies)."""
+        key = (service.agent, service.name)
+        if key not in self._specs:
+            try:
+                self._specs[key] = fetch_spec(service.spec_url, service.spec_hash, self.http)
+            except Exception:  # noqa: BLE001 — no spec is not fatal: the registry has a price
+                self._specs[key] = None
+        return self._specs[key]
+
+    def price_of(self, service: Service, method: str | None) -> int:
+        """The method's price from the agent's spec when it matches the registry's hash, else
+        the registered price."""
+        spec = self.spec(service) if method else None
+        if spec is not None and spec.matches_registry:
+            price = spec.price_of(method)
+            if price is not None:
+                return price
+        return service.price
+
+    def chain_time(self) -> int:
+        """The chain's clock without a round trip per call (offset measured once)."""
+        if self._clock_offset is None:
+            self._clock_offset = self.chain.now() - time.time()
+        return int(time.time() + self._clock_offset)
+
+    # --- paying ---------------------------------------------------------------------------------
+    def open_jobs(self, service: str | Service, count: int = 1, *, method: str | None = None,
+                  price: int | None = None, agent: str | None = None,
+                  expires_in: int | None = None, keep: bool = True) -> list[Job]:
+        """Prepay `count` calls in one transaction; kept in the home folder for later calls."""
+        svc = service if isinstance(service, Service) else self.service(service, agent)
+        quote = Quote(svc, method, price if price is not None else self.price_of(svc, method), count)
+        if self.confirm is not None:
+            self.confirm(quote)
+        self.escrow.require_tokens(self.signer.address, quote.total, f"pay {count} job(s)")
+        now = self.chain_time()
+        jobs = self.escrow.open(self.signer, svc.agent, quote.price,
+                                now + (expires_in or self.expires_in), count, now=now)
+        if keep:
+            self.store.add(jobs)
+        return jobs
+
+    def prepaid(self) -> list[Job]:
+        """This account's jobs kept for later calls."""
+        return self.store.all(self.signer.address)
+
+    # --- calling --------------------------------------------------------------------------------
+    def call(self, service: str, method: str, *, image: str | Path | bytes | None = None,
+             agent: str | None = None, job: int | None = None, **params: Any) -> Any:
+        """Pay for and make one call; returns the service's result."""
+        return self.invoke(service, method, image=image, agent=agent, job=job, **params).result
+
+    def invoke(self, service: str, method: str, *, image: str | Path | bytes | None = None,
+               agent: str | None = None, job: int | None = None, **params: Any) -> PaidCall:
+        """Like `call`, but returns the job, the hashes and the agent's receipt too."""
+        svc = self.service(service, agent)
+        if image is not None:
+            params["image"] = encode_image(image)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+                          separators=(",", ":")).encode()
+        if job is not None:
+            return self._post(svc, method, body, self._checked_job(job, svc, method), "given")
+        price = self.price_of(svc, method)
+        for _attempt in range(MAX_JOB_ATTEMPTS):
+            stored = self.store.take(self.signer.address, svc.agent, price,
+                                     self.chain_time() + SAFETY_MARGIN)
+            if stored is None:
+                break
+            try:
+                return self._post(svc, method, body, stored, "stored")
+            except _Retry:
+                continue
+        opened = self.open_jobs(svc, 1, method=method, price=price, keep=False)[0]
+        return self._post(svc, method, body, opened, "opened")
+
+    def _checked_job(self, job_id: int, svc: Service, method: str) -> Job:
+        """A job named by the user, checked on chain so the refusal is ours, with the fix."""
+        job = self.escrow.get(job_id)
+        price = self.price_of(svc, method)
+        problem = (
+            "does not exist" if job.state is JobState.NONE else
+            f"belongs to {job.consumer}, not {self.signer.address}"
+            if job.consumer != self.signer.address else
+            f"is {job.state.name}, not FUNDED" if job.state is not JobState.FUNDED else
+            f"pays agent {job.agent}, not {svc.agent}" if job.agent != svc.agent else
+            f"pays {self.chain.token.format(job.price)}, {method} costs "
+            f"{self.chain.token.format(price)}" if job.price < price else
+            "has expired" if job.expires_at <= self.chain_time() else None)
+        if problem:
+            raise JobUnusable(f"job {job_id} {problem}",
+                              f"open a new one: `facemarket job open --service {svc.name}`")
+        self.store.discard(job_id)  # it is being spent now
+        return job
+
+    def _post(self, svc: Service, method: str, body: bytes, job: Job, origin: str) -> PaidCall:
+        """Sign, send, and check the receipt; `origin` (given/stored/opened) decides what
+        happens to the job when the agent refuses."""
+        request_hash = keccak(body)
+        signature = sign_invocation(self.signer.key, self.chain.domain, job.id, svc.agent,
+                                    request_hash)
+        headers = {"Content-Type": "application/json", "X-Job-Id": str(job.id),
+                   "X-Job-Signature": "0x" + signature.hex()}
+        try:
+            response = self.http.post(svc.endpoint, data=body, headers=headers,
+                                      timeout=self.timeout)
+        except requests.RequestException as error:
+            self.store.add([job])
+            raise AgentUnreachable(
+                f"cannot reach the agent of {svc.name!r} at {svc.endpoint} "
+                f"({type(error).__name__})",
+                f"nothing was charged; job {job.id} is kept for the next call — try again when "
+                f"the agent is up") from None
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            self.store.add([job])
+            raise AgentRefused(f"the agent answered HTTP {response.status_code} without JSON",
+                               f"nothing was charged; job {job.id} is kept") from None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if error and 4000 <= int(error.get("code", 0)) <= 4099:
+            self._refused(svc, method, job, origin, error)
+        receipt = self._check_receipt(response, job, request_hash)
+        if error:
+            raise ServiceFailed(f"{svc.name}.{method} failed: {error.get('message')}",
+                                "the call was served and paid; fix the request and call again",
+                                code=error.get("code"), data=error.get("data"))
+        return PaidCall(payload.get("result"), job, svc, method, request_hash,
+                        keccak(response.content), receipt, origin == "opened")
+
+    def _refused(self, svc: Service, method: str, job: Job, origin: str, error: dict) -> None:
+        code = int(error["code"])
+        reason, hint, fate = advise(code, job=job.id, service=svc.name, method=method)
+        refused = AgentRefused(f"agent refused job {job.id}: {error.get('message')}", hint,
+                               code=code, reason=reason)
+        if fate is JobFate.KEEP:
+            self.store.add([job])
+        if origin == "stored" and reason in ("not_funded", "wrong_agent", "expiring",
+                                             "already_used", "unknown_job", "underpaid"):
+            raise _Retry(refused)
+        raise refused
+
+    def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
+        """The agent's signature over (job, request, response): proof of what was served."""
+        header = response.headers.get("X-Job-Receipt", "")
+        try:
+            receipt = bytes.fromhex(header.removeprefix("0x"))
+            signer = recover_receipt_signer(self.chain.domain, job.id, request_hash,
+                                            keccak(response.content), receipt)
+        except (ValueError, InvalidSignature):
+            raise ReceiptInvalid(f"the agent's answer for job {job.id} has no valid receipt "
+                                 f"(X-Job-Receipt {header[:20] or 'missing'})",
+                                 "do not trust this result; report the agent") from None
+        if signer != job.agent:
+            raise ReceiptInvalid(f"the receipt for job {job.id} is signed by {signer}, not by the "
+                                 f"job's agent {job.agent}", "do not trust this result")
+        return receipt
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

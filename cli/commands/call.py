@@ -1,0 +1,84 @@
+"""`facemarket call SERVICE METHOD`: one paid call, as a consumer makes it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from facemarket.cli.commands.job import consumer_client, job_record
+from facemarket.cli.errors import FacemarketError
+from facemarket.cli.session import Session, session_options
+from facemarket.cli.ui import Command, emit, progress, yes_option
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """key=value pairs; a value that parses as JSON is taken as such (numbers, lists, …)."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FacemarketError(f"bad --param {pair!r}", "write --param key=value")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def readable(value: object) -> object:
+    """The result for a person: long base64 strings and long number lists shortened."""
+    if isinstance(value, dict):
+        return {k: readable(v) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > 8:
+        if all(isinstance(v, (int, float)) for v in value):
+            return f"[{', '.join(f'{v:.3f}' for v in value[:4])}, … {len(value)} numbers]"
+        if all(isinstance(v, dict) and set(v) == {"x", "y"} for v in value):
+            return f"{' '.join(f'({v['x']},{v['y']})' for v in value[:4])} … {len(value)} points"
+        return [readable(v) for v in value]
+    if isinstance(value, str) and len(value) > 100:
+        return f"<{len(value)} characters of base64>"
+    return value
+
+
+@click.command(cls=Command)
+@click.argument("service_name", metavar="SERVICE")
+@click.argument("method")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Photo sent as the `image` param (base64).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A param of the method; VALUE is JSON if it parses (repeatable).")
+@click.option("--job", "job_id", type=int, help="Pay with this job (default: a prepaid job, "
+                                               "else a new one).")
+@click.option("--agent", help="Agent to call (default: the first offering SERVICE).")
+@click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
+              help="Draw the result on the photo (needs --image).")
+@yes_option
+@session_options
+def call(session: Session, service_name: str, method: str, image: Path | None,
+         params: tuple[str, ...], job_id: int | None, agent: str | None,
+         annotate: Path | None, yes: bool) -> None:
+    """Pay for and call METHOD of SERVICE; prints the result."""
+    if annotate and image is None:
+        raise FacemarketError("--annotate needs --image", "give the photo with --image FILE")
+    client = consumer_client(session, yes)
+    with progress(f"calling {service_name}.{method}"):
+        paid = client.invoke(service_name, method, image=image, job=job_id,
+                             agent=session.address(agent) if agent else None,
+                             **parse_params(params))
+    record = {**paid.to_json(), "job": job_record(session, client.escrow.get(paid.job.id))}
+    if annotate:
+        from facemarket.cli.annotate import annotate_file  # OpenCV only when drawing
+        width, height = annotate_file(image, paid.result, annotate)
+        record["annotated"] = {"path": str(annotate), "width": width, "height": height}
+
+    def human() -> None:
+        click.echo(json.dumps(readable(paid.result), indent=2, ensure_ascii=False))
+        how = "new job" if paid.opened_job else "job"
+        click.echo(f"Paid {record['job']['price_text']} with {how} {paid.job.id} "
+                   f"(now {record['job']['state']}); receipt checked.", err=True)
+        if annotate:
+            click.echo(f"Annotated picture: {annotate}", err=True)
+
+    emit(record, human)

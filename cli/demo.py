@@ -1,0 +1,137 @@
+"""The one-command demo (`make demo`): a whole paid-call market on this machine, in a minute.
+
+A temporary Ganache, the contracts, a token owner, a consumer (alice) and a provider's agent;
+the face services behind the agent; then alice pays for four calls through the CLI —
+find_face, find_landmarks, align_face, face_identity on a bundled photo — and the demo shows
+each result, each job on the chain, both balances before and after (alice paid exactly the
+prices; the agent received them once its claims landed), and writes the annotated pictures to
+./demo-output/. Everything it started is stopped at the end, also on Ctrl-C or failure.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from facemarket.cli.commands.call import readable
+from facemarket.cli.localstack import SERVICE, CommandFailed, LocalStack
+
+CALLS = ("find_face", "find_landmarks", "align_face", "face_identity")
+OUTPUT = Path("demo-output")
+CLAIM_TIMEOUT = 60.0
+
+
+def say(line: str = "") -> None:
+    click.echo(line)
+
+
+def heading(text: str) -> None:
+    say()
+    say(click.style(f"== {text}", bold=True))
+
+
+def balances(stack: LocalStack) -> dict[str, Decimal]:
+    return {who: Decimal(stack.json("token", "balance", who)["balance_units"])
+            for who in ("alice", "agent")}
+
+
+def run_demo(workdir: Path, photo: Path) -> None:
+    started = time.monotonic()
+    stack = LocalStack(workdir, echo=say)
+    try:
+        heading("A local chain, the contracts and the accounts")
+        stack.start_chain()
+        stack.import_accounts()
+        stack.deploy()
+        stack.facemarket("token", "mint", "alice", "10", "--account", "owner", show=True)
+
+        heading("The provider: face services behind its agent, registered on the chain")
+        stack.start_services()
+        stack.start_agent()
+        stack.register()
+        stack.facemarket("service", "show", SERVICE, show=True)
+
+        heading("Balances before")
+        before = balances(stack)
+        stack.facemarket("account", "balance", "alice", show=True)
+        stack.facemarket("token", "balance", "agent", show=True)
+
+        output = OUTPUT.resolve()  # the commands run in the work folder
+        output.mkdir(exist_ok=True)
+        paid = Decimal(0)
+        jobs = []
+        for method in CALLS:
+            heading(f"alice calls {method} (a new job, paid with a permit in one transaction)")
+            out = output / f"{method}.png"
+            args = ["call", SERVICE, method, "--image", str(photo), "--annotate", str(out), "-y"]
+            say(f"$ facemarket {' '.join(args)}")
+            record = stack.json(*args)
+            say(json.dumps(readable(record["result"]), indent=2, ensure_ascii=False))
+            jobs.append(record["job"]["id"])
+            paid += record["job"]["price"]
+            say(f"paid {record['job']['price_text']} with job {record['job']['id']}; receipt "
+                f"signed by the agent and checked; picture: {OUTPUT / out.name}")
+            stack.facemarket("job", "status", str(record["job"]["id"]), show=True)
+
+        heading("The agent claims its pay (completeJobs, batched)")
+        deadline = time.monotonic() + CLAIM_TIMEOUT
+        while True:
+            states = {j: stack.json("job", "status", str(j))["state"] for j in jobs}
+            if all(s == "COMPLETED" for s in states.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        say("jobs: " + ", ".join(f"{j} {s}" for j, s in states.items()))
+
+        heading("Balances after")
+        after = balances(stack)
+        stack.facemarket("account", "balance", "alice", show=True)
+        stack.facemarket("token", "balance", "agent", show=True)
+        spent, earned = before["alice"] - after["alice"], after["agent"] - before["agent"]
+        say(f"alice paid {spent / 10**8} FACE for {len(jobs)} calls (prices: {paid / 10**8}); "
+            f"the agent received {earned / 10**8} FACE.")
+        ok = spent == paid and earned == paid
+        say(click.style("The books balance." if ok else "The books do NOT balance!",
+                        fg="green" if ok else "red", bold=True))
+        say(f"Annotated pictures: {', '.join(str(OUTPUT / f'{m}.png') for m in CALLS)}")
+        say(f"Done in {time.monotonic() - started:.0f} s.")
+        if not ok:
+            raise SystemExit(1)
+    finally:
+        heading("Shutting down")
+        stack.stop()
+        say("agent, services and chain stopped.")
+
+
+@click.command()
+@click.option("--photo", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Photo to send (default: the bundled city_portrait.jpg).")
+@click.option("--keep", is_flag=True, help="Keep the work folder (logs, home) afterwards.")
+def main(photo: Path | None, keep: bool) -> None:
+    """Run the whole paid-call demo on a temporary local chain."""
+    workdir = Path(tempfile.mkdtemp(prefix="facemarket-demo-"))
+    with resources.as_file(resources.files("facemarket.cli") / "demo_data" /
+                           "city_portrait.jpg") as bundled:
+        try:
+            run_demo(workdir, (photo or bundled).resolve())
+        except (CommandFailed, RuntimeError) as error:
+            say(click.style(f"Demo failed: {error}", fg="red"))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            say("Interrupted; everything started was stopped.")
+            sys.exit(130)
+        finally:
+            if keep:
+                say(f"Work folder kept: {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""A whole facemarket on this machine — chain, contracts, accounts, face services, agent,
+registered service — started through the real `facemarket` commands, as a provider and a
+consumer would type them. The demo shows it; the CLI tests run against it.
+
+Everything lives in a work folder (FACEMARKET_HOME, logs, keys of the throw-away accounts);
+`stop()` ends every process it started (agent first, so its claims are persisted), and only
+those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from facemarket.contracts.localchain import LocalChain, dev_private_keys
+
+SERVICE = "face-services"
+PRICE = "0.01"                  # registered default price per call (the agent's default)
+START_TIMEOUT = 90.0            # seconds for the services to load their models
+STOP_TIMEOUT = 15.0
+ACCOUNTS = {"owner": 0, "alice": 1, "agent": 2}   # Ganache's funded dev accounts (ETH for gas)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CommandFailed(RuntimeError):
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess) -> None:
+        super().__init__(f"`facemarket {' '.join(args)}` exited {result.returncode}: "
+                         f"{result.stderr.strip() or result.stdout.strip()}")
+        self.result = result
+
+
+class LocalStack:
+    def __init__(self, workdir: Path, *, echo: Callable[[str], None] | None = None,
+                 service_workers: int = 1) -> None:
+        self.workdir = Path(workdir)
+        self.home = self.workdir / "home"
+        self.echo = echo or (lambda _line: None)
+        self.service_workers = service_workers
+        self.password = secrets.token_urlsafe(16)
+        self.env = {**os.environ, "FACEMARKET_HOME": str(self.home),
+                    "FACEMARKET_PASSWORD": self.password, "FACEMARKET_NETWORK": "demo"}
+        for name in [k for k in self.env if k.startswith("FACEMARKET_AGENT_")
+                     or k in ("FACEMARKET_ACCOUNT",)]:
+            del self.env[name]
+        self.chain: LocalChain | None = None
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.addresses: dict[str, str] = {}
+        self.services_url = ""
+        self.agent_url = ""
+
+    # --- running commands ------------------------------------------------------------------
+    def facemarket(self, *args: str, check: bool = True, show: bool = False,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run one `facemarket` command as a user would; `show` echoes it and its output."""
+        if show:
+            self.echo(f"$ facemarket {' '.join(args)}")
+        result = subprocess.run([sys.executable, "-m", "facemarket.cli", *args], text=True,
+                                capture_output=True, env={**self.env, **(env or {})},
+                                cwd=self.workdir, timeout=300)
+        if show and result.stdout.strip():
+            self.echo(result.stdout.rstrip())
+        if check and result.returncode != 0:
+            raise CommandFailed(list(args), result)
+        return result
+
+    def json(self, *args: str, **kwargs: Any) -> Any:
+        return json.loads(self.facemarket(*args, "--json", **kwargs).stdout)
+
+    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.echo(f"$ facemarket {' '.join(args)} &")
+        log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 — owned by the process
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "facemarket.cli", *args], stdout=log, stderr=subprocess.STDOUT,
+            env={**self.env, **(env or {})}, cwd=self.workdir, start_new_session=True)
+
+    def _wait_healthy(self, name: str, url: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}): {self.log_tail(name)}")
+            try:
+                with urllib.request.urlopen(url + "health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} not healthy after {START_TIMEOUT:.0f} s: {self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.workdir / f"{name}.log"
+        return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""
+
+    # --- the steps ----------------------------------------------------------------------------
+    def start(self) -> "LocalStack":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.start_chain()
+        self.import_accounts()
+        self.deploy()
+        self.start_services()
+        self.start_agent()
+        self.register()
+        return self
+
+    def start_chain(self) -> None:
+        port = free_port()
+        self.echo(f"Starting a temporary Ganache on port {port} (chain id 1337)")
+        self.chain = LocalChain(port, log_path=self.workdir / "ganache.log")
+        self.facemarket("network", "add", "demo", "--rpc", self.chain.url, "--chain-id", "1337",
+                        "--use", show=True)
+
+    def import_accounts(self) -> None:
+        """Ganache's funded dev accounts, imported as keystores (light KDF: throw-away keys)."""
+        keys = dev_private_keys()
+        for name, index in ACCOUNTS.items():
+            key_file = self.workdir / f"{name}.key"
+            key_file.write_text(keys[index])
+            key_file.chmod(0o600)
+            self.addresses[name] = self.json("account", "import", name, "--key-file",
+                                             str(key_file), "--light-kdf")["address"]
+            key_file.unlink()
+            self.echo(f"$ facemarket account import {name} --key-file … → {self.addresses[name]}")
+        self.facemarket("account", "use", "alice")
+
+    def deploy(self) -> None:
+        self.facemarket("contracts", "deploy", "--rpc", self.chain.url, "--from",
+                        str(ACCOUNTS["owner"]), show=True)
+
+    def start_services(self) -> None:
+        port = free_port()
+        self.services_url = f"http://127.0.0.1:{port}/"
+        self._start("services", ["services", "run", "--port", str(port),
+                                 "--workers", str(self.service_workers)])
+        self._wait_healthy("services", self.services_url)
+
+    def start_agent(self) -> None:
+        port = free_port()
+        self.agent_url = f"http://127.0.0.1:{port}/"
+        config = self.workdir / "agent.toml"
+        password_file = self.workdir / "agent.password"
+        password_file.write_text(self.password)
+        password_file.chmod(0o600)
+        self.facemarket("agent", "init", "--config", str(config), "--chain-url", self.chain.url,
+                        "--deployment", str(self.home / "deployments" / "1337.json"),
+                        "--keystore", str(self.home / "keystores" / "agent.json"),
+                        "--password-file", str(password_file), show=True)
+        overrides = {"FACEMARKET_AGENT_LISTEN_PORT": str(port),
+                     "FACEMARKET_AGENT_ENDPOINT": self.agent_url,
+                     "FACEMARKET_AGENT_UPSTREAM_URL": self.services_url,
+                     "FACEMARKET_AGENT_SERVICE_NAME": SERVICE,
+                     "FACEMARKET_AGENT_LEDGER": str(self.workdir / "ledger.sqlite"),
+                     "FACEMARKET_AGENT_CLAIM_INTERVAL": "1",
+                     "FACEMARKET_AGENT_FOLLOW_INTERVAL": "0.5"}
+        self._start("agent", ["agent", "run", "--config", str(config)], overrides)
+        self._wait_healthy("agent", self.agent_url)
+
+    def register(self) -> None:
+        self.facemarket("service", "register", SERVICE, "--endpoint", self.agent_url,
+                        "--price", PRICE, "--account", "agent", show=True)
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop(self) -> None:
+        """Agent first (it persists its ledger), then the services, then the chain."""
+        for name in ("agent", "services"):
+            self.stop_process(name)
+        if self.chain is not None:
+            self.chain.stop()
+            self.chain = None
+
+    def __enter__(self) -> "LocalStack":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
