@@ -99,7 +99,7 @@ class Agent:
             raise
         finally:
             self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
-        if answer.status != 200:  # the service refused the request itself (4xx): nothing to charge
+        if answer.status >= 300:  # the service refused the request itself (4xx): nothing to charge
             await self.ledger.release(job_id, admitted.request_hash)
             self.metrics.requests.inc(outcome="service_refused")
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")

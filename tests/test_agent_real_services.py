@@ -1,0 +1,88 @@
+"""The agent in front of the real face services (real dlib models, real Ganache, real processes):
+a paid find_face is served and claimed; /spec, /health and /metrics say what they should.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+
+from facemarket.contracts.transactions import call
+from facemarket.contracts.typed_messages import recover_receipt_signer, request_hash
+from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, CountingUpstream, http, rpc_body, wait_until
+from tests.fixtures.services import photo
+
+COMPLETED = 3
+
+
+@pytest.fixture(scope="module")
+def upstream(face_services, tmp_path_factory):
+    """Counts what reaches the real services on its way there."""
+    counting = CountingUpstream(tmp_path_factory.mktemp("real-upstream"), forward=face_services.url + "/")
+    counting.start()
+    yield counting
+    counting.stop()
+
+
+@pytest.fixture(scope="module")
+def agent(agent_factory, upstream):
+    return agent_factory(upstream.url)
+
+
+def test_paid_find_face_is_served_by_the_real_services_and_claimed(agent, market, upstream):
+    consumer = market.new_account()
+    job_id = market.open_job(consumer, agent.address)
+    before = market.balance(agent.address)
+    body = rpc_body("find_face", {"image": photo("face-services/elon_musk_2015.jpg"), "algorithm": "dlib_hog"})
+    reply = agent.post(body, market.payment(consumer, job_id, agent.address, body))
+    assert reply.status == 200, reply.body
+    assert len(reply.json["result"]["faces"]) == 1
+    assert upstream.seen()["consumers"][-1] == consumer.address
+    assert recover_receipt_signer(market.domain, job_id, request_hash(body), keccak(reply.body),
+                                  reply.headers["X-Job-Receipt"]) == agent.address
+    wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
+    assert market.balance(agent.address) == before + AGENT_PRICE
+    assert agent.metric('facemarket_agent_requests_total{outcome="served"}') >= 1
+    assert agent.metric("facemarket_agent_tokens_earned_total") >= AGENT_PRICE
+
+
+def test_a_service_error_answer_is_a_served_call(agent, market):
+    """The service checked the input and answered with a JSON-RPC error: that is its work, paid."""
+    consumer = market.new_account()
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("find_face", {"image": "bm90IGFuIGltYWdl"})  # base64 of "not an image"
+    reply = agent.post(body, market.payment(consumer, job_id, agent.address, body))
+    assert reply.status == 200 and "error" in reply.json
+    assert 1000 <= reply.json["error"]["code"] <= 1099
+    wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
+
+
+def test_health_reports_chain_service_ledger_and_claims(agent):
+    health = http("GET", agent.url + "health")
+    assert health.status == 200
+    report = health.json
+    assert report["agent"] == agent.address
+    assert report["chain"]["reachable"] and report["service"]["reachable"] and report["ledger"]["writable"]
+    assert "pending" in report["claims"]
+
+
+def test_spec_lists_prices_and_its_hash_is_what_the_registry_holds(agent, market):
+    spec = http("GET", agent.url + "spec")
+    document = json.loads(spec.body)
+    prices = {method["name"]: method["x-price"] for method in document["methods"]}
+    assert prices["ping"] == PING_PRICE and prices["find_face"] == AGENT_PRICE
+    assert {e["code"] for e in document["methods"][0]["errors"]} >= {4001, 4006, 4007}
+    # Register with the spec's hash; the restarted agent's start-up check then finds it in order.
+    key = Account.from_key(agent.key.key)
+    call(market.w3, key, market.contracts.registry.functions.register(
+        "face-services", agent.url, AGENT_PRICE, keccak(spec.body)))
+    service = market.contracts.registry.functions.getService(agent.address, "face-services").call()
+    assert bytes(service[4]) == keccak(spec.body)
+    assert "is not registered" in agent.log_path.read_text()
+    agent.stop()
+    agent.start()
+    assert f"'face-services' is registered for agent {agent.address}" in agent.log_path.read_text()
+    assert http("GET", agent.url + "spec").body == spec.body
