@@ -35,7 +35,8 @@ def readable(value: object) -> object:
         if all(isinstance(v, (int, float)) for v in value):
             return f"[{', '.join(f'{v:.3f}' for v in value[:4])}, … {len(value)} numbers]"
         if all(isinstance(v, dict) and set(v) == {"x", "y"} for v in value):
-            return f"{' '.join(f'({v['x']},{v['y']})' for v in value[:4])} … {len(value)} points"
+            shown = " ".join(f"({v['x']},{v['y']})" for v in value[:4])
+            return f"{shown} … {len(value)} points"
         return [readable(v) for v in value]
     if isinstance(value, str) and len(value) > 100:
         return f"<{len(value)} characters of base64>"
