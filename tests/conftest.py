@@ -9,4 +9,5 @@ os.environ.setdefault("FACEMARKET_HOME", tempfile.mkdtemp(prefix="facemarket-tes
 pytest_plugins: list[str] = [
     "tests.fixtures.chain",
     "tests.fixtures.agent",
+    "tests.fixtures.services",
 ]
