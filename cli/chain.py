@@ -30,6 +30,9 @@ from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
 
+# Ganache under-estimates calls whose inner call is wrapped in try/catch (the escrow's permit):
+# the 63/64 rule leaves the permit out of gas, the catch swallows it and the transfer reverts.
+GAS_MARGIN = 1.25
 GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
 
 
@@ -128,6 +131,7 @@ class Chain:
         except (ContractCustomError, ContractLogicError) as error:
             self._nonces.pop(signer.address, None)
             raise self.revert_error(error, what) from None
+        tx["gas"] = int(tx["gas"] * GAS_MARGIN)
         signed = signer.sign_transaction(tx)
         try:
             with progress(f"{what}: waiting for the transaction"):

@@ -10,4 +10,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.chain",
     "tests.fixtures.agent",
     "tests.fixtures.services",
+    "tests.fixtures.cli",
 ]
