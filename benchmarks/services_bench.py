@@ -1,0 +1,207 @@
+"""Face services benchmark: calls per second through the service against the same work in-process.
+
+On a 640x480 photo (city_portrait.jpg cropped to 4:3 and resized in memory), for find_face
+with each algorithm and for face_identity, prints in one run:
+
+1. direct: the very code a worker runs (decode the JPEG, detect, compute), called in this
+   process with the models loaded once and one thread, as dlib would be used without a
+   service: the baseline;
+2. service, 1 client: a real `facemarket services run --workers 2` over HTTP, one client
+   sending one request after another; the ratio to direct shows the service's overhead
+   (HTTP, JSON, base64, the hop to a worker process). Goal: under 5% overhead;
+3. service, 2 and 4 concurrent clients: calls per second, the speed-up over one client, and
+   how many cores the worker processes used meanwhile (their CPU time over wall time, from
+   /proc). Goal: at least 1.8x one client's throughput on 2 cores.
+
+It also times dlib_cnn on woman_portrait.jpg (1200x1800) through the service, against raw
+dlib on the full photo (goal: under 4 s; raw dlib took 13 s), unless --skip-raw-cnn.
+
+The machine has 2 cores and may be shared: figures are noisy; run it alone for good ones.
+
+    .venv/bin/python benchmarks/services_bench.py [--seconds 6] [--skip-raw-cnn]
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread, like each worker of a 2-worker pool on 2 cores: set before cv2 and dlib load.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import base64  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import aiohttp  # noqa: E402
+import cv2  # noqa: E402
+
+from facemarket.models.locate import models_dir  # noqa: E402
+from facemarket.services import jobs, worker  # noqa: E402
+from facemarket.services.image_decoding import ImageLimits  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FACES = ROOT / "tests" / "data" / "face-services"
+WORKERS = 2
+CASES = [  # (label, method, params besides the image)
+    ("find_face haar_cascade", "find_face", {"algorithm": "haar_cascade"}),
+    ("find_face dlib_hog", "find_face", {"algorithm": "dlib_hog"}),
+    ("find_face dlib_cnn", "find_face", {"algorithm": "dlib_cnn"}),
+    ("face_identity", "face_identity", {}),
+]
+
+
+def photo_640x480() -> bytes:
+    """city_portrait.jpg (1200x794) cropped to 4:3 around its centre and resized, as a JPEG."""
+    image = cv2.imread(str(FACES / "city_portrait.jpg"))
+    height, width = image.shape[:2]
+    crop = round(height * 4 / 3)
+    left = (width - crop) // 2
+    small = cv2.resize(image[:, left : left + crop], (640, 480), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return jpeg.tobytes()
+
+
+def direct_call(method: str, params: dict, image: bytes) -> Callable[[], object]:
+    if method == "find_face":
+        return lambda: jobs.find_face(image, params["algorithm"])
+    return lambda: jobs.face_identity(image, None)
+
+
+def rate(call: Callable[[], object], seconds: float, min_calls: int = 3) -> float:
+    """Calls per second of `call`, run back to back for at least `seconds`."""
+    call()  # warm-up
+    calls, start = 0, time.perf_counter()
+    while calls < min_calls or time.perf_counter() - start < seconds:
+        call()
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
+async def service_rate(url: str, body: bytes, clients: int, seconds: float, min_calls: int = 3) -> float:
+    """Calls per second from `clients` concurrent clients, each one request at a time."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+
+        async def call() -> None:
+            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+                answer = await response.json()
+                assert "result" in answer, answer
+
+        await asyncio.gather(*(call() for _ in range(clients)))  # warm-up, connections open
+        calls, start = 0, time.perf_counter()
+
+        async def client() -> None:
+            nonlocal calls
+            while calls < min_calls or time.perf_counter() - start < seconds:
+                await call()
+                calls += 1
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return calls / (time.perf_counter() - start)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes, from /proc (clock ticks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def start_server() -> tuple[subprocess.Popen, str, list[int]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    facemarket = Path(sys.executable).parent / "facemarket"
+    process = subprocess.Popen(
+        [str(facemarket), "services", "run", "--port", str(port), "--workers", str(WORKERS), "--service", "detection", "--service", "identity"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5) as response:
+                return process, url + "/", json.loads(response.read())["workers"]
+        except OSError:  # not listening yet, or 503 while the models load
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("the services did not become healthy in 120 s")
+
+
+def request_body(method: str, params: dict, image: bytes) -> bytes:
+    request = {"jsonrpc": "2.0", "method": method, "params": {"image": base64.b64encode(image).decode(), **params}, "id": 1}
+    return json.dumps(request).encode()
+
+
+def bench_services(seconds: float) -> None:
+    image = photo_640x480()
+    print(f"photo: 640x480 JPEG, {len(image)} bytes; {WORKERS} workers; {os.cpu_count()} cores; {seconds:g} s per figure")
+    worker.initialize(str(models_dir()), ImageLimits(), threads=1)
+    process, url, pids = start_server()
+    try:
+        header = f"{'method':24} {'direct/s':>9} {'1 client/s':>11} {'ratio':>6} {'overhead':>9} {'2 clients/s':>12} {'x1':>5} {'cores':>6} {'4 clients/s':>12} {'x1':>5} {'cores':>6}"
+        print(header)
+        for label, method, params in CASES:
+            direct = rate(direct_call(method, params, image), seconds)
+            body = request_body(method, params, image)
+            one = asyncio.run(service_rate(url, body, 1, seconds))
+            row = f"{label:24} {direct:9.2f} {one:11.2f} {one / direct:6.3f} {1 - one / direct:9.1%}"
+            for clients in (2, 4):
+                cpu_before, wall_before = cpu_seconds(pids), time.perf_counter()
+                many = asyncio.run(service_rate(url, body, clients, seconds))
+                cores = (cpu_seconds(pids) - cpu_before) / (time.perf_counter() - wall_before)
+                row += f" {many:12.2f} {many / one:5.2f} {cores:6.2f}"
+            print(row, flush=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def bench_large_cnn(skip_raw: bool) -> None:
+    """dlib_cnn on the 1200x1800 portrait: the service's budgeted detection against raw dlib."""
+    jpeg = (FACES / "woman_portrait.jpg").read_bytes()
+    process, url, _ = start_server()
+    try:
+        body = request_body("find_face", {"algorithm": "dlib_cnn"}, jpeg)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=120) as response:
+                (face,) = json.loads(response.read())["result"]["faces"]
+            times.append(time.perf_counter() - start)
+        print(f"woman_portrait.jpg 1200x1800, dlib_cnn through the service: median {statistics.median(times):.2f} s "
+              f"(of {', '.join(f'{t:.2f}' for t in times)}), face {face}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    if not skip_raw:
+        rgb = cv2.cvtColor(cv2.imread(str(FACES / "woman_portrait.jpg")), cv2.COLOR_BGR2RGB)
+        start = time.perf_counter()
+        found = worker.models().cnn_detector(rgb, 0)
+        print(f"woman_portrait.jpg 1200x1800, raw dlib CNN on the full photo: {time.perf_counter() - start:.2f} s, {len(found)} face(s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="how long each figure is measured")
+    parser.add_argument("--skip-raw-cnn", action="store_true", help="skip raw dlib CNN on the full 1200x1800 photo (~15 s)")
+    args = parser.parse_args()
+    bench_services(args.seconds)
+    bench_large_cnn(args.skip_raw_cnn)
+
+
+if __name__ == "__main__":
+    main()
