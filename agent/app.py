@@ -28,7 +28,7 @@ from facemarket.agent.keystore import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.metrics import Metrics
 from facemarket.agent.proxy import Upstream
-from facemarket.agent.receipts import RECEIPT_HEADER, receipt_header
+from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
 from facemarket.agent.spec import build_spec, spec_bytes, spec_hash
 from facemarket.agent.startup import check_chain, check_registration
 from facemarket.contracts.bind import bind
@@ -49,6 +49,7 @@ class Agent:
     w3: Any
     contracts: Any
     domain: Domain
+    receipts: ReceiptSigner
     ledger: Ledger
     upstream: Upstream
     gate: Gate
@@ -111,7 +112,7 @@ class Agent:
         return self._answer(job_id, admitted.request_hash, answer.body)
 
     def _answer(self, job_id: int, request_hash: bytes, body: bytes) -> web.Response:
-        receipt = receipt_header(self.key, self.domain, job_id, request_hash, body)
+        receipt = self.receipts.header(job_id, request_hash, body)
         return web.Response(body=body, content_type="application/json", headers={RECEIPT_HEADER: receipt})
 
     def _refusal(self, refusal: Refused, request_id: Any = None, job_id: Any = None) -> web.Response:
@@ -179,7 +180,8 @@ async def create_agent(config: AgentConfig) -> Agent:
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout)
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency)
-    return Agent(config, key, w3, contracts, domain, ledger, upstream, gate, follower, claimer, metrics, spec)
+    return Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
+                 claimer, metrics, spec)
 
 
 async def run_agent(config: AgentConfig) -> None:

@@ -1,0 +1,212 @@
+"""What the agent costs: paid calls through the agent against the same calls straight to the service.
+
+Starts, on free ports, a local Ganache with the contracts, the face services and the agent
+(`facemarket agent run`, claims deferred so the chain stays out of the measurement). Jobs are
+opened up front in bulk (`createAndFundJobs`) and their invocations signed before the clock
+starts, so the figures measure the agent, not the chain or the client's signing. Prints, in one
+run: the median latency of one client and the calls per second of concurrent clients, for
+`find_face` (dlib_hog, a 640x427 photo) and for `ping` (no work: the gate's own cost), direct
+and through the agent, with the ratios. Everything runs on this machine: client, agent and
+service share the cores, so the paid `ping` figure is a lower bound for the gate.
+
+    .venv/bin/python benchmarks/agent_bench.py [--ping-calls 4000] [--face-calls 200] [--clients 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+from eth_account import Account
+from web3 import Web3
+
+from facemarket.contracts.bind import bind
+from facemarket.contracts.deploy import deploy_all
+from facemarket.contracts.localchain import LocalChain
+from facemarket.contracts.transactions import call, send
+from facemarket.contracts.typed_messages import escrow_domain, request_hash, sign_invocation
+
+ROOT = Path(__file__).resolve().parent.parent
+FACEMARKET = Path(sys.executable).with_name("facemarket")
+PHOTO = ROOT / "tests" / "data" / "face-services" / "sophia.jpg"
+PRICE = 1000
+PASSWORD = "bench"
+JOBS_PER_TRANSACTION = 100
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 120, status: int | None = 200) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if status is None or response.status == status:
+                    return
+        except urllib.error.HTTPError as error:
+            if status is None:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer in {timeout:g} s")
+
+
+def body(method: str, params: dict | None, n: int) -> bytes:
+    message = {"jsonrpc": "2.0", "method": method, "id": n}
+    if params is not None:
+        message["params"] = params
+    return json.dumps(message).encode()
+
+
+async def run_calls(url: str, requests: list[tuple[bytes, dict]], clients: int) -> tuple[list[float], float]:
+    """Send every (body, headers) with `clients` concurrent clients; (latencies, wall seconds)."""
+    latencies: list[float] = []
+    queue = list(reversed(requests))
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def client() -> None:
+            while queue:
+                data, headers = queue.pop()
+                started = time.perf_counter()
+                async with session.post(url, data=data, headers={"Content-Type": "application/json", **headers}) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise SystemExit(f"call failed: HTTP {r.status} {await r.text()}")
+                latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return latencies, time.perf_counter() - started
+
+
+def measure(url: str, requests: list[tuple[bytes, dict]], clients: int, sequential: int) -> dict[str, float]:
+    """Median latency of `sequential` calls by one client, then calls/s of the rest with `clients`."""
+    one, _ = asyncio.run(run_calls(url, requests[:sequential], 1))
+    many, wall = asyncio.run(run_calls(url, requests[sequential:], clients))
+    return {"median_ms": statistics.median(one) * 1000, "calls_per_s": len(many) / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ping-calls", type=int, default=4000)
+    parser.add_argument("--face-calls", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients for calls/s")
+    parser.add_argument("--face-clients", type=int, default=4)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="facemarket-agent-bench-"))
+    env = {**os.environ, "FACEMARKET_HOME": str(work)}
+    processes: list[subprocess.Popen] = []
+    chain = LocalChain(free_port())
+    try:
+        w3 = Web3(Web3.HTTPProvider(chain.url))
+        owner = Account.from_key(chain.accounts[0])
+        deployment = deploy_all(w3, owner)
+        contracts = bind(w3, deployment)
+        consumer, agent_key = Account.from_key(chain.accounts[1]), Account.create()
+        send(w3, owner, {"to": agent_key.address, "value": 10**18})
+        total_jobs = 2 * (args.ping_calls + args.face_calls) + 100
+        call(w3, owner, contracts.token.functions.mint(consumer.address, PRICE * total_jobs))
+        call(w3, consumer, contracts.token.functions.approve(deployment.escrow, 2**256 - 1))
+
+        services_port, agent_port = free_port(), free_port()
+        services = subprocess.Popen([str(FACEMARKET), "services", "run", "--port", str(services_port)],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(services)
+        keystore = work / "agent.json"
+        keystore.write_text(json.dumps(Account.encrypt(agent_key.key, PASSWORD, iterations=2**12)))
+        config = work / "agent.toml"
+        deployment.save(work / "deployment.json")
+        config.write_text("\n".join([
+            f'chain_url = "{chain.url}"', f'deployment = "{work / "deployment.json"}"', f'keystore = "{keystore}"',
+            f'upstream_url = "http://127.0.0.1:{services_port}/"', f"listen_port = {agent_port}",
+            f'ledger = "{work / "ledger.sqlite"}"', f"price = {PRICE}", "claim_interval = 3600",
+            "claim_batch_size = 1000000", "max_concurrency = 256", 'log_level = "WARNING"', "log_range = 100000"]) + "\n")
+        agent = subprocess.Popen([str(FACEMARKET), "agent", "run", "--config", str(config)],
+                                 env={**env, "FACEMARKET_AGENT_PASSWORD": PASSWORD})
+        processes.append(agent)
+        direct_url, agent_url = f"http://127.0.0.1:{services_port}/", f"http://127.0.0.1:{agent_port}/"
+        wait_http(direct_url + "health", services)
+        wait_http(agent_url + "spec", agent)
+
+        print(f"opening {total_jobs // 2} jobs in bulk and signing their invocations ...", flush=True)
+        domain = escrow_domain(deployment.chain_id, deployment.escrow)
+        expires = w3.eth.get_block("latest")["timestamp"] + 3 * 3600
+        image = base64.b64encode(PHOTO.read_bytes()).decode()
+        plans = {"ping": (None, args.ping_calls), "find_face": ({"image": image, "algorithm": "dlib_hog"}, args.face_calls)}
+        calls: dict[str, tuple[list, list]] = {}
+        for method, (params, count) in plans.items():
+            job_ids: list[int] = []
+            while len(job_ids) < count:  # in chunks that fit a block's gas limit
+                chunk = min(JOBS_PER_TRANSACTION, count - len(job_ids))
+                first = contracts.escrow.functions.nextJobId().call()
+                call(w3, consumer, contracts.escrow.functions.createAndFundJobs(agent_key.address, PRICE, expires, chunk))
+                job_ids += range(first, first + chunk)
+            bodies = [body(method, params, n) for n in range(count)]
+            paid = [(b, {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + sign_invocation(
+                consumer.key, domain, job_id, agent_key.address, request_hash(b)).hex()})
+                for job_id, b in zip(job_ids, bodies)]
+            calls[method] = ([(b, {}) for b in bodies], paid)
+        wanted = args.ping_calls + args.face_calls
+
+        def seen() -> int:
+            text = urllib.request.urlopen(agent_url + "metrics").read().decode()
+            return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                       if line.startswith("facemarket_agent_ledger_jobs{"))
+        deadline = time.monotonic() + 120
+        while seen() < wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print(f"the agent's follower has {seen()} jobs in its ledger\n", flush=True)
+
+        rows = []
+        for method, clients, sequential in (("find_face", args.face_clients, min(50, args.face_calls // 2)),
+                                            ("ping", args.clients, min(500, args.ping_calls // 4))):
+            direct_requests, paid_requests = calls[method]
+            # warm-up of both paths (connection set-up, worker first-call costs), not measured
+            asyncio.run(run_calls(direct_url, direct_requests[:5], 1))
+            direct = measure(direct_url, direct_requests, clients, sequential)
+            paid = measure(agent_url, paid_requests, clients, sequential)
+            rows.append((method, clients, direct, paid))
+
+        print(f"{'call':<10} {'path':<14} {'median ms (1 client)':>21} {'calls/s':>9}  (clients)")
+        for method, clients, direct, paid in rows:
+            print(f"{method:<10} {'direct':<14} {direct['median_ms']:>21.2f} {direct['calls_per_s']:>9.0f}  ({clients})")
+            print(f"{method:<10} {'paid, agent':<14} {paid['median_ms']:>21.2f} {paid['calls_per_s']:>9.0f}  ({clients})")
+        print()
+        for method, _, direct, paid in rows:
+            added = paid["median_ms"] - direct["median_ms"]
+            print(f"{method}: the agent adds {added:.2f} ms at the median "
+                  f"({100 * added / direct['median_ms']:.1f}% of the direct call); "
+                  f"throughput ratio agent/direct {paid['calls_per_s'] / direct['calls_per_s']:.2f}")
+        ping_paid = rows[1][3]["calls_per_s"]
+        print(f"paid ping (the gate's own cost + a trivial service): {ping_paid:.0f} paid calls/s "
+              f"on {os.cpu_count()} cores (goal > 1000); client, agent, service and chain share the cores")
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        chain.stop()
+
+
+if __name__ == "__main__":
+    main()
