@@ -35,21 +35,28 @@ contract JobEscrow is EIP712 {
         JobState state;
     }
 
-    /// @dev Two storage slots per job: (consumer, expiresAt, state) and (agent, price).
-    struct StoredJob {
-        address consumer;
-        uint64 expiresAt;
-        JobState state;
-        address agent;
-        uint96 price;
-    }
-
     bytes32 public constant INVOCATION_TYPEHASH = keccak256("Invocation(uint256 jobId,address agent,bytes32 requestHash)");
 
     IERC20Permit public immutable token;
 
-    mapping(uint256 => StoredJob) private _jobs;
-    uint256 private _nextJobId;
+    /// @dev Storage, laid out for gas (a paid job must cost under 100,000 gas in total):
+    /// - one slot per job: consumer (160 bits) | expiresAt (40) | state (8) | tariffId (48);
+    /// - a "tariff", the (agent, price) pair, is stored once and shared by every job at that price
+    ///   for that agent, so opening a job writes one new slot instead of two;
+    /// - completion sets a bit in a bitmap (256 jobs per slot) instead of rewriting the job's
+    ///   slot: a batch of claims then writes one warm slot per 256 jobs. A job whose slot says
+    ///   FUNDED and whose bit is set is COMPLETED (_state reads both).
+    mapping(uint256 => uint256) private _jobs;
+    mapping(uint256 => uint256) private _completedBits;
+    /// @dev tariff id => agent << 96 | price, and back.
+    mapping(uint256 => uint256) private _tariffs;
+    mapping(uint256 => uint256) private _tariffIds;
+    uint64 private _nextJobId;
+    uint48 private _tariffCount;
+
+    uint256 private constant _EXPIRES_SHIFT = 160;
+    uint256 private constant _STATE_SHIFT = 200;
+    uint256 private constant _TARIFF_SHIFT = 208;
 
     event JobCreated(uint256 indexed jobId, address indexed consumer, address indexed agent, uint256 price, uint64 expiresAt);
     event JobFunded(uint256 indexed jobId, address indexed consumer, address indexed agent, uint256 price, uint64 expiresAt);
@@ -66,6 +73,8 @@ contract JobEscrow is EIP712 {
     error PriceTooLarge(uint256 price, uint256 max);
     /// @notice expiresAt must be later than the current block's timestamp.
     error ExpiryNotInFuture(uint64 expiresAt, uint256 blockTimestamp);
+    /// @notice expiresAt must fit 40 bits (a date before the year 36812).
+    error ExpiryTooFar(uint64 expiresAt, uint256 max);
     /// @notice A batch needs at least one job.
     error ZeroCount();
     /// @notice No job has this id.
@@ -103,16 +112,18 @@ contract JobEscrow is EIP712 {
 
     /// @notice Funds a CREATED job of the caller: `price` tokens move into escrow (approve first).
     function fundJob(uint256 jobId) external {
-        StoredJob storage job = _jobs[jobId];
-        JobState state = job.state;
+        uint256 job = _jobs[jobId];
+        JobState state = _state(jobId, job);
         if (state == JobState.NONE) revert UnknownJob(jobId);
-        if (msg.sender != job.consumer) revert NotJobConsumer(jobId, msg.sender, job.consumer);
+        address consumer = _consumer(job);
+        if (msg.sender != consumer) revert NotJobConsumer(jobId, msg.sender, consumer);
         if (state != JobState.CREATED) revert JobNotCreated(jobId, state);
-        if (block.timestamp >= job.expiresAt) revert JobExpired(jobId, job.expiresAt);
-        job.state = JobState.FUNDED;
-        uint256 price = job.price;
-        emit JobFunded(jobId, msg.sender, job.agent, price, job.expiresAt);
-        IERC20(address(token)).safeTransferFrom(msg.sender, address(this), price);
+        uint64 expiresAt = _expiresAt(job);
+        if (block.timestamp >= expiresAt) revert JobExpired(jobId, expiresAt);
+        _jobs[jobId] = _withState(job, JobState.FUNDED);
+        (address agent, uint256 price) = _tariff(job);
+        emit JobFunded(jobId, consumer, agent, price, expiresAt);
+        IERC20(address(token)).safeTransferFrom(consumer, address(this), price);
     }
 
     /// @notice Opens and funds a job in one call (approve first).
@@ -202,24 +213,27 @@ contract JobEscrow is EIP712 {
 
     /// @notice The consumer takes back an expired job that was never completed.
     function refund(uint256 jobId) external {
-        StoredJob storage job = _jobs[jobId];
-        JobState state = job.state;
+        uint256 job = _jobs[jobId];
+        JobState state = _state(jobId, job);
         if (state == JobState.NONE) revert UnknownJob(jobId);
-        address consumer = job.consumer;
+        address consumer = _consumer(job);
         if (msg.sender != consumer) revert NotJobConsumer(jobId, msg.sender, consumer);
         if (state != JobState.CREATED && state != JobState.FUNDED) revert JobNotRefundable(jobId, state);
-        if (block.timestamp < job.expiresAt) revert JobNotExpired(jobId, job.expiresAt);
-        job.state = JobState.REFUNDED;
-        emit JobRefunded(jobId, consumer, job.agent);
-        if (state == JobState.FUNDED) IERC20(address(token)).safeTransfer(consumer, job.price);
+        uint64 expiresAt = _expiresAt(job);
+        if (block.timestamp < expiresAt) revert JobNotExpired(jobId, expiresAt);
+        _jobs[jobId] = _withState(job, JobState.REFUNDED);
+        (address agent, uint256 price) = _tariff(job);
+        emit JobRefunded(jobId, consumer, agent);
+        if (state == JobState.FUNDED) IERC20(address(token)).safeTransfer(consumer, price);
     }
 
     // ---------------------------------------------------------------- views
 
     /// @notice The job `jobId`; state NONE when there is none.
     function getJob(uint256 jobId) external view returns (Job memory) {
-        StoredJob storage job = _jobs[jobId];
-        return Job(job.consumer, job.agent, job.price, job.expiresAt, job.state);
+        uint256 job = _jobs[jobId];
+        (address agent, uint256 price) = _tariff(job);
+        return Job(_consumer(job), agent, price, _expiresAt(job), _state(jobId, job));
     }
 
     /// @notice The id the next job will get.
@@ -229,10 +243,21 @@ contract JobEscrow is EIP712 {
 
     /// @notice The EIP-712 digest the consumer signs for `jobId`, `agent`, `requestHash`.
     function invocationDigest(uint256 jobId, address agent, bytes32 requestHash) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(INVOCATION_TYPEHASH, jobId, agent, requestHash)));
+        bytes32 typehash = INVOCATION_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            // keccak256(abi.encode(typehash, jobId, agent, requestHash)), in scratch memory
+            let m := mload(0x40)
+            mstore(m, typehash)
+            mstore(add(m, 0x20), jobId)
+            mstore(add(m, 0x40), agent)
+            mstore(add(m, 0x60), requestHash)
+            structHash := keccak256(m, 0x80)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
-    // ---------------------------------------------------------------- internals
+    // ---------------------------------------------------------------- internals: jobs
 
     function _open(address agent, uint256 price, uint64 expiresAt, uint256 count, JobState state)
         private
@@ -242,11 +267,13 @@ contract JobEscrow is EIP712 {
         if (price == 0) revert ZeroPrice();
         if (price > type(uint96).max) revert PriceTooLarge(price, type(uint96).max);
         if (expiresAt <= block.timestamp) revert ExpiryNotInFuture(expiresAt, block.timestamp);
+        if (expiresAt > type(uint40).max) revert ExpiryTooFar(expiresAt, type(uint40).max);
         if (count == 0) revert ZeroCount();
+        uint256 job = uint256(uint160(msg.sender)) | uint256(expiresAt) << _EXPIRES_SHIFT
+            | uint256(state) << _STATE_SHIFT | uint256(_tariffIdOf(agent, price)) << _TARIFF_SHIFT;
         firstId = _nextJobId;
         uint256 end = firstId + count;
-        _nextJobId = end;
-        StoredJob memory job = StoredJob(msg.sender, expiresAt, state, agent, uint96(price));
+        _nextJobId = uint64(end); // 2**64 jobs are out of reach: each costs over 20,000 gas
         for (uint256 id = firstId; id < end;) {
             _jobs[id] = job;
             if (state == JobState.FUNDED) emit JobFunded(id, msg.sender, agent, price, expiresAt);
@@ -256,6 +283,45 @@ contract JobEscrow is EIP712 {
             }
         }
     }
+
+    function _consumer(uint256 job) private pure returns (address) {
+        return address(uint160(job));
+    }
+
+    function _expiresAt(uint256 job) private pure returns (uint64) {
+        return uint64(uint40(job >> _EXPIRES_SHIFT));
+    }
+
+    /// @dev The state in the job's slot, or COMPLETED when the slot says FUNDED and the bit is set.
+    function _state(uint256 jobId, uint256 job) private view returns (JobState state) {
+        state = JobState(uint8(job >> _STATE_SHIFT));
+        if (state == JobState.FUNDED && _completedBits[jobId >> 8] & (1 << (jobId & 0xff)) != 0) {
+            state = JobState.COMPLETED;
+        }
+    }
+
+    function _withState(uint256 job, JobState state) private pure returns (uint256) {
+        return job & ~(uint256(0xff) << _STATE_SHIFT) | uint256(state) << _STATE_SHIFT;
+    }
+
+    /// @dev The id of the (agent, price) tariff, made on first use.
+    function _tariffIdOf(address agent, uint256 price) private returns (uint48 tariffId) {
+        uint256 packed = uint256(uint160(agent)) << 96 | price;
+        tariffId = uint48(_tariffIds[packed]);
+        if (tariffId == 0) {
+            tariffId = ++_tariffCount;
+            _tariffIds[packed] = tariffId;
+            _tariffs[tariffId] = packed;
+        }
+    }
+
+    /// @dev The agent and price of the job's tariff (zero for no job).
+    function _tariff(uint256 job) private view returns (address agent, uint256 price) {
+        uint256 packed = _tariffs[job >> _TARIFF_SHIFT];
+        return (address(uint160(packed >> 96)), uint96(packed));
+    }
+
+    // ---------------------------------------------------------------- internals: token and signatures
 
     /// @dev A permit that fails is fine when the allowance is there anyway (someone front-ran the
     /// same permit); otherwise the token's own error (expired, wrong signer) is raised.
@@ -276,23 +342,39 @@ contract JobEscrow is EIP712 {
         private
         returns (bytes memory failure, uint256 price)
     {
-        StoredJob storage job = _jobs[jobId];
-        JobState state = job.state;
+        uint256 job = _jobs[jobId];
+        JobState state = _state(jobId, job);
         if (state != JobState.FUNDED) {
             if (state == JobState.NONE) return (abi.encodeWithSelector(UnknownJob.selector, jobId), 0);
             return (abi.encodeWithSelector(JobNotFunded.selector, jobId, state), 0);
         }
-        address agent = job.agent;
+        address agent;
+        (agent, price) = _tariff(job);
         if (msg.sender != agent) return (abi.encodeWithSelector(NotJobAgent.selector, jobId, msg.sender, agent), 0);
-        uint64 expiresAt = job.expiresAt;
+        uint64 expiresAt = _expiresAt(job);
         if (block.timestamp >= expiresAt) return (abi.encodeWithSelector(JobExpired.selector, jobId, expiresAt), 0);
-        address consumer = job.consumer;
-        (address signer,,) = ECDSA.tryRecover(invocationDigest(jobId, agent, requestHash), signature);
+        address consumer = _consumer(job);
+        address signer = _signerOf(invocationDigest(jobId, agent, requestHash), signature);
         if (signer != consumer) {
             return (abi.encodeWithSelector(InvalidInvocationSignature.selector, jobId, signer, consumer), 0);
         }
-        job.state = JobState.COMPLETED;
+        _completedBits[jobId >> 8] |= 1 << (jobId & 0xff);
         emit JobCompleted(jobId, agent, requestHash);
-        return ("", job.price);
+        return ("", price);
+    }
+
+    /// @dev The address that signed `digest` (r ‖ s ‖ v, read straight from calldata), or zero
+    /// when the signature is malformed or malleable.
+    function _signerOf(bytes32 digest, bytes calldata signature) private pure returns (address signer) {
+        if (signature.length != 65) return address(0);
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly ("memory-safe") {
+            r := calldataload(signature.offset)
+            s := calldataload(add(signature.offset, 0x20))
+            v := byte(0, calldataload(add(signature.offset, 0x40)))
+        }
+        (signer,,) = ECDSA.tryRecover(digest, v, r, s);
     }
 }
