@@ -45,8 +45,11 @@ class Gallery:
         self.landmark_model = landmark_model
         self.index = GalleryIndex()
         self._writing = threading.Lock()  # store and index change together: no forget between them
-        for stored in store.shelves():  # rebuild the index from what survived the last run
-            self.index.shelf(stored.consumer, stored.landmark_model).add(stored.ids, stored.names, stored.vectors)
+        for consumer, model, count in store.galleries():  # rebuild the index from what survived the last run
+            shelf = self.index.shelf(consumer, model)
+            shelf.reserve(count)  # one allocation of the right size, not doublings
+            for batch in store.faces(consumer, model):
+                shelf.add(batch.ids, batch.names, batch.vectors)
 
     @classmethod
     def open(cls, path: Path, landmark_model: str) -> Gallery:

@@ -57,7 +57,7 @@ class Shelf:
             raise ValueError("ids, names and vectors must have the same length")
         with self._lock:
             start, end = len(self._names), len(self._names) + len(names)
-            self._reserve(end)
+            self._grow(end)
             self._vectors[start:end] = vectors
             self._sq_norms[start:end] = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
             self._ids[start:end] = ids
@@ -111,12 +111,18 @@ class Shelf:
     def nbytes(self) -> int:
         return self._vectors.nbytes + self._sq_norms.nbytes + self._ids.nbytes
 
-    def _reserve(self, rows: int) -> None:
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in all (the rebuild at start knows how many)."""
+        with self._lock:
+            self._grow(rows, exact=True)
+
+    def _grow(self, rows: int, exact: bool = False) -> None:
         capacity = len(self._vectors)
         if rows <= capacity:
             return
-        while capacity < rows:
+        while capacity < rows and not exact:
             capacity *= 2
+        capacity = max(capacity, rows)
         size = len(self._names)
         for attribute in ("_vectors", "_sq_norms", "_ids"):
             old = getattr(self, attribute)

@@ -30,18 +30,17 @@ CREATE TABLE IF NOT EXISTS faces (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS faces_by_consumer_name ON faces (consumer, name);
+CREATE INDEX IF NOT EXISTS faces_by_gallery ON faces (consumer, landmark_model);  -- counts at start, no table scan
 """
 _ID_LIMIT = 2**53  # JSON numbers above this lose digits in JavaScript
 _ATTEMPTS = 3  # a fresh random id after a collision (about 1 in 10^4 at a million faces)
-_LOAD_BATCH = 65536
+_LOAD_BATCH = 16384
 
 
 @dataclass(frozen=True)
-class StoredShelf:
-    """Every face of one gallery (consumer, landmark model), as the index is rebuilt from it."""
+class StoredFaces:
+    """A batch of one gallery's faces, as the index is rebuilt from them at start."""
 
-    consumer: str
-    landmark_model: str
     ids: np.ndarray
     names: list[str]
     vectors: np.ndarray
@@ -84,26 +83,24 @@ class GalleryStore:
                 (consumer, value),
             ).fetchall()
 
-    def shelves(self) -> Iterator[StoredShelf]:
-        """Every gallery's faces, one gallery at a time (the index is rebuilt from these at start)."""
+    def galleries(self) -> list[tuple[str, str, int]]:
+        """(consumer, landmark model, how many faces) of every gallery that has faces."""
         with self._lock:
-            keys = self._db.execute("SELECT DISTINCT consumer, landmark_model FROM faces").fetchall()
-        for consumer, model in keys:
-            ids: list[int] = []
-            names: list[str] = []
-            blobs: list[bytes] = []
-            with self._lock:
-                cursor = self._db.execute(
-                    "SELECT id, name, vector FROM faces WHERE consumer = ? AND landmark_model = ?",
-                    (consumer, model),
-                )
-                while batch := cursor.fetchmany(_LOAD_BATCH):
-                    for face_id, name, blob in batch:
-                        ids.append(face_id)
-                        names.append(name)
-                        blobs.append(blob)
-            vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, DIMENSIONS)
-            yield StoredShelf(consumer, model, np.asarray(ids, dtype=np.int64), names, vectors)
+            return self._db.execute(
+                "SELECT consumer, landmark_model, COUNT(*) FROM faces GROUP BY consumer, landmark_model"
+            ).fetchall()
+
+    def faces(self, consumer: str, landmark_model: str) -> Iterator[StoredFaces]:
+        """One gallery's faces in batches, so a rebuild never holds a second copy of them all."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT id, name, vector FROM faces WHERE consumer = ? AND landmark_model = ?",
+                (consumer, landmark_model),
+            )
+            while batch := cursor.fetchmany(_LOAD_BATCH):
+                ids, names, blobs = zip(*batch)
+                vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, DIMENSIONS)
+                yield StoredFaces(np.asarray(ids, dtype=np.int64), list(names), vectors)
 
     def close(self) -> None:
         with self._lock:
