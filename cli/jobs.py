@@ -83,7 +83,8 @@ class Escrow:
                 if count == 1 else
                 functions.createAndFundJobsWithPermit(agent, price, expires_at, count, deadline,
                                                       v, r, s))
-        receipt = self.chain.send(consumer, call, f"open {count} job(s)")
+        receipt = self.chain.send(consumer, call, f"open {count} job(s)",
+                                  reuse_gas=("open", count))
         return [Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
                     JobState.FUNDED)
                 for event in self.contract.events.JobFunded().process_receipt(receipt, errors=DISCARD)]
