@@ -22,12 +22,14 @@ from collections.abc import Iterable
 from jsonrpcserver.methods import Methods
 
 from facemarket.services import face_methods as face
+from facemarket.services.gallery_methods import GALLERY_METHODS
 
 SERVICES: dict[str, Methods] = {
     "detection": {"find_face": face.find_face},
     "landmarks": {"find_landmarks": face.find_landmarks, "landmark_models": face.landmark_models},
     "alignment": {"align_face": face.align_face},
     "identity": {"face_identity": face.face_identity},
+    "gallery": GALLERY_METHODS,
 }
 ALWAYS: Methods = {"ping": face.ping}
 

@@ -18,6 +18,7 @@ from facemarket.models.loader import load_haar_cascade
 from facemarket.models.locate import models_dir
 from facemarket.models.verify import verify_models
 from facemarket.services.app import make_app
+from facemarket.services.gallery_methods import GALLERY_METHODS, gallery_lifetime
 from facemarket.services.image_decoding import ImageLimits
 from facemarket.services.methods import method_table
 from facemarket.services.worker_pool import WorkerPool, default_workers
@@ -35,6 +36,7 @@ class ServerConfig:
     services: Sequence[str] | None = None  # None: every service
     limits: ImageLimits = ImageLimits()
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    gallery: Path | None = None  # None: $FACEMARKET_HOME/gallery.sqlite3
 
 
 def build_app(config: ServerConfig) -> web.Application:
@@ -43,7 +45,11 @@ def build_app(config: ServerConfig) -> web.Application:
     verify_models(folder)
     load_haar_cascade()
     pool = WorkerPool(folder, config.workers, config.limits)
-    return make_app(pool, method_table(config.services), config.max_request_bytes)
+    methods = method_table(config.services)
+    app = make_app(pool, methods, config.max_request_bytes)
+    if GALLERY_METHODS.keys() <= methods.keys():
+        app.cleanup_ctx.append(gallery_lifetime(config.gallery))
+    return app
 
 
 def serve(config: ServerConfig) -> None:

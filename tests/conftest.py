@@ -10,5 +10,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.chain",
     "tests.fixtures.agent",
     "tests.fixtures.services",
+    "tests.fixtures.gallery",
     "tests.fixtures.cli",
 ]

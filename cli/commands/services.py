@@ -28,6 +28,7 @@ def services() -> None:
 @click.option("--max-image-bytes", type=click.IntRange(min=1), help="Largest image file accepted  [default: 20 MiB]")
 @click.option("--max-image-pixels", type=click.IntRange(min=1), help="Largest decoded image accepted  [default: 40 000 000]")
 @click.option("--max-request-bytes", type=click.IntRange(min=1024), help="Largest HTTP request body  [default: 64 MiB]")
+@click.option("--gallery", type=click.Path(dir_okay=False, path_type=Path), help="The gallery's SQLite file  [default: $FACEMARKET_HOME/gallery.sqlite3]")
 def run(
     host: str,
     port: int,
@@ -37,6 +38,7 @@ def run(
     max_image_bytes: int | None,
     max_image_pixels: int | None,
     max_request_bytes: int | None,
+    gallery: Path | None,
 ) -> None:
     """Serve the face services over JSON-RPC 2.0 (POST /) until interrupted."""
     from dataclasses import replace
@@ -62,6 +64,7 @@ def run(
         services=service_names or None,
         limits=limits,
         max_request_bytes=max_request_bytes or defaults.max_request_bytes,
+        gallery=gallery,
     )
     try:
         serve(config)
