@@ -19,6 +19,7 @@ SOURCES_DIR = Path(__file__).resolve().parent
 SETTINGS: dict = {
     "evmVersion": "shanghai",
     "optimizer": {"enabled": True, "runs": 1_000_000},
+    "viaIR": True,
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 

@@ -353,3 +353,36 @@ def test_token_has_8_decimals_and_only_the_owner_mints(parties):
     assert p.reverts(p.stranger, p.token.functions.mint(p.stranger.address, 5)) == (
         "OwnableUnauthorizedAccount", (p.stranger.address,))
     assert Account.from_key(p.owner.key).address == p.token.functions.owner().call()
+
+
+def test_a_front_run_permit_still_opens_the_job(parties):
+    """Someone submits the consumer's permit first: the allowance is there, so the open still works."""
+    p = parties
+    before = p.balances()
+    deadline = p.now() + HOUR
+    v, r, s = p.permit(p.consumer, PRICE, deadline)
+    p.send(p.stranger, p.token.functions.permit(p.consumer.address, p.escrow.address, PRICE, deadline, v, r, s))
+    job_id = p.escrow.functions.nextJobId().call()
+    p.send(p.consumer, p.escrow.functions.createAndFundJobWithPermit(
+        p.agent.address, PRICE, p.now() + HOUR, deadline, v, r, s))
+    assert p.job(job_id)[4] == FUNDED
+    assert p.balances()["escrow"] == before["escrow"] + PRICE
+
+
+def test_expiry_beyond_40_bits_is_refused(parties):
+    p = parties
+    assert p.reverts(p.consumer, p.escrow.functions.createJob(p.agent.address, PRICE, 2**40)) == (
+        "ExpiryTooFar", (2**40, 2**40 - 1))
+
+
+def test_jobs_at_several_prices_and_agents_keep_their_terms(parties):
+    """Jobs share (agent, price) records in storage: each job must still read back its own terms."""
+    p = parties
+    terms = [(p.agent, PRICE), (p.stranger, PRICE), (p.agent, PRICE + 1), (p.agent, PRICE)]
+    p.approve(p.consumer, sum(price for _, price in terms))
+    expires = p.now() + HOUR
+    first = p.escrow.functions.nextJobId().call()
+    for agent, price in terms:
+        p.send(p.consumer, p.escrow.functions.createAndFundJob(agent.address, price, expires))
+    assert [p.job(first + i) for i in range(4)] == [
+        (p.consumer.address, agent.address, price, expires, FUNDED) for agent, price in terms]
