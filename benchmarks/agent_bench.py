@@ -97,11 +97,27 @@ async def run_calls(url: str, requests: list[tuple[bytes, dict]], clients: int) 
         return latencies, time.perf_counter() - started
 
 
-def measure(url: str, requests: list[tuple[bytes, dict]], clients: int, sequential: int) -> dict[str, float]:
-    """Median latency of `sequential` calls by one client, then calls/s of the rest with `clients`."""
-    one, _ = asyncio.run(run_calls(url, requests[:sequential], 1))
-    many, wall = asyncio.run(run_calls(url, requests[sequential:], clients))
-    return {"median_ms": statistics.median(one) * 1000, "calls_per_s": len(many) / wall}
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(direct_url: str, agent_url: str, direct: list, paid: list, clients: int, sequential: int,
+            agent_pid: int) -> dict[str, float]:
+    """One client alternating direct and paid calls (so both see the same machine load), then
+    calls/s of each path with `clients` concurrent clients, and the agent's CPU per paid call."""
+    one_direct, one_paid = [], []
+    for n in range(sequential):
+        one_direct += asyncio.run(run_calls(direct_url, direct[n:n + 1], 1))[0]
+        one_paid += asyncio.run(run_calls(agent_url, paid[n:n + 1], 1))[0]
+    many_direct, wall_direct = asyncio.run(run_calls(direct_url, direct[sequential:], clients))
+    cpu_before = cpu_seconds(agent_pid)
+    many_paid, wall_paid = asyncio.run(run_calls(agent_url, paid[sequential:], clients))
+    agent_cpu = cpu_seconds(agent_pid) - cpu_before
+    return {"direct_ms": statistics.median(one_direct) * 1000, "paid_ms": statistics.median(one_paid) * 1000,
+            "direct_rate": len(many_direct) / wall_direct, "paid_rate": len(many_paid) / wall_paid,
+            "agent_cpu_ms": 1000 * agent_cpu / len(many_paid)}
 
 
 def main() -> None:
@@ -177,27 +193,27 @@ def main() -> None:
 
         rows = []
         for method, clients, sequential in (("find_face", args.face_clients, min(50, args.face_calls // 2)),
-                                            ("ping", args.clients, min(500, args.ping_calls // 4))):
+                                            ("ping", args.clients, min(300, args.ping_calls // 4))):
             direct_requests, paid_requests = calls[method]
-            # warm-up of both paths (connection set-up, worker first-call costs), not measured
-            asyncio.run(run_calls(direct_url, direct_requests[:5], 1))
-            direct = measure(direct_url, direct_requests, clients, sequential)
-            paid = measure(agent_url, paid_requests, clients, sequential)
-            rows.append((method, clients, direct, paid))
+            asyncio.run(run_calls(direct_url, direct_requests[:5], 1))  # warm-up, not measured
+            rows.append((method, clients, compare(direct_url, agent_url, direct_requests, paid_requests,
+                                                  clients, sequential, agent.pid)))
 
-        print(f"{'call':<10} {'path':<14} {'median ms (1 client)':>21} {'calls/s':>9}  (clients)")
-        for method, clients, direct, paid in rows:
-            print(f"{method:<10} {'direct':<14} {direct['median_ms']:>21.2f} {direct['calls_per_s']:>9.0f}  ({clients})")
-            print(f"{method:<10} {'paid, agent':<14} {paid['median_ms']:>21.2f} {paid['calls_per_s']:>9.0f}  ({clients})")
+        print(f"{'call':<10} {'path':<12} {'median ms, 1 client':>20} {'calls/s':>9} {'clients':>8} "
+              f"{'agent CPU ms/call':>18}")
+        for method, clients, r in rows:
+            print(f"{method:<10} {'direct':<12} {r['direct_ms']:>20.2f} {r['direct_rate']:>9.0f} {clients:>8}")
+            print(f"{method:<10} {'paid, agent':<12} {r['paid_ms']:>20.2f} {r['paid_rate']:>9.0f} {clients:>8} "
+                  f"{r['agent_cpu_ms']:>18.3f}")
         print()
-        for method, _, direct, paid in rows:
-            added = paid["median_ms"] - direct["median_ms"]
-            print(f"{method}: the agent adds {added:.2f} ms at the median "
-                  f"({100 * added / direct['median_ms']:.1f}% of the direct call); "
-                  f"throughput ratio agent/direct {paid['calls_per_s'] / direct['calls_per_s']:.2f}")
-        ping_paid = rows[1][3]["calls_per_s"]
-        print(f"paid ping (the gate's own cost + a trivial service): {ping_paid:.0f} paid calls/s "
-              f"on {os.cpu_count()} cores (goal > 1000); client, agent, service and chain share the cores")
+        for method, _, r in rows:
+            added = r["paid_ms"] - r["direct_ms"]
+            print(f"{method}: the agent adds {added:.2f} ms at the median ({100 * added / r['direct_ms']:.1f}% of "
+                  f"the direct call); calls/s ratio agent/direct {r['paid_rate'] / r['direct_rate']:.2f}")
+        ping = rows[1][2]
+        print(f"paid ping: {ping['paid_rate']:.0f} paid calls/s measured with client, agent, service and chain "
+              f"sharing {os.cpu_count()} cores; the agent spent {ping['agent_cpu_ms']:.3f} ms CPU per paid call, "
+              f"i.e. {1000 / ping['agent_cpu_ms']:.0f} paid calls/s per core for the gate (goal > 1000)")
     finally:
         for process in reversed(processes):
             process.terminate()
