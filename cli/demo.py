@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -110,12 +111,17 @@ def run_demo(workdir: Path, photo: Path) -> None:
         say("agent, services and chain stopped.")
 
 
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command()
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Photo to send (default: the bundled city_portrait.jpg).")
 @click.option("--keep", is_flag=True, help="Keep the work folder (logs, home) afterwards.")
 def main(photo: Path | None, keep: bool) -> None:
     """Run the whole paid-call demo on a temporary local chain."""
+    signal.signal(signal.SIGTERM, _interrupted)  # `kill`, CI timeouts: clean up as on Ctrl-C
     workdir = Path(tempfile.mkdtemp(prefix="facemarket-demo-"))
     with resources.as_file(resources.files("facemarket.cli") / "demo_data" /
                            "city_portrait.jpg") as bundled:
