@@ -16,9 +16,11 @@ with each algorithm and for face_identity, prints in one run:
 It also times dlib_cnn on woman_portrait.jpg (1200x1800) through the service, against raw
 dlib on the full photo (goal: under 4 s; raw dlib took 13 s), unless --skip-raw-cnn.
 
-The machine has 2 cores and may be shared: figures are noisy; run it alone for good ones.
+The modes alternate in short rounds (direct, 1, 2, 4 clients, again), so that load from
+other programs falls on each alike; still, the machine has 2 cores and may be shared:
+figures are noisy; run it alone for good ones.
 
-    .venv/bin/python benchmarks/services_bench.py [--seconds 6] [--skip-raw-cnn]
+    .venv/bin/python benchmarks/services_bench.py [--seconds 8] [--rounds 4] [--skip-raw-cnn]
 """
 
 from __future__ import annotations
@@ -78,18 +80,33 @@ def direct_call(method: str, params: dict, image: bytes) -> Callable[[], object]
     return lambda: jobs.face_identity(image, None)
 
 
-def rate(call: Callable[[], object], seconds: float, min_calls: int = 3) -> float:
-    """Calls per second of `call`, run back to back for at least `seconds`."""
-    call()  # warm-up
+class Tally:
+    """Calls and seconds summed over the rounds of one mode; for the workers' modes, CPU too."""
+
+    def __init__(self) -> None:
+        self.calls, self.seconds, self.cpu = 0, 0.0, 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def cores(self) -> float:
+        return self.cpu / self.seconds
+
+
+def run_direct(call: Callable[[], object], seconds: float, tally: Tally) -> None:
+    """`call` back to back for at least `seconds` (and at least once)."""
     calls, start = 0, time.perf_counter()
-    while calls < min_calls or time.perf_counter() - start < seconds:
+    while calls < 1 or time.perf_counter() - start < seconds:
         call()
         calls += 1
-    return calls / (time.perf_counter() - start)
+    tally.calls += calls
+    tally.seconds += time.perf_counter() - start
 
 
-async def service_rate(url: str, body: bytes, clients: int, seconds: float, min_calls: int = 3) -> float:
-    """Calls per second from `clients` concurrent clients, each one request at a time."""
+async def run_service(url: str, body: bytes, clients: int, seconds: float, tally: Tally, pids: list[int]) -> None:
+    """`clients` concurrent clients, each sending one request after another, for `seconds`."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
 
         async def call() -> None:
@@ -97,17 +114,19 @@ async def service_rate(url: str, body: bytes, clients: int, seconds: float, min_
                 answer = await response.json()
                 assert "result" in answer, answer
 
-        await asyncio.gather(*(call() for _ in range(clients)))  # warm-up, connections open
-        calls, start = 0, time.perf_counter()
+        await asyncio.gather(*(call() for _ in range(clients)))  # connections open, untimed
+        calls, cpu_before, start = 0, cpu_seconds(pids), time.perf_counter()
 
         async def client() -> None:
             nonlocal calls
-            while calls < min_calls or time.perf_counter() - start < seconds:
+            while calls < clients or time.perf_counter() - start < seconds:
                 await call()
                 calls += 1
 
         await asyncio.gather(*(client() for _ in range(clients)))
-        return calls / (time.perf_counter() - start)
+        tally.calls += calls
+        tally.seconds += time.perf_counter() - start
+        tally.cpu += cpu_seconds(pids) - cpu_before
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -146,24 +165,28 @@ def request_body(method: str, params: dict, image: bytes) -> bytes:
     return json.dumps(request).encode()
 
 
-def bench_services(seconds: float) -> None:
+def bench_services(seconds: float, rounds: int) -> None:
+    """Modes alternate in short rounds, so that a neighbour's load falls on all of them alike."""
     image = photo_640x480()
-    print(f"photo: 640x480 JPEG, {len(image)} bytes; {WORKERS} workers; {os.cpu_count()} cores; {seconds:g} s per figure")
+    print(f"photo: 640x480 JPEG, {len(image)} bytes; {WORKERS} workers; {os.cpu_count()} cores; "
+          f"{seconds:g} s per figure in {rounds} interleaved rounds")
     worker.initialize(str(models_dir()), ImageLimits(), threads=1)
     process, url, pids = start_server()
     try:
-        header = f"{'method':24} {'direct/s':>9} {'1 client/s':>11} {'ratio':>6} {'overhead':>9} {'2 clients/s':>12} {'x1':>5} {'cores':>6} {'4 clients/s':>12} {'x1':>5} {'cores':>6}"
-        print(header)
+        print(f"{'method':24} {'direct/s':>9} {'1 client/s':>11} {'ratio':>6} {'overhead':>9} "
+              f"{'2 clients/s':>12} {'x1':>5} {'cores':>6} {'4 clients/s':>12} {'x1':>5} {'cores':>6}")
         for label, method, params in CASES:
-            direct = rate(direct_call(method, params, image), seconds)
-            body = request_body(method, params, image)
-            one = asyncio.run(service_rate(url, body, 1, seconds))
-            row = f"{label:24} {direct:9.2f} {one:11.2f} {one / direct:6.3f} {1 - one / direct:9.1%}"
+            call, body = direct_call(method, params, image), request_body(method, params, image)
+            call()  # warm-up
+            direct, service = Tally(), {clients: Tally() for clients in (1, 2, 4)}
+            for _ in range(rounds):
+                run_direct(call, seconds / rounds, direct)
+                for clients, tally in service.items():
+                    asyncio.run(run_service(url, body, clients, seconds / rounds, tally, pids))
+            one = service[1].rate
+            row = f"{label:24} {direct.rate:9.2f} {one:11.2f} {one / direct.rate:6.3f} {1 - one / direct.rate:9.1%}"
             for clients in (2, 4):
-                cpu_before, wall_before = cpu_seconds(pids), time.perf_counter()
-                many = asyncio.run(service_rate(url, body, clients, seconds))
-                cores = (cpu_seconds(pids) - cpu_before) / (time.perf_counter() - wall_before)
-                row += f" {many:12.2f} {many / one:5.2f} {cores:6.2f}"
+                row += f" {service[clients].rate:12.2f} {service[clients].rate / one:5.2f} {service[clients].cores:6.2f}"
             print(row, flush=True)
     finally:
         process.terminate()
@@ -196,10 +219,11 @@ def bench_large_cnn(skip_raw: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="how long each figure is measured")
+    parser.add_argument("--seconds", type=float, default=8.0, help="how long each figure is measured, in all")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per figure")
     parser.add_argument("--skip-raw-cnn", action="store_true", help="skip raw dlib CNN on the full 1200x1800 photo (~15 s)")
     args = parser.parse_args()
-    bench_services(args.seconds)
+    bench_services(args.seconds, args.rounds)
     bench_large_cnn(args.skip_raw_cnn)
 
 

@@ -11,6 +11,9 @@ from facemarket.services.errors import Code, ServiceError, invalid_params
 from facemarket.services.params import is_int
 
 
+MAX_FACES = 100  # given boxes per call: each costs landmarks, a chip or a descriptor
+
+
 @dataclass(frozen=True)
 class Box:
     x: int
@@ -50,6 +53,8 @@ def parse_boxes(faces: Any) -> list[Box] | None:
         return None
     if not isinstance(faces, list):
         raise invalid_params('faces must be a list of boxes like {"x": 10, "y": 20, "w": 100, "h": 100}')
+    if len(faces) > MAX_FACES:
+        raise invalid_params(f"faces lists {len(faces)} boxes; at most {MAX_FACES} per call: split the call")
     boxes = []
     for i, face in enumerate(faces):
         box = face.get("box", face) if isinstance(face, dict) else None  # accept find_landmarks' output too

@@ -15,6 +15,8 @@ from typing import Any
 from jsonrpcserver import async_dispatch_to_serializable
 from jsonrpcserver.methods import Methods
 
+from facemarket.services.errors import Code
+
 Answer = dict[str, Any] | list[dict[str, Any]] | None  # None: nothing to send back
 
 
@@ -30,7 +32,17 @@ async def dispatch(body: bytes, methods: Methods, context: Any) -> Answer:
 
 
 async def _dispatch_parsed(request: Any, methods: Methods, context: Any) -> Any:
-    return await async_dispatch_to_serializable(request, methods, context=context, deserializer=_parsed)
+    answer = await async_dispatch_to_serializable(request, methods, context=context, deserializer=_parsed)
+    return _explained(answer)
+
+
+def _explained(answer: Any) -> Any:
+    """jsonrpcserver words a parameter that does not fit the method's signature as the bare
+    "Invalid params" with the detail in `data`; put the detail in the message, where people look."""
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if error and error["code"] == Code.INVALID_PARAMS and error["message"] == "Invalid params" and isinstance(error.get("data"), str):
+        error["message"] = f"Invalid params: {error.pop('data')} (see the method's params in the README)"
+    return answer
 
 
 def _parsed(request: Any) -> Any:
