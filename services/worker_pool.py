@@ -70,10 +70,6 @@ class WorkerPool:
             return
         log.info("%d workers ready: %s", self.workers, sorted(self.pids))
 
-    async def wait_ready(self) -> None:
-        assert self._warming is not None, "start() the pool first"
-        await self._warming
-
     async def run(self, job: Callable[..., T], *args: Any) -> T:
         """Run `job(*args)` in a worker; a ServiceError raised there is re-raised here."""
         executor = self._executor
