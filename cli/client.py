@@ -32,6 +32,7 @@ from facemarket.cli.networks import Network
 from facemarket.cli.refusals import JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.session import Session
+from facemarket.cli.ui import progress
 from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
                                                  sign_invocation)
 
@@ -236,8 +237,9 @@ class Client:
         headers = {"Content-Type": "application/json", "X-Job-Id": str(job.id),
                    "X-Job-Signature": "0x" + signature.hex()}
         try:
-            response = self.http.post(svc.endpoint, data=body, headers=headers,
-                                      timeout=self.timeout)
+            with progress(f"calling {svc.name}.{method} (job {job.id})"):
+                response = self.http.post(svc.endpoint, data=body, headers=headers,
+                                          timeout=self.timeout)
         except requests.RequestException as error:
             self.store.add([job])
             raise AgentUnreachable(

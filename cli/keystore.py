@@ -92,6 +92,7 @@ class Keystores:
         address = to_checksum_address(keystore["address"])
         if any(a.address == address for a in self.all()):
             raise ConfigError(f"address {address} is stored already", "see `facemarket account list`")
+        self.home.keystores.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_json_atomic(path, keystore, mode=0o600)
         if self.home.config().get("account") is None:
             self.home.set_config(account=name)

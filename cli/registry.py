@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from web3.exceptions import ContractCustomError
+from web3.exceptions import ContractCustomError, ContractLogicError
 
 from facemarket.cli.chain import Chain
 from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnknown
@@ -80,7 +80,7 @@ class Registry:
     def get(self, agent: str, name: str) -> Service | None:
         try:
             return Service(*self.contract.functions.getService(agent, name).call())
-        except ContractCustomError:  # ServiceNotRegistered
+        except (ContractCustomError, ContractLogicError):  # ServiceNotRegistered
             return None
 
     def find(self, name: str, agent: str | None = None) -> Service:

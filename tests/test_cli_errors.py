@@ -24,6 +24,13 @@ def test_wrong_password(fm):
     assert debug.code == 0  # reading a balance needs no key
 
 
+def test_wrong_password_from_a_password_file(fm, tmp_path):
+    wrong = tmp_path / "password"
+    wrong.write_text("not it\n")
+    run = fm("job", "open", "--service", "face-services", "-y", "--password-file", str(wrong))
+    assert_one_clear_line(run, "wrong password")
+
+
 def test_wrong_password_shows_traceback_with_debug(fm):
     try:
         fm("job", "open", "--service", "face-services", "-y", "--debug",

@@ -10,7 +10,7 @@ import click
 from facemarket.cli.commands.job import consumer_client, job_record
 from facemarket.cli.errors import FacemarketError
 from facemarket.cli.session import Session, session_options
-from facemarket.cli.ui import Command, emit, progress, yes_option
+from facemarket.cli.ui import Command, emit, yes_option
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:
@@ -64,11 +64,10 @@ def call(session: Session, service_name: str, method: str, image: Path | None,
     if annotate and image is None:
         raise FacemarketError("--annotate needs --image", "give the photo with --image FILE")
     client = consumer_client(session, yes)
-    with progress(f"calling {service_name}.{method}"):
-        paid = client.invoke(service_name, method, image=image, job=job_id,
-                             agent=session.address(agent) if agent else None,
-                             **parse_params(params))
-    record = {**paid.to_json(), "job": job_record(session, client.escrow.get(paid.job.id))}
+    paid = client.invoke(service_name, method, image=image, job=job_id,
+                         agent=session.address(agent) if agent else None, **parse_params(params))
+    record = {**paid.to_json(),
+              "job": job_record(session, client.escrow.get(paid.job.id), client.chain_time())}
     if annotate:
         from facemarket.cli.annotate import annotate_file  # OpenCV only when drawing
         width, height = annotate_file(image, paid.result, annotate)

@@ -33,8 +33,9 @@ def consumer_client(session: Session, yes: bool) -> Client:
     return Client(session=session, confirm=confirm)
 
 
-def job_record(session: Session, job: Job) -> dict:
-    left = job.expires_at - session.chain.now()
+def job_record(session: Session, job: Job, now: int) -> dict:
+    """A job for people and scripts; `now` is the chain's clock (read once per command)."""
+    left = job.expires_at - now
     return {**job.to_json(), "price_text": session.chain.token.format(job.price),
             "expires_at_utc": dt.datetime.fromtimestamp(job.expires_at, dt.UTC).isoformat(),
             "expires": describe(left), "expired": left <= 0}
@@ -68,7 +69,7 @@ def create(session: Session, service: str, agent: str | None, price: str | None,
     created = Escrow(session.chain).create(session.signer, svc.agent,
                                            units if units is not None else svc.price,
                                            session.chain.now() + expires_in)
-    record = job_record(session, created)
+    record = job_record(session, created, session.chain.now())
     emit(record, f"Created job {created.id} (CREATED): fund it with `facemarket job fund {created.id}`.")
 
 
@@ -83,7 +84,7 @@ def fund(session: Session, job_id: int, yes: bool) -> None:
     confirm_spend(f"Pay {session.chain.token.format(current.price)} into job {job_id}?", yes)
     funded = escrow.fund(session.signer, job_id)
     session.job_store.add([funded])
-    emit(job_record(session, funded), f"Funded job {job_id}.")
+    emit(job_record(session, funded, session.chain.now()), f"Funded job {job_id}.")
 
 
 @job.command("open")
@@ -103,7 +104,8 @@ def open_(session: Session, service: str, agent: str | None, method: str | None,
     svc, units = _service_and_price(session, service, agent, price)
     client = consumer_client(session, yes)
     opened = client.open_jobs(svc, count, method=method, price=units, expires_in=expires_in)
-    records = [job_record(session, j) for j in opened]
+    now = session.chain.now()
+    records = [job_record(session, j, now) for j in opened]
     ids = [j.id for j in opened]
     span = f"{ids[0]}" if count == 1 else f"{ids[0]}..{ids[-1]}"
     emit(records, f"Opened job {span}: {count} x {records[0]['price_text']} for {svc.name!r}, "
@@ -115,7 +117,7 @@ def open_(session: Session, service: str, agent: str | None, method: str | None,
 @session_options
 def status(session: Session, job_id: int) -> None:
     """A job's on-chain state, price and expiry."""
-    record = job_record(session, Escrow(session.chain).get(job_id))
+    record = job_record(session, Escrow(session.chain).get(job_id), session.chain.now())
     emit(record, _job_fields(record))
 
 
@@ -126,7 +128,8 @@ def list_(session: Session, show_all: bool) -> None:
     """Your jobs (from the chain); * marks those kept for later calls."""
     escrow = Escrow(session.chain)
     kept = {j.id for j in session.job_store.all()}
-    records = [{**job_record(session, j), "prepaid": j.id in kept}
+    now = session.chain.now()
+    records = [{**job_record(session, j, now), "prepaid": j.id in kept}
                for j in escrow.jobs_of(session.account.address)]
     rows = [r for r in records if show_all or r["state"] in ("CREATED", "FUNDED")]
     emit(rows, table([{**r, "price": r["price_text"], "": "*" if r["prepaid"] else ""}
@@ -140,5 +143,5 @@ def refund(session: Session, job_id: int) -> None:
     """Take back the tokens of an expired, unused job."""
     refunded = Escrow(session.chain).refund(session.signer, job_id)
     session.job_store.discard(job_id)
-    record = job_record(session, refunded)
+    record = job_record(session, refunded, session.chain.now())
     emit(record, f"Refunded job {job_id}: {record['price_text']} back to {refunded.consumer}.")
