@@ -22,7 +22,7 @@ from eth_utils import keccak
 
 from facemarket.agent.chain import JobState, OnChainJob
 from facemarket.agent.errors import Reason, Refused
-from facemarket.agent.ledger import USED, JobRecord, Ledger, SeenJob, State
+from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
 
 SIGNATURE_HEX_LENGTH = 2 + 65 * 2
@@ -75,26 +75,35 @@ class Gate:
         self.price_of, self.expiry_margin, self.lease_seconds = price_of, expiry_margin, lease_seconds
 
     async def admit(self, job_id: int, signature: bytes, body: bytes, method: str) -> Admitted:
-        """Admit the call and reserve its job, or raise `Refused` with the reason."""
+        """Admit the call and reserve its job, or raise `Refused` with the reason.
+
+        The checks run on the ledger's thread, between reading the job and reserving it, so a
+        paid call costs one trip there; a job seen for the first time costs a chain read more."""
         request_hash = keccak(body)
-        job = await self.ledger.get(job_id) or await self._first_sight(job_id)
+
+        def check(job: JobRecord) -> Admitted | None:
+            return self._check(job, request_hash, signature, method)
+
         try:
-            signer = recover_invocation_signer(self.domain, job_id, self.agent, request_hash, signature)
+            job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check)
+            if job is None:
+                await self._first_sight(job_id)
+                job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check)
+        except JobBusy:
+            raise self._busy(job_id) from None
+        if job is None:  # forgotten between the two reads (a reorg undid its block)
+            raise Refused(Reason.CHAIN_UNAVAILABLE, f"job {job_id} changed on the chain while checking it")
+        return replay or Admitted(job, request_hash, signature, method)
+
+    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str) -> Admitted | None:
+        """Every check of a known job: None when it may be reserved, an Admitted replay for a
+        served identical call, else `Refused`."""
+        try:
+            signer = recover_invocation_signer(self.domain, job.job_id, self.agent, request_hash, signature)
         except InvalidSignature:
             signer = None
         if signer != job.consumer:
-            raise Refused(Reason.BAD_SIGNATURE, f"job {job_id}: signer is not the job's consumer")
-        admitted = self._check(job, request_hash, signature, method)
-        if admitted is not None:
-            return admitted
-        if not await self.ledger.reserve(job_id, request_hash, self.lease_seconds):
-            # Lost a race: another request took the job between the read and the reservation.
-            job = await self.ledger.get(job_id)
-            return self._check(job, request_hash, signature, method) or self._busy(job_id)
-        return Admitted(job, request_hash, signature, method)
-
-    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str) -> Admitted | None:
-        """The ledger-state checks; an Admitted replay for a served identical call, else None."""
+            raise Refused(Reason.BAD_SIGNATURE, f"job {job.job_id}: signer is not the job's consumer")
         if job.state in USED:
             if job.request_hash == request_hash and job.response is not None:
                 return Admitted(job, request_hash, signature, method, replay=job.response)
@@ -117,7 +126,7 @@ class Gate:
     def _busy(job_id: int) -> Refused:
         return Refused(Reason.BUSY, f"job {job_id} is being served for another request")
 
-    async def _first_sight(self, job_id: int) -> JobRecord:
+    async def _first_sight(self, job_id: int) -> None:
         """A job the follower has not seen: read it from the chain once, keep it if usable."""
         job = await self.read_job(job_id)
         if job.state == JobState.NONE:
@@ -129,4 +138,3 @@ class Gate:
         if job.state != JobState.FUNDED:
             raise Refused(Reason.NOT_FUNDED, f"job {job_id} is {job.state.name}, not FUNDED")
         await self.ledger.add_seen([SeenJob(job_id, job.consumer, job.price, job.expires_at, self.seen_block())])
-        return await self.ledger.get(job_id)

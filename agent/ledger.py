@@ -45,6 +45,10 @@ class State(enum.StrEnum):
 USED = (State.SERVED, State.CLAIMING, State.CLAIMED)
 
 
+class JobBusy(Exception):
+    """The job was reserved by someone else between reading and reserving it."""
+
+
 @dataclass(frozen=True)
 class JobRecord:
     job_id: int
@@ -145,6 +149,24 @@ class SqliteLedger:
             "WHERE job_id = ? AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < ?))",
             (now + lease_seconds, request_hash, now, job_id, now))
         return cursor.rowcount == 1
+
+    def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
+                        check: Callable[[JobRecord], T | None]) -> tuple[JobRecord | None, T | None]:
+        """Read the job, run the caller's `check` on it (it raises to refuse, or returns an answer
+        that needs no reservation), then reserve it: the gate's whole ledger work in one trip to
+        this thread. (None, None) when the job is unknown; (job, None) once reserved."""
+        job = self.get(job_id)
+        if job is None:
+            return None, None
+        answer = check(job)
+        if answer is not None or self.reserve(job_id, request_hash, lease_seconds):
+            return job, answer
+        # Another process sharing the ledger took the job between the read and the UPDATE.
+        job = self.get(job_id)
+        answer = check(job)
+        if answer is None:
+            raise JobBusy(job_id)
+        return job, answer
 
     def release(self, job_id: int, request_hash: bytes) -> None:
         """Give a reserved job back uncharged (the service failed)."""
@@ -269,6 +291,10 @@ class Ledger:
 
     async def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
         return await self._run(self._store.reserve, job_id, request_hash, lease_seconds)
+
+    async def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
+                              check: Callable[[JobRecord], T | None]) -> tuple[JobRecord | None, T | None]:
+        return await self._run(self._store.reserve_checked, job_id, request_hash, lease_seconds, check)
 
     async def release(self, job_id: int, request_hash: bytes) -> None:
         await self._run(self._store.release, job_id, request_hash)

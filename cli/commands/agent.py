@@ -57,7 +57,7 @@ def run(config_path: Path | None) -> None:
               help="Where to write it (default: $FACEMARKET_HOME/agent.toml).")
 @click.option("--chain-url", default="http://127.0.0.1:8545", show_default=True)
 @click.option("--deployment", type=click.Path(path_type=Path), default=None,
-              help="Deployment JSON (default: $FACEMARKET_HOME/deployments/local.json).")
+              help="Deployment JSON (default: $FACEMARKET_HOME/deployments/1337.json, the local chain).")
 @click.option("--keystore", type=click.Path(path_type=Path), default=None,
               help="Agent keystore (default: $FACEMARKET_HOME/keystores/agent.json, as written by "
                    "`facemarket account create agent`).")
@@ -71,7 +71,7 @@ def init(config_path: Path | None, chain_url: str, deployment: Path | None, keys
     keystore = keystore or home / "keystores" / "agent.json"
     password_file = password_file or home / "keystores" / "agent.password"
     try:
-        write_template(config_path, chain_url=chain_url, deployment=deployment or home / "deployments" / "local.json",
+        write_template(config_path, chain_url=chain_url, deployment=deployment or home / "deployments" / "1337.json",
                        keystore=keystore, password_file=password_file,
                        ledger=home / "agent" / "ledger.sqlite")
     except ConfigError as error:
