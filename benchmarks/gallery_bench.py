@@ -80,10 +80,10 @@ def search_alone(size: int, queries: int) -> None:
         shelf.add(np.arange(start, start + len(chunk)), [f"person-{i}" for i in range(start, start + len(chunk))], chunk)
     grown = rss_mib() - before
     probes = unit_rows(rng, queries)
-    index_times = timed_ms(lambda: shelf.nearest(probes[rng.integers(queries)], 1), queries)
+    index_times = timed_ms(lambda: shelf.nearest(probes[rng.integers(queries)][None], 1), queries)
     brute_times = timed_ms(lambda: int(np.argmin(brute_force(vectors, probes[rng.integers(queries)]))), 3)
     for probe in probes[:3]:  # exact: the same answer as brute force
-        assert shelf.nearest(probe, 1)[0].id == int(np.argmin(brute_force(vectors, probe)))
+        assert shelf.nearest(probe[None], 1)[0][0].id == int(np.argmin(brute_force(vectors, probe)))
     print(f"  search alone   index        {summary(index_times)}")
     print(
         f"                 brute force  {summary(brute_times)}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from facemarket.services.gallery_errors import GalleryCode, GalleryError
-from facemarket.services.gallery_index import GalleryIndex, Neighbour, Shelf
+from facemarket.services.gallery_index import DIMENSIONS, GalleryIndex, Neighbour, Shelf
 from facemarket.services.gallery_store import GalleryStore
 
 DEFAULT_FILE_NAME = "gallery.sqlite3"
@@ -81,16 +81,23 @@ class Gallery:
             )
         return len(removed)
 
-    def recall(self, consumer: str, vector: np.ndarray, threshold: float, top: int) -> list[Match]:
-        """The `top` closest distinct names within `threshold`, closest first; [] means unknown."""
+    def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int) -> list[list[Match]]:
+        """For each face's vector, the `top` closest distinct names within `threshold`,
+        closest first; an empty list means unknown."""
         shelf = self.check_not_empty(consumer)
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIMENSIONS)
+        first = shelf.nearest(vectors, top)  # one scan for every face in the photo
+        return [self._names_near(shelf, vector, neighbours, threshold, top) for vector, neighbours in zip(vectors, first)]
+
+    @staticmethod
+    def _names_near(shelf: Shelf, vector: np.ndarray, neighbours: list[Neighbour], threshold: float, top: int) -> list[Match]:
         count = top
         while True:  # one name may own several of the nearest faces: widen until `top` names show
-            neighbours = shelf.nearest(vector, count)
             matches = _closest_per_name(neighbours, threshold)
             if len(matches) >= top or len(neighbours) < count or neighbours[-1].distance > threshold:
                 return matches[:top]
             count *= 4
+            (neighbours,) = shelf.nearest(vector[None], count)
 
     def check_not_empty(self, consumer: str) -> Shelf:
         """The consumer's shelf of faces aligned like ours; an empty one is the client's error."""

@@ -76,29 +76,33 @@ class Shelf:
                 self._names[row] = self._names[last]
                 self._names.pop()
 
-    def nearest(self, query: np.ndarray, count: int) -> list[Neighbour]:
-        """The `count` rows closest to `query`, closest first: exactly the float64 brute force answer."""
-        query = np.ascontiguousarray(query, dtype=np.float32).reshape(DIMENSIONS)
+    def nearest(self, queries: np.ndarray, count: int) -> list[list[Neighbour]]:
+        """For each query row, the `count` rows closest to it, closest first: exactly the
+        float64 brute force answer. All queries share one pass over the matrix (a group
+        photo costs one scan, not one per face)."""
+        queries = _as_matrix(queries)
         with self._lock:
             size = len(self._names)
             count = min(count, size)
             if count == 0:
-                return []
+                return [[] for _ in queries]
             vectors, sq_norms = self._vectors[:size], self._sq_norms[:size]
-            sq_query = float(np.dot(query, query))
-            approx = vectors @ query
+            max_sq_norm = float(sq_norms.max())
+            approx = vectors @ queries.T  # one column per query
             approx *= -2.0
-            approx += sq_norms
-            approx += np.float32(sq_query)
-            kth = float(approx.min()) if count == 1 else float(np.partition(approx, count - 1)[count - 1])
-            slack = 2 * _RELATIVE_ERROR * (sq_query + float(sq_norms.max()))
-            rows = np.flatnonzero(approx <= kth + slack)
-            exact = _sq_distances(vectors[rows], query)
-            order = np.lexsort((rows, exact))[:count]  # ties: the earlier row first, as a stable sort would
-            return [
-                Neighbour(int(self._ids[rows[i]]), self._names[rows[i]], float(np.sqrt(exact[i])))
-                for i in order
-            ]
+            approx += sq_norms[:, None]
+            return [self._exact_top(vectors, approx[:, j], query, count, max_sq_norm) for j, query in enumerate(queries)]
+
+    def _exact_top(self, vectors: np.ndarray, approx: np.ndarray, query: np.ndarray, count: int, max_sq_norm: float) -> list[Neighbour]:
+        """The rows within float32 error of the `count`-th best (||q||^2 left out of
+        `approx`: it orders nothing), re-ranked in float64."""
+        sq_query = float(np.dot(query, query))
+        kth = float(approx.min()) if count == 1 else float(np.partition(approx, count - 1)[count - 1])
+        slack = 2 * _RELATIVE_ERROR * (sq_query + max_sq_norm)
+        rows = np.flatnonzero(approx <= kth + slack)
+        exact = _sq_distances(vectors[rows], query)
+        order = np.lexsort((rows, exact))[:count]  # ties: the earlier row first, as a stable sort would
+        return [Neighbour(int(self._ids[rows[i]]), self._names[rows[i]], float(np.sqrt(exact[i]))) for i in order]
 
     def names(self) -> dict[str, int]:
         """How many faces each name has."""

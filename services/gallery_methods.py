@@ -75,21 +75,21 @@ async def recall(context: RequestContext, image: Any, threshold: Any = DEFAULT_T
     if not faces:
         raise _no_face()
 
-    def search() -> list[dict]:
-        results = []
-        for box, vector in faces:
-            matches = gallery.recall(owner, np.asarray(vector, dtype=np.float32), threshold, top)
-            results.append(
+    vectors = np.array([vector for _, vector in faces], dtype=np.float32)
+    found = await asyncio.to_thread(gallery.recall, owner, vectors, threshold, top)
+    return Success(
+        {
+            "faces": [
                 {
                     "box": box.to_json(),
                     "known": bool(matches),
                     "name": matches[0].name if matches else None,
                     "matches": [m.to_json() for m in matches],
                 }
-            )
-        return results
-
-    return Success({"faces": await asyncio.to_thread(search)})
+                for (box, _), matches in zip(faces, found)
+            ]
+        }
+    )
 
 
 async def forget(context: RequestContext, name: Any = None, id: Any = None) -> Result:  # noqa: A002 (the API's name)

@@ -19,7 +19,7 @@ def near_duplicates(rng: np.random.Generator, base: np.ndarray, count: int) -> n
 
 def check_against_brute_force(shelf: Shelf, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> None:
     expected = np.argsort(brute_force(vectors, query), kind="stable")[:k]
-    found = shelf.nearest(query, k)
+    (found,) = shelf.nearest(query[None], k)
     assert [n.id for n in found] == ids[expected].tolist()
     np.testing.assert_allclose([n.distance for n in found], brute_force(vectors, query)[expected], rtol=0, atol=1e-12)
 
@@ -36,6 +36,8 @@ def test_nearest_equals_brute_force_on_random_and_near_duplicate_rows(k: int) ->
     queries = np.concatenate([unit_rows(rng, 20), near_duplicates(rng, base, 20), vectors[:5]])
     for query in queries:
         check_against_brute_force(shelf, ids, vectors, query, k)
+    # several queries in one pass (the faces of a group photo) get the same answers
+    assert shelf.nearest(queries, k) == [shelf.nearest(query[None], k)[0] for query in queries]
 
 
 def test_removed_rows_are_never_returned_and_the_rest_stay_exact() -> None:
@@ -49,7 +51,7 @@ def test_removed_rows_are_never_returned_and_the_rest_stay_exact() -> None:
     keep = np.array([i not in gone for i in ids])
     assert len(shelf) == keep.sum()
     for query in vectors[:50]:
-        found = shelf.nearest(query, 5)
+        (found,) = shelf.nearest(query[None], 5)
         distances = brute_force(vectors[keep], query)
         assert [n.id for n in found] == ids[keep][np.argsort(distances, kind="stable")[:5]].tolist()
 
@@ -59,8 +61,8 @@ def test_names_count_faces_and_top_is_capped_by_size() -> None:
     shelf = Shelf()
     shelf.add(np.array([1, 2, 3]), ["ann", "bob", "ann"], unit_rows(rng, 3))
     assert shelf.names() == {"ann": 2, "bob": 1}
-    assert len(shelf.nearest(unit_rows(rng, 1)[0], 10)) == 3
-    assert Shelf().nearest(unit_rows(rng, 1)[0], 1) == []
+    assert len(shelf.nearest(unit_rows(rng, 1), 10)[0]) == 3
+    assert Shelf().nearest(unit_rows(rng, 2), 1) == [[], []]
 
 
 def test_rows_that_are_not_finite_128_vectors_are_refused() -> None:
