@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from facemarket.cli.commands.call import readable
+from facemarket.cli.commands.call import pretty, readable
 from facemarket.cli.localstack import SERVICE, CommandFailed, LocalStack
 
 CALLS = ("find_face", "find_landmarks", "align_face", "face_identity")
@@ -75,7 +75,7 @@ def run_demo(workdir: Path, photo: Path) -> None:
             args = ["call", SERVICE, method, "--image", str(photo), "--annotate", str(out), "-y"]
             say(f"$ facemarket {' '.join(args)}")
             record = stack.json(*args)
-            say(json.dumps(readable(record["result"]), indent=2, ensure_ascii=False))
+            say(pretty(readable(record["result"])))
             jobs.append(record["job"]["id"])
             paid += record["job"]["price"]
             say(f"paid {record['job']['price_text']} with job {record['job']['id']}; receipt "
