@@ -18,12 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
-from eth_utils import keccak
-
 from facemarket.agent.chain import JobState, OnChainJob
 from facemarket.agent.errors import Reason, Refused
 from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
+from facemarket.contracts.typed_messages import request_hash as body_hash
 
 SIGNATURE_HEX_LENGTH = 2 + 65 * 2
 
@@ -79,7 +78,7 @@ class Gate:
 
         The checks run on the ledger's thread, between reading the job and reserving it, so a
         paid call costs one trip there; a job seen for the first time costs a chain read more."""
-        request_hash = keccak(body)
+        request_hash = body_hash(body)
 
         def check(job: JobRecord) -> Admitted | None:
             return self._check(job, request_hash, signature, method)

@@ -11,10 +11,10 @@ typed_messages.recover_receipt_signer.
 from __future__ import annotations
 
 from coincurve import PrivateKey
-from eth_utils import keccak
 
 from facemarket.agent.keystore import AgentKey
 from facemarket.contracts.typed_messages import Domain, receipt_digest
+from facemarket.contracts.typed_messages import request_hash as body_hash
 
 RECEIPT_HEADER = "X-Job-Receipt"
 
@@ -29,6 +29,6 @@ class ReceiptSigner:
 
     def header(self, job_id: int, request_hash: bytes, response: bytes) -> str:
         """0x + 65 bytes hex (r ‖ s ‖ v, v in {27, 28}) over (jobId, requestHash, keccak256(response))."""
-        signature = self._key.sign_recoverable(receipt_digest(self.domain, job_id, request_hash, keccak(response)),
+        signature = self._key.sign_recoverable(receipt_digest(self.domain, job_id, request_hash, body_hash(response)),
                                                hasher=None)
         return "0x" + signature[:64].hex() + format(signature[64] + 27, "02x")

@@ -195,3 +195,41 @@ def test_reorg_forgets_jobs_that_are_no_longer_on_the_chain(agent_factory, own_c
     reply = agent.post(body, market.payment(consumer, job_id, agent.address, body))
     assert reply.error_code == Reason.WRONG_AGENT.code
     assert upstream.count() == before
+
+
+def test_sigterm_finishes_the_call_in_flight_then_stops(agent_factory, market, consumer, upstream):
+    agent = agent_factory(upstream.url)
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("ping")
+    seen = upstream.count()
+    upstream.set_delay(2)
+    try:
+        replies = []
+        thread = threading.Thread(target=lambda: replies.append(
+            agent.post(body, market.payment(consumer, job_id, agent.address, body))))
+        thread.start()
+        wait_until(lambda: upstream.count() == seen + 1, 30, "the call to reach the service")
+        agent.popen.send_signal(signal.SIGTERM)
+        thread.join()
+        assert agent.popen.wait(30) == 0
+    finally:
+        upstream.set_delay(0)
+    assert replies[0].status == 200 and replies[0].json["result"] == "pong"
+    assert ledger_state(agent, job_id) == "SERVED"  # recorded; the next start claims it
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"chain_url": "http://127.0.0.1:{free}/"}, "chain_url: cannot reach"),
+    ({"escrow": "0x" + "42" * 20}, "deployment: no contract code at the escrow address"),
+    ({"chain_id": 5}, "deployment: chain id 5 in the deployment file"),
+])
+def test_start_up_refuses_a_chain_that_does_not_match(agent_factory, market, upstream, change, message):
+    import dataclasses
+    chain_url = change.pop("chain_url", None)
+    deployment = dataclasses.replace(market.deployment, **change)
+    agent = agent_factory(upstream.url, start=False, deployment_=deployment,
+                          chain_url=chain_url and chain_url.format(free=free_port()))
+    agent.start_process()
+    assert agent.popen.wait(60) == 2
+    lines = agent.log_path.read_text().strip().splitlines()
+    assert lines[-1].startswith(f"error: {message}"), lines[-1]
