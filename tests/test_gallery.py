@@ -108,6 +108,14 @@ def test_the_gallery_survives_a_restart(gallery_services, enrolled) -> None:
     assert face["name"] == "kit_harington" and face["matches"][0]["id"] in enrolled["kit_harington"]
 
 
+def test_an_enrolled_face_survives_a_crash_right_after_the_answer(gallery_services) -> None:
+    erin = consumer(6)
+    enrolled_id = gallery_services.call("enrol", erin, name="rose", image=photo("face_recognition/train/rose_leslie/img1.jpg"))["id"]
+    gallery_services.restart(crash=True)  # SIGKILL: only what was committed before answering is left
+    (face,) = gallery_services.call("recall", erin, image=photo("face_recognition/train/rose_leslie/img2.jpg"))["faces"]
+    assert face["matches"][0]["id"] == enrolled_id
+
+
 def test_consumers_galleries_are_apart(gallery_services, enrolled) -> None:
     obama = photo("face_recognition/train/obama/obama.jpg")
     alice_id = gallery_services.call("enrol", ALICE, name="obama", image=obama)["id"]
