@@ -10,20 +10,22 @@ prices; the agent received them once its claims landed), and writes the annotate
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
 import click
 
+from facemarket.cli.chain import Chain
 from facemarket.cli.commands.call import pretty, readable
+from facemarket.cli.home import Home
+from facemarket.cli.jobs import Escrow
 from facemarket.cli.localstack import SERVICE, CommandFailed, LocalStack
+from facemarket.cli.session import Session
 
 CALLS = ("find_face", "find_landmarks", "align_face", "face_identity")
 OUTPUT = Path("demo-output")
@@ -39,9 +41,10 @@ def heading(text: str) -> None:
     say(click.style(f"== {text}", bold=True))
 
 
-def balances(stack: LocalStack) -> dict[str, Decimal]:
-    return {who: Decimal(stack.json("token", "balance", who)["balance_units"])
-            for who in ("alice", "agent")}
+def balances(chain: Chain, stack: LocalStack) -> dict[str, int]:
+    """Token units of alice and the agent, read directly (the commands shown print them)."""
+    token = chain.contracts.token.functions
+    return {who: token.balanceOf(stack.addresses[who]).call() for who in ("alice", "agent")}
 
 
 def run_demo(workdir: Path, photo: Path) -> None:
@@ -61,13 +64,14 @@ def run_demo(workdir: Path, photo: Path) -> None:
         stack.facemarket("service", "show", SERVICE, show=True)
 
         heading("Balances before")
-        before = balances(stack)
+        chain = Session(Home(stack.home), "demo").chain
+        before = balances(chain, stack)
         stack.facemarket("account", "balance", "alice", show=True)
         stack.facemarket("token", "balance", "agent", show=True)
 
         output = OUTPUT.resolve()  # the commands run in the work folder
         output.mkdir(exist_ok=True)
-        paid = Decimal(0)
+        paid = 0
         jobs = []
         for method in CALLS:
             heading(f"alice calls {method} (a new job, paid with a permit in one transaction)")
@@ -85,19 +89,19 @@ def run_demo(workdir: Path, photo: Path) -> None:
         heading("The agent claims its pay (completeJobs, batched)")
         deadline = time.monotonic() + CLAIM_TIMEOUT
         while True:
-            states = {j: stack.json("job", "status", str(j))["state"] for j in jobs}
+            states = {j: Escrow(chain).get(j).state.name for j in jobs}
             if all(s == "COMPLETED" for s in states.values()) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         say("jobs: " + ", ".join(f"{j} {s}" for j, s in states.items()))
 
         heading("Balances after")
-        after = balances(stack)
+        after = balances(chain, stack)
         stack.facemarket("account", "balance", "alice", show=True)
         stack.facemarket("token", "balance", "agent", show=True)
         spent, earned = before["alice"] - after["alice"], after["agent"] - before["agent"]
-        say(f"alice paid {spent / 10**8} FACE for {len(jobs)} calls (prices: {paid / 10**8}); "
-            f"the agent received {earned / 10**8} FACE.")
+        say(f"alice paid {chain.token.format(spent)} for {len(jobs)} calls (their prices add up "
+            f"to {chain.token.format(paid)}); the agent received {chain.token.format(earned)}.")
         ok = spent == paid and earned == paid
         say(click.style("The books balance." if ok else "The books do NOT balance!",
                         fg="green" if ok else "red", bold=True))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Iterator
-from pathlib import Path
 
 from facemarket.cli.home import Home, read_json, write_json_atomic
 from facemarket.cli.jobs import Job, JobState
