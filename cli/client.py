@@ -24,8 +24,8 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from facemarket.cli.errors import (AgentRefused, AgentUnreachable, JobUnusable, ReceiptInvalid,
-                                   ServiceFailed)
+from facemarket.cli.errors import (AgentRefused, AgentUnreachable, FacemarketError, JobUnusable,
+                                   ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.cli.jobs import Escrow, Job, JobState
 from facemarket.cli.networks import Network
@@ -139,7 +139,7 @@ class Client:
         if key not in self._specs:
             try:
                 self._specs[key] = fetch_spec(service.spec_url, service.spec_hash, self.http)
-            except Exception:  # noqa: BLE001 — no spec is not fatal: the registry has a price
+            except FacemarketError:  # no spec is not fatal: the registry has a price
                 self._specs[key] = None
         return self._specs[key]
 

@@ -30,5 +30,6 @@ def describe(seconds: int) -> str:
     ago, seconds = seconds < 0, abs(seconds)
     parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"),
              (seconds % 60, "s")]
-    text = " ".join(f"{n}{u}" for n, u in parts if n)[:12].strip() or "0s"
+    shown = [f"{n}{u}" for n, u in parts if n][:2]  # the two largest units say enough
+    text = " ".join(shown) or "0s"
     return f"{text} ago" if ago else f"in {text}"
