@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,10 @@ class Agent:
             job_id, signature = parse_payment(request.headers)
             method, request_id = parse_call(body)
             admitted = await self.gate.admit(job_id, signature, body, method)
+        except sqlite3.Error as error:
+            log.error("job=%s ledger error while admitting: %s", request.headers.get("X-Job-Id"), error)
+            refusal = Refused(Reason.NOT_RECORDED, "the ledger failed")
+            return self._refusal(refusal, request_id, request.headers.get("X-Job-Id"))
         except Refused as refusal:
             self.metrics.gate_seconds.observe(time.perf_counter() - started)
             return self._refusal(refusal, request_id, request.headers.get("X-Job-Id"))
@@ -104,8 +109,13 @@ class Agent:
             await self.ledger.release(job_id, admitted.request_hash)
             self.metrics.requests.inc(outcome="service_refused")
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
-        if not await self.ledger.mark_served(job_id, admitted.request_hash, signature, answer.body):
-            return self._refusal(Refused(Reason.NOT_RECORDED, f"job {job_id}: reservation lost"), request_id, job_id)
+        try:
+            recorded = await self.ledger.mark_served(job_id, admitted.request_hash, signature, answer.body)
+        except sqlite3.Error as error:  # the lease frees the job later: nothing is charged
+            log.error("job=%d ledger error while recording the answer: %s", job_id, error)
+            recorded = False
+        if not recorded:
+            return self._refusal(Refused(Reason.NOT_RECORDED, f"job {job_id}: not recorded"), request_id, job_id)
         self.claimer.served()
         self.metrics.requests.inc(outcome="served")
         log.debug("job=%d method=%s outcome=served", job_id, method)

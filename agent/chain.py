@@ -36,7 +36,6 @@ def _topic(signature: str) -> str:
 JOB_FUNDED = _topic("JobFunded(uint256,address,address,uint256,uint64)")
 JOB_COMPLETED = _topic("JobCompleted(uint256,address,bytes32)")
 JOB_REFUNDED = _topic("JobRefunded(uint256,address,address)")
-JOB_COMPLETION_SKIPPED = _topic("JobCompletionSkipped(uint256,address,bytes4)")
 
 
 def address_topic(address: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from eth_account import Account
 from web3 import AsyncWeb3
 
-from facemarket.agent.chain import JOB_COMPLETED, JOB_COMPLETION_SKIPPED, JobState, read_job
+from facemarket.agent.chain import JOB_COMPLETED, JobState, read_job
 from facemarket.agent.keystore import AgentKey
 from facemarket.agent.ledger import JobRecord, Ledger, State
 from facemarket.agent.metrics import Metrics
