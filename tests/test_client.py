@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
+from eth_account import Account
 from eth_utils import keccak
 
 from facemarket.cli.client import Client
-from facemarket.cli.errors import AgentRefused, JobUnusable, ServiceFailed
+from facemarket.cli.errors import AgentRefused, JobUnusable, ReceiptInvalid, ServiceFailed
 from facemarket.cli.home import Home
-from facemarket.contracts.typed_messages import recover_receipt_signer
+from facemarket.contracts.typed_messages import recover_receipt_signer, sign_receipt
 from tests.fixtures.cli import PHOTO
 
 SERVICE = "face-services"
@@ -69,3 +73,46 @@ def test_the_request_hash_is_over_the_exact_body_sent(client):
     paid = client.invoke(SERVICE, "ping")
     body = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}'
     assert paid.request_hash == keccak(body)
+
+
+@pytest.fixture
+def impostor(client, fm, new_consumer):
+    """A registered 'agent' that answers every call without checking the payment, and signs
+    its receipts with a key of its choice (None: no receipt at all)."""
+    new_consumer("mallory")
+    signing = {"key": None}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 — http.server's name
+            request = self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"jsonrpc":"2.0","id":1,"result":"pong"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if signing["key"] is not None:
+                receipt = sign_receipt(signing["key"], client.chain.domain,
+                                       int(self.headers["X-Job-Id"]), keccak(request), keccak(body))
+                self.send_header("X-Job-Receipt", "0x" + receipt.hex())
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    assert fm("service", "register", "impostor", "--endpoint",
+              f"http://127.0.0.1:{server.server_port}/", "--price", "0.00000001", "--spec-hash",
+              "0x" + "00" * 32, "--account", "mallory").code == 0
+    yield signing
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_answer_without_the_agents_receipt_is_rejected(client, impostor):
+    with pytest.raises(ReceiptInvalid, match="no valid receipt"):
+        client.call("impostor", "ping")
+    impostor["key"] = Account.create().key  # signed, but not by the job's agent
+    with pytest.raises(ReceiptInvalid, match="not by the job's agent"):
+        client.call("impostor", "ping")
