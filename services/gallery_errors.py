@@ -26,3 +26,7 @@ class GalleryError(JsonRpcError):
 
     def __init__(self, code: GalleryCode, message: str) -> None:
         super().__init__(int(code), message)
+
+
+class GalleryOpenError(Exception):
+    """The gallery file cannot be opened at start-up: the server stops with this one line."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facemarket.services.gallery_errors import GalleryOpenError
 from facemarket.services.gallery_index import DIMENSIONS
 
 _SCHEMA = """
@@ -48,13 +49,19 @@ class StoredFaces:
 
 class GalleryStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()  # one connection, used from the server's worker threads
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # enrol is on disk before it answers
-        self._db.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # enrol is on disk before it answers
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise GalleryOpenError(
+                f"cannot open the gallery file {path}: {exc}. Pass --gallery with a writable path, "
+                "or restore the file from a backup"
+            ) from None
 
     def add(self, consumer: str, landmark_model: str, names: list[str], vectors: np.ndarray) -> list[int]:
         """Store faces in one transaction; returns their new ids."""

@@ -6,12 +6,13 @@ an empty gallery use a consumer of their own, since consumers' galleries are apa
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.gallery import GalleryServices, RpcError
-from tests.fixtures.services import DATA, in_parallel, photo
+from tests.fixtures.services import DATA, FACEMARKET, in_parallel, photo
 
 TRAIN = DATA / "face_recognition" / "train"
 # who is in each test photo (tests/data/README.md); any other face found there is a stranger
@@ -202,3 +203,19 @@ def test_an_empty_gallery_and_a_malformed_consumer_get_clear_errors(gallery_serv
     assert error_code(gallery_services, "recall", consumer(5), image=photo("face_recognition/test/obama1.jpg")) == 1104
     assert error_code(gallery_services, "gallery", "not-an-address") == 1110
     assert error_code(gallery_services, "gallery", "0x1234") == 1110
+
+
+def test_a_gallery_file_that_cannot_be_opened_stops_the_start_with_one_clear_line(tmp_path: Path) -> None:
+    damaged = tmp_path / "gallery.sqlite3"
+    damaged.write_text("not a database")
+    run = subprocess.run(
+        [str(FACEMARKET), "services", "run", "--port", "0", "--gallery", str(damaged)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"Error: cannot open the gallery file {damaged}: file is not a database. "
+        "Pass --gallery with a writable path, or restore the file from a backup"
+    )

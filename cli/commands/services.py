@@ -44,6 +44,7 @@ def run(
     from dataclasses import replace
 
     from facemarket.models.errors import ModelError
+    from facemarket.services.gallery_errors import GalleryOpenError
     from facemarket.services.image_decoding import ImageLimits
     from facemarket.services.methods import SERVICES
     from facemarket.services.server import ServerConfig, serve
@@ -68,7 +69,7 @@ def run(
     )
     try:
         serve(config)
-    except ModelError as exc:
+    except (ModelError, GalleryOpenError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the port is taken, the address is not ours, …
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
