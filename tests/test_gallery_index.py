@@ -36,7 +36,7 @@ def test_nearest_equals_brute_force_on_random_and_near_duplicate_rows(k: int) ->
     queries = np.concatenate([unit_rows(rng, 20), near_duplicates(rng, base, 20), vectors[:5]])
     for query in queries:
         check_against_brute_force(shelf, ids, vectors, query, k)
-    # several queries in one pass (the faces of a group photo) get the same answers
+    # several queries per pass (the faces of a group photo; 45 queries: several passes) get the same answers
     assert shelf.nearest(queries, k) == [shelf.nearest(query[None], k)[0] for query in queries]
 
 
