@@ -1,9 +1,9 @@
 """The face gallery: named 128-d identity vectors per consumer, stored durably, recalled exactly.
 
 Everything here is keyed by the consumer, so no call can reach another consumer's faces:
-the key comes from the request's context (gallery_consumer.py), never from a parameter.
-These calls block (SQLite commits, a scan of the index): the JSON-RPC methods
-(gallery_methods.py) run them in a thread, off the event loop.
+the key comes from the request's X-Facemarket-Consumer header (gallery_methods.consumer_key),
+never from a parameter. These calls block (SQLite commits, a scan of the index): the JSON-RPC
+methods (gallery_methods.py) run them in a thread, off the event loop.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The gallery's in-memory nearest-neighbour index: exact, and one pass of BLAS per query.
+"""The gallery's in-memory nearest-neighbour index: exact, and one BLAS pass per photo.
 
 Why exact brute force and not an approximate index (HNSW, IVF): a front desk must recall the
 same person a brute-force comparison would (recall@1 equal to brute force), and a scan of a
@@ -178,7 +178,3 @@ class GalleryIndex:
     def shelves_of(self, consumer: str) -> list[Shelf]:
         with self._lock:
             return [shelf for (owner, _), shelf in self._shelves.items() if owner == consumer]
-
-    def nbytes(self) -> int:
-        with self._lock:
-            return sum(shelf.nbytes() for shelf in self._shelves.values())
