@@ -23,6 +23,7 @@ _FACES = {"name": "faces", "description": "face boxes {x, y, w, h}; detected whe
 _FACES_RESULT = {"type": "object", "properties": {"faces": {"type": "array"}}}
 
 # The face services' methods (issues 2 and 6 own their behaviour; this is what the agent sells).
+# The gallery methods act on the caller's own gallery: the agent names the caller to the service.
 FACE_SERVICES_METHODS: list[dict[str, Any]] = [
     {"name": "find_face", "summary": "Detect faces.",
      "params": [_IMAGE, {"name": "algorithm", "schema": {"enum": ["haar_cascade", "dlib_hog", "dlib_cnn"],
@@ -39,6 +40,20 @@ FACE_SERVICES_METHODS: list[dict[str, Any]] = [
      "result": {"name": "faces", "schema": _FACES_RESULT}},
     {"name": "face_identity", "summary": "128-d identity vectors (nearer than 0.6: same person).",
      "params": [_IMAGE, _FACES], "result": {"name": "faces", "schema": _FACES_RESULT}},
+    {"name": "enrol", "summary": "Enrol a named face in the caller's gallery.",
+     "params": [{"name": "name", "required": True, "schema": {"type": "string"}}, _IMAGE,
+                {"name": "face", "description": "which face box to enrol when there are several",
+                 "schema": {"$ref": "#/components/schemas/Box"}}],
+     "result": {"name": "enrolled", "schema": {"type": "object"}}},
+    {"name": "recall", "summary": "Who in the caller's gallery is in the photo.",
+     "params": [_IMAGE, {"name": "threshold", "schema": {"type": "number"}},
+                {"name": "top", "schema": {"type": "integer"}}],
+     "result": {"name": "faces", "schema": _FACES_RESULT}},
+    {"name": "forget", "summary": "Remove faces from the caller's gallery by name or id.",
+     "params": [{"name": "name", "schema": {"type": "string"}}, {"name": "id", "schema": {"type": "integer"}}],
+     "result": {"name": "removed", "schema": {"type": "object"}}},
+    {"name": "gallery", "summary": "The names in the caller's gallery.", "params": [],
+     "result": {"name": "names", "schema": {"type": "object"}}},
     {"name": "ping", "summary": "Liveness of the service; answers \"pong\".", "params": [],
      "result": {"name": "pong", "schema": {"const": "pong"}}},
 ]

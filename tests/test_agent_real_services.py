@@ -10,7 +10,6 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from facemarket.contracts.transactions import call
 from facemarket.contracts.typed_messages import recover_receipt_signer, request_hash
 from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, CountingUpstream, http, rpc_body, wait_until
 from tests.fixtures.services import photo
@@ -77,7 +76,7 @@ def test_spec_lists_prices_and_its_hash_is_what_the_registry_holds(agent, market
     assert {e["code"] for e in document["methods"][0]["errors"]} >= {4001, 4006, 4007}
     # Register with the spec's hash; the restarted agent's start-up check then finds it in order.
     key = Account.from_key(agent.key.key)
-    call(market.w3, key, market.contracts.registry.functions.register(
+    market.send(key, market.contracts.registry.functions.register(
         "face-services", agent.url, AGENT_PRICE, keccak(spec.body)))
     service = market.contracts.registry.functions.getService(agent.address, "face-services").call()
     assert bytes(service[4]) == keccak(spec.body)
@@ -86,3 +85,21 @@ def test_spec_lists_prices_and_its_hash_is_what_the_registry_holds(agent, market
     agent.start()
     assert f"'face-services' is registered for agent {agent.address}" in agent.log_path.read_text()
     assert http("GET", agent.url + "spec").body == spec.body
+
+
+def test_a_consumer_cannot_reach_another_consumers_gallery(agent, market):
+    """Alice enrols a face while claiming to be Bob; the agent names Alice to the gallery, so it
+    lands in Alice's gallery and Bob's stays empty."""
+    alice, bob = market.new_account(), market.new_account()
+
+    def paid(consumer, method, params=None, extra=None):
+        job_id = market.open_job(consumer, agent.address)
+        body = rpc_body(method, params)
+        reply = agent.post(body, {**market.payment(consumer, job_id, agent.address, body), **(extra or {})})
+        assert reply.status == 200 and "result" in reply.json, reply.body
+        return reply.json["result"]
+
+    paid(alice, "enrol", {"name": "obama", "image": photo("face_recognition/extra/obama_small.jpg")},
+         extra={"X-Facemarket-Consumer": bob.address})
+    assert paid(bob, "gallery")["faces"] == 0
+    assert [entry["name"] for entry in paid(alice, "gallery")["names"]] == ["obama"]
