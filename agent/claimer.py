@@ -101,8 +101,9 @@ class Claimer:
         ids = [job.job_id for job in batch]
         call = self.escrow.functions.completeJobs(ids, [job.request_hash for job in batch],
                                                   [job.signature for job in batch])
-        if self.nonce is None:
-            self.nonce = await self.w3.eth.get_transaction_count(self.key.address, "pending")
+        if self.nonce is None:  # some nodes (Ganache) report a "pending" count behind "latest"
+            self.nonce = max(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
+                             await self.w3.eth.get_transaction_count(self.key.address, "latest"))
         gas = await call.estimate_gas({"from": self.key.address})
         tx = await call.build_transaction({
             "from": self.key.address, "nonce": self.nonce, "gas": int(gas * GAS_HEADROOM),
