@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facemarket.services.gallery_index import DIMENSIONS, Shelf, brute_force
 
@@ -72,3 +74,41 @@ def test_rows_that_are_not_finite_128_vectors_are_refused() -> None:
     with pytest.raises(ValueError):
         shelf.add(np.array([1]), ["x"], np.full((1, DIMENSIONS), np.nan, dtype=np.float32))
     assert len(shelf) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(1, 40)),
+            st.tuples(st.just("remove"), st.floats(0, 1)),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_sequence_of_adds_and_removes_keeps_the_index_exact(steps, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shelf, kept, next_id = Shelf(), {}, 1  # kept: id -> vector, the model the shelf must match
+    for action, amount in steps:
+        if action == "add":
+            vectors = unit_rows(rng, amount)
+            ids = np.arange(next_id, next_id + amount)
+            next_id += amount
+            shelf.add(ids, [f"p{i}" for i in ids], vectors)
+            kept.update(zip(ids.tolist(), vectors))
+        elif kept:
+            gone = [i for i in kept if rng.random() < amount]
+            shelf.remove(gone)
+            for i in gone:
+                del kept[i]
+    assert len(shelf) == len(kept)
+    assert sum(shelf.names().values()) == len(kept)
+    if kept:
+        ids = np.array(list(kept))
+        vectors = np.array(list(kept.values()))
+        query = unit_rows(rng, 1)[0]
+        (found,) = shelf.nearest(query[None], 3)
+        distances = brute_force(vectors, query)
+        assert [n.id for n in found] == ids[np.argsort(distances)[:3]].tolist()  # random rows: no ties
