@@ -31,7 +31,7 @@ from facemarket.agent.metrics import Metrics
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
 from facemarket.agent.spec import build_spec, spec_bytes, spec_hash
-from facemarket.agent.startup import check_chain, check_registration
+from facemarket.agent.startup import check_chain, check_claim_timing, check_registration
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.typed_messages import Domain, escrow_domain
@@ -169,6 +169,7 @@ class Agent:
 async def create_agent(config: AgentConfig) -> Agent:
     """Load the key, check the chain, open the ledger and build every part (nothing runs yet)."""
     key = load_key(config.keystore, config.password())
+    check_claim_timing(config)
     deployment = Deployment.load(config.deployment)
     w3 = connect(config.chain_url)
     await check_chain(w3, deployment, config.chain_url)

@@ -43,7 +43,8 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
     job_id_text, signature_text = headers.get("X-Job-Id"), headers.get("X-Job-Signature")
     if job_id_text is None or signature_text is None:
         raise Refused(Reason.PAYMENT_REQUIRED, "payment headers missing")
-    if not job_id_text.isdigit() or int(job_id_text) == 0:
+    # Job ids count up from 1, so 2**63 (the ledger's integer limit) is far beyond any real id.
+    if not (job_id_text.isascii() and job_id_text.isdigit()) or not 0 < int(job_id_text) < 2**63:
         raise Refused(Reason.PAYMENT_REQUIRED, f"X-Job-Id {job_id_text[:80]!r} is not a job id")
     try:
         if len(signature_text) != SIGNATURE_HEX_LENGTH or not signature_text.startswith("0x"):

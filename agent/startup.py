@@ -66,3 +66,11 @@ async def check_registration(registry: Any, agent: str, config: AgentConfig, spe
         return False
     log.info("service %r is registered for agent %s at price %d", config.service_name, agent, config.price)
     return True
+
+
+def check_claim_timing(config: AgentConfig) -> None:
+    """A served job must be claimed before it expires: the claimer's round has to come sooner."""
+    if config.claim_interval >= config.expiry_margin:
+        log.warning("claim_interval (%gs) is not shorter than expiry_margin (%ds): a job served near its "
+                    "expiry may expire before the next claim round; lower claim_interval",
+                    config.claim_interval, config.expiry_margin)

@@ -54,8 +54,11 @@ def _refused(agent, counting_upstream, body, headers, reason: Reason):
 
 def test_missing_payment_headers_are_refused(agent, counting_upstream):
     _refused(agent, counting_upstream, rpc_body("ping"), {}, Reason.PAYMENT_REQUIRED)
-    _refused(agent, counting_upstream, rpc_body("ping"), {"X-Job-Id": "1", "X-Job-Signature": "0x12"},
-             Reason.PAYMENT_REQUIRED)
+    good_signature = "0x" + "ab" * 65
+    for job_id, signature in (("1", "0x12"), ("²", good_signature), (str(2**64), good_signature),
+                              ("0", good_signature), ("-1", good_signature), ("1", "ab" * 66)):
+        _refused(agent, counting_upstream, rpc_body("ping"), {"X-Job-Id": job_id, "X-Job-Signature": signature},
+                 Reason.PAYMENT_REQUIRED)
 
 
 def test_unknown_job_is_refused(agent, market, consumer, counting_upstream):
