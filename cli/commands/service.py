@@ -113,6 +113,8 @@ def show(session: Session, name: str, agent: str | None) -> None:
         with progress(f"reading the spec at {svc.spec_url}"):
             spec = fetch_spec(svc.spec_url, svc.spec_hash)
         methods = [{"name": m.get("name"), "price": spec.price_of(m.get("name", "")),
+                    "params": ", ".join(p["name"] + ("" if p.get("required") else "?")
+                                        for p in m.get("params", [])),
                     "summary": m.get("summary", "")} for m in spec.document.get("methods", [])]
         record.update(spec=spec.document, spec_matches_registry=spec.matches_registry,
                       methods=methods)
@@ -130,6 +132,7 @@ def show(session: Session, name: str, agent: str | None) -> None:
             click.echo()
             click.echo(table([{**m, "price": token.format(m["price"]) if m["price"] is not None
                                else token.format(svc.price)} for m in record["methods"]],
-                             ["name", "price", "summary"]))
+                             ["name", "price", "params", "summary"]))
+            click.echo("(? = optional)")
 
     emit(record, human)
