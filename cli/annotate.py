@@ -26,6 +26,8 @@ def _box(face: dict) -> dict | None:
 
 def _label(face: dict) -> str | None:
     """A name for the face when the result carries one (the gallery's recall)."""
+    if face.get("known") is False:
+        return "unknown"
     if isinstance(face.get("name"), str):
         return face["name"]
     matches = face.get("matches") or face.get("names")
