@@ -233,3 +233,23 @@ def test_start_up_refuses_a_chain_that_does_not_match(agent_factory, market, ups
     assert agent.popen.wait(60) == 2
     lines = agent.log_path.read_text().strip().splitlines()
     assert lines[-1].startswith(f"error: {message}"), lines[-1]
+
+
+def test_claim_recorded_but_never_sent_is_sent_again_after_restart(agent_factory, market, consumer, upstream):
+    """The agent died between marking a job CLAIMING (with its transaction's hash) and sending
+    that transaction: after the restart the chain does not know the hash, so the job goes back
+    to SERVED and is claimed, once."""
+    agent = agent_factory(upstream.url, claim_interval=3600, claim_batch_size=1000)
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("ping")
+    assert agent.post(body, market.payment(consumer, job_id, agent.address, body)).status == 200
+    agent.stop(signal.SIGKILL)
+    with sqlite3.connect(agent.folder / "ledger.sqlite") as db:
+        db.execute("UPDATE jobs SET state = 'CLAIMING', tx_hash = ? WHERE job_id = ?", ("0x" + "ab" * 32, job_id))
+    before = market.balance(agent.address)
+    agent.env["FACEMARKET_AGENT_CLAIM_INTERVAL"] = "0.5"
+    agent.start()
+    wait_until(lambda: ledger_state(agent, job_id) == "CLAIMED", 30, "the claim after the restart")
+    assert market.balance(agent.address) == before + AGENT_PRICE
+    assert market.completed_events(job_id) == 1
+    assert "unknown to the chain (dropped)" in agent.log_path.read_text()
