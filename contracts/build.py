@@ -28,10 +28,14 @@ class CompileError(RuntimeError):
     """solc reported errors; the message lists them."""
 
 
-def compile_sources() -> dict[str, dict]:
-    """Compiles every contract in CONTRACT_NAMES; returns {name: artifact}."""
-    sources = {f"{name}.sol": {"content": (SOURCES_DIR / f"{name}.sol").read_text()} for name in CONTRACT_NAMES}
-    request = json.dumps({"language": "Solidity", "sources": sources, "settings": SETTINGS})
+def compile_solidity(sources: dict[str, str], settings: dict = SETTINGS) -> tuple[str, dict]:
+    """Compiles {file name: source} with the pinned solc-js; returns (compiler version, the
+    standard JSON "contracts" output). Imports resolve from ganache/node_modules."""
+    request = json.dumps({
+        "language": "Solidity",
+        "sources": {name: {"content": content} for name, content in sources.items()},
+        "settings": settings,
+    })
     done = subprocess.run(node_command("compile.js"), input=request, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise CompileError(f"compile.js failed: {done.stderr.strip()}")
@@ -40,10 +44,17 @@ def compile_sources() -> dict[str, dict]:
     errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
     if errors:
         raise CompileError("\n".join(errors))
-    compiler = {"solc": result["version"], "evmVersion": SETTINGS["evmVersion"], "optimizer": SETTINGS["optimizer"]}
+    return result["version"], output["contracts"]
+
+
+def compile_sources() -> dict[str, dict]:
+    """Compiles every contract in CONTRACT_NAMES; returns {name: artifact}."""
+    version, contracts = compile_solidity(
+        {f"{name}.sol": (SOURCES_DIR / f"{name}.sol").read_text() for name in CONTRACT_NAMES})
+    compiler = {"solc": version, **{key: SETTINGS[key] for key in ("evmVersion", "optimizer", "viaIR")}}
     artifacts = {}
     for name in CONTRACT_NAMES:
-        contract = output["contracts"][f"{name}.sol"][name]
+        contract = contracts[f"{name}.sol"][name]
         artifacts[name] = {
             "contractName": name,
             "abi": contract["abi"],

@@ -83,13 +83,13 @@ class LocalChain:
         self.url = f"http://{host}:{port}"
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.accounts: list[str] = list(dev_private_keys())
+        if answers(self.url):
+            raise ChainError(f"a chain already answers at {self.url}: pick another port or stop it")
         self._own_log = log_path is None
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="facemarket-ganache-", suffix=".log")
             os.close(fd)
         self.log_path = Path(log_path)
-        if answers(self.url):
-            raise ChainError(f"a chain already answers at {self.url}: pick another port or stop it")
         argv = node_command("chain.js") + ["--port", str(port), "--host", host, "--mnemonic", MNEMONIC,
                                           "--accounts", str(ACCOUNT_COUNT)]
         if self.state_dir is not None:

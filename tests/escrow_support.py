@@ -57,7 +57,11 @@ class Reverted(AssertionError):
 def decode_revert(error: ContractLogicError) -> tuple[str, tuple]:
     """(error name, decoded arguments) of a custom-error revert, from eth_call or eth_estimateGas."""
     data = error.data["result"] if isinstance(error.data, dict) else error.data
-    raw = bytes.fromhex(data.removeprefix("0x"))
+    return decode_error(bytes.fromhex(data.removeprefix("0x")))
+
+
+def decode_error(raw: bytes) -> tuple[str, tuple]:
+    """(error name, decoded arguments) of ABI-encoded custom-error data."""
     name, types = ERRORS[raw[:4]]
     values = decode(types, raw[4:])
     return name, tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, values))
