@@ -103,21 +103,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def agent_seconds(agent_url: str) -> dict[str, float]:
+    """The agent's own histogram sums and counts (gate and upstream time) from GET /metrics."""
+    text = urllib.request.urlopen(agent_url + "metrics").read().decode()
+    return {name: float(value) for name, value in (line.split(" ", 1) for line in text.splitlines())
+            if name.startswith(("facemarket_agent_gate_seconds_", "facemarket_agent_upstream_seconds_"))
+            and name.endswith(("_sum", "_count"))}
+
+
 def compare(direct_url: str, agent_url: str, direct: list, paid: list, clients: int, sequential: int,
             agent_pid: int) -> dict[str, float]:
     """One client alternating direct and paid calls (so both see the same machine load), then
     calls/s of each path with `clients` concurrent clients, and the agent's CPU per paid call."""
     one_direct, one_paid = [], []
+    before = agent_seconds(agent_url)
     for n in range(sequential):
         one_direct += asyncio.run(run_calls(direct_url, direct[n:n + 1], 1))[0]
         one_paid += asyncio.run(run_calls(agent_url, paid[n:n + 1], 1))[0]
+    after = agent_seconds(agent_url)
+
+    def mean_ms(name: str) -> float:
+        count = after[f"{name}_count"] - before[f"{name}_count"]
+        return 1000 * (after[f"{name}_sum"] - before[f"{name}_sum"]) / count
     many_direct, wall_direct = asyncio.run(run_calls(direct_url, direct[sequential:], clients))
     cpu_before = cpu_seconds(agent_pid)
     many_paid, wall_paid = asyncio.run(run_calls(agent_url, paid[sequential:], clients))
     agent_cpu = cpu_seconds(agent_pid) - cpu_before
     return {"direct_ms": statistics.median(one_direct) * 1000, "paid_ms": statistics.median(one_paid) * 1000,
             "direct_rate": len(many_direct) / wall_direct, "paid_rate": len(many_paid) / wall_paid,
-            "agent_cpu_ms": 1000 * agent_cpu / len(many_paid)}
+            "agent_cpu_ms": 1000 * agent_cpu / len(many_paid),
+            "gate_ms": mean_ms("facemarket_agent_gate_seconds"),
+            "upstream_ms": mean_ms("facemarket_agent_upstream_seconds")}
 
 
 def main() -> None:
@@ -206,6 +222,9 @@ def main() -> None:
             print(f"{method:<10} {'paid, agent':<12} {r['paid_ms']:>20.2f} {r['paid_rate']:>9.0f} {clients:>8} "
                   f"{r['agent_cpu_ms']:>18.3f}")
         print()
+        for method, _, r in rows:
+            print(f"{method}: inside the agent, one client: gate {r['gate_ms']:.2f} ms, service call "
+                  f"{r['upstream_ms']:.2f} ms (means, from the agent's /metrics)")
         for method, _, r in rows:
             added = r["paid_ms"] - r["direct_ms"]
             print(f"{method}: the agent adds {added:.2f} ms at the median ({100 * added / r['direct_ms']:.1f}% of "
