@@ -78,10 +78,7 @@ class PaidCall:
 
 
 class _Retry(Exception):
-    """A stored job turned out unusable; try the next one."""
-
-    def __init__(self, error: AgentRefused) -> None:
-        self.error = error
+    """A stored job turned out unusable (the agent said why); try the next one."""
 
 
 def encode_image(image: str | Path | bytes) -> str:
@@ -266,14 +263,13 @@ class Client:
 
     def _refused(self, svc: Service, method: str, job: Job, origin: str, error: dict) -> None:
         code = int(error["code"])
-        reason, hint, fate = advise(code, job=job.id, service=svc.name, method=method)
-        refused = AgentRefused(f"agent refused job {job.id}: {error.get('message')}", hint,
-                               code=code, reason=reason)
-        if fate is JobFate.KEEP:
+        advice = advise(code, job=job.id, service=svc.name, method=method)
+        refused = AgentRefused(f"agent refused job {job.id}: {error.get('message')}", advice.hint,
+                               code=code, reason=advice.reason)
+        if advice.fate is JobFate.KEEP:
             self.store.add([job])
-        if origin == "stored" and reason in ("not_funded", "wrong_agent", "expiring",
-                                             "already_used", "unknown_job", "underpaid"):
-            raise _Retry(refused)
+        if origin == "stored" and advice.try_another_job:
+            raise _Retry from refused
         raise refused
 
     def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:

@@ -8,6 +8,7 @@ module adds the consumer's view: what to type next, and what became of the job â
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from facemarket.agent.errors import Reason
 
@@ -52,13 +53,25 @@ ADVICE: dict[Reason, tuple[str, JobFate]] = {
                           "is kept; try again", JobFate.KEEP),
 }
 
+# A stored job refused for these reasons says nothing about the next stored job: try it.
+TRY_ANOTHER_JOB = {Reason.UNKNOWN_JOB, Reason.NOT_FUNDED, Reason.WRONG_AGENT, Reason.UNDERPAID,
+                   Reason.EXPIRING, Reason.ALREADY_USED}
+
 BY_CODE: dict[int, Reason] = {reason.code: reason for reason in Reason}
 
 
-def advise(code: int, **names: object) -> tuple[str | None, str | None, JobFate]:
-    """(reason name, what to do, job fate) for an agent error code; unknown codes keep the job."""
+@dataclass(frozen=True)
+class Advice:
+    reason: str | None      # the agent's reason, lower case (None: a code we do not know)
+    hint: str | None        # what to do
+    fate: JobFate
+    try_another_job: bool
+
+
+def advise(code: int, **names: object) -> Advice:
+    """The consumer's advice for an agent error code; unknown codes keep the job."""
     reason = BY_CODE.get(code)
     if reason is None:
-        return None, None, JobFate.KEEP
+        return Advice(None, None, JobFate.KEEP, False)
     hint, fate = ADVICE[reason]
-    return reason.name.lower(), hint.format(**names), fate
+    return Advice(reason.name.lower(), hint.format(**names), fate, reason in TRY_ANOTHER_JOB)

@@ -50,7 +50,7 @@ def test_chain_commands_print_json(fm, new_consumer, market_stack):
     assert moved["amount_units"] == 5 * 10**7 and moved["tx"].startswith("0x")
 
     services = ok(fm("service", "list", "--json"))
-    assert [s["name"] for s in services] == ["face-services"]
+    assert "face-services" in [s["name"] for s in services]  # other tests register theirs
     shown = ok(fm("service", "show", "face-services", "--json"))
     assert shown["spec_matches_registry"] is True
     prices = {m["name"]: m["price"] for m in shown["methods"]}
