@@ -175,3 +175,17 @@ def test_client_cannot_name_the_consumer(agent, market, consumer, counting_upstr
                               "X-Facemarket-Consumer": impostor})
     assert reply.status == 200
     assert counting_upstream.seen()["consumers"][-1] == consumer.address
+
+
+def test_many_served_jobs_are_claimed_in_batches(agent_factory, counting_upstream, market, consumer):
+    agent = agent_factory(counting_upstream.url, claim_batch_size=20, claim_interval=1)
+    job_ids = market.open_jobs(consumer, agent.address, 60)  # one createAndFundJobs transaction
+    before = market.balance(agent.address)
+    for job_id in job_ids:
+        body = rpc_body("ping", request_id=job_id)
+        assert agent.post(body, market.payment(consumer, job_id, agent.address, body)).status == 200
+    wait_until(lambda: all(market.job_state(j) == COMPLETED for j in job_ids), 60, "every claim to land")
+    assert market.balance(agent.address) == before + 60 * AGENT_PRICE
+    assert agent.metric("facemarket_agent_jobs_claimed_total") == 60
+    # A full batch wakes the claimer: at least one transaction carried 20 jobs.
+    assert agent.metric('facemarket_agent_claim_transactions_total{result="confirmed"}') <= 41
