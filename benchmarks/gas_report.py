@@ -102,9 +102,9 @@ def measure(bench: Bench) -> list[tuple[str, int, int]]:
     """[(operation, gas of the transaction(s), jobs it covers)], each measured after a warm-up run."""
     rows = []
 
-    def steady(label: str, jobs: int, run) -> None:
+    def steady(label: str, jobs: int, run, repeats: int = 1) -> None:
         run()
-        rows.append((label, run(), jobs))
+        rows.append((label, sum(run() for _ in range(repeats)) // repeats, jobs))
 
     steady("open: createJob + fundJob (2 tx, after a standing approve)", 1, bench.create_then_fund)
     steady("open: createAndFundJob (1 tx, after a standing approve)", 1, bench.create_and_fund)
@@ -112,7 +112,9 @@ def measure(bench: Bench) -> list[tuple[str, int, int]]:
     steady("open: createAndFundJobsWithPermit, 10 jobs", 10, lambda: bench.create_and_fund_with_permit(10))
     steady("complete: completeJob (one)", 1, lambda: bench.claim(bench.fund_many(1)))
     steady("complete: completeJobs, batch of 10", 10, lambda: bench.claim(bench.fund_many(10)))
-    steady("complete: completeJobs, batch of 100", 100, lambda: bench.claim(bench.fund_many(100)))
+    # completion sets a bit in a 256-job bitmap word: three batches span a word that goes from
+    # zero to non-zero, so the mean includes that cost at its steady-state share
+    steady("complete: completeJobs, batch of 100 (mean of 3)", 100, lambda: bench.claim(bench.fund_many(100)), 3)
     steady("refund (funded, expired)", 1, bench.refund_expired)
     return rows
 
@@ -124,7 +126,7 @@ def main() -> None:
     print(f"{'operation':<62} {'gas':>10} {'per job':>9}")
     for label, gas, jobs in rows:
         print(f"{label:<62} {gas:>10,} {gas // jobs:>9,}")
-    paid = per_job["open: createAndFundJobWithPermit (1 tx, no approve)"] + per_job["complete: completeJobs, batch of 100"]
+    paid = per_job["open: createAndFundJobWithPermit (1 tx, no approve)"] + per_job["complete: completeJobs, batch of 100 (mean of 3)"]
     print()
     print(f"paid job = open with permit + 1/100 of a 100-job claim: {paid:,} gas")
     print(f"  goal {GOAL:,}: {'met' if paid < GOAL else 'MISSED'} ({paid / GOAL:.0%} of it)")
