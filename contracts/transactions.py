@@ -23,7 +23,11 @@ def send(w3: Web3, account: LocalAccount, transaction: dict, timeout: float = 60
     input), signs it with `account`, sends it and returns the receipt; raises TransactionFailed
     on a revert (web3 raises ContractLogicError already when estimating gas of a failing call)."""
     transaction = {"from": account.address, **transaction}
-    transaction.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
+    if "nonce" not in transaction:
+        # the larger of the two: "pending" counts transactions not mined yet, but Ganache's
+        # pending count can lag behind the latest block (e.g. after evm_revert)
+        transaction["nonce"] = max(w3.eth.get_transaction_count(account.address, block)
+                                   for block in ("pending", "latest"))
     transaction.setdefault("chainId", w3.eth.chain_id)
     if "gas" not in transaction:
         transaction["gas"] = w3.eth.estimate_gas(transaction)
