@@ -35,7 +35,7 @@ N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 uint256 = st.integers(0, 2**256 - 1)
 word = st.binary(min_size=32, max_size=32)
-addresses = st.binary(min_size=20, max_size=20).map(lambda b: Account.from_key(b"\x01" * 32).address if b == bytes(20) else "0x" + b.hex())
+addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 domains = st.builds(Domain, st.text(max_size=30), st.text(max_size=5), st.integers(1, 2**64), addresses)
 
 
