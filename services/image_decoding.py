@@ -40,12 +40,12 @@ def decode_image(image: str | bytes, limits: ImageLimits) -> np.ndarray:
             f"image is {header.width}x{header.height} = {header.pixels} pixels, over the limit "
             f"of {limits.max_pixels}: send a smaller picture",
         )
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)  # OpenCV >= 4.10
+    if rgb is None:
         raise ServiceError(
             Code.IMAGE_UNREADABLE, f"image cannot be decoded: the {header.format} data is corrupt or truncated"
         )
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def _from_base64(text: str, limits: ImageLimits) -> bytes:
