@@ -103,8 +103,12 @@ def test_grayscale_and_rgba_images_are_accepted(face_services) -> None:
     assert len(face_services.result("find_face", {"image": b64(rgba)})["faces"]) == 1
 
 
-@pytest.mark.parametrize("extension", [".webp", ".bmp", ".gif"])
-def test_other_image_formats_are_accepted(face_services, extension) -> None:
-    ok, encoded = cv2.imencode(extension, cv2.imread(str(FACES / "adele_2016.jpg")))
+@pytest.mark.parametrize(
+    ("extension", "options"),
+    [(".webp", []), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]), (".bmp", []), (".gif", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])],
+    ids=["webp-lossy", "webp-lossless", "bmp", "gif", "progressive-jpeg"],
+)
+def test_other_image_formats_are_accepted(face_services, extension, options) -> None:
+    ok, encoded = cv2.imencode(extension, cv2.imread(str(FACES / "adele_2016.jpg")), options)
     assert ok
     assert len(face_services.result("find_face", {"image": b64(encoded.tobytes())})["faces"]) == 1
