@@ -34,7 +34,7 @@ CREATE INDEX IF NOT EXISTS faces_by_consumer_name ON faces (consumer, name);
 CREATE INDEX IF NOT EXISTS faces_by_gallery ON faces (consumer, landmark_model);  -- counts at start, no table scan
 """
 _ID_LIMIT = 2**53  # JSON numbers above this lose digits in JavaScript
-_ATTEMPTS = 3  # a fresh random id after a collision (about 1 in 10^4 at a million faces)
+_ATTEMPTS = 3  # fresh random ids after a collision (a new id meets one of a million about once in 10^10)
 _LOAD_BATCH = 16384
 
 
