@@ -79,8 +79,8 @@ class Agent:
             except web.HTTPRequestEntityTooLarge:
                 raise Refused(Reason.BODY_TOO_LARGE, f"limit {self.config.max_body_bytes} bytes") from None
             job_id, signature = parse_payment(request.headers)
-            method, request_id = parse_call(body)
-            admitted = await self.gate.admit(job_id, signature, body, method)
+            method, request_id, params = parse_call(body)
+            admitted = await self.gate.admit(job_id, signature, body, method, params)
         except sqlite3.Error as error:
             log.error("job=%s ledger error while admitting: %s", request.headers.get("X-Job-Id"), error)
             refusal = Refused(Reason.NOT_RECORDED, "the ledger failed")
@@ -175,7 +175,7 @@ async def create_agent(config: AgentConfig) -> Agent:
     await check_chain(w3, deployment, config.chain_url)
     contracts = bind(w3, deployment)
     domain = escrow_domain(deployment.chain_id, deployment.escrow)
-    spec = spec_bytes(build_spec(config.service_name, config.price, config.prices, config.spec_file))
+    spec = spec_bytes(build_spec(config))
     await check_registration(contracts.registry, key.address, config, spec_hash(spec))
     ledger = Ledger(config.ledger)
     metrics = Metrics()

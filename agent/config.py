@@ -59,9 +59,22 @@ class AgentConfig:
     spec_file: Path | None = None
     log_level: str = "INFO"
 
-    def price_of(self, method: str) -> int:
-        """The price of one call of `method`: its own price, else the default."""
-        return self.prices.get(method, self.price)
+    def price_of(self, method: str, params: Any = None) -> int:
+        """The price of one call: the method's own price, else the default; raised by any
+        matching parameter price ("find_face:algorithm=dlib_cnn": the CNN detector costs about
+        a hundred times the CPU of HOG, and it is one parameter of one method)."""
+        price = self.prices.get(method, self.price)
+        if isinstance(params, dict) and params:
+            for (name, value), variant in self.parameter_prices(method).items():
+                if str(params.get(name)) == value:
+                    price = max(price, variant)
+        return price
+
+    def parameter_prices(self, method: str) -> dict[tuple[str, str], int]:
+        """{(param, value): price} of the "method:param=value" entries of [prices]."""
+        prefix = method + ":"
+        return {tuple(key[len(prefix):].split("=", 1)): price  # type: ignore[misc]
+                for key, price in self.prices.items() if key.startswith(prefix)}
 
     def password(self) -> str:
         """The keystore password: `FACEMARKET_AGENT_PASSWORD`, else the password file."""
@@ -90,12 +103,15 @@ def _convert(key: str, value: Any) -> Any:
     try:
         if key == "prices":
             if isinstance(value, str):  # env: "find_face=10,ping=1"
-                value = dict(item.split("=", 1) for item in value.split(",") if item.strip())
+                value = dict(item.rsplit("=", 1) for item in value.split(",") if item.strip())
             if not isinstance(value, dict):
                 raise ValueError("expected a table of method = price")
             prices = {str(m).strip(): int(p) for m, p in value.items()}
             if any(p < 0 for p in prices.values()):
                 raise ValueError("prices cannot be negative")
+            odd = [m for m in prices if ":" in m and "=" not in m.split(":", 1)[1]]
+            if odd:
+                raise ValueError(f"{odd[0]!r}: a parameter price is written \"method:param=value\"")
             return prices
         if "Path" in kind:
             return Path(str(value)).expanduser() if str(value) else None
@@ -223,7 +239,10 @@ log_level = "INFO"
 # --- prices (token units; FaceToken has 8 decimals, so 1_000_000 is 0.01 FACE) ---------------
 # Default price of one call; a job must pay at least the price of the method it calls.
 price = 1000000
-# Per-method prices (methods not listed cost `price`).
+# Per-method prices (methods not listed cost `price`), and prices for one value of a parameter,
+# "method:param=value" (the highest matching price applies). The CNN detector costs about a
+# hundred times the CPU of HOG; to charge for it, uncomment (clients read it from GET /spec):
+# "find_face:algorithm=dlib_cnn" = 100000000
 [prices]
 find_face = 1000000
 face_identity = 2000000

@@ -55,26 +55,26 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
     return int(job_id_text), signature
 
 
-def parse_call(body: bytes) -> tuple[str, Any]:
-    """The method and id of the one JSON-RPC request in `body` (a job pays for one call)."""
+def parse_call(body: bytes) -> tuple[str, Any, Any]:
+    """The method, id and params of the one JSON-RPC request in `body` (a job pays for one call)."""
     try:
         call = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Refused(Reason.NOT_ONE_CALL, "the body is not JSON") from None
     if not isinstance(call, dict) or not isinstance(call.get("method"), str):
         raise Refused(Reason.NOT_ONE_CALL, "the body is not one JSON-RPC request object")
-    return call["method"], call.get("id")
+    return call["method"], call.get("id"), call.get("params")
 
 
 class Gate:
     def __init__(self, *, agent: str, domain: Domain, ledger: Ledger,
                  read_job: Callable[[int], Awaitable[OnChainJob]], seen_block: Callable[[], int],
-                 price_of: Callable[[str], int], expiry_margin: int, lease_seconds: float) -> None:
+                 price_of: Callable[[str, Any], int], expiry_margin: int, lease_seconds: float) -> None:
         self.agent, self.domain, self.ledger = agent, domain, ledger
         self.read_job, self.seen_block = read_job, seen_block
         self.price_of, self.expiry_margin, self.lease_seconds = price_of, expiry_margin, lease_seconds
 
-    async def admit(self, job_id: int, signature: bytes, body: bytes, method: str) -> Admitted:
+    async def admit(self, job_id: int, signature: bytes, body: bytes, method: str, params: Any = None) -> Admitted:
         """Admit the call and reserve its job, or raise `Refused` with the reason.
 
         The checks run on the ledger's thread, between reading the job and reserving it, so a
@@ -82,7 +82,7 @@ class Gate:
         request_hash = body_hash(body)
 
         def check(job: JobRecord) -> Admitted | None:
-            return self._check(job, request_hash, signature, method)
+            return self._check(job, request_hash, signature, method, params)
 
         try:
             job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check)
@@ -95,7 +95,8 @@ class Gate:
             raise Refused(Reason.CHAIN_UNAVAILABLE, f"job {job_id} changed on the chain while checking it")
         return replay or Admitted(job, request_hash, signature, method)
 
-    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str) -> Admitted | None:
+    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str,
+               params: Any) -> Admitted | None:
         """Every check of a known job: None when it may be reserved, an Admitted replay for a
         served identical call, else `Refused`."""
         try:
@@ -114,7 +115,7 @@ class Gate:
             raise Refused(Reason.ALREADY_USED, f"job {job.job_id} was used and cannot be claimed")
         if job.state == State.RESERVED and (job.lease_until or 0) > time.time():
             raise self._busy(job.job_id)
-        price = self.price_of(method)
+        price = self.price_of(method, params)
         if job.price < price:
             raise Refused(Reason.UNDERPAID, f"job {job.job_id} pays {job.price}, {method} costs {price}")
         if job.expires_at <= time.time() + self.expiry_margin:

@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from facemarket.agent.config import AgentConfig
 from facemarket.agent.errors import Reason
 
 _IMAGE = {"name": "image", "required": True, "description": "the photo, base64 (JPEG, PNG, ...)",
@@ -59,23 +60,32 @@ FACE_SERVICES_METHODS: list[dict[str, Any]] = [
 ]
 
 
-def build_spec(service_name: str, price: int, prices: dict[str, int], spec_file: Path | None) -> dict[str, Any]:
+def build_spec(config: AgentConfig) -> dict[str, Any]:
     """The OpenRPC document: the service's methods (from `spec_file` or the face services),
-    each with `x-price` (token units per call), and the agent's payment errors."""
-    if spec_file is not None:
-        base = json.loads(Path(spec_file).read_text())
+    each with `x-price` (token units per call; `x-price-when` lists parameter prices, the
+    highest matching one applies), and the agent's payment errors."""
+    if config.spec_file is not None:
+        base = json.loads(Path(config.spec_file).read_text())
         methods, info = base.get("methods", []), base.get("info", {})
     else:
-        methods, info = FACE_SERVICES_METHODS, {"title": service_name, "version": "1"}
+        methods, info = FACE_SERVICES_METHODS, {"title": config.service_name, "version": "1"}
     errors = [{"code": r.code, "message": r.name.lower(), "data": {"httpStatus": r.http_status, "hint": r.hint}}
               for r in Reason]
+
+    def priced(method: dict[str, Any]) -> dict[str, Any]:
+        entry = {**method, "x-price": config.price_of(method["name"]), "errors": errors}
+        variants = config.parameter_prices(method["name"])
+        if variants:
+            entry["x-price-when"] = [{"params": {name: value}, "price": price}
+                                     for (name, value), price in sorted(variants.items())]
+        return entry
+
     return {
         "openrpc": "1.3.2",
-        "info": {**info, "title": info.get("title", service_name),
-                 "x-payment": {"headers": ["X-Job-Id", "X-Job-Signature"], "defaultPrice": price,
+        "info": {**info, "title": info.get("title", config.service_name),
+                 "x-payment": {"headers": ["X-Job-Id", "X-Job-Signature"], "defaultPrice": config.price,
                                "receiptHeader": "X-Job-Receipt"}},
-        "methods": [{**method, "x-price": prices.get(method["name"], price), "errors": errors}
-                    for method in methods],
+        "methods": [priced(method) for method in methods],
         "components": {"schemas": {"Box": {"type": "object", "required": ["x", "y", "w", "h"],
                                            "properties": {k: {"type": "integer"} for k in "xywh"}}}},
     }

@@ -41,6 +41,9 @@ def test_config_reads_toml_and_environment_overrides_it(files):
     assert config.chain_url == "http://b:2"
     assert config.price_of("ping") == 1 and config.price_of("find_face") == 5  # env replaced the table
     assert load_config(path, env={}).price_of("find_face") == 9
+    variant = load_config(path, env={"FACEMARKET_AGENT_PRICES": "find_face=9,find_face:algorithm=dlib_cnn=900"})
+    assert variant.price_of("find_face", {"algorithm": "dlib_cnn"}) == 900
+    assert variant.price_of("find_face", {"algorithm": "dlib_hog"}) == variant.price_of("find_face") == 9
 
 
 @pytest.mark.parametrize("text, env, key", [
@@ -50,6 +53,7 @@ def test_config_reads_toml_and_environment_overrides_it(files):
     ('colour = "blue"\n', {}, "colour"),                          # unknown key
     ('', {"FACEMARKET_AGENT_CONFIRMATIONS": "many"}, "confirmations"),
     ('chain_url = "localhost:8545"\n', {}, "chain_url"),
+    ('[prices]\n"find_face:dlib_cnn" = 5\n', {}, "prices"),
     ('upstream_timeout = 100\nlease_seconds = 50\n', {}, "lease_seconds"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key(files, text, env, key):

@@ -13,7 +13,7 @@ from eth_utils import keccak
 
 from facemarket.agent.errors import Reason
 from facemarket.contracts.typed_messages import recover_receipt_signer, request_hash
-from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, rpc_body, wait_until
+from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, http, rpc_body, wait_until
 
 COMPLETED, FUNDED = 3, 2
 
@@ -189,3 +189,16 @@ def test_many_served_jobs_are_claimed_in_batches(agent_factory, counting_upstrea
     assert agent.metric("facemarket_agent_jobs_claimed_total") == 60
     # A full batch wakes the claimer: at least one transaction carried 20 jobs.
     assert agent.metric('facemarket_agent_claim_transactions_total{result="confirmed"}') <= 41
+
+
+def test_a_parameter_can_raise_the_price(agent_factory, counting_upstream, market, consumer):
+    agent = agent_factory(counting_upstream.url, prices={"ping": PING_PRICE, "find_face:algorithm=dlib_cnn": 50_000})
+    spec = http("GET", agent.url + "spec").json
+    find_face = next(m for m in spec["methods"] if m["name"] == "find_face")
+    assert find_face["x-price"] == AGENT_PRICE
+    assert find_face["x-price-when"] == [{"params": {"algorithm": "dlib_cnn"}, "price": 50_000}]
+    job_id = market.open_job(consumer, agent.address)  # pays AGENT_PRICE
+    cnn = rpc_body("find_face", {"image": "x", "algorithm": "dlib_cnn"})
+    _refused(agent, counting_upstream, cnn, market.payment(consumer, job_id, agent.address, cnn), Reason.UNDERPAID)
+    hog = rpc_body("find_face", {"image": "x", "algorithm": "dlib_hog"})
+    assert agent.post(hog, market.payment(consumer, job_id, agent.address, hog)).status == 200
