@@ -7,8 +7,10 @@ with each algorithm and for face_identity, prints in one run:
    process with the models loaded once and one thread, as dlib would be used without a
    service: the baseline;
 2. service, 1 client: a real `facemarket services run --workers 2` over HTTP, one client
-   sending one request after another; the ratio to direct shows the service's overhead
-   (HTTP, JSON, base64, the hop to a worker process). Goal: under 5% overhead;
+   sending one request after another: calls per second and their ratio to direct, and the
+   median latency of a call against direct's median; the service's overhead (HTTP, JSON,
+   base64, the hop to a worker process) is the latter ratio, which load from other programs
+   disturbs less than throughput. Goal: under 5% overhead;
 3. service, 2 and 4 concurrent clients: calls per second, the speed-up over one client, and
    how many cores the worker processes used meanwhile (their CPU time over wall time, from
    /proc). Goal: at least 1.8x one client's throughput on 2 cores.
@@ -85,6 +87,11 @@ class Tally:
 
     def __init__(self) -> None:
         self.calls, self.seconds, self.cpu = 0, 0.0, 0.0
+        self.latencies: list[float] = []
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
 
     @property
     def rate(self) -> float:
@@ -99,7 +106,9 @@ def run_direct(call: Callable[[], object], seconds: float, tally: Tally) -> None
     """`call` back to back for at least `seconds` (and at least once)."""
     calls, start = 0, time.perf_counter()
     while calls < 1 or time.perf_counter() - start < seconds:
+        began = time.perf_counter()
         call()
+        tally.latencies.append(time.perf_counter() - began)
         calls += 1
     tally.calls += calls
     tally.seconds += time.perf_counter() - start
@@ -109,10 +118,12 @@ async def run_service(url: str, body: bytes, clients: int, seconds: float, tally
     """`clients` concurrent clients, each sending one request after another, for `seconds`."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
 
-        async def call() -> None:
+        async def call() -> float:
+            began = time.perf_counter()
             async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
                 answer = await response.json()
                 assert "result" in answer, answer
+            return time.perf_counter() - began
 
         await asyncio.gather(*(call() for _ in range(clients)))  # connections open, untimed
         calls, cpu_before, start = 0, cpu_seconds(pids), time.perf_counter()
@@ -120,7 +131,7 @@ async def run_service(url: str, body: bytes, clients: int, seconds: float, tally
         async def client() -> None:
             nonlocal calls
             while calls < clients or time.perf_counter() - start < seconds:
-                await call()
+                tally.latencies.append(await call())
                 calls += 1
 
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -173,8 +184,8 @@ def bench_services(seconds: float, rounds: int) -> None:
     worker.initialize(str(models_dir()), ImageLimits(), threads=1)
     process, url, pids = start_server()
     try:
-        print(f"{'method':24} {'direct/s':>9} {'1 client/s':>11} {'ratio':>6} {'overhead':>9} "
-              f"{'2 clients/s':>12} {'x1':>5} {'cores':>6} {'4 clients/s':>12} {'x1':>5} {'cores':>6}")
+        print(f"{'method':24} {'direct/s':>9} {'1 client/s':>11} {'ratio':>6} {'direct ms':>10} {'service ms':>11} "
+              f"{'overhead':>9} {'2 clients/s':>12} {'x1':>5} {'cores':>6} {'4 clients/s':>12} {'x1':>5} {'cores':>6}")
         for label, method, params in CASES:
             call, body = direct_call(method, params, image), request_body(method, params, image)
             call()  # warm-up
@@ -183,8 +194,9 @@ def bench_services(seconds: float, rounds: int) -> None:
                 run_direct(call, seconds / rounds, direct)
                 for clients, tally in service.items():
                     asyncio.run(run_service(url, body, clients, seconds / rounds, tally, pids))
-            one = service[1].rate
-            row = f"{label:24} {direct.rate:9.2f} {one:11.2f} {one / direct.rate:6.3f} {1 - one / direct.rate:9.1%}"
+            one, ms, service_ms = service[1].rate, direct.median_ms, service[1].median_ms
+            row = (f"{label:24} {direct.rate:9.2f} {one:11.2f} {one / direct.rate:6.3f} {ms:10.1f} {service_ms:11.1f} "
+                   f"{service_ms / ms - 1:9.1%}")
             for clients in (2, 4):
                 row += f" {service[clients].rate:12.2f} {service[clients].rate / one:5.2f} {service[clients].cores:6.2f}"
             print(row, flush=True)
