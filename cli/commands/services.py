@@ -45,7 +45,6 @@ def run(
 
     from facemarket.models.errors import ModelError
     from facemarket.services.gallery_errors import GalleryOpenError
-    from facemarket.services.image_decoding import ImageLimits
     from facemarket.services.methods import SERVICES
     from facemarket.services.server import ServerConfig, serve
 
