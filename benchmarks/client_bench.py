@@ -6,7 +6,8 @@ Prints the median (over --runs interleaved rounds) of:
   cold      the full paid cycle from nothing: open a job with a permit (one transaction,
             mined), sign the invocation, POST to the agent, check the receipt
   prepaid   the same with a job prepaid in bulk (`open_jobs(count=N)`, one transaction)
-the cost of opening a job alone, and the per-round ratios to direct. Goals: cold < 0.25 s; prepaid < 1.1x direct.
+the cost of opening a job alone, a cold paid `ping` (the payment cycle around a call that
+costs nothing), and the per-round ratios to direct. Goals: cold < 0.25 s; prepaid < 1.1x direct.
 
     .venv/bin/python benchmarks/client_bench.py [--runs 20]
 
@@ -82,22 +83,26 @@ def main() -> None:
         def open_one() -> None:
             cold_client.open_jobs(SERVICE, method=METHOD, keep=False)
 
+        def cold_ping() -> None:  # the whole paid cycle around a call that costs nothing
+            assert cold_client.invoke(SERVICE, "ping").result == "pong"
+
         prepaid_client.open_jobs(SERVICE, args.runs + 1, method=METHOD)
-        for warm in (direct, cold, prepaid, open_one):
+        for warm in (direct, cold, prepaid, open_one, cold_ping):
             warm()
         # interleaved, so that load from elsewhere hits each kind of call alike
-        rows = [(timed(direct), timed(cold), timed(prepaid), timed(open_one))
+        rows = [(timed(direct), timed(cold), timed(prepaid), timed(open_one), timed(cold_ping))
                 for _ in range(args.runs)]
         cold_client.close()
         prepaid_client.close()
 
-    t_direct, t_cold, t_prepaid, t_open = (statistics.median(c) for c in zip(*rows))
-    cold_ratio = statistics.median(c / d for d, c, _p, _o in rows)
-    prepaid_ratio = statistics.median(p / d for d, _c, p, _o in rows)
+    t_direct, t_cold, t_prepaid, t_open, t_ping = (statistics.median(c) for c in zip(*rows))
+    cold_ratio = statistics.median(row[1] / row[0] for row in rows)
+    prepaid_ratio = statistics.median(row[2] / row[0] for row in rows)
     print(f"face_identity on a 640x480 photo, medians of {args.runs} interleaved rounds "
           f"(Ganache, agent, services and client on this machine)")
     print(f"  direct to the service                     {t_direct * 1000:7.1f} ms")
     print(f"  open a job with permit (1 tx, mined)      {t_open * 1000:7.1f} ms")
+    print(f"  cold paid ping (the payment cycle alone)  {t_ping * 1000:7.1f} ms")
     print(f"  cold: open + sign + call + receipt check  {t_cold * 1000:7.1f} ms  "
           f"{cold_ratio:.2f}x direct  (goal < 250 ms: {'met' if t_cold < 0.25 else 'NOT met'})")
     print(f"  prepaid: sign + call + receipt check      {t_prepaid * 1000:7.1f} ms  "
