@@ -47,6 +47,16 @@ def balances(chain: Chain, stack: LocalStack) -> dict[str, int]:
     return {who: token.balanceOf(stack.addresses[who]).call() for who in ("alice", "agent")}
 
 
+def claims(chain: Chain, jobs: list[int]) -> dict[str, list[int]]:
+    """The agent's claim transactions of these jobs, from the escrow's JobCompleted events."""
+    logs = chain.contracts.escrow.events.JobCompleted().get_logs(from_block=chain.deployment.block)
+    by_tx: dict[str, list[int]] = {}
+    for log in logs:
+        if log["args"]["jobId"] in jobs:
+            by_tx.setdefault(log["transactionHash"].to_0x_hex(), []).append(log["args"]["jobId"])
+    return by_tx
+
+
 def run_demo(workdir: Path, photo: Path) -> None:
     started = time.monotonic()
     stack = LocalStack(workdir, echo=say)
@@ -86,7 +96,7 @@ def run_demo(workdir: Path, photo: Path) -> None:
                 f"signed by the agent and checked; picture: {OUTPUT / out.name}")
             stack.facemarket("job", "status", str(record["job"]["id"]), show=True)
 
-        heading("The agent claims its pay (completeJobs, batched)")
+        heading("The agent claims its pay (completeJobs: each round claims all it served since)")
         deadline = time.monotonic() + CLAIM_TIMEOUT
         while True:
             states = {j: Escrow(chain).get(j).state.name for j in jobs}
@@ -94,6 +104,9 @@ def run_demo(workdir: Path, photo: Path) -> None:
                 break
             time.sleep(0.5)
         say("jobs: " + ", ".join(f"{j} {s}" for j, s in states.items()))
+        for tx_hash, claimed in claims(chain, jobs).items():
+            say(f"claim transaction {tx_hash}: completeJobs for job(s) "
+                f"{', '.join(map(str, claimed))}")
 
         heading("Balances after")
         after = balances(chain, stack)

@@ -29,6 +29,7 @@ SERVICE = "face-services"
 PRICE = "0.01"                  # registered default price per call (the agent's default)
 START_TIMEOUT = 90.0            # seconds for the services to load their models
 STOP_TIMEOUT = 15.0
+CLAIM_INTERVAL = 3              # seconds between the agent's claim rounds (a batch per round)
 ACCOUNTS = {"owner": 0, "alice": 1, "agent": 2}   # Ganache's funded dev accounts (ETH for gas)
 
 
@@ -166,7 +167,7 @@ class LocalStack:
                      "FACEMARKET_AGENT_UPSTREAM_URL": self.services_url,
                      "FACEMARKET_AGENT_SERVICE_NAME": SERVICE,
                      "FACEMARKET_AGENT_LEDGER": str(self.workdir / "ledger.sqlite"),
-                     "FACEMARKET_AGENT_CLAIM_INTERVAL": "1",
+                     "FACEMARKET_AGENT_CLAIM_INTERVAL": str(CLAIM_INTERVAL),
                      "FACEMARKET_AGENT_FOLLOW_INTERVAL": "0.5"}
         self._start("agent", ["agent", "run", "--config", str(config)], overrides)
         self._wait_healthy("agent", self.agent_url)
