@@ -7,10 +7,10 @@ with each algorithm and for face_identity, prints in one run:
    process with the models loaded once and one thread, as dlib would be used without a
    service: the baseline;
 2. service, 1 client: a real `facemarket services run --workers 2` over HTTP, one client
-   sending one request after another: calls per second and their ratio to direct, and the
-   median latency of a call against direct's median; the service's overhead (HTTP, JSON,
-   base64, the hop to a worker process) is the latter ratio, which load from other programs
-   disturbs less than throughput. Goal: under 5% overhead;
+   sending one request after another, each paired with a direct call (direct, service,
+   direct, service, …: both see the same load from other programs): calls per second and
+   their ratio to direct, and the median latencies; the service's overhead (HTTP, JSON,
+   base64, the hop to a worker process) is the ratio of the medians. Goal: under 5%;
 3. service, 2 and 4 concurrent clients: calls per second, the speed-up over one client, and
    how many cores the worker processes used meanwhile (their CPU time over wall time, from
    /proc). Goal: at least 1.8x one client's throughput on 2 cores.
@@ -18,9 +18,9 @@ with each algorithm and for face_identity, prints in one run:
 It also times dlib_cnn on woman_portrait.jpg (1200x1800) through the service, against raw
 dlib on the full photo (goal: under 4 s; raw dlib took 13 s), unless --skip-raw-cnn.
 
-The modes alternate in short rounds (direct, 1, 2, 4 clients, again), so that load from
-other programs falls on each alike; still, the machine has 2 cores and may be shared:
-figures are noisy; run it alone for good ones.
+The modes alternate in short rounds (direct and 1 client paired, 2 clients, 4 clients,
+again), so that load from other programs falls on each alike; still, the machine has 2
+cores and may be shared: figures are noisy; run it alone for good ones.
 
     .venv/bin/python benchmarks/services_bench.py [--seconds 8] [--rounds 4] [--skip-raw-cnn]
 """
@@ -83,7 +83,8 @@ def direct_call(method: str, params: dict, image: bytes) -> Callable[[], object]
 
 
 class Tally:
-    """Calls and seconds summed over the rounds of one mode; for the workers' modes, CPU too."""
+    """Calls and their seconds summed over the rounds of one mode (latencies of single calls;
+    the workers' CPU time under concurrent clients)."""
 
     def __init__(self) -> None:
         self.calls, self.seconds, self.cpu = 0, 0.0, 0.0
@@ -102,36 +103,43 @@ class Tally:
         return self.cpu / self.seconds
 
 
-def run_direct(call: Callable[[], object], seconds: float, tally: Tally) -> None:
-    """`call` back to back for at least `seconds` (and at least once)."""
-    calls, start = 0, time.perf_counter()
-    while calls < 1 or time.perf_counter() - start < seconds:
-        began = time.perf_counter()
-        call()
-        tally.latencies.append(time.perf_counter() - began)
-        calls += 1
-    tally.calls += calls
-    tally.seconds += time.perf_counter() - start
+async def run_paired(
+    call: Callable[[], object], url: str, body: bytes, seconds: float, direct: Tally, service: Tally
+) -> None:
+    """A direct call, then the same call through the service with one client, and again, for
+    `seconds`: each pair runs under the same load from other programs."""
+    async with aiohttp.ClientSession() as session:
+        await post(session, url, body)  # connection open, untimed
+        start = time.perf_counter()
+        while not direct.latencies or time.perf_counter() - start < seconds:
+            for tally, work in ((direct, call), (service, None)):
+                began = time.perf_counter()
+                if work is None:
+                    await post(session, url, body)
+                else:
+                    work()
+                tally.latencies.append(time.perf_counter() - began)
+                tally.calls += 1
+                tally.seconds += tally.latencies[-1]
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> None:
+    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+        answer = await response.json()
+        assert "result" in answer, answer
 
 
 async def run_service(url: str, body: bytes, clients: int, seconds: float, tally: Tally, pids: list[int]) -> None:
     """`clients` concurrent clients, each sending one request after another, for `seconds`."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
 
-        async def call() -> float:
-            began = time.perf_counter()
-            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
-                answer = await response.json()
-                assert "result" in answer, answer
-            return time.perf_counter() - began
-
-        await asyncio.gather(*(call() for _ in range(clients)))  # connections open, untimed
+        await asyncio.gather(*(post(session, url, body) for _ in range(clients)))  # connections open, untimed
         calls, cpu_before, start = 0, cpu_seconds(pids), time.perf_counter()
 
         async def client() -> None:
             nonlocal calls
             while calls < clients or time.perf_counter() - start < seconds:
-                tally.latencies.append(await call())
+                await post(session, url, body)
                 calls += 1
 
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -191,9 +199,9 @@ def bench_services(seconds: float, rounds: int) -> None:
             call()  # warm-up
             direct, service = Tally(), {clients: Tally() for clients in (1, 2, 4)}
             for _ in range(rounds):
-                run_direct(call, seconds / rounds, direct)
-                for clients, tally in service.items():
-                    asyncio.run(run_service(url, body, clients, seconds / rounds, tally, pids))
+                asyncio.run(run_paired(call, url, body, seconds / rounds, direct, service[1]))
+                for clients in (2, 4):
+                    asyncio.run(run_service(url, body, clients, seconds / rounds, service[clients], pids))
             one, ms, service_ms = service[1].rate, direct.median_ms, service[1].median_ms
             row = (f"{label:24} {direct.rate:9.2f} {one:11.2f} {one / direct.rate:6.3f} {ms:10.1f} {service_ms:11.1f} "
                    f"{service_ms / ms - 1:9.1%}")
