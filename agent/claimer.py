@@ -89,13 +89,16 @@ class Claimer:
             pending.setdefault(job.tx_hash, []).append(job)
         for tx_hash, jobs in pending.items():
             receipt = await self._receipt(tx_hash)
+            if receipt is None and not await self._can_still_be_mined(tx_hash):
+                receipt = await self._receipt(tx_hash)  # mined between the two looks?
+                if receipt is None:
+                    log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
+                                "back to SERVED", tx_hash, len(jobs))
+                    self.metrics.claim_transactions.inc(result="dropped")
+                    await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
+                    self.nonce = None
             if receipt is not None:
                 await self._settle(jobs, receipt)
-            elif not await self._known(tx_hash):
-                log.warning("claim %s is unknown to the chain (dropped); %d jobs back to SERVED", tx_hash, len(jobs))
-                self.metrics.claim_transactions.inc(result="dropped")
-                await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
-                self.nonce = None
 
     async def _claim(self, batch: list[JobRecord]) -> None:
         ids = [job.job_id for job in batch]
@@ -141,13 +144,18 @@ class Claimer:
                 return None
             raise
 
-    async def _known(self, tx_hash: str) -> bool:
+    async def _can_still_be_mined(self, tx_hash: str) -> bool:
+        """A transaction without a receipt is alive while the node knows it and its nonce is not
+        used by another mined transaction of ours."""
         try:
-            return await self.w3.eth.get_transaction(tx_hash) is not None
+            tx = await self.w3.eth.get_transaction(tx_hash)
         except Exception as error:
             if type(error).__name__ == "TransactionNotFound":
                 return False
             raise
+        if tx is None:
+            return False
+        return tx["nonce"] >= await self.w3.eth.get_transaction_count(self.key.address, "latest")
 
     async def _settle(self, jobs: list[JobRecord], receipt: dict) -> None:
         """Record what a mined claim did to each of its jobs."""

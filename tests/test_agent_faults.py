@@ -252,4 +252,4 @@ def test_claim_recorded_but_never_sent_is_sent_again_after_restart(agent_factory
     wait_until(lambda: ledger_state(agent, job_id) == "CLAIMED", 30, "the claim after the restart")
     assert market.balance(agent.address) == before + AGENT_PRICE
     assert market.completed_events(job_id) == 1
-    assert "unknown to the chain (dropped)" in agent.log_path.read_text()
+    assert "unknown to the chain or its nonce is used (dropped)" in agent.log_path.read_text()
