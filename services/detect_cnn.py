@@ -17,10 +17,15 @@ from facemarket.services.boxes import Detection
 from facemarket.services.detection_scale import box_to_original, resize_for_detection
 
 BUDGET_PIXELS, MAX_UPSCALE = 400_000, 1.0
+# The network's filters must fit inside the image (dlib raises otherwise), and a photo this
+# thin holds no face it could find anyway.
+MIN_SIDE = 32
 
 
 def detect(models: FaceModels, image: np.ndarray) -> list[Detection]:
     work, scale = resize_for_detection(image, BUDGET_PIXELS, MAX_UPSCALE)
+    if min(work.shape[:2]) < MIN_SIDE:
+        return []
     found = models.cnn_detector(work, 0)
     return [
         Detection(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.fixtures.services import DATA, FACES, b64, in_parallel, photo
@@ -112,3 +113,11 @@ def test_other_image_formats_are_accepted(face_services, extension, options) -> 
     ok, encoded = cv2.imencode(extension, cv2.imread(str(FACES / "adele_2016.jpg")), options)
     assert ok
     assert len(face_services.result("find_face", {"image": b64(encoded.tobytes())})["faces"]) == 1
+
+
+@pytest.mark.parametrize("algorithm", ["haar_cascade", "dlib_hog", "dlib_cnn"])
+def test_tiny_and_thin_images_have_no_face_and_no_error(face_services, algorithm) -> None:
+    """dlib's CNN raises on an image smaller than its filters; the service answers instead."""
+    for height, width in ((1, 1), (8, 8), (2, 500), (500, 2)):
+        png = cv2.imencode(".png", np.full((height, width, 3), 128, np.uint8))[1].tobytes()
+        assert face_services.result("find_face", {"image": b64(png), "algorithm": algorithm}) == {"faces": []}
