@@ -136,9 +136,8 @@ class Agent:
         return web.Response(body=self.spec, content_type="application/json")
 
     async def handle_health(self, request: web.Request) -> web.Response:
-        healthy, report = await health_report(self.key.address, self.w3, self.upstream, self.ledger, self.follower)
-        report["claims"]["claimer_ok"] = self.claimer.healthy is not False
-        report["chain"]["follower_ok"] = self.follower.healthy is not False
+        healthy, report = await health_report(self.key.address, self.w3, self.upstream, self.ledger, self.follower,
+                                              self.claimer)
         return web.json_response(report, status=200 if healthy else 503)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:

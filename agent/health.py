@@ -12,6 +12,7 @@ from typing import Any
 
 from web3 import AsyncWeb3
 
+from facemarket.agent.claimer import Claimer
 from facemarket.agent.follower import Follower
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.proxy import Upstream
@@ -34,8 +35,8 @@ async def _ledger_writable(ledger: Ledger) -> bool:
         return False
 
 
-async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: Ledger,
-                        follower: Follower) -> tuple[bool, dict[str, Any]]:
+async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: Ledger, follower: Follower,
+                        claimer: Claimer) -> tuple[bool, dict[str, Any]]:
     """(healthy, report): healthy when chain, service and ledger all answer."""
     head, service_ok, ledger_ok = await asyncio.gather(_chain_head(w3), upstream.healthy(), _ledger_writable(ledger))
     counts = await ledger.counts() if ledger_ok else {}
@@ -43,9 +44,10 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
     return healthy, {
         "status": "ok" if healthy else "degraded",
         "agent": agent,
-        "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor},
+        "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor,
+                  "follower_ok": follower.healthy is not False},
         "service": {"reachable": service_ok},
         "ledger": {"writable": ledger_ok, "jobs": counts},
         "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),
-                   "failed": counts.get("FAILED", 0)},
+                   "failed": counts.get("FAILED", 0), "claimer_ok": claimer.healthy is not False},
     }
