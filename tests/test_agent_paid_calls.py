@@ -41,6 +41,7 @@ def test_paid_call_is_served_then_claimed(agent, market, consumer, counting_upst
     wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
     assert market.balance(agent.address) == before_agent + AGENT_PRICE
     assert market.completed_events(job_id) == 1
+    assert bytes(agent.key.key).hex() not in agent.log_path.read_text().lower()  # the key is never logged
 
 
 def _refused(agent, counting_upstream, body, headers, reason: Reason):
