@@ -13,7 +13,9 @@ with each algorithm and for face_identity, prints in one run:
    base64, the hop to a worker process) is the ratio of the medians. Goal: under 5%;
 3. service, 2 and 4 concurrent clients: calls per second, the speed-up over one client, and
    how many cores the worker processes used meanwhile (their CPU time over wall time, from
-   /proc). Goal: at least 1.8x one client's throughput on 2 cores.
+   /proc). Goal: at least 1.8x one client's throughput on 2 cores;
+4. the fixed cost of a call without face work, which no load from other programs can hide
+   in noise: `ping`, and find_face on a 1x1 image (adds the hop to a worker and back).
 
 It also times dlib_cnn on woman_portrait.jpg (1200x1800) through the service, against raw
 dlib on the full photo (goal: under 4 s; raw dlib took 13 s), unless --skip-raw-cnn.
@@ -48,6 +50,7 @@ from pathlib import Path  # noqa: E402
 
 import aiohttp  # noqa: E402
 import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 from facemarket.models.locate import models_dir  # noqa: E402
 from facemarket.services import jobs, worker  # noqa: E402
@@ -208,9 +211,30 @@ def bench_services(seconds: float, rounds: int) -> None:
             for clients in (2, 4):
                 row += f" {service[clients].rate:12.2f} {service[clients].rate / one:5.2f} {service[clients].cores:6.2f}"
             print(row, flush=True)
+        print(asyncio.run(fixed_costs(url, seconds)))
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def fixed_costs(url: str, seconds: float) -> str:
+    """What a call costs apart from the face work: `ping` (HTTP and JSON-RPC on the event loop)
+    and find_face on a 1x1 PNG (plus the hop to a worker and back)."""
+    one_pixel = cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes()
+    bodies = {
+        "ping": json.dumps({"jsonrpc": "2.0", "method": "ping", "id": 1}).encode(),
+        "find_face on a 1x1 PNG": request_body("find_face", {"algorithm": "haar_cascade"}, one_pixel),
+    }
+    medians = {}
+    async with aiohttp.ClientSession() as session:
+        for label, body in bodies.items():
+            latencies, start = [], time.perf_counter()
+            while time.perf_counter() - start < seconds / 4:
+                began = time.perf_counter()
+                await post(session, url, body)
+                latencies.append(time.perf_counter() - began)
+            medians[label] = statistics.median(latencies) * 1000
+    return "fixed cost per call (median): " + ", ".join(f"{label} {ms:.2f} ms" for label, ms in medians.items())
 
 
 def bench_large_cnn(skip_raw: bool) -> None:
