@@ -8,8 +8,11 @@ them when the libraries load, earlier than any initializer can run.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from pathlib import Path
 
 import cv2
@@ -37,11 +40,26 @@ def initialize(folder: str, limits: ImageLimits, threads: int) -> None:
     """Load every model once; the parent has verified `folder` already."""
     global _models, _limits
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _exit_with_parent()
     cv2.setNumThreads(threads)
     # a bad image is reported to its client; OpenCV need not also print it on stderr
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     _limits = limits
     _models = load_models(Path(folder))
+
+
+def _exit_with_parent() -> None:
+    """A worker whose server was killed (SIGKILL, the OOM killer) would wait for jobs forever,
+    holding its models' memory: watch the parent's sentinel and leave when it goes."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # called in-process (the benchmark's direct baseline)
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def models() -> FaceModels:

@@ -83,3 +83,16 @@ def _running(pid: int) -> bool:
             return stat.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_workers_leave_when_the_server_is_killed() -> None:
+    """SIGKILL gives the server no chance to stop its workers: they must notice and exit."""
+    server = start_services("--workers", "1", "--service", "detection")
+    workers = server.health()[1]["workers"]
+    server.process.kill()
+    server.process.wait(timeout=30)
+    for pid in workers:
+        deadline = time.monotonic() + 20
+        while _running(pid):
+            assert time.monotonic() < deadline, f"worker {pid} outlived its killed server"
+            time.sleep(0.1)
