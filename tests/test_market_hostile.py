@@ -1,0 +1,310 @@
+"""Hostile input at the agent, property-based: random, truncated, oversized and ill-typed
+headers and bodies, forged and replayed signatures, forged consumer headers, images that are
+not images. Promises checked on every example: the agent never crashes, nothing unpaid reaches
+the service (a counting upstream counts what arrives), every refusal is a well-formed JSON-RPC
+2.0 error, a paid call is answered with a receipt, and the service sees only the consumer the
+agent verified. More examples: `pytest tests/test_market_hostile.py --hypothesis-profile=market-long`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from facemarket.contracts.typed_messages import (
+    escrow_domain,
+    recover_receipt_signer,
+    request_hash,
+    sign_invocation,
+)
+from tests.fixtures.agent import CountingUpstream, rpc_body
+from tests.fixtures.services import FACES, b64
+from tests.market_http import jsonrpc_error, raw_post
+from tests.test_services_errors import jpeg_claiming, png_bomb
+
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # secp256k1 order
+MAX_BODY = 64 * 1024
+METHODS = ["ping", "find_face", "find_landmarks", "align_face", "face_identity", "enrol", "recall", "forget", "gallery"]
+HOSTILE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+class JobPool:
+    """Funded jobs of one consumer for one agent, opened a hundred at a time as they are used."""
+
+    def __init__(self, market, consumer, agent: str, price: int = 10**6) -> None:
+        self.market, self.consumer, self.agent, self.price = market, consumer, agent, price
+        self.jobs: list[int] = []
+
+    def take(self) -> int:
+        if not self.jobs:
+            self.jobs = self.market.open_jobs(self.consumer, self.agent, 100, price=self.price)
+        return self.jobs.pop(0)
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    upstream = CountingUpstream(tmp_path_factory.mktemp("hostile-upstream"))
+    upstream.start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def agent(agent_factory, upstream):
+    return agent_factory(upstream.url, max_body_bytes=MAX_BODY)
+
+
+@pytest.fixture(scope="module")
+def consumer(market):
+    return market.new_account()
+
+
+@pytest.fixture(scope="module")
+def jobs(market, consumer, agent) -> JobPool:
+    return JobPool(market, consumer, agent.address)
+
+
+@pytest.fixture(autouse=True)
+def agent_survives(agent):
+    yield
+    assert agent.running, agent.log_tail()
+
+
+def payment_headers(market, consumer, agent, job_id: int, body: bytes) -> list[tuple[str, bytes]]:
+    return [(name, value.encode()) for name, value in market.payment(consumer, job_id, agent.address, body).items()]
+
+
+def assert_refused_unseen(reply, upstream, seen_before: int) -> dict:
+    error = jsonrpc_error(reply)
+    assert upstream.count() == seen_before, "a refused call reached the service"
+    return error
+
+
+def assert_served(reply, agent, market, job_id: int, body: bytes) -> None:
+    """A paid answer: 200, JSON-RPC 2.0, and the agent's receipt over this job, body and answer."""
+    assert reply.status == 200, reply.body[:300]
+    assert json.loads(reply.body)["jsonrpc"] == "2.0"
+    receipt = bytes.fromhex(reply.headers["X-Job-Receipt"].removeprefix("0x"))
+    assert recover_receipt_signer(market.domain, job_id, request_hash(body), request_hash(reply.body), receipt) == agent.address
+
+
+# ------------------------------------------------------------------------------ headers
+header_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=80)
+REAL_JOB = "a real funded job"
+job_ids = st.one_of(
+    st.just(REAL_JOB),
+    header_text,
+    st.integers(-(2**80), 2**80).map(str),
+    st.sampled_from(["", "0", "00001", " 1", "1 ", "+1", "1e3", "0x1", "1.0", "\u0661", "\uff11", "9" * 30]),
+    st.integers(10, 6000).map(lambda n: "1" * n),
+)
+signatures = st.one_of(
+    header_text,
+    st.binary(max_size=100).map(lambda b: "0x" + b.hex()),
+    st.binary(min_size=65, max_size=65).map(lambda b: "0x" + b.hex()),
+    st.binary(min_size=65, max_size=65).map(lambda b: "0X" + b.hex().upper()),
+    st.sampled_from(["0x", "0x" + "zz" * 65, "0x" + "00" * 65, "0x" + "ff" * 65]),
+)
+
+
+@HOSTILE
+@given(job_id=st.none() | job_ids, signature=st.none() | signatures, repeat=st.booleans(), request_id=st.integers())
+def test_hostile_payment_headers_never_reach_the_service(agent, upstream, jobs, job_id, signature, repeat, request_id):
+    """Whatever the payment headers say, without the consumer's signature nothing gets through.
+    A real funded job id is among the candidates, so a refusal is not just "no such job"."""
+    body = rpc_body("ping", request_id=request_id)
+    job_id = str(jobs.take()) if job_id == REAL_JOB else job_id
+    headers = []
+    for name, value in (("X-Job-Id", job_id), ("X-Job-Signature", signature)):
+        if value is not None:
+            headers += [(name, value.encode())] * (2 if repeat else 1)
+    seen = upstream.count()
+    error = assert_refused_unseen(raw_post(agent.url, body, headers), upstream, seen)
+    assert 4000 <= error["code"] <= 4099
+
+
+@HOSTILE
+@given(real_job=st.booleans(), signature=signatures)
+def test_a_funded_job_with_a_random_signature_is_refused(agent, upstream, jobs, market, consumer, real_job, signature):
+    job_id = jobs.take() if real_job else 2**62
+    body = rpc_body("ping")
+    seen = upstream.count()
+    error = assert_refused_unseen(raw_post(agent.url, body, [("X-Job-Id", str(job_id).encode()),
+                                                             ("X-Job-Signature", signature.encode())]), upstream, seen)
+    assert error["code"] in (4000, 4001, 4006)
+    if real_job:  # the hostile attempt did not burn the job: its consumer still gets served
+        assert_served(raw_post(agent.url, body, payment_headers(market, consumer, agent, job_id, body)),
+                      agent, market, job_id, body)
+
+
+# ------------------------------------------------------------------------------ bodies
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+calls = st.fixed_dictionaries(
+    {"jsonrpc": st.sampled_from(["2.0", "1.0", 2, None]), "method": st.sampled_from(METHODS) | st.text() | json_values},
+    optional={"params": json_values, "id": json_values},
+)
+
+
+def encoded(value) -> bytes:
+    return json.dumps(value, allow_nan=True).encode()
+
+
+def nested(depth: int) -> bytes:
+    return b'{"jsonrpc":"2.0","method":"ping","params":' + b"[" * depth + b"]" * depth + b',"id":1}'
+
+
+bodies = st.one_of(
+    st.binary(max_size=600),
+    json_values.map(encoded),
+    calls.map(encoded),
+    st.lists(calls, max_size=3).map(encoded),                                  # batches
+    st.tuples(calls.map(encoded), st.integers(0, 200)).map(lambda t: t[0][: t[1]]),  # truncated
+    st.integers(1, 200_000).map(nested),                                       # deep nesting
+    st.integers(1, 8000).map(lambda n: b'{"jsonrpc":"2.0","method":"ping","id":' + b"9" * n + b"}"),  # huge numbers
+    st.sampled_from([
+        b'{"jsonrpc":"2.0","method":"ping","method":"find_face","id":1}',      # duplicate keys
+        b'{"jsonrpc":"2.0","method":"ping","id":NaN}', b'{"jsonrpc":"2.0","method":"ping","id":1e999}',
+        b'{"jsonrpc":"2.0","method":"\xff\xfe","id":1}', b'\xef\xbb\xbf{"jsonrpc":"2.0","method":"ping","id":1}',
+        b'{"jsonrpc":"2.0","method":"\\ud800","id":1}', "{\"jsonrpc\":\"2.0\",\"method\":\"p\u00efng\",\"id\":1}".encode(),
+        b"", b"null", b"[]", b"{}", b'"ping"', b"1" * 100,
+    ]),
+    st.integers(MAX_BODY - 10, MAX_BODY + 10).map(lambda n: b'{"jsonrpc":"2.0","method":"ping","id":"' + b"x" * n + b'"}'),
+)
+
+
+@HOSTILE
+@given(body=bodies)
+def test_hostile_bodies_with_a_valid_payment(agent, upstream, market, consumer, jobs, body):
+    """A body signed by the consumer of a funded job: either refused (well-formed error, nothing
+    upstream, the job still usable) or forwarded once and answered with a receipt."""
+    job_id = jobs.take()
+    seen = upstream.count()
+    reply = raw_post(agent.url, body, payment_headers(market, consumer, agent, job_id, body))
+    forwarded = upstream.count() - seen
+    assert forwarded in (0, 1)
+    if forwarded:
+        assert_served(reply, agent, market, job_id, body)
+    else:
+        assert jsonrpc_error(reply)["code"] in (4009, 4013)
+        ping = rpc_body("ping")
+        assert_served(raw_post(agent.url, ping, payment_headers(market, consumer, agent, job_id, ping)),
+                      agent, market, job_id, ping)
+
+
+# ------------------------------------------------------------------------------ signatures
+def malleated(signature: bytes) -> bytes:
+    """The same (r, s) point's twin: (r, n - s, v flipped) recovers to the same key."""
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+
+
+@pytest.fixture(scope="module")
+def stranger():
+    return Account.create()
+
+
+SIGNATURE_ATTACKS = {
+    "forged: a stranger signs": lambda ctx: sign_invocation(ctx["stranger"].key, ctx["domain"], ctx["job"], ctx["agent"], request_hash(ctx["body"])),
+    "reused: the signature of another job": lambda ctx: ctx["sign"](ctx["other_job"], ctx["body"]),
+    "reused: the signature of another body": lambda ctx: ctx["sign"](ctx["job"], ctx["other_body"]),
+    "reused: signed for another agent": lambda ctx: sign_invocation(ctx["consumer"].key, ctx["domain"], ctx["job"], ctx["stranger"].address, request_hash(ctx["body"])),
+    "cross-chain: another chain id": lambda ctx: sign_invocation(ctx["consumer"].key, escrow_domain(1, ctx["domain"].verifying_contract), ctx["job"], ctx["agent"], request_hash(ctx["body"])),
+    "cross-chain: another escrow": lambda ctx: sign_invocation(ctx["consumer"].key, escrow_domain(ctx["domain"].chain_id, ctx["stranger"].address), ctx["job"], ctx["agent"], request_hash(ctx["body"])),
+    "re-ordered: r and s swapped": lambda ctx: (lambda s: s[32:64] + s[:32] + s[64:])(ctx["sign"](ctx["job"], ctx["body"])),
+    "re-ordered: v first": lambda ctx: (lambda s: s[64:] + s[:64])(ctx["sign"](ctx["job"], ctx["body"])),
+    "re-ordered: v flipped": lambda ctx: (lambda s: s[:64] + bytes([55 - s[64]]))(ctx["sign"](ctx["job"], ctx["body"])),
+    "malleable: high s": lambda ctx: malleated(ctx["sign"](ctx["job"], ctx["body"])),
+    "v as 0/1 (the contract's ecrecover refuses it)": lambda ctx: (lambda s: s[:64] + bytes([s[64] - 27]))(ctx["sign"](ctx["job"], ctx["body"])),
+}
+
+
+@HOSTILE
+@given(attack=st.sampled_from(sorted(SIGNATURE_ATTACKS)), method=st.sampled_from(["ping", "gallery", "find_face"]))
+def test_forged_reused_reordered_and_cross_chain_signatures_are_refused(agent, upstream, market, consumer, stranger,
+                                                                       jobs, attack, method):
+    """Only the consumer's own signature over this job, this agent, this body and this escrow on
+    this chain opens the job: every other signature is refused with 4006 and burns nothing.
+    (A signature the agent accepted must also complete the job on the chain, or the agent would
+    have served for free: hence v as 0/1, which the escrow's ecrecover does not accept.)"""
+    job, other_job = jobs.take(), jobs.take()
+    body, other_body = rpc_body(method, request_id=job), rpc_body(method, request_id=-job)
+    ctx = {"stranger": stranger, "consumer": consumer, "domain": market.domain, "agent": agent.address,
+           "job": job, "other_job": other_job, "body": body, "other_body": other_body,
+           "sign": lambda j, b: sign_invocation(consumer.key, market.domain, j, agent.address, request_hash(b))}
+    signature = SIGNATURE_ATTACKS[attack](ctx)
+    seen = upstream.count()
+    reply = raw_post(agent.url, body, [("X-Job-Id", str(job).encode()), ("X-Job-Signature", ("0x" + signature.hex()).encode())])
+    error = assert_refused_unseen(reply, upstream, seen)
+    assert error["code"] == 4006, (attack, error)
+    assert_served(raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body)), agent, market, job, body)
+
+
+# ------------------------------------------------------------------------------ someone else's gallery
+consumer_header_names = st.sampled_from(["X-Facemarket-Consumer", "x-facemarket-consumer", "X-FACEMARKET-CONSUMER"])
+
+
+@HOSTILE
+@given(forged=st.lists(st.tuples(consumer_header_names, st.sampled_from(["victim", "junk", "empty"])), min_size=1, max_size=3),
+       method=st.sampled_from(["gallery", "recall", "forget", "enrol"]))
+def test_a_consumer_cannot_name_another_consumers_gallery(agent, upstream, market, consumer, jobs, forged, method):
+    """The service sees only the consumer who paid, whatever consumer headers the client sends."""
+    victim = Account.create().address
+    values = {"victim": victim.encode(), "junk": "\u00e9\u00e9".encode(), "empty": b""}
+    job = jobs.take()
+    body = rpc_body(method, {"name": "someone"}, request_id=job)
+    headers = payment_headers(market, consumer, agent, job, body) + [(name, values[kind]) for name, kind in forged]
+    seen = upstream.seen()
+    assert_served(raw_post(agent.url, body, headers), agent, market, job, body)
+    after = upstream.seen()
+    assert after["count"] == seen["count"] + 1
+    assert after["consumers"][-1] == consumer.address
+
+
+# ------------------------------------------------------------------------------ images that are not images
+@pytest.fixture(scope="module")
+def services_agent(agent_factory, face_services, tmp_path_factory):
+    upstream = CountingUpstream(tmp_path_factory.mktemp("hostile-services"), forward=face_services.url + "/")
+    upstream.start()
+    yield agent_factory(upstream.url), upstream
+    upstream.stop()
+
+
+ADELE = (FACES / "adele_2016.jpg").read_bytes()
+IMAGES = {
+    "not base64": "not base64!",
+    "text": b64(b"just some text"),
+    "truncated JPEG": b64(ADELE[: len(ADELE) // 2]),
+    "PNG bomb": b64(png_bomb(12_000, 12_000)),
+    "JPEG claiming 60000x60000": b64(jpeg_claiming(60_000, 60_000)),
+    "a number": 12345,
+    "a list": [1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("method", ["find_face", "face_identity", "enrol", "recall"])
+def test_images_that_are_not_images_are_answered_with_a_service_error(services_agent, market, consumer, method):
+    """Paid calls with bad images reach the real services once each and get their JSON-RPC
+    error (the service did the checking, so they are paid); the services keep serving."""
+    agent, upstream = services_agent
+    pool = JobPool(market, consumer, agent.address)
+    for name, image in IMAGES.items():
+        params = {"image": image, **({"name": "x"} if method == "enrol" else {})}
+        body = rpc_body(method, params)
+        job = pool.take()
+        seen = upstream.count()
+        reply = raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body))
+        assert_served(reply, agent, market, job, body)
+        error = json.loads(reply.body)["error"]
+        assert (1000 <= error["code"] < 1200 or error["code"] == -32602) and error["message"], (name, error)
+        assert upstream.count() == seen + 1
+    body = rpc_body("ping")
+    job = pool.take()
+    assert json.loads(raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body)).body)["result"] == "pong"
