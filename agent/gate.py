@@ -14,6 +14,7 @@ round trip; a job the follower has not seen yet is read from the chain once and 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
@@ -25,6 +26,9 @@ from facemarket.contracts.typed_messages import Domain, InvalidSignature, recove
 from facemarket.contracts.typed_messages import request_hash as body_hash
 
 SIGNATURE_HEX_LENGTH = 2 + 65 * 2
+# A face request nests 4 levels (request, params, faces, box); a service should never have to
+# parse an attacker's thousand-level nesting (Python's own parsers give up near 1,000).
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,9 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
     job_id_text, signature_text = headers.get("X-Job-Id"), headers.get("X-Job-Signature")
     if job_id_text is None or signature_text is None:
         raise Refused(Reason.PAYMENT_REQUIRED, "payment headers missing")
-    # Job ids count up from 1, so 2**63 (the ledger's integer limit) is far beyond any real id.
-    if not (job_id_text.isascii() and job_id_text.isdigit()) or not 0 < int(job_id_text) < 2**63:
+    # Job ids count up from 1, so 2**63 (the ledger's integer limit, 19 digits) is beyond any real id.
+    if not (job_id_text.isascii() and job_id_text.isdigit() and len(job_id_text) <= 19) \
+            or not 0 < int(job_id_text) < 2**63:
         raise Refused(Reason.PAYMENT_REQUIRED, f"X-Job-Id {job_id_text[:80]!r} is not a job id")
     try:
         if len(signature_text) != SIGNATURE_HEX_LENGTH or not signature_text.startswith("0x"):
@@ -57,13 +62,48 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
 
 def parse_call(body: bytes) -> tuple[str, Any, Any]:
     """The method, id and params of the one JSON-RPC request in `body` (a job pays for one call)."""
+    if _nested_deeper_than(body, MAX_JSON_DEPTH):
+        raise Refused(Reason.NOT_ONE_CALL, f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         call = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Refused(Reason.NOT_ONE_CALL, "the body is not JSON") from None
     if not isinstance(call, dict) or not isinstance(call.get("method"), str):
         raise Refused(Reason.NOT_ONE_CALL, "the body is not one JSON-RPC request object")
     return call["method"], call.get("id"), call.get("params")
+
+
+_JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+
+
+def _nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether JSON brackets in `body` nest deeper than `limit`, checked BEFORE parsing.
+
+    Why before: web3's py_ecc raises Python's recursion limit to 100,000 for the whole process,
+    so json.loads no longer stops a 100,000-level nesting with RecursionError: it overflows the
+    C stack and kills the agent. A body with few brackets (a base64 image has none) is done in
+    two counts; otherwise only the brackets, quotes and backslashes are visited."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped_at = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(body):
+        position, char = match.start(), match.group()
+        if position == escaped_at:
+            continue
+        if in_string:
+            if char == b"\\":
+                escaped_at = position + 1
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 class Gate:
@@ -100,7 +140,10 @@ class Gate:
         """Every check of a known job: None when it may be reserved, an Admitted replay for a
         served identical call, else `Refused`."""
         try:
-            signer = recover_invocation_signer(self.domain, job.job_id, self.agent, request_hash, signature)
+            # v must be 27 or 28: the escrow's ecrecover refuses 0/1, and a call the agent cannot
+            # claim would be served for free.
+            signer = None if signature[64] not in (27, 28) else recover_invocation_signer(
+                self.domain, job.job_id, self.agent, request_hash, signature)
         except InvalidSignature:
             signer = None
         if signer != job.consumer:

@@ -56,7 +56,7 @@ def _refused(agent, counting_upstream, body, headers, reason: Reason):
 def test_missing_payment_headers_are_refused(agent, counting_upstream):
     _refused(agent, counting_upstream, rpc_body("ping"), {}, Reason.PAYMENT_REQUIRED)
     good_signature = "0x" + "ab" * 65
-    for job_id, signature in (("1", "0x12"), ("²", good_signature), (str(2**64), good_signature),
+    for job_id, signature in (("1", "0x12"), ("²", good_signature), (str(2**64), good_signature), ("1" * 5000, ""),
                               ("0", good_signature), ("-1", good_signature), ("1", "ab" * 66)):
         _refused(agent, counting_upstream, rpc_body("ping"), {"X-Job-Id": job_id, "X-Job-Signature": signature},
                  Reason.PAYMENT_REQUIRED)
@@ -104,6 +104,11 @@ def test_bad_signatures_are_refused(agent, market, consumer, counting_upstream):
     _refused(agent, counting_upstream, body, signed_other_body, Reason.BAD_SIGNATURE)
     garbage = {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + "ab" * 65}
     _refused(agent, counting_upstream, body, garbage, Reason.BAD_SIGNATURE)
+    # v as 0/1 recovers the same key, but the escrow's ecrecover refuses it: the claim would fail.
+    good = market.payment(consumer, job_id, agent.address, body)["X-Job-Signature"]
+    v_as_bit = good[:-2] + format(int(good[-2:], 16) - 27, "02x")
+    _refused(agent, counting_upstream, body, {"X-Job-Id": str(job_id), "X-Job-Signature": v_as_bit},
+             Reason.BAD_SIGNATURE)
 
 
 def test_used_job_is_refused_for_another_body(agent, market, consumer, counting_upstream):
@@ -117,7 +122,9 @@ def test_used_job_is_refused_for_another_body(agent, market, consumer, counting_
 
 def test_batch_or_malformed_body_is_refused(agent, market, consumer, counting_upstream):
     job_id = market.open_job(consumer, agent.address)
-    for body in (b"[" + rpc_body("ping") + b"]", b"{not json"):
+    too_deep = b'{"jsonrpc":"2.0","method":"ping","params":' + b"[" * 40 + b"]" * 40 + b',"id":1}'
+    beyond_the_parser = b'{"jsonrpc":"2.0","method":"ping","params":' + b"[" * 100_000 + b"]" * 100_000 + b',"id":1}'
+    for body in (b"[" + rpc_body("ping") + b"]", b"{not json", too_deep, beyond_the_parser):
         _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body),
                  Reason.NOT_ONE_CALL)
 
