@@ -32,8 +32,9 @@ demo: install
 contracts: install
 	$(PY) -m facemarket.contracts.build
 
+# Every benchmark, one after another (each prints its own figures; see the README).
 bench: install
-	$(PY) benchmarks/run_all.py
+	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) ganache/node_modules .pytest_cache
