@@ -7,7 +7,6 @@ web3's event API, which changed between major versions.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +16,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from facemarket.agent.errors import Reason, Refused
-
-
-class JobState(enum.IntEnum):
-    """`JobEscrow.JobState`."""
-
-    NONE = 0
-    CREATED = 1
-    FUNDED = 2
-    COMPLETED = 3
-    REFUNDED = 4
+from facemarket.contracts.jobs import Job
 
 
 def _topic(signature: str) -> str:
@@ -50,25 +40,13 @@ def connect(url: str, timeout: float = 10.0) -> AsyncWeb3:
     return AsyncWeb3(provider)
 
 
-@dataclass(frozen=True)
-class OnChainJob:
-    job_id: int
-    consumer: str
-    agent: str
-    price: int
-    expires_at: int
-    state: JobState
-
-
-async def read_job(escrow: Any, job_id: int, block: int | str = "latest") -> OnChainJob:
+async def read_job(escrow: Any, job_id: int, block: int | str = "latest") -> Job:
     """`getJob(job_id)`; a chain that cannot answer is `Refused(CHAIN_UNAVAILABLE)`."""
     try:
-        consumer, agent, price, expires_at, state = await escrow.functions.getJob(job_id).call(
-            block_identifier=block)
+        fields = await escrow.functions.getJob(job_id).call(block_identifier=block)
     except Exception as error:  # connection refused, timeout, no contract code, odd answer
         raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading job {job_id} failed ({type(error).__name__})") from error
-    return OnChainJob(job_id, to_checksum_address(consumer), to_checksum_address(agent), int(price),
-                      int(expires_at), JobState(state))
+    return Job.from_chain(job_id, fields)
 
 
 @dataclass(frozen=True)

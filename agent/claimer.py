@@ -22,10 +22,11 @@ from typing import Any
 from eth_account import Account
 from web3 import AsyncWeb3
 
-from facemarket.agent.chain import JOB_COMPLETED, JobState, read_job
+from facemarket.agent.chain import JOB_COMPLETED, read_job
 from facemarket.agent.keystore import AgentKey
 from facemarket.agent.ledger import JobRecord, Ledger, State
 from facemarket.agent.metrics import Metrics
+from facemarket.contracts.jobs import JobState
 
 log = logging.getLogger("facemarket.agent.claimer")
 

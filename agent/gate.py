@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
-from facemarket.agent.chain import JobState, OnChainJob
 from facemarket.agent.errors import Reason, Refused
 from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
+from facemarket.contracts.jobs import Job, JobState
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
 from facemarket.contracts.typed_messages import request_hash as body_hash
 
@@ -108,7 +108,7 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
 
 class Gate:
     def __init__(self, *, agent: str, domain: Domain, ledger: Ledger,
-                 read_job: Callable[[int], Awaitable[OnChainJob]], seen_block: Callable[[], int],
+                 read_job: Callable[[int], Awaitable[Job]], seen_block: Callable[[], int],
                  price_of: Callable[[str, Any], int], expiry_margin: int, lease_seconds: float) -> None:
         self.agent, self.domain, self.ledger = agent, domain, ledger
         self.read_job, self.seen_block = read_job, seen_block

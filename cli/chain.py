@@ -29,6 +29,7 @@ from facemarket.cli.networks import Network
 from facemarket.cli.ui import progress
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
+from facemarket.contracts.jobs import JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
 
 # Ganache under-estimates calls whose inner call is wrapped in try/catch (the escrow's permit):
@@ -37,7 +38,6 @@ GAS_MARGIN = 1.25
 GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
 
 
-JOB_STATES = ("NONE", "CREATED", "FUNDED", "COMPLETED", "REFUNDED")
 _SAYS = {
     "NotJobConsumer": "only the job's consumer {consumer} may do this, not {caller}",
     "ServiceNotRegistered": "agent {agent} has no service {name!r}",
@@ -210,7 +210,7 @@ class Chain:
                                      f"{left})", "a job can be refunded once it has expired")
         if name == "JobNotRefundable":
             return TransactionFailed(f"{what}: job {args['jobId']} is "
-                                     f"{JOB_STATES[args['state']]}", "only an unused job (CREATED "
+                                     f"{JobState(args['state']).name}", "only an unused job (CREATED "
                                      "or FUNDED) can be refunded")
         if name in ("NotJobConsumer", "ServiceNotRegistered", "ServiceNotEnabled",
                     "ServiceAlreadyRegistered"):

@@ -27,7 +27,8 @@ from eth_utils import keccak
 from facemarket.cli.errors import (AgentRefused, AgentUnreachable, FacemarketError, JobUnusable,
                                    ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
-from facemarket.cli.jobs import Escrow, Job, JobState
+from facemarket.cli.jobs import Escrow
+from facemarket.contracts.jobs import Job, JobState
 from facemarket.cli.networks import Network
 from facemarket.cli.refusals import JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec

@@ -3,8 +3,6 @@ read, list and refund. The agent's side (complete) lives in the agent."""
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from functools import cached_property
 
 from eth_account.signers.local import LocalAccount
@@ -12,31 +10,10 @@ from web3.logs import DISCARD
 
 from facemarket.cli.chain import Chain
 from facemarket.cli.errors import InsufficientTokens, TransactionFailed
+from facemarket.contracts.jobs import Job, JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712, sign_permit
 
 PERMIT_LIFETIME = 3600  # seconds a permit stays valid; it is used in the same transaction
-
-
-class JobState(enum.IntEnum):
-    NONE = 0
-    CREATED = 1
-    FUNDED = 2
-    COMPLETED = 3
-    REFUNDED = 4
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    consumer: str
-    agent: str
-    price: int
-    expires_at: int
-    state: JobState
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "consumer": self.consumer, "agent": self.agent,
-                "price": self.price, "expires_at": self.expires_at, "state": self.state.name}
 
 
 class Escrow:
@@ -58,8 +35,7 @@ class Escrow:
                            value, nonce, deadline)
 
     def get(self, job_id: int) -> Job:
-        consumer, agent, price, expires_at, state = self.contract.functions.getJob(job_id).call()
-        return Job(job_id, consumer, agent, price, expires_at, JobState(state))
+        return Job.from_chain(job_id, self.contract.functions.getJob(job_id).call())
 
     def require_tokens(self, owner: str, amount: int, what: str) -> None:
         """Fail before signing anything when the account cannot pay (clearer than a revert)."""

@@ -12,7 +12,7 @@ import fcntl
 from collections.abc import Iterator
 
 from facemarket.cli.home import Home, read_json, write_json_atomic
-from facemarket.cli.jobs import Job, JobState
+from facemarket.contracts.jobs import Job, JobState
 
 
 class JobStore:

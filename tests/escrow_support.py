@@ -17,6 +17,7 @@ from web3.logs import DISCARD
 from facemarket.contracts import artifacts
 from facemarket.contracts.bind import Contracts, bind
 from facemarket.contracts.deployment import Deployment
+from facemarket.contracts.jobs import JobState
 from facemarket.contracts.transactions import call
 from facemarket.contracts.typed_messages import (
     Domain,
@@ -29,8 +30,7 @@ from facemarket.contracts.typed_messages import (
 HOUR = 3600
 PRICE = 25 * 10**6  # 0.25 FACE
 
-# JobState values
-NONE, CREATED, FUNDED, COMPLETED, REFUNDED = range(5)
+NONE, CREATED, FUNDED, COMPLETED, REFUNDED = JobState  # IntEnum: equal to the ints getJob returns
 
 
 def _error_table() -> dict[bytes, tuple[str, list[str]]]:

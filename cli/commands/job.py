@@ -9,7 +9,8 @@ import click
 from facemarket.cli.amounts import parse_amount
 from facemarket.cli.client import Client, Quote
 from facemarket.cli.durations import Duration, describe
-from facemarket.cli.jobs import Escrow, Job
+from facemarket.cli.jobs import Escrow
+from facemarket.contracts.jobs import Job
 from facemarket.cli.registry import Registry, Service
 from facemarket.cli.session import Session, session_options
 from facemarket.cli.ui import Group, confirm_spend, emit, fields, table, yes_option
