@@ -240,11 +240,11 @@ log_level = "INFO"
 # Default price of one call; a job must pay at least the price of the method it calls.
 price = 1000000
 # Per-method prices (methods not listed cost `price`), and prices for one value of a parameter,
-# "method:param=value" (the highest matching price applies). The CNN detector costs about a
-# hundred times the CPU of HOG; to charge for it, uncomment (clients read it from GET /spec):
-# "find_face:algorithm=dlib_cnn" = 100000000
+# "method:param=value" (the highest matching price applies; clients read them from GET /spec).
+# The CNN detector costs about a hundred times the CPU of HOG.
 [prices]
 find_face = 1000000
+"find_face:algorithm=dlib_cnn" = 100000000
 face_identity = 2000000
 ping = 1
 '''

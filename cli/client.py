@@ -141,12 +141,12 @@ class Client:
                 self._specs[key] = None
         return self._specs[key]
 
-    def price_of(self, service: Service, method: str | None) -> int:
-        """The method's price from the agent's spec when it matches the registry's hash, else
-        the registered price."""
+    def price_of(self, service: Service, method: str | None, params: dict | None = None) -> int:
+        """The price of a call of `method` with `params` from the agent's spec when it matches
+        the registry's hash, else the registered price."""
         spec = self.spec(service) if method else None
         if spec is not None and spec.matches_registry:
-            price = spec.price_of(method)
+            price = spec.price_of(method, params)
             if price is not None:
                 return price
         return service.price
@@ -193,8 +193,8 @@ class Client:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                           separators=(",", ":")).encode()
         if job is not None:
-            return self._post(svc, method, body, self._checked_job(job, svc, method), "given")
-        price = self.price_of(svc, method)
+            return self._post(svc, method, body, self._checked_job(job, svc, method, params), "given")
+        price = self.price_of(svc, method, params)
         for _attempt in range(MAX_JOB_ATTEMPTS):
             stored = self.store.take(self.signer.address, svc.agent, price,
                                      self.chain_time() + SAFETY_MARGIN)
@@ -207,10 +207,10 @@ class Client:
         opened = self.open_jobs(svc, 1, method=method, price=price, keep=False)[0]
         return self._post(svc, method, body, opened, "opened")
 
-    def _checked_job(self, job_id: int, svc: Service, method: str) -> Job:
+    def _checked_job(self, job_id: int, svc: Service, method: str, params: dict) -> Job:
         """A job named by the user, checked on chain so the refusal is ours, with the fix."""
         job = self.escrow.get(job_id)
-        price = self.price_of(svc, method)
+        price = self.price_of(svc, method, params)
         problem = (
             "does not exist" if job.state is JobState.NONE else
             f"belongs to {job.consumer}, not {self.signer.address}"

@@ -105,6 +105,16 @@ class LocalStack:
             time.sleep(0.2)
         raise RuntimeError(f"{name} not healthy after {START_TIMEOUT:.0f} s: {self.log_tail(name)}")
 
+    def wait_claims_settled(self, timeout: float = 60.0) -> None:
+        """Until the agent's /health shows no served job waiting for its claim to land."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(self.agent_url + "health", timeout=2) as response:
+                if json.loads(response.read())["claims"]["pending"] == 0:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"the agent still has claims pending after {timeout:.0f} s")
+
     def log_tail(self, name: str, lines: int = 15) -> str:
         path = self.workdir / f"{name}.log"
         return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""

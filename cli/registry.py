@@ -44,14 +44,24 @@ class Spec:
     hash: bytes
     matches_registry: bool
 
-    def price_of(self, method: str) -> int | None:
-        """The method's price as the agent publishes it, if it does."""
+    def price_of(self, method: str, params: dict | None = None) -> int | None:
+        """The method's price as the agent publishes it, if it does: `x-price`, raised by the
+        highest `x-price-when` entry whose params these call params match (the agent charges
+        e.g. the CNN detector, one value of one parameter, more than the method's price)."""
         for entry in self.document.get("methods", []):
             if entry.get("name") == method:
                 for key in ("x-price", "x-facemarket-price", "price"):
                     if isinstance(entry.get(key), int):
-                        return entry[key]
+                        return max([entry[key], *self._parameter_prices(entry, params or {})])
         return None
+
+    @staticmethod
+    def _parameter_prices(entry: dict, params: dict) -> list[int]:
+        """The prices of the entry's `x-price-when` variants that `params` match."""
+        return [variant["price"] for variant in entry.get("x-price-when", [])
+                if isinstance(variant.get("price"), int)
+                and all(str(params.get(name)) == str(value)
+                        for name, value in variant.get("params", {}).items())]
 
 
 def fetch_spec(endpoint_spec_url: str, registered_hash: bytes,

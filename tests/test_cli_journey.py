@@ -26,10 +26,11 @@ def token_units(fm, who: str) -> int:
     return fm("token", "balance", who, "--json").json["balance_units"]
 
 
-def test_consumer_journey_pays_exactly_the_price_and_the_agent_is_paid_once(fm, new_consumer):
+def test_consumer_journey_pays_exactly_the_price_and_the_agent_is_paid_once(fm, new_consumer, market_stack):
     bob = new_consumer("bob")
     assert fm("token", "mint", "bob", "1", "--account", "owner").code == 0
     assert token_units(fm, "bob") == 10**8
+    market_stack.wait_claims_settled()  # earlier tests' claims must not land in our balance window
     agent_before = token_units(fm, "agent")
 
     opened = fm("job", "open", "--service", SERVICE, "-y", "--account", "bob", "--json")

@@ -35,6 +35,17 @@ def test_a_paid_call_is_one_function_call(client, market_stack):
                                   paid.response_hash, paid.receipt) == paid.job.agent
 
 
+def test_a_parameter_price_is_read_from_the_spec_and_paid(client):
+    """The agent charges the CNN detector (one value of one parameter) more than find_face;
+    the client opens the job at that price from the published spec, so the call is served."""
+    service = client.service(SERVICE)
+    cnn_price = client.price_of(service, "find_face", {"algorithm": "dlib_cnn"})
+    assert cnn_price == 100 * client.price_of(service, "find_face", {"algorithm": "dlib_hog"})
+    cnn = client.invoke(SERVICE, "find_face", image=PHOTO, algorithm="dlib_cnn")
+    assert cnn.job.price >= cnn_price
+    assert len(cnn.result["faces"]) == 1
+
+
 def test_a_spent_stored_job_is_dropped_and_the_call_still_succeeds(client):
     spent = client.invoke(SERVICE, "find_face", image=PHOTO).job
     client.store.add([spent])  # as if the local store had not noticed it was used
