@@ -12,4 +12,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.services",
     "tests.fixtures.gallery",
     "tests.fixtures.cli",
+    "tests.fixtures.market",
 ]
