@@ -23,9 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.market_faults import FAULTS
-from tests.market_round import run_round
-from tests.market_stack import MarketStack
+if not __package__:  # run as a script (`make bench`): the rounds live in the repository's tests/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.market_faults import FAULTS  # noqa: E402
+from tests.market_round import run_round  # noqa: E402
+from tests.market_stack import MarketStack  # noqa: E402
 
 
 def main() -> int:

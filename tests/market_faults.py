@@ -97,8 +97,9 @@ class ServicesKilled(Fault):
         return "SIGKILL services and workers, restarted"
 
     def trouble_shown(self, watcher: HealthWatcher, log: str) -> str | None:
-        down = watcher.saw(lambda status, r: status == 503 and r.get("service", {}).get("reachable") is False)
-        return None if down else "/health never said the service was unreachable"
+        if not watcher.saw(lambda status, r: status == 503 and r.get("service", {}).get("reachable") is False):
+            return "/health never said the service was unreachable"
+        return None if "outcome=service_unavailable" in log else "the log does not show calls failing on the service"
 
 
 class ChainStopped(Fault):
@@ -112,8 +113,9 @@ class ChainStopped(Fault):
         stack.restart_chain()
 
     def trouble_shown(self, watcher: HealthWatcher, log: str) -> str | None:
-        down = watcher.saw(lambda status, r: status == 503 and r.get("chain", {}).get("reachable") is False)
-        return None if down else "/health never said the chain was unreachable"
+        if not watcher.saw(lambda status, r: status == 503 and r.get("chain", {}).get("reachable") is False):
+            return "/health never said the chain was unreachable"
+        return None if "chain follower:" in log else "the log does not show the follower failing"
 
 
 class ClaimsRejected(Fault):

@@ -44,7 +44,7 @@ class RoundResult:
 
 
 def run_round(stack: MarketStack, seconds: float, seed: int, fault: Fault | None = None,
-              calls_per_second: float = 6) -> RoundResult:
+              calls_per_second: float = 12) -> RoundResult:
     rng = random.Random(seed)
     market, agent = stack.market, stack.agent
     start = round_start(market, agent.address, stack.consumers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import pytest
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
@@ -289,12 +290,17 @@ IMAGES = {
 }
 
 
+@pytest.fixture(scope="module")
+def services_jobs(services_agent, market, consumer) -> JobPool:
+    return JobPool(market, consumer, services_agent[0].address)
+
+
 @pytest.mark.parametrize("method", ["find_face", "face_identity", "enrol", "recall"])
-def test_images_that_are_not_images_are_answered_with_a_service_error(services_agent, market, consumer, method):
+def test_images_that_are_not_images_are_answered_with_a_service_error(services_agent, services_jobs, market, consumer, method):
     """Paid calls with bad images reach the real services once each and get their JSON-RPC
     error (the service did the checking, so they are paid); the services keep serving."""
     agent, upstream = services_agent
-    pool = JobPool(market, consumer, agent.address)
+    pool = services_jobs
     for name, image in IMAGES.items():
         params = {"image": image, **({"name": "x"} if method == "enrol" else {})}
         body = rpc_body(method, params)
@@ -308,3 +314,37 @@ def test_images_that_are_not_images_are_answered_with_a_service_error(services_a
     body = rpc_body("ping")
     job = pool.take()
     assert json.loads(raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body)).body)["result"] == "pong"
+
+
+SMALL_FACE = b64(cv2.imencode(".jpg", cv2.resize(cv2.imread(str(FACES / "adele_2016.jpg")), (160, 120)))[1].tobytes())
+PARAM_NAMES = ["image", "algorithm", "faces", "face", "model", "size", "padding", "name", "threshold", "top", "id"]
+param_values = json_values | st.sampled_from([SMALL_FACE, "dlib_cnn", "haar_cascade", "5", "68", [{"x": 1, "y": 1, "w": 5, "h": 5}]])
+hostile_params = st.none() | json_values | st.dictionaries(st.sampled_from(PARAM_NAMES), param_values, max_size=4)
+
+
+@settings(HOSTILE, max_examples=HOSTILE.max_examples * 3 // 5)  # real face work: fewer examples
+@given(method=st.sampled_from(METHODS + ["landmark_models", "no_such_method"]), params=hostile_params)
+def test_every_method_with_hostile_params_reaches_the_real_services_once(services_agent, services_jobs, market, consumer,
+                                                                          method, params):
+    """Paid calls of every method with random params: the real services answer each with a
+    well-formed JSON-RPC 2.0 result or error, and keep serving. An answer the agent forwards
+    with 200 is charged (receipt); a refusal by the service itself (4xx) is not (the job serves again)."""
+    agent, upstream = services_agent
+    job = services_jobs.take()
+    message = {"jsonrpc": "2.0", "method": method, "id": job}
+    if params is not None:
+        message["params"] = params
+    body = json.dumps(message).encode()
+    seen = upstream.count()
+    reply = raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body))
+    assert upstream.count() == seen + 1
+    answer = json.loads(reply.body)
+    assert answer["jsonrpc"] == "2.0" and ("result" in answer) != ("error" in answer), answer
+    if "error" in answer:
+        assert type(answer["error"]["code"]) is int and answer["error"]["message"], answer
+    if reply.status == 200:
+        assert_served(reply, agent, market, job, body)
+    else:
+        assert 400 <= reply.status < 500, reply.status
+        ping = rpc_body("ping")
+        assert_served(raw_post(agent.url, ping, payment_headers(market, consumer, agent, job, ping)), agent, market, job, ping)
