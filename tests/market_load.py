@@ -16,7 +16,6 @@ import asyncio
 import json
 import math
 import random
-import statistics
 import threading
 import time
 from collections import Counter
@@ -259,5 +258,4 @@ def figures(run: LoadRun) -> dict:
 
     return {"answered": len(answered), "calls_per_second": len(answered) / window, "seconds": window,
             "p50_ms": percentile(0.50), "p99_ms": percentile(0.99),
-            "median_ms": statistics.median(answered) * 1000 if answered else float("nan"),
             "outcomes": dict(Counter(call.outcome for call in calls)), "retries": dict(retries)}
