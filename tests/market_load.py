@@ -180,7 +180,9 @@ class LoadRun:
                 ambiguous, code = False, None
                 if status != 200:
                     code = _error_code(answer)
-                    ambiguous = code in (None, 4008) or status == 500
+                    ambiguous = code in (None, 4008)
+                    if code is None:  # not a JSON-RPC error: a broken promise of its own (market_round)
+                        call.retries[f"http:{status}"] += 1
             except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as error:
                 status, ambiguous, code = 0, True, None
                 call.retries[f"connection:{type(error).__name__}"] += 1
@@ -210,12 +212,15 @@ class LoadRun:
                                             bytes.fromhex((receipt or "").removeprefix("0x")))
         except ValueError as error:
             signer = f"invalid receipt {receipt!r}: {error}"
-        message = json.loads(answer)
+        try:
+            message = json.loads(answer)
+        except ValueError:
+            message = {}
         problem = ""
         if signer != self.agent:
             problem = f"receipt signed by {signer}"
         elif "result" not in message:
-            problem = f"service error {message.get('error')}"
+            problem = f"not a result: {answer[:300]!r}"
         elif call.method == "gallery" and {n["name"] for n in message["result"]["names"]} - {consumer.name}:
             problem = f"another consumer's gallery: {message['result']}"
         elif call.method in ("find_face", "face_identity") and not message["result"]["faces"]:

@@ -73,6 +73,8 @@ def run_round(stack: MarketStack, seconds: float, seed: int, fault: Fault | None
         watcher.stop()
     result = RoundResult(seed, fault.name if fault else "", figures(run),
                          reconcile(market, agent.address, stack.ledger, stack.consumers, start), watcher.peak_rss, fault_log)
+    not_jsonrpc = {key: n for key, n in result.figures["retries"].items() if key.startswith("http:")}
+    result.reconciliation.check(not not_jsonrpc, f"answers that were not JSON-RPC errors: {not_jsonrpc}")
     if fault is not None:
         log = agent.log_path.read_text(errors="replace")[log_from:]
         trouble = fault.trouble_shown(watcher, log)
