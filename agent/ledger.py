@@ -245,6 +245,7 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.last_error_at: float | None = None  # monotonic time of the last failed SQLite call
         opened: concurrent.futures.Future = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._serve, args=(path, opened), name="ledger", daemon=True)
         self._thread.start()
@@ -267,6 +268,8 @@ class Ledger:
                 try:
                     results.append((future, method(*args), None))
                 except BaseException as error:  # handed to the caller, who decides
+                    if isinstance(error, sqlite3.Error):
+                        self.last_error_at = time.monotonic()
                     results.append((future, None, error))
             by_loop: dict[asyncio.AbstractEventLoop, list] = {}
             for (loop, *_), result in zip(batch, results):
