@@ -150,13 +150,15 @@ class LedgerFull(Fault):
                     break
             time.sleep(0.05)
         filler = stack.disk / "filler"
-        with open(filler, "wb") as out:
+        # Unbuffered: a buffered file keeps the bytes its failed write could not place and
+        # raises ENOSPC again when the `with` closes it (seen: an intermittent failure here).
+        with open(filler, "wb", buffering=0) as out:
             try:
                 while True:
                     out.write(b"\0" * 65536)
-                    out.flush()
             except OSError as error:
                 if error.errno != errno.ENOSPC:
+                    filler.unlink()
                     raise
         return f"ledger disk filled ({filler.stat().st_size} bytes of filler)"
 
