@@ -123,4 +123,4 @@ class MarketStack:
             self.proxy.stop()
         if self.chain is not None:
             self.chain.stop()
-        subprocess.run(["umount", str(self.disk)], check=False, capture_output=True)
+        subprocess.run(["umount", "--lazy", str(self.disk)], check=False, capture_output=True)  # lazy: a file still open in this process must not keep it mounted
