@@ -34,7 +34,7 @@ class Code(IntEnum):
 class ServiceError(JsonRpcError):
     """An error a client caused or can retry; jsonrpcserver turns it into an error object."""
 
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: IntEnum, message: str) -> None:  # Code, or an area's own (GalleryCode)
         super().__init__(int(code), message)
 
     def __reduce__(self):  # crosses the process boundary from the worker intact

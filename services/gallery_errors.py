@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from jsonrpcserver import JsonRpcError
+from facemarket.services.errors import ServiceError
 
 
 class GalleryCode(IntEnum):
@@ -21,11 +21,8 @@ class GalleryCode(IntEnum):
     BAD_CONSUMER = 1110
 
 
-class GalleryError(JsonRpcError):
-    """Raised in the server process only (never in a worker), so it is never pickled."""
-
-    def __init__(self, code: GalleryCode, message: str) -> None:
-        super().__init__(int(code), message)
+class GalleryError(ServiceError):
+    """A ServiceError with a gallery code; raised in the server process only, never in a worker."""
 
 
 class GalleryOpenError(Exception):
