@@ -17,6 +17,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from facemarket.agent.errors import Reason, Refused
 from facemarket.contracts.jobs import Job
+from facemarket.contracts.view_calls import call_params, call_result
 
 
 def _topic(signature: str) -> str:
@@ -41,9 +42,14 @@ def connect(url: str, timeout: float = 10.0) -> AsyncWeb3:
 
 
 async def read_job(escrow: Any, job_id: int, block: int | str = "latest") -> Job:
-    """`getJob(job_id)`; a chain that cannot answer is `Refused(CHAIN_UNAVAILABLE)`."""
+    """`getJob(job_id)`; a chain that cannot answer is `Refused(CHAIN_UNAVAILABLE)`.
+
+    A bare eth_call (view_calls): this read is on the path of a paid call on a job the follower
+    has not seen yet, and web3's `.call()` costs two `eth_chainId` round trips more."""
+    function = escrow.functions.getJob(job_id)
     try:
-        fields = await escrow.functions.getJob(job_id).call(block_identifier=block)
+        fields = call_result(function, await function.w3.provider.make_request(
+            "eth_call", call_params(function, block)))
     except Exception as error:  # connection refused, timeout, no contract code, odd answer
         raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading job {job_id} failed ({type(error).__name__})") from error
     return Job.from_chain(job_id, fields)
