@@ -7,8 +7,9 @@ one place every command and the client send through.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -31,6 +32,7 @@ from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.jobs import JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
+from facemarket.contracts.view_calls import call_params, call_result
 
 # Ganache under-estimates calls whose inner call is wrapped in try/catch (the escrow's permit):
 # the 63/64 rule leaves the permit out of gas, the catch swallows it and the transfer reverts.
@@ -50,8 +52,17 @@ class _Provider(Web3.HTTPProvider):
     """HTTP provider that fails fast and says which chain could not be reached."""
 
     def make_request(self, method: Any, params: Any) -> Any:
-        try:
+        with self._reachable():
             return super().make_request(method, params)
+
+    def make_batch_request(self, batch: list[tuple[Any, Any]]) -> Any:
+        with self._reachable():
+            return super().make_batch_request(batch)
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        try:
+            yield
         except (requests.ConnectionError, requests.Timeout):
             raise ChainUnreachable(f"cannot reach the chain at {self.endpoint_uri}",
                                    "start it (`facemarket chain up`) or pick another network "
@@ -107,6 +118,16 @@ class Chain:
     def domain(self) -> Domain:
         """The escrow's EIP-712 domain, as it publishes it (ERC-5267), not hard-coded."""
         return domain_from_eip712(self.contracts.escrow.functions.eip712Domain().call())
+
+    def read(self, *functions: Any) -> list[Any]:
+        """The values of view calls (`contract.functions.f(args)`) at the latest block, in one
+        round trip: a JSON-RPC batch of bare eth_calls (see contracts/view_calls.py for why)."""
+        answers = self.w3.provider.make_batch_request(
+            [("eth_call", call_params(function)) for function in functions])
+        if not isinstance(answers, list):  # the node refused the batch as a whole
+            raise Web3RPCError(f"batch of eth_call refused: {answers.get('error')}",
+                               rpc_response=answers)
+        return [call_result(function, answer) for function, answer in zip(functions, answers)]
 
     def now(self) -> int:
         """The chain's clock (latest block time): expiries are judged by it, not by ours."""

@@ -166,7 +166,6 @@ class Client:
         quote = Quote(svc, method, price if price is not None else self.price_of(svc, method), count)
         if self.confirm is not None:
             self.confirm(quote)
-        self.escrow.require_tokens(self.signer.address, quote.total, f"pay {count} job(s)")
         now = self.chain_time()
         jobs = self.escrow.open(self.signer, svc.agent, quote.price,
                                 now + (expires_in or self.expires_in), count, now=now)

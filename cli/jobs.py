@@ -28,9 +28,10 @@ class Escrow:
         """The token's EIP-712 domain for permits, as it publishes it (ERC-5267)."""
         return domain_from_eip712(self.chain.contracts.token.functions.eip712Domain().call())
 
-    def permit(self, owner: LocalAccount, value: int, deadline: int) -> tuple[int, bytes, bytes]:
-        """The owner's EIP-2612 permit letting the escrow take `value` (no separate approve)."""
-        nonce = self.chain.contracts.token.functions.nonces(owner.address).call()
+    def permit(self, owner: LocalAccount, value: int, nonce: int,
+               deadline: int) -> tuple[int, bytes, bytes]:
+        """The owner's EIP-2612 permit letting the escrow take `value` (no separate approve);
+        `nonce` is the owner's current `nonces()` on the token."""
         return sign_permit(owner.key, self.token_domain, owner.address, self.contract.address,
                            value, nonce, deadline)
 
@@ -40,6 +41,9 @@ class Escrow:
     def require_tokens(self, owner: str, amount: int, what: str) -> None:
         """Fail before signing anything when the account cannot pay (clearer than a revert)."""
         balance = self.chain.contracts.token.functions.balanceOf(owner).call()
+        self._check_balance(owner, balance, amount, what)
+
+    def _check_balance(self, owner: str, balance: int, amount: int, what: str) -> None:
         if balance < amount:
             token = self.chain.token
             raise InsufficientTokens(
@@ -49,11 +53,16 @@ class Escrow:
 
     def open(self, consumer: LocalAccount, agent: str, price: int, expires_at: int,
              count: int = 1, *, now: int | None = None) -> list[Job]:
-        """Create and fund `count` jobs in one transaction, paying through a permit."""
+        """Create and fund `count` jobs in one transaction, paying through a permit. The
+        balance check and the permit's nonce are one round trip: this is the cold paid call."""
         if count < 1:
             raise TransactionFailed("cannot open fewer than one job", "use --count 1 or more")
+        token = self.chain.contracts.token.functions
+        balance, nonce = self.chain.read(token.balanceOf(consumer.address),
+                                         token.nonces(consumer.address))
+        self._check_balance(consumer.address, balance, price * count, f"pay {count} job(s)")
         deadline = (now if now is not None else self.chain.now()) + PERMIT_LIFETIME
-        v, r, s = self.permit(consumer, price * count, deadline)
+        v, r, s = self.permit(consumer, price * count, nonce, deadline)
         functions = self.contract.functions
         call = (functions.createAndFundJobWithPermit(agent, price, expires_at, deadline, v, r, s)
                 if count == 1 else

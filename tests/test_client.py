@@ -35,6 +35,13 @@ def test_a_paid_call_is_one_function_call(client, market_stack):
                                   paid.response_hash, paid.receipt) == paid.job.agent
 
 
+def test_view_calls_in_one_batch_read_what_single_calls_do(client):
+    token = client.chain.contracts.token.functions
+    calls = (token.balanceOf(client.signer.address), token.nonces(client.signer.address),
+             client.chain.contracts.escrow.functions.nextJobId())
+    assert client.chain.read(*calls) == [call.call() for call in calls]
+
+
 def test_a_parameter_price_is_read_from_the_spec_and_paid(client):
     """The agent charges the CNN detector (one value of one parameter) more than find_face;
     the client opens the job at that price from the published spec, so the call is served."""
