@@ -86,18 +86,18 @@ class Gallery:
         closest first; an empty list means unknown."""
         shelf = self.check_not_empty(consumer)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIMENSIONS)
-        first = shelf.nearest(vectors, top)  # one scan for every face in the photo
+        first = shelf.nearest(vectors, top, within=threshold)
         return [self._names_near(shelf, vector, neighbours, threshold, top) for vector, neighbours in zip(vectors, first)]
 
     @staticmethod
     def _names_near(shelf: Shelf, vector: np.ndarray, neighbours: list[Neighbour], threshold: float, top: int) -> list[Match]:
         count = top
         while True:  # one name may own several of the nearest faces: widen until `top` names show
-            matches = _closest_per_name(neighbours, threshold)
-            if len(matches) >= top or len(neighbours) < count or neighbours[-1].distance > threshold:
+            matches = _closest_per_name(neighbours)
+            if len(matches) >= top or len(neighbours) < count:  # fewer than asked: none left within
                 return matches[:top]
             count *= 4
-            (neighbours,) = shelf.nearest(vector[None], count)
+            (neighbours,) = shelf.nearest(vector[None], count, within=threshold)
 
     def check_not_empty(self, consumer: str) -> Shelf:
         """The consumer's shelf of faces aligned like ours; an empty one is the client's error."""
@@ -121,9 +121,9 @@ class Gallery:
         self.store.close()
 
 
-def _closest_per_name(neighbours: list[Neighbour], threshold: float) -> list[Match]:
+def _closest_per_name(neighbours: list[Neighbour]) -> list[Match]:
     matches: dict[str, Match] = {}
     for n in neighbours:  # closest first, so the first face seen of a name is its closest
-        if n.distance <= threshold and n.name not in matches:
+        if n.name not in matches:
             matches[n.name] = Match(n.name, n.id, n.distance)
     return list(matches.values())
