@@ -118,7 +118,8 @@ class Gate:
         """Admit the call and reserve its job, or raise `Refused` with the reason.
 
         The checks run on the ledger's thread, between reading the job and reserving it, so a
-        paid call costs one trip there; a job seen for the first time costs a chain read more."""
+        paid call costs one trip there; a job seen for the first time costs a chain read and a
+        second trip, which records the job and reserves it."""
         request_hash = body_hash(body)
 
         def check(job: JobRecord) -> Admitted | None:
@@ -127,12 +128,11 @@ class Gate:
         try:
             job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check)
             if job is None:
-                await self._first_sight(job_id)
-                job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check)
+                seen = await self._first_sight(job_id)
+                job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check,
+                                                                seen)
         except JobBusy:
             raise self._busy(job_id) from None
-        if job is None:  # forgotten between the two reads (a reorg undid its block)
-            raise Refused(Reason.CHAIN_UNAVAILABLE, f"job {job_id} changed on the chain while checking it")
         return replay or Admitted(job, request_hash, signature, method)
 
     def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str,
@@ -170,8 +170,9 @@ class Gate:
     def _busy(job_id: int) -> Refused:
         return Refused(Reason.BUSY, f"job {job_id} is being served for another request")
 
-    async def _first_sight(self, job_id: int) -> None:
-        """A job the follower has not seen: read it from the chain once, keep it if usable."""
+    async def _first_sight(self, job_id: int) -> SeenJob:
+        """A job the follower has not seen: read it from the chain once; the ledger keeps it if
+        it is usable."""
         job = await self.read_job(job_id)
         if job.state == JobState.NONE:
             raise Refused(Reason.UNKNOWN_JOB, f"job {job_id} does not exist")
@@ -181,4 +182,4 @@ class Gate:
             raise Refused(Reason.ALREADY_USED, f"job {job_id} is already completed")
         if job.state != JobState.FUNDED:
             raise Refused(Reason.NOT_FUNDED, f"job {job_id} is {job.state.name}, not FUNDED")
-        await self.ledger.add_seen([SeenJob(job_id, job.consumer, job.price, job.expires_at, self.seen_block())])
+        return SeenJob(job_id, job.consumer, job.price, job.expires_at, self.seen_block())

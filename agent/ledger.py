@@ -151,10 +151,14 @@ class SqliteLedger:
         return cursor.rowcount == 1
 
     def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
-                        check: Callable[[JobRecord], T | None]) -> tuple[JobRecord | None, T | None]:
+                        check: Callable[[JobRecord], T | None],
+                        seen: SeenJob | None = None) -> tuple[JobRecord | None, T | None]:
         """Read the job, run the caller's `check` on it (it raises to refuse, or returns an answer
         that needs no reservation), then reserve it: the gate's whole ledger work in one trip to
-        this thread. (None, None) when the job is unknown; (job, None) once reserved."""
+        this thread. (None, None) when the job is unknown; (job, None) once reserved. `seen` (the
+        job just read from the chain) is recorded first, as `add_seen` does, in the same trip."""
+        if seen is not None:
+            self.add_seen([seen])
         job = self.get(job_id)
         if job is None:
             return None, None
@@ -296,8 +300,9 @@ class Ledger:
         return await self._run(self._store.reserve, job_id, request_hash, lease_seconds)
 
     async def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
-                              check: Callable[[JobRecord], T | None]) -> tuple[JobRecord | None, T | None]:
-        return await self._run(self._store.reserve_checked, job_id, request_hash, lease_seconds, check)
+                              check: Callable[[JobRecord], T | None],
+                              seen: SeenJob | None = None) -> tuple[JobRecord | None, T | None]:
+        return await self._run(self._store.reserve_checked, job_id, request_hash, lease_seconds, check, seen)
 
     async def release(self, job_id: int, request_hash: bytes) -> None:
         await self._run(self._store.release, job_id, request_hash)

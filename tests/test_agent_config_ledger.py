@@ -133,6 +133,18 @@ def test_an_expired_lease_frees_the_job_and_the_late_holder_cannot_record(ledger
     assert store.get(1).state == State.SERVED and store.get(1).response == b"answer"
 
 
+def test_a_job_first_seen_on_the_chain_is_recorded_and_reserved_in_one_trip(ledger_path):
+    store = SqliteLedger(ledger_path)
+    fresh = SeenJob(900, "0xC1", 5, int(time.time()) + 3600, 8)
+    assert store.reserve_checked(900, b"h" * 32, 60, lambda job: None) == (None, None)
+    job, answer = store.reserve_checked(900, b"h" * 32, 60, lambda job: None, fresh)
+    assert answer is None and (job.consumer, job.price, job.block) == ("0xC1", 5, 8)
+    assert store.get(900).state == State.RESERVED
+    # seen again (the follower's event came meanwhile): the job keeps its state and reservation
+    job, answer = store.reserve_checked(900, b"i" * 32, 60, lambda job: job.state, fresh)
+    assert answer == State.RESERVED and store.get(900).request_hash == b"h" * 32
+
+
 def test_claim_states_and_reorg_forgetting(ledger_path):
     store = SqliteLedger(ledger_path)
     for job in (1, 2):
