@@ -203,6 +203,11 @@ class Chain:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def tracked_nonce(self, address: str) -> int | None:
+        """The nonce the next transaction of `address` sent here will carry, when this object
+        tracks it (no round trip): it moves with every transaction sent here, or is dropped."""
+        return self._nonces.get(address)
+
     def _next_nonce(self, address: str) -> int:
         if address not in self._nonces:
             self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")

@@ -3,6 +3,7 @@ read, list and refund. The agent's side (complete) lives in the agent."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 
 from eth_account.signers.local import LocalAccount
@@ -16,12 +17,23 @@ from facemarket.contracts.typed_messages import Domain, domain_from_eip712, sign
 PERMIT_LIFETIME = 3600  # seconds a permit stays valid; it is used in the same transaction
 
 
+@dataclass(frozen=True)
+class _Funds:
+    """An account's token balance and permit nonce as its last open left them, and the nonce its
+    next transaction had then: they hold while that is still its next transaction's nonce."""
+
+    balance: int
+    permit_nonce: int
+    next_transaction: int | None
+
+
 class Escrow:
     """The JobEscrow contract of one chain, as a consumer uses it."""
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
         self.contract = chain.contracts.escrow
+        self._funds: dict[str, _Funds] = {}
 
     @cached_property
     def token_domain(self) -> Domain:
@@ -53,16 +65,13 @@ class Escrow:
 
     def open(self, consumer: LocalAccount, agent: str, price: int, expires_at: int,
              count: int = 1, *, now: int | None = None) -> list[Job]:
-        """Create and fund `count` jobs in one transaction, paying through a permit. The
-        balance check and the permit's nonce are one round trip: this is the cold paid call."""
+        """Create and fund `count` jobs in one transaction, paying through a permit."""
         if count < 1:
             raise TransactionFailed("cannot open fewer than one job", "use --count 1 or more")
-        token = self.chain.contracts.token.functions
-        balance, nonce = self.chain.read(token.balanceOf(consumer.address),
-                                         token.nonces(consumer.address))
+        balance, permit_nonce = self._funds_for(consumer.address, price * count)
         self._check_balance(consumer.address, balance, price * count, f"pay {count} job(s)")
         deadline = (now if now is not None else self.chain.now()) + PERMIT_LIFETIME
-        v, r, s = self.permit(consumer, price * count, nonce, deadline)
+        v, r, s = self.permit(consumer, price * count, permit_nonce, deadline)
         functions = self.contract.functions
         call = (functions.createAndFundJobWithPermit(agent, price, expires_at, deadline, v, r, s)
                 if count == 1 else
@@ -70,9 +79,27 @@ class Escrow:
                                                       v, r, s))
         receipt = self.chain.send(consumer, call, f"open {count} job(s)",
                                   reuse_gas=("open", count))
+        self._funds[consumer.address] = _Funds(balance - price * count, permit_nonce + 1,
+                                               self.chain.tracked_nonce(consumer.address))
         return [Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
                     JobState.FUNDED)
                 for event in self.contract.events.JobFunded().process_receipt(receipt, errors=DISCARD)]
+
+    def _funds_for(self, owner: str, amount: int) -> tuple[int, int]:
+        """The owner's token balance and permit nonce. Like Chain's transaction nonces, they are
+        kept from our last open, which saves a cold paid call a round trip (two eth_calls, ~4.5 ms
+        on Ganache), while no transaction of the account went out since (from another process
+        too: ours would then carry a stale nonce and be refused before it is mined) and they cover
+        `amount` (tokens may have come in); else they are read. Taken out while in use, so a
+        failed open leaves nothing behind."""
+        known = self._funds.pop(owner, None)
+        tracked = self.chain.tracked_nonce(owner)
+        if (known is not None and tracked is not None and known.next_transaction == tracked
+                and known.balance >= amount):
+            return known.balance, known.permit_nonce
+        token = self.chain.contracts.token.functions
+        balance, permit_nonce = self.chain.read(token.balanceOf(owner), token.nonces(owner))
+        return balance, permit_nonce
 
     def create(self, consumer: LocalAccount, agent: str, price: int, expires_at: int) -> Job:
         """Create an unfunded job (fund it later with `fund`)."""

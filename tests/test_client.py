@@ -10,7 +10,8 @@ from eth_account import Account
 from eth_utils import keccak
 
 from facemarket.cli.client import Client
-from facemarket.cli.errors import AgentRefused, JobUnusable, ReceiptInvalid, ServiceFailed
+from facemarket.cli.errors import (AgentRefused, InsufficientTokens, JobUnusable, ReceiptInvalid,
+                                   ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.contracts.typed_messages import recover_receipt_signer, sign_receipt
 from tests.fixtures.cli import PHOTO
@@ -40,6 +41,27 @@ def test_view_calls_in_one_batch_read_what_single_calls_do(client):
     calls = (token.balanceOf(client.signer.address), token.nonces(client.signer.address),
              client.chain.contracts.escrow.functions.nextJobId())
     assert client.chain.read(*calls) == [call.call() for call in calls]
+
+
+def test_an_open_sees_tokens_that_came_in_and_transactions_that_went_out(market_stack, fm,
+                                                                          new_consumer):
+    """The balance and permit nonce an open leaves are kept for the next one; tokens that came
+    in since, or a transaction of the account since, make it read them again."""
+    new_consumer("kate", tokens="0.02")
+    price = 2 * 10**6  # 0.02 FACE
+    with Client("demo", "kate", password=market_stack.password,
+                home=Home(market_stack.home)) as kate:
+        kate.open_jobs(SERVICE, price=price, keep=False)  # all it holds
+        assert fm("token", "mint", "kate", "0.04", "--account", "owner").code == 0
+        [job] = kate.open_jobs(SERVICE, price=price, keep=False)
+        assert job.price == price
+        token = kate.chain.contracts.token.functions
+        kate.chain.send(kate.signer, token.transfer(market_stack.addresses["owner"], price),
+                        "give some back")
+        sent = kate.chain.w3.eth.get_transaction_count(kate.signer.address)
+        with pytest.raises(InsufficientTokens, match="holds 0 FACE"):
+            kate.open_jobs(SERVICE, price=price, keep=False)
+        assert kate.chain.w3.eth.get_transaction_count(kate.signer.address) == sent  # not sent
 
 
 def test_a_parameter_price_is_read_from_the_spec_and_paid(client):
