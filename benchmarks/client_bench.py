@@ -4,7 +4,9 @@ straight to the face service, on a 640x480 photo, in one run on a local market.
 Prints the median (over --runs interleaved rounds) of:
   direct    POST face_identity to the service (no agent, no payment) — the baseline
   cold      the full paid cycle from nothing: open a job with a permit (one transaction,
-            mined), sign the invocation, POST to the agent, check the receipt
+            mined), sign the invocation, POST to the agent, check the receipt (the client keeps
+            the balance and permit nonce its last open left, as any long-lived client does;
+            a fresh one reads them first, one round trip more)
   prepaid   the same with a job prepaid in bulk (`open_jobs(count=N)`, one transaction)
 the cost of opening a job alone, a cold paid `ping` (the payment cycle around a call that
 costs nothing), and the per-round ratios to direct. Goals: cold < 0.25 s; prepaid < 1.1x direct.
