@@ -15,9 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import (ContractCustomError, ContractLogicError, TransactionNotFound,
                              Web3RPCError)
@@ -29,6 +27,7 @@ from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTo
 from facemarket.cli.networks import Network
 from facemarket.cli.ui import progress
 from facemarket.contracts.bind import bind
+from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.jobs import JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
@@ -134,16 +133,9 @@ class Chain:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     @cached_property
-    def _errors(self) -> dict[bytes, tuple[str, list[str], list[str]]]:
+    def _errors(self) -> dict[bytes, CustomError]:
         """Custom errors of all three contracts by selector, to say why a call would revert."""
-        errors = {}
-        for contract in (self.contracts.token, self.contracts.registry, self.contracts.escrow):
-            for item in contract.abi:
-                if item.get("type") == "error":
-                    types = [i["type"] for i in item["inputs"]]
-                    selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
-                    errors[selector] = (item["name"], types, [i["name"] for i in item["inputs"]])
-        return errors
+        return error_table(c.abi for c in (self.contracts.token, self.contracts.registry, self.contracts.escrow))
 
     # --- transactions ------------------------------------------------------------------------
     def send(self, signer: LocalAccount, call: Any, what: str, *,
@@ -250,16 +242,9 @@ class Chain:
         return TransactionFailed(f"{what} would revert: {detail}")
 
     def decode_revert(self, error: Exception) -> tuple[str | None, dict[str, Any]]:
-        data = getattr(error, "data", None)
-        if isinstance(data, dict):  # Ganache puts the revert data in "result"
-            data = data.get("result") or data.get("data")
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            raw = bytes.fromhex(data[2:])
-            known = self._errors.get(raw[:4])
-            if known:
-                name, types, names = known
-                values = abi_decode(types, raw[4:])
-                return name, {n: (Web3.to_checksum_address(v) if t == "address" else
-                                  v.hex() if isinstance(v, bytes) else v)
-                              for n, t, v in zip(names, types, values)}
-        return None, {}
+        raw = revert_data(error)
+        decoded = decode_custom_error(raw, self._errors) if raw else None
+        if decoded is None:
+            return None, {}
+        name, args = decoded
+        return name, {k: v.hex() if isinstance(v, bytes) else v for k, v in args.items()}

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_abi import decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from facemarket.contracts import artifacts
 from facemarket.contracts.bind import Contracts, bind
+from facemarket.contracts.custom_errors import decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.jobs import JobState
 from facemarket.contracts.transactions import call
@@ -33,21 +31,11 @@ PRICE = 25 * 10**6  # 0.25 FACE
 NONE, CREATED, FUNDED, COMPLETED, REFUNDED = JobState  # IntEnum: equal to the ints getJob returns
 
 
-def _error_table() -> dict[bytes, tuple[str, list[str]]]:
-    table = {}
-    for name in artifacts.CONTRACT_NAMES:
-        for entry in artifacts.load(name)["abi"]:
-            if entry["type"] == "error":
-                types = [i["type"] for i in entry["inputs"]]
-                table[keccak(f"{entry['name']}({','.join(types)})".encode())[:4]] = (entry["name"], types)
-    return table
-
-
-ERRORS = _error_table()
+ERRORS = error_table(artifacts.load(name)["abi"] for name in artifacts.CONTRACT_NAMES)
 
 
 def selector(error_name: str) -> bytes:
-    return next(sel for sel, (name, _) in ERRORS.items() if name == error_name)
+    return next(sel for sel, known in ERRORS.items() if known.name == error_name)
 
 
 class Reverted(AssertionError):
@@ -56,15 +44,13 @@ class Reverted(AssertionError):
 
 def decode_revert(error: ContractLogicError) -> tuple[str, tuple]:
     """(error name, decoded arguments) of a custom-error revert, from eth_call or eth_estimateGas."""
-    data = error.data["result"] if isinstance(error.data, dict) else error.data
-    return decode_error(bytes.fromhex(data.removeprefix("0x")))
+    return decode_error(revert_data(error))
 
 
 def decode_error(raw: bytes) -> tuple[str, tuple]:
-    """(error name, decoded arguments) of ABI-encoded custom-error data."""
-    name, types = ERRORS[raw[:4]]
-    values = decode(types, raw[4:])
-    return name, tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, values))
+    """(error name, decoded arguments in order) of ABI-encoded custom-error data."""
+    name, arguments = decode_custom_error(raw, ERRORS)
+    return name, tuple(arguments.values())
 
 
 @dataclass
