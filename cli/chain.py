@@ -120,12 +120,12 @@ class Chain:
 
     def read(self, *functions: Any) -> list[Any]:
         """The values of view calls (`contract.functions.f(args)`) at the latest block, in one
-        round trip: a JSON-RPC batch of bare eth_calls (see contracts/view_calls.py for why)."""
-        answers = self.w3.provider.make_batch_request(
-            [("eth_call", call_params(function)) for function in functions])
+        round trip: a JSON-RPC batch of bare eth_calls (see contracts/view_calls.py for why).
+        A node that refuses batches (some hosted ones limit them) is asked once per call."""
+        requests_ = [("eth_call", call_params(function)) for function in functions]
+        answers = self.w3.provider.make_batch_request(requests_)
         if not isinstance(answers, list):  # the node refused the batch as a whole
-            raise Web3RPCError(f"batch of eth_call refused: {answers.get('error')}",
-                               rpc_response=answers)
+            answers = [self.w3.provider.make_request(method, params) for method, params in requests_]
         return [call_result(function, answer) for function, answer in zip(functions, answers)]
 
     def now(self) -> int:

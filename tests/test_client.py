@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from eth_account import Account
 from eth_utils import keccak
 
+from facemarket.cli.chain import Chain
 from facemarket.cli.client import Client
 from facemarket.cli.errors import (AgentRefused, InsufficientTokens, JobUnusable, ReceiptInvalid,
                                    ServiceFailed)
@@ -43,6 +47,47 @@ def test_view_calls_in_one_batch_read_what_single_calls_do(client):
     assert client.chain.read(*calls) == [call.call() for call in calls]
 
 
+@pytest.fixture
+def batch_refusing_node(client):
+    """An RPC endpoint in front of Ganache that answers a batch with one error object, as nodes
+    that do not take batches do, and passes single requests on. Yields (url, batches refused)."""
+    refused = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 — http.server's name
+            request = self.rfile.read(int(self.headers["Content-Length"]))
+            if request.lstrip().startswith(b"["):
+                refused.append(request)
+                body = json.dumps({"jsonrpc": "2.0", "id": None,
+                                   "error": {"code": -32600, "message": "batches are not allowed"}}).encode()
+            else:
+                body = requests.post(client.chain.network.rpc_url, data=request,
+                                     headers={"Content-Type": "application/json"}, timeout=30).content
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/", refused
+    server.shutdown()
+    server.server_close()
+
+
+def test_view_calls_still_read_from_a_node_that_refuses_batches(client, batch_refusing_node):
+    url, refused = batch_refusing_node
+    chain = Chain(dataclasses.replace(client.chain.network, rpc_url=url))
+    token = chain.contracts.token.functions
+    calls = (token.balanceOf(client.signer.address), token.nonces(client.signer.address))
+    assert chain.read(*calls) == [call.call() for call in calls]
+    assert len(refused) == 1
+
+
 def test_an_open_sees_tokens_that_came_in_and_transactions_that_went_out(market_stack, fm,
                                                                           new_consumer):
     """The balance and permit nonce an open leaves are kept for the next one; tokens that came
@@ -52,7 +97,8 @@ def test_an_open_sees_tokens_that_came_in_and_transactions_that_went_out(market_
     with Client("demo", "kate", password=market_stack.password,
                 home=Home(market_stack.home)) as kate:
         kate.open_jobs(SERVICE, price=price, keep=False)  # all it holds
-        assert fm("token", "mint", "kate", "0.04", "--account", "owner").code == 0
+        minted = fm("token", "mint", "kate", "0.04", "--account", "owner")
+        assert minted.code == 0, minted.result.output
         [job] = kate.open_jobs(SERVICE, price=price, keep=False)
         assert job.price == price
         token = kate.chain.contracts.token.functions
