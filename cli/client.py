@@ -222,6 +222,9 @@ class Client:
                                      self.chain_time() + SAFETY_MARGIN)
             if stored is None:
                 break
+            if self.max_price is not None and stored.price > self.max_price:
+                self.store.add([stored])  # the cheapest kept job pays more than accepted
+                break
             try:
                 return self._post(svc, method, body, stored, "stored")
             except _Retry:

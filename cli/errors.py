@@ -48,7 +48,7 @@ class ServiceUnknown(FacemarketError):
     """No enabled registration of the service (for that agent) in the registry."""
 
 
-class AgentChanged(ServiceUnknown):
+class AgentChanged(FacemarketError):
     """The registry names another agent for the service than the one the consumer chose."""
 
 

@@ -108,4 +108,10 @@ def test_max_price_refuses_a_dearer_call_without_moving_tokens(fm, new_consumer)
         refused = fm(*command, "--max-price", "0.001", "-y", "--account", "max")
         assert refused.code == 1 and "more than the 0.001 FACE you accept" in refused.err
     assert jobs_of(fm, "max") == [] and units(fm, "max") == 10**8
-    assert fm("call", ref, "ping", "--max-price", "0.001", "-y", "--account", "max").code == 0
+    # a prepaid find_face job (0.01) is not spent on a ping whose limit is 0.001
+    [dear] = fm("job", "open", "--service", ref, "--method", "find_face", "-y", "--account",
+                "max", "--json").json
+    ping = fm("call", ref, "ping", "--max-price", "0.001", "-y", "--account", "max", "--json")
+    assert ping.code == 0 and ping.json["job"]["id"] != dear["id"]
+    assert ping.json["job"]["price"] <= 10**5
+    assert [j["id"] for j in jobs_of(fm, "max") if j["prepaid"]] == [dear["id"]]
