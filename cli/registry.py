@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import requests
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from facemarket.cli.chain import Chain
@@ -133,14 +133,20 @@ class Registry:
         count = self.contract.functions.serviceCount(provider).call()
         names = [name for offset in range(0, count, self.PAGE)
                  for name in self.contract.functions.servicesOf(provider, offset, self.PAGE).call()]
-        return [s for s in (self.get(provider, n) for n in names) if s is not None]
+        return self._read([(provider, name) for name in names])
 
     def all(self) -> list[Service]:
         """Every service ever registered (from events), in its current state."""
         logs = self.contract.events.ServiceRegistered().get_logs(
             from_block=self.chain.deployment.block)
-        keys = dict.fromkeys((log["args"]["provider"], log["args"]["name"]) for log in logs)
-        return [s for s in (self.get(p, n) for p, n in keys) if s is not None]
+        return self._read(list(dict.fromkeys((log["args"]["provider"], log["args"]["name"])
+                                             for log in logs)))
+
+    def _read(self, keys: list[tuple[str, str]]) -> list[Service]:
+        """The entries of registered (provider, name) pairs, in one round trip however many."""
+        functions = [self.contract.functions.getService(p, n) for p, n in keys]
+        return [Service(to_checksum_address(agent), *rest)
+                for agent, *rest in (self.chain.read(*functions) if functions else [])]
 
     # --- provider side -------------------------------------------------------------------------
     def create_provider(self, owner: LocalAccount, provider: str) -> str:
