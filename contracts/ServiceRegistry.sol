@@ -8,6 +8,7 @@ pragma solidity ^0.8.20;
 /// its agent's). A consumer resolves `provider/service` to exactly one entry: a name can no
 /// longer be squatted by whoever registers it first under their own address.
 contract ServiceRegistry {
+    /// @notice A service as getService returns it.
     struct Service {
         address agent;
         string provider;
@@ -18,14 +19,24 @@ contract ServiceRegistry {
         bool enabled;
     }
 
+    /// @dev What is stored of a service: its keys (provider, name) are not stored twice, and the
+    /// agent and the enabled flag share one slot.
+    struct Entry {
+        address agent;
+        bool enabled;
+        uint256 price;
+        bytes32 specHash;
+        string endpoint;
+    }
+
     /// @notice Longest provider or service name, in bytes.
     uint256 public constant MAX_NAME_LENGTH = 64;
     /// @notice Most service names servicesOf returns per call (listings are paged).
     uint256 public constant MAX_PAGE = 100;
 
     mapping(string => address) private _owners;
-    /// @dev provider => name => service; a service exists once its agent field is set.
-    mapping(string => mapping(string => Service)) private _services;
+    /// @dev provider => name => entry; a service exists once its agent field is set.
+    mapping(string => mapping(string => Entry)) private _services;
     mapping(string => string[]) private _namesOf;
 
     event ProviderCreated(string provider, address indexed owner);
@@ -88,14 +99,10 @@ contract ServiceRegistry {
         bytes32 specHash
     ) external onlyOwnerOf(provider) {
         _checkName(name);
-        Service storage service = _services[provider][name];
-        if (service.enabled) revert ServiceAlreadyRegistered(provider, name);
-        if (service.agent == address(0)) {
-            service.provider = provider;
-            service.name = name;
-            _namesOf[provider].push(name);
-        }
-        _write(service, agent, endpoint, price, specHash);
+        Entry storage entry = _services[provider][name];
+        if (entry.enabled) revert ServiceAlreadyRegistered(provider, name);
+        if (entry.agent == address(0)) _namesOf[provider].push(name);
+        _write(entry, agent, endpoint, price, specHash);
         emit ServiceRegistered(provider, name, agent, endpoint, price, specHash);
     }
 
@@ -125,9 +132,9 @@ contract ServiceRegistry {
 
     /// @notice Service `provider/name`; reverts ServiceNotRegistered when there is none.
     function getService(string calldata provider, string calldata name) external view returns (Service memory) {
-        Service storage service = _services[provider][name];
-        if (service.agent == address(0)) revert ServiceNotRegistered(provider, name);
-        return service;
+        Entry storage entry = _services[provider][name];
+        if (entry.agent == address(0)) revert ServiceNotRegistered(provider, name);
+        return Service(entry.agent, provider, name, entry.endpoint, entry.price, entry.specHash, entry.enabled);
     }
 
     /// @notice How many service names `provider` ever registered (enabled or not).
@@ -146,20 +153,20 @@ contract ServiceRegistry {
         for (uint256 i = offset; i < end; ++i) page[i - offset] = names[i];
     }
 
-    function _enabledService(string calldata provider, string calldata name) private view returns (Service storage service) {
-        service = _services[provider][name];
-        if (service.agent == address(0)) revert ServiceNotRegistered(provider, name);
-        if (!service.enabled) revert ServiceNotEnabled(provider, name);
+    function _enabledService(string calldata provider, string calldata name) private view returns (Entry storage entry) {
+        entry = _services[provider][name];
+        if (entry.agent == address(0)) revert ServiceNotRegistered(provider, name);
+        if (!entry.enabled) revert ServiceNotEnabled(provider, name);
     }
 
-    function _write(Service storage service, address agent, string calldata endpoint, uint256 price, bytes32 specHash) private {
+    function _write(Entry storage entry, address agent, string calldata endpoint, uint256 price, bytes32 specHash) private {
         if (agent == address(0)) revert ZeroAddress();
         if (bytes(endpoint).length == 0) revert EmptyEndpoint();
-        service.agent = agent;
-        service.endpoint = endpoint;
-        service.price = price;
-        service.specHash = specHash;
-        service.enabled = true;
+        entry.agent = agent;
+        entry.enabled = true;
+        entry.endpoint = endpoint;
+        entry.price = price;
+        entry.specHash = specHash;
     }
 
     function _checkName(string calldata name) private pure {
