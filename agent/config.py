@@ -37,6 +37,7 @@ class AgentConfig:
     password_file: Path | None = None
     chain_url: str = "http://127.0.0.1:8545"
     upstream_url: str = "http://127.0.0.1:8001/"
+    provider: str = ""
     service_name: str = "face-services"
     endpoint: str = "http://127.0.0.1:8000/"
     listen_host: str = "127.0.0.1"
@@ -195,6 +196,9 @@ keystore = "{keystore}"
 password_file = "{password_file}"
 
 # --- the service -----------------------------------------------------------------------------
+# Provider namespace the service is registered under (`facemarket provider create NAME`);
+# consumers call it as provider/service_name. Only the provider's owner can register it.
+provider = ""
 # Name under which the service is registered in the ServiceRegistry.
 service_name = "face-services"
 # Public URL of this agent, as registered in the ServiceRegistry.

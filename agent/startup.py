@@ -47,24 +47,31 @@ async def check_chain(w3: AsyncWeb3, deployment: Any, chain_url: str) -> None:
 
 
 async def check_registration(registry: Any, agent: str, config: AgentConfig, spec_hash: bytes) -> bool:
-    """The service is registered by this agent with this price, endpoint and spec; logs the fix if not."""
-    try:
-        service = await registry.functions.getService(agent, config.service_name).call()
-        _, name, endpoint, price, registered_hash, enabled = service
-    except Exception:
-        name, enabled = "", False
-    how = (f"with the agent's account, run `facemarket service register {config.service_name} "
-           f"--endpoint {config.endpoint} --price {tokens(config.price)}` (or `service update`) while the agent runs")
-    if not name or not enabled:
-        log.warning("service %r is not registered for agent %s in the ServiceRegistry; %s",
-                    config.service_name, agent, how)
+    """provider/service_name is registered with this agent as the one paid, at this price,
+    endpoint and spec; logs the fix if not."""
+    ref = f"{config.provider}/{config.service_name}"
+    if not config.provider:
+        log.warning("no provider set: consumers address services as provider/service; set "
+                    "`provider` in the agent config (see `facemarket provider create`)")
         return False
-    stale = [what for what, ok in (("price", price == config.price), ("endpoint", endpoint == config.endpoint),
+    try:
+        registered, _, _, endpoint, price, registered_hash, enabled = \
+            await registry.functions.getService(config.provider, config.service_name).call()
+    except Exception:
+        registered, enabled = None, False
+    how = (f"with the provider owner's account, run `facemarket service register {ref} "
+           f"--agent {agent} --endpoint {config.endpoint} --price {tokens(config.price)}` "
+           "(or `service update`) while the agent runs")
+    if not registered or not enabled:
+        log.warning("service %r is not registered in the ServiceRegistry; %s", ref, how)
+        return False
+    stale = [what for what, ok in (("agent", registered == agent), ("price", price == config.price),
+                                   ("endpoint", endpoint == config.endpoint),
                                    ("spec hash", bytes(registered_hash) == spec_hash)) if not ok]
     if stale:
-        log.warning("service %r is registered with another %s; %s", config.service_name, ", ".join(stale), how)
+        log.warning("service %r is registered with another %s; %s", ref, ", ".join(stale), how)
         return False
-    log.info("service %r is registered for agent %s at price %d", config.service_name, agent, config.price)
+    log.info("service %r is registered for agent %s at price %d", ref, agent, config.price)
     return True
 
 

@@ -1,4 +1,5 @@
-"""Gas report of JobEscrow on the pinned Ganache: what a paid job costs.
+"""Gas report of JobEscrow on the pinned Ganache: what a paid job costs (and, once per provider
+or service, what the ServiceRegistry costs).
 
 Starts its own chain on a free port, deploys, then measures each way to open, complete and
 refund a job in steady state (the escrow already holds tokens, the consumer's permit nonce and
@@ -119,9 +120,25 @@ def measure(bench: Bench) -> list[tuple[str, int, int]]:
     return rows
 
 
+def measure_registry(bench: Bench) -> list[tuple[str, int]]:
+    """What a provider pays once: its namespace, a service under it, a change, a new owner."""
+    fns, owner, agent = bench.contracts.registry.functions, bench.agent, bench.agent.address
+    endpoint, spec = "https://agent.example.com/", b"\xab" * 32
+    return [
+        ("createProvider", bench.gas(owner, fns.createProvider("acme-faces"))),
+        ("register (provider/service, agent = owner)",
+         bench.gas(owner, fns.register("acme-faces", "face-services", agent, endpoint, PRICE, spec))),
+        ("update (new price)",
+         bench.gas(owner, fns.update("acme-faces", "face-services", agent, endpoint, PRICE * 2, spec))),
+        ("transferProvider", bench.gas(owner, fns.transferProvider("acme-faces", bench.consumer.address))),
+    ]
+
+
 def main() -> None:
     with LocalChain(free_port()) as chain:
-        rows = measure(Bench(chain))
+        bench = Bench(chain)
+        rows = measure(bench)
+        registry_rows = measure_registry(bench)
     per_job = {label: gas // jobs for label, gas, jobs in rows}
     print(f"{'operation':<62} {'gas':>10} {'per job':>9}")
     for label, gas, jobs in rows:
@@ -131,6 +148,10 @@ def main() -> None:
     print(f"paid job = open with permit + 1/100 of a 100-job claim: {paid:,} gas")
     print(f"  goal {GOAL:,}: {'met' if paid < GOAL else 'MISSED'} ({paid / GOAL:.0%} of it)")
     print(f"  2018 design {DESIGN_2018:,}: {DESIGN_2018 / paid:.1f}x less gas")
+    print()
+    print(f"{'ServiceRegistry (once per provider or service)':<62} {'gas':>10}")
+    for label, gas in registry_rows:
+        print(f"{label:<62} {gas:>10,}")
 
 
 if __name__ == "__main__":

@@ -39,11 +39,24 @@ GAS_MARGIN = 1.25
 GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
 
 
+# custom error -> (what happened, what to do or None)
 _SAYS = {
-    "NotJobConsumer": "only the job's consumer {consumer} may do this, not {caller}",
-    "ServiceNotRegistered": "agent {agent} has no service {name!r}",
-    "ServiceNotEnabled": "agent {agent}'s service {name!r} is disabled",
-    "ServiceAlreadyRegistered": "agent {agent} already offers {name!r}; use `service update`",
+    "NotJobConsumer": ("only the job's consumer {consumer} may do this, not {caller}",
+                       "act as the right account (--account)"),
+    "ServiceNotRegistered": ("provider {provider!r} has no service {name!r}",
+                             "register it first (`facemarket service register`)"),
+    "ServiceNotEnabled": ("service {provider}/{name} is disabled",
+                          "register it again to enable it"),
+    "ServiceAlreadyRegistered": ("{provider}/{name} is already registered",
+                                 "use `facemarket service update`"),
+    "ProviderTaken": ("provider {provider!r} already belongs to {owner}",
+                      "choose another provider name"),
+    "ProviderNotFound": ("there is no provider {provider!r}",
+                         "create it first (`facemarket provider create {provider}`)"),
+    "NotProviderOwner": ("provider {provider!r} belongs to {owner}, not {caller}",
+                         "act as the provider's owner (--account)"),
+    "InvalidName": ("{name!r} is not a valid name",
+                    "use 1-64 of a-z 0-9 . _ - (no capitals, no /)"),
 }
 
 
@@ -230,11 +243,9 @@ class Chain:
             return TransactionFailed(f"{what}: job {args['jobId']} is "
                                      f"{JobState(args['state']).name}", "only an unused job (CREATED "
                                      "or FUNDED) can be refunded")
-        if name in ("NotJobConsumer", "ServiceNotRegistered", "ServiceNotEnabled",
-                    "ServiceAlreadyRegistered"):
-            return TransactionFailed(f"{what}: {_SAYS[name].format(**args)}",
-                                     "act as the right account (--account)"
-                                     if name == "NotJobConsumer" else None)
+        if name in _SAYS:
+            says, hint = _SAYS[name]
+            return TransactionFailed(f"{what}: {says.format(**args)}", hint.format(**args))
         if name == "OwnableUnauthorizedAccount":
             return TransactionFailed(f"{what}: account {args['account']} is not the contract owner",
                                      "use the owner's account (--account)")

@@ -1,13 +1,16 @@
 """The facemarket client: a paid call is one function call.
 
     from facemarket.cli.client import Client
-    faces = Client("local", "alice").call("face-services", "find_face", image="me.jpg")
+    faces = Client("local", "alice").call("acme/face-services", "find_face", image="me.jpg")
 
-`call` finds the service in the registry, takes a job paid in advance (jobs prepaid in bulk
+`call` resolves `provider/service` in the registry to one agent (refused when it is not the
+agent the consumer chose before: see known_agents.py), takes a job paid in advance (jobs prepaid in bulk
 are used first; they are kept in FACEMARKET_HOME) or opens one (permit: one transaction),
 signs the EIP-712 invocation over the exact body it sends, POSTs it to the agent, checks the
 agent's signed receipt and returns the result. Failures raise `FacemarketError`s that say
-what to do (see facemarket.cli.errors).
+what to do (see facemarket.cli.errors). It never pays more than `max_price` per call, and
+signs again for one call only when the chain shows the refused job can no longer pay the agent
+(a lying agent gets one signature per call, not one per stored job).
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from facemarket.cli.errors import (AgentRefused, AgentUnreachable, FacemarketError, JobUnusable,
-                                   ReceiptInvalid, ServiceFailed)
+from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
+                                   JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.cli.jobs import Escrow
 from facemarket.contracts.jobs import Job, JobState
 from facemarket.cli.networks import Network
-from facemarket.cli.refusals import JobFate, advise
+from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.session import Session
 from facemarket.cli.ui import progress
@@ -71,8 +74,9 @@ class PaidCall:
     opened_job: bool
 
     def to_json(self) -> dict:
-        return {"result": self.result, "job": self.job.to_json(), "service": self.service.name,
-                "agent": self.service.agent, "method": self.method,
+        return {"result": self.result, "job": self.job.to_json(), "service": self.service.ref,
+                "provider": self.service.provider, "agent": self.service.agent,
+                "method": self.method,
                 "request_hash": "0x" + self.request_hash.hex(),
                 "response_hash": "0x" + self.response_hash.hex(),
                 "receipt": "0x" + self.receipt.hex(), "opened_job": self.opened_job}
@@ -95,10 +99,11 @@ class Client:
                  account: str | LocalAccount | None = None, *, password: str | None = None,
                  home: Home | None = None, confirm: Callable[[Quote], None] | None = None,
                  expires_in: int = DEFAULT_EXPIRES_IN, timeout: float = CALL_TIMEOUT,
-                 session: Session | None = None) -> None:
+                 session: Session | None = None, max_price: int | None = None) -> None:
         """`account` is a stored account's name (decrypted with `password`, else
         $FACEMARKET_PASSWORD, else a prompt) or an eth_account LocalAccount. `confirm` is
-        called with a `Quote` before any tokens move and raises to refuse."""
+        called with a `Quote` before any tokens move and raises to refuse. `max_price` (token
+        units) is the most one call may cost: a dearer call is refused before anything moves."""
         if session is None:
             network_name = network.name if isinstance(network, Network) else network
             account_name = None if isinstance(account, LocalAccount) else account
@@ -114,21 +119,33 @@ class Client:
         self.escrow = Escrow(self.chain)
         self.registry = Registry(self.chain)
         self.store = session.job_store
+        self.known_agents = session.known_agents
         self.confirm = confirm
+        self.max_price = max_price
         self.expires_in = expires_in
         self.timeout = timeout
         self.http = requests.Session()
-        self._services: dict[tuple[str, str | None], Service] = {}
+        self._services: dict[str, Service] = {}
         self._specs: dict[tuple[str, str], Spec | None] = {}
         self._clock_offset: float | None = None
 
     # --- what things cost ------------------------------------------------------------------
-    def service(self, name: str, agent: str | None = None) -> Service:
-        """The registry entry of a service (looked up once per client)."""
-        key = (name, agent)
-        if key not in self._services:
-            self._services[key] = self.registry.find(name, agent)
-        return self._services[key]
+    def service(self, ref: str, agent: str | None = None) -> Service:
+        """The registry entry of `provider/service` (looked up once per client), refused when
+        its agent is not `agent` or, without one, not the agent chosen before (pinned)."""
+        if ref not in self._services:
+            self._services[ref] = self.registry.find(ref)
+        service = self._services[ref]
+        self.known_agents.check(service, agent)
+        return service
+
+    def accept(self, price: int) -> None:
+        """Refuse a price above `max_price` before tokens move or anything is signed."""
+        if self.max_price is not None and price > self.max_price:
+            token = self.chain.token
+            raise PriceTooHigh(f"the call costs {token.format(price)}, more than the "
+                               f"{token.format(self.max_price)} you accept (--max-price)",
+                               "nothing was paid; raise --max-price if that price is right")
 
     def spec(self, service: Service) -> Spec | None:
         """The agent's published spec, or None when it cannot be read (the registry price
@@ -164,8 +181,10 @@ class Client:
         """Prepay `count` calls in one transaction; kept in the home folder for later calls."""
         svc = service if isinstance(service, Service) else self.service(service, agent)
         quote = Quote(svc, method, price if price is not None else self.price_of(svc, method), count)
+        self.accept(quote.price)
         if self.confirm is not None:
             self.confirm(quote)
+        self.known_agents.pin(svc)
         now = self.chain_time()
         jobs = self.escrow.open(self.signer, svc.agent, quote.price,
                                 now + (expires_in or self.expires_in), count, now=now)
@@ -192,12 +211,19 @@ class Client:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                           separators=(",", ":")).encode()
         if job is not None:
-            return self._post(svc, method, body, self._checked_job(job, svc, method, params), "given")
+            checked = self._checked_job(job, svc, method, params)
+            self.known_agents.pin(svc)
+            return self._post(svc, method, body, checked, "given")
         price = self.price_of(svc, method, params)
+        self.accept(price)
+        self.known_agents.pin(svc)
         for _attempt in range(MAX_JOB_ATTEMPTS):
             stored = self.store.take(self.signer.address, svc.agent, price,
                                      self.chain_time() + SAFETY_MARGIN)
             if stored is None:
+                break
+            if self.max_price is not None and stored.price > self.max_price:
+                self.store.add([stored])  # the cheapest kept job pays more than accepted
                 break
             try:
                 return self._post(svc, method, body, stored, "stored")
@@ -221,7 +247,8 @@ class Client:
             "has expired" if job.expires_at <= self.chain_time() else None)
         if problem:
             raise JobUnusable(f"job {job_id} {problem}",
-                              f"open a new one: `facemarket job open --service {svc.name}`")
+                              f"open a new one: `facemarket job open --service {svc.ref}`")
+        self.accept(job.price)
         self.store.discard(job_id)  # it is being spent now
         return job
 
@@ -234,13 +261,13 @@ class Client:
         headers = {"Content-Type": "application/json", "X-Job-Id": str(job.id),
                    "X-Job-Signature": "0x" + signature.hex()}
         try:
-            with progress(f"calling {svc.name}.{method} (job {job.id})"):
+            with progress(f"calling {svc.ref}.{method} (job {job.id})"):
                 response = self.http.post(svc.endpoint, data=body, headers=headers,
                                           timeout=self.timeout)
         except requests.RequestException as error:
             self.store.add([job])
             raise AgentUnreachable(
-                f"cannot reach the agent of {svc.name!r} at {svc.endpoint} "
+                f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} "
                 f"({type(error).__name__})",
                 f"nothing was charged; job {job.id} is kept for the next call — try again when "
                 f"the agent is up") from None
@@ -255,22 +282,56 @@ class Client:
             self._refused(svc, method, job, origin, error)
         receipt = self._check_receipt(response, job, request_hash)
         if error:
-            raise ServiceFailed(f"{svc.name}.{method} failed: {error.get('message')}",
+            raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",
                                 "the call was served and paid; fix the request and call again",
                                 code=error.get("code"), data=error.get("data"))
         return PaidCall(payload.get("result"), job, svc, method, request_hash,
                         keccak(response.content), receipt, origin == "opened")
 
     def _refused(self, svc: Service, method: str, job: Job, origin: str, error: dict) -> None:
+        """A refusal that would have the client sign for another job is checked on chain
+        first: only a job that can no longer pay this agent makes the signature just given
+        worthless; while it still can, the client does not sign again for this call (and a
+        refusal of a job it took from its store or just opened is judged: a job given by the
+        user may have been served before, unclaimed yet)."""
         code = int(error["code"])
-        advice = advise(code, job=job.id, service=svc.name, method=method)
+        advice = advise(code, job=job.id, service=svc.ref, method=method)
         refused = AgentRefused(f"agent refused job {job.id}: {error.get('message')}", advice.hint,
                                code=code, reason=advice.reason)
+        payable = advice.try_another_job and origin != "given" and self._payable(job, svc)
+        if payable:
+            self._judge(svc, job, advice)
         if advice.fate is JobFate.KEEP:
             self.store.add([job])
-        if origin == "stored" and advice.try_another_job:
+        if origin == "stored" and advice.try_another_job and not payable:
             raise _Retry from refused
         raise refused
+
+    def _payable(self, job: Job, svc: Service) -> bool:
+        """The chain's word: can `job` still be completed by this service's agent?"""
+        on_chain = self.escrow.get(job.id)
+        return (on_chain.state is JobState.FUNDED and on_chain.agent == svc.agent
+                and on_chain.expires_at > self.chain_time())
+
+    def _judge(self, svc: Service, job: Job, advice: Advice) -> None:
+        """Raise AgentLying when the refusal of a still payable job contradicts the chain (the
+        job is dropped from the store: the liar would refuse it again)."""
+        if advice.reason == "expiring":  # the agent's safety margin is its own: believe it
+            return
+        if advice.reason == "underpaid":
+            self._services.pop(svc.ref, None)
+            self._specs.pop((svc.agent, svc.name), None)
+            if self.registry.find(svc.ref) != svc:  # the price changed since the quote
+                return
+            fact = (f"the job pays {self.chain.token.format(job.price)}, no less than the price "
+                    "in its registered spec")
+        else:
+            fact = "the chain shows the job funded for this agent and not expired"
+        raise AgentLying(f"agent {svc.agent} of {svc.ref} refused job {job.id} as "
+                         f"{advice.reason}, but {fact}: not signing again",
+                         f"report the agent; if an earlier call with job {job.id} was cut off it "
+                         f"may have been served and will be claimed, else refund the job once it "
+                         f"expires (`facemarket job refund {job.id}`)")
 
     def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
         """The agent's signature over (job, request, response): proof of what was served."""

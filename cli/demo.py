@@ -67,7 +67,8 @@ def run_demo(workdir: Path, photo: Path) -> None:
         stack.deploy()
         stack.facemarket("token", "mint", "alice", "10", "--account", "owner", show=True)
 
-        heading("The provider: face services behind its agent, registered on the chain")
+        heading("The provider: face services behind its agent, registered on the chain under "
+                "the provider's own name")
         stack.start_services()
         stack.start_agent()
         stack.register()
@@ -92,8 +93,10 @@ def run_demo(workdir: Path, photo: Path) -> None:
             say(pretty(readable(record["result"])))
             jobs.append(record["job"]["id"])
             paid += record["job"]["price"]
-            say(f"paid {record['job']['price_text']} with job {record['job']['id']}; receipt "
-                f"signed by the agent and checked; picture: {OUTPUT / out.name}")
+            say(f"paid {record['job']['price_text']} to agent {record['agent']} (provider "
+                f"{record['provider']}, the one alice chose and pinned) with job "
+                f"{record['job']['id']}; receipt signed by the agent and checked; picture: "
+                f"{OUTPUT / out.name}")
             stack.facemarket("job", "status", str(record["job"]["id"]), show=True)
 
         heading("The agent claims its pay (completeJobs: each round claims all it served since)")

@@ -48,6 +48,18 @@ class ServiceUnknown(FacemarketError):
     """No enabled registration of the service (for that agent) in the registry."""
 
 
+class AgentChanged(FacemarketError):
+    """The registry names another agent for the service than the one the consumer chose."""
+
+
+class PriceTooHigh(FacemarketError):
+    """The call costs more than the price the user accepted (--max-price); nothing was paid."""
+
+
+class AgentLying(FacemarketError):
+    """The agent's refusal contradicts the chain; the client stops signing for it."""
+
+
 class JobUnusable(FacemarketError):
     """The job given cannot pay for this call (state, agent, price or expiry)."""
 

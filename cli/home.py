@@ -7,6 +7,7 @@ Layout (all plain JSON, so a user can read and back it up):
     keystores/<name>.json   encrypted keys, geth/MetaMask keystore format
     deployments/<chain id>.json  contract addresses on a chain (written by `contracts deploy`)
     jobs/<chain>-<escrow>.json  jobs prepaid in bulk and not used yet
+    known_agents/<chain>-<registry>.json  the agent chosen for each provider/service
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Home:
     @property
     def jobs(self) -> Path:
         return self.root / "jobs"
+
+    @property
+    def known_agents(self) -> Path:
+        return self.root / "known_agents"
 
     def deployment_file(self, key: str) -> Path:
         """deployments/<key>.json; the key is the chain id where one is known."""

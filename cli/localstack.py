@@ -25,7 +25,8 @@ from typing import Any
 
 from facemarket.contracts.localchain import LocalChain, dev_private_keys
 
-SERVICE = "face-services"
+PROVIDER = "demo"
+SERVICE = f"{PROVIDER}/face-services"   # how consumers address it: provider/service
 PRICE = "0.01"                  # registered default price per call (the agent's default)
 START_TIMEOUT = 90.0            # seconds for the services to load their models
 STOP_TIMEOUT = 15.0
@@ -175,7 +176,8 @@ class LocalStack:
         overrides = {"FACEMARKET_AGENT_LISTEN_PORT": str(port),
                      "FACEMARKET_AGENT_ENDPOINT": self.agent_url,
                      "FACEMARKET_AGENT_UPSTREAM_URL": self.services_url,
-                     "FACEMARKET_AGENT_SERVICE_NAME": SERVICE,
+                     "FACEMARKET_AGENT_PROVIDER": PROVIDER,
+                     "FACEMARKET_AGENT_SERVICE_NAME": SERVICE.split("/")[1],
                      "FACEMARKET_AGENT_LEDGER": str(self.workdir / "ledger.sqlite"),
                      "FACEMARKET_AGENT_CLAIM_INTERVAL": str(CLAIM_INTERVAL),
                      "FACEMARKET_AGENT_FOLLOW_INTERVAL": "0.5"}
@@ -183,6 +185,8 @@ class LocalStack:
         self._wait_healthy("agent", self.agent_url)
 
     def register(self) -> None:
+        """The agent's key owns the provider and is the service's agent: the one-key case."""
+        self.facemarket("provider", "create", PROVIDER, "--account", "agent", show=True)
         self.facemarket("service", "register", SERVICE, "--endpoint", self.agent_url,
                         "--price", PRICE, "--account", "agent", show=True)
 

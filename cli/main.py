@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "network": "facemarket.cli.commands.network:network",
     "account": "facemarket.cli.commands.account:account",
     "token": "facemarket.cli.commands.token:token",
+    "provider": "facemarket.cli.commands.provider:provider",
     "service": "facemarket.cli.commands.service:service",
     "job": "facemarket.cli.commands.job:job",
     "call": "facemarket.cli.commands.call:call",

@@ -53,7 +53,9 @@ ADVICE: dict[Reason, tuple[str, JobFate]] = {
                           "is kept; try again", JobFate.KEEP),
 }
 
-# A stored job refused for these reasons says nothing about the next stored job: try it.
+# A stored job refused for these reasons says nothing about the next stored job: try it, but
+# only once the chain shows the refused job can no longer pay the agent (Client._refused): a
+# lying agent must not collect a signature for every stored job.
 TRY_ANOTHER_JOB = {Reason.UNKNOWN_JOB, Reason.NOT_FUNDED, Reason.WRONG_AGENT, Reason.UNDERPAID,
                    Reason.EXPIRING, Reason.ALREADY_USED}
 

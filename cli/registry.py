@@ -1,5 +1,6 @@
-"""The ServiceRegistry from both sides: providers register, update and disable; consumers
-find a service's agent, endpoint and price, and read the API spec the agent publishes."""
+"""The ServiceRegistry from both sides: a provider's owner registers, updates and disables
+the services of its namespace; consumers resolve `provider/service` to its agent, endpoint and
+price, and read the API spec the agent publishes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import requests
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from facemarket.cli.chain import Chain
@@ -17,9 +18,20 @@ from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnkn
 SPEC_TIMEOUT = 10.0
 
 
+def split_ref(ref: str) -> tuple[str, str]:
+    """(provider, service) of `provider/service`. A bare name is refused: whoever registers a
+    name first must not receive the payments of consumers who meant someone else."""
+    provider, sep, name = ref.partition("/")
+    if not sep or not provider or not name or "/" in name:
+        raise ServiceUnknown(f"{ref!r} does not name its provider: write PROVIDER/SERVICE",
+                             "`facemarket service list` shows who offers what")
+    return provider, name
+
+
 @dataclass(frozen=True)
 class Service:
     agent: str
+    provider: str
     name: str
     endpoint: str
     price: int
@@ -27,13 +39,18 @@ class Service:
     enabled: bool
 
     @property
+    def ref(self) -> str:
+        """How consumers address it: `provider/service`."""
+        return f"{self.provider}/{self.name}"
+
+    @property
     def spec_url(self) -> str:
         return self.endpoint.rstrip("/") + "/spec"
 
     def to_json(self) -> dict:
-        return {"agent": self.agent, "name": self.name, "endpoint": self.endpoint,
-                "price": self.price, "spec_hash": "0x" + self.spec_hash.hex(),
-                "enabled": self.enabled}
+        return {"agent": self.agent, "provider": self.provider, "name": self.name,
+                "service": self.ref, "endpoint": self.endpoint, "price": self.price,
+                "spec_hash": "0x" + self.spec_hash.hex(), "enabled": self.enabled}
 
 
 @dataclass(frozen=True)
@@ -83,52 +100,83 @@ def fetch_spec(endpoint_spec_url: str, registered_hash: bytes,
 
 
 class Registry:
+    """Reads resolve `provider/service` to exactly one entry; writes are the provider owner's."""
+
+    PAGE = 100  # the contract's MAX_PAGE: names per servicesOf call
+
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
         self.contract = chain.contracts.registry
 
-    def get(self, agent: str, name: str) -> Service | None:
+    def get(self, provider: str, name: str) -> Service | None:
         try:
-            return Service(*self.contract.functions.getService(agent, name).call())
+            return Service(*self.contract.functions.getService(provider, name).call())
         except (ContractCustomError, ContractLogicError):  # ServiceNotRegistered
             return None
 
-    def find(self, name: str, agent: str | None = None) -> Service:
-        """The enabled registration of `name` (by `agent`, else the first agent offering it)."""
-        agents = [agent] if agent else self.contract.functions.agentsFor(name).call()
-        for candidate in agents:
-            service = self.get(candidate, name)
-            if service is not None and service.enabled:
-                return service
-        by = f" by agent {agent}" if agent else ""
-        raise ServiceUnknown(f"no enabled service {name!r}{by} on network "
-                             f"{self.chain.network.name!r}",
-                             "see `facemarket service list` for what is offered")
+    def find(self, ref: str) -> Service:
+        """The enabled service `provider/service`: one entry, whoever else uses the name."""
+        provider, name = split_ref(ref)
+        service = self.get(provider, name)
+        if service is None or not service.enabled:
+            state = "is disabled" if service else "is not registered"
+            raise ServiceUnknown(f"service {ref!r} {state} on network {self.chain.network.name!r}",
+                                 "see `facemarket service list` for what is offered")
+        return service
 
-    def of_agent(self, agent: str) -> list[Service]:
-        names = dict.fromkeys(self.contract.functions.servicesOf(agent).call())
-        return [s for s in (self.get(agent, n) for n in names) if s is not None]
+    def owner(self, provider: str) -> str | None:
+        owner = self.contract.functions.ownerOf(provider).call()
+        return None if int(owner, 16) == 0 else owner
+
+    def of_provider(self, provider: str) -> list[Service]:
+        """Every service of `provider` (enabled or not), read a bounded page at a time."""
+        count = self.contract.functions.serviceCount(provider).call()
+        names = [name for offset in range(0, count, self.PAGE)
+                 for name in self.contract.functions.servicesOf(provider, offset, self.PAGE).call()]
+        return self._read([(provider, name) for name in names])
 
     def all(self) -> list[Service]:
         """Every service ever registered (from events), in its current state."""
         logs = self.contract.events.ServiceRegistered().get_logs(
             from_block=self.chain.deployment.block)
-        keys = dict.fromkeys((log["args"]["agent"], log["args"]["name"]) for log in logs)
-        return [s for s in (self.get(a, n) for a, n in keys) if s is not None]
+        return self._read(list(dict.fromkeys((log["args"]["provider"], log["args"]["name"])
+                                             for log in logs)))
+
+    def _read(self, keys: list[tuple[str, str]]) -> list[Service]:
+        """The entries of registered (provider, name) pairs, in one round trip however many."""
+        functions = [self.contract.functions.getService(p, n) for p, n in keys]
+        return [Service(to_checksum_address(agent), *rest)
+                for agent, *rest in (self.chain.read(*functions) if functions else [])]
 
     # --- provider side -------------------------------------------------------------------------
-    def register(self, agent: LocalAccount, name: str, endpoint: str, price: int,
+    def create_provider(self, owner: LocalAccount, provider: str) -> str:
+        self.chain.send(owner, self.contract.functions.createProvider(provider),
+                        f"create provider {provider!r}")
+        return owner.address
+
+    def transfer_provider(self, owner: LocalAccount, provider: str, new_owner: str) -> str:
+        self.chain.send(owner, self.contract.functions.transferProvider(provider, new_owner),
+                        f"transfer provider {provider!r}")
+        return new_owner
+
+    def register(self, owner: LocalAccount, ref: str, agent: str, endpoint: str, price: int,
                  spec_hash: bytes) -> Service:
-        self.chain.send(agent, self.contract.functions.register(name, endpoint, price, spec_hash),
-                        f"register {name!r}")
-        return self.get(agent.address, name)
+        provider, name = split_ref(ref)
+        self.chain.send(owner, self.contract.functions.register(provider, name, agent, endpoint,
+                                                                price, spec_hash),
+                        f"register {ref!r}")
+        return self.get(provider, name)
 
-    def update(self, agent: LocalAccount, name: str, endpoint: str, price: int,
+    def update(self, owner: LocalAccount, ref: str, agent: str, endpoint: str, price: int,
                spec_hash: bytes) -> Service:
-        self.chain.send(agent, self.contract.functions.update(name, endpoint, price, spec_hash),
-                        f"update {name!r}")
-        return self.get(agent.address, name)
+        provider, name = split_ref(ref)
+        self.chain.send(owner, self.contract.functions.update(provider, name, agent, endpoint,
+                                                              price, spec_hash),
+                        f"update {ref!r}")
+        return self.get(provider, name)
 
-    def disable(self, agent: LocalAccount, name: str) -> Service:
-        self.chain.send(agent, self.contract.functions.disable(name), f"disable {name!r}")
-        return self.get(agent.address, name)
+    def disable(self, owner: LocalAccount, ref: str) -> Service:
+        provider, name = split_ref(ref)
+        self.chain.send(owner, self.contract.functions.disable(provider, name),
+                        f"disable {ref!r}")
+        return self.get(provider, name)

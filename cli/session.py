@@ -46,6 +46,12 @@ class Session:
         return JobStore(self.home, self.chain.chain_id, self.chain.deployment.escrow)
 
     @cached_property
+    def known_agents(self) -> "KnownAgents":  # noqa: F821
+        """The agent the consumer chose for each service of this network's registry."""
+        from facemarket.cli.known_agents import KnownAgents
+        return KnownAgents(self.home, self.chain.chain_id, self.chain.deployment.registry)
+
+    @cached_property
     def account(self) -> StoredAccount:
         return self.keystores.get(self._account_name)
 

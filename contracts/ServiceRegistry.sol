@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
-/// @title ServiceRegistry: where agents publish the services they sell.
-/// @notice An agent (msg.sender) registers a named service with its endpoint, its price per call
-/// in token units and the hash of its API spec; it updates or disables it later. Consumers list
-/// the services of an agent, or the agents offering a service name.
+/// @title ServiceRegistry: where providers publish the services they sell.
+/// @notice A provider is a namespace held by its owner address (first come; the owner may hand it
+/// on). Only the owner registers, updates or disables services under it, each addressed as
+/// `provider/service` and naming the agent address that is paid for it (the owner's own key, or
+/// its agent's). A consumer resolves `provider/service` to exactly one entry: a name can no
+/// longer be squatted by whoever registers it first under their own address.
 contract ServiceRegistry {
+    /// @notice A service as getService returns it.
     struct Service {
         address agent;
+        string provider;
         string name;
         string endpoint;
         uint256 price;
@@ -15,84 +19,164 @@ contract ServiceRegistry {
         bool enabled;
     }
 
-    /// @dev agent => name => service; a service exists once its agent field is set.
-    mapping(address => mapping(string => Service)) private _services;
-    mapping(address => string[]) private _namesOf;
-    mapping(string => address[]) private _agentsFor;
+    /// @dev What is stored of a service: its keys (provider, name) are not stored twice, and the
+    /// agent and the enabled flag share one slot.
+    struct Entry {
+        address agent;
+        bool enabled;
+        uint256 price;
+        bytes32 specHash;
+        string endpoint;
+    }
 
-    event ServiceRegistered(address indexed agent, string name, string endpoint, uint256 price, bytes32 specHash);
-    event ServiceUpdated(address indexed agent, string name, string endpoint, uint256 price, bytes32 specHash);
-    event ServiceDisabled(address indexed agent, string name);
+    /// @notice Longest provider or service name, in bytes.
+    uint256 public constant MAX_NAME_LENGTH = 64;
+    /// @notice Most service names servicesOf returns per call (listings are paged).
+    uint256 public constant MAX_PAGE = 100;
 
-    /// @notice The service name is empty.
-    error EmptyServiceName();
+    mapping(string => address) private _owners;
+    /// @dev provider => name => entry; a service exists once its agent field is set.
+    mapping(string => mapping(string => Entry)) private _services;
+    mapping(string => string[]) private _namesOf;
+
+    event ProviderCreated(string provider, address indexed owner);
+    event ProviderTransferred(string provider, address indexed previousOwner, address indexed newOwner);
+    event ServiceRegistered(string provider, string name, address indexed agent, string endpoint, uint256 price, bytes32 specHash);
+    event ServiceUpdated(string provider, string name, address indexed agent, string endpoint, uint256 price, bytes32 specHash);
+    event ServiceDisabled(string provider, string name);
+
+    /// @notice A provider or service name is empty, longer than MAX_NAME_LENGTH, or has a
+    /// character outside a-z 0-9 . _ - (one spelling per name: no look-alikes, no `/`).
+    error InvalidName(string name);
     /// @notice The endpoint URL is empty.
     error EmptyEndpoint();
-    /// @notice This agent already has an enabled service of that name: use update().
-    error ServiceAlreadyRegistered(address agent, string name);
-    /// @notice This agent has no service of that name: register() it first.
-    error ServiceNotRegistered(address agent, string name);
+    /// @notice The agent or new owner is the zero address.
+    error ZeroAddress();
+    /// @notice The provider name already belongs to `owner`.
+    error ProviderTaken(string provider, address owner);
+    /// @notice No provider of that name: create it first.
+    error ProviderNotFound(string provider);
+    /// @notice Only the provider's owner may do this.
+    error NotProviderOwner(string provider, address owner, address caller);
+    /// @notice The provider already has an enabled service of that name: use update().
+    error ServiceAlreadyRegistered(string provider, string name);
+    /// @notice The provider has no service of that name: register() it first.
+    error ServiceNotRegistered(string provider, string name);
     /// @notice The service is disabled: register() it again to enable it.
-    error ServiceNotEnabled(address agent, string name);
+    error ServiceNotEnabled(string provider, string name);
 
-    /// @notice Registers a service of the caller, or enables again one it had disabled.
-    function register(string calldata name, string calldata endpoint, uint256 price, bytes32 specHash) external {
-        if (bytes(name).length == 0) revert EmptyServiceName();
+    modifier onlyOwnerOf(string calldata provider) {
+        address owner = _owners[provider];
+        if (owner == address(0)) revert ProviderNotFound(provider);
+        if (owner != msg.sender) revert NotProviderOwner(provider, owner, msg.sender);
+        _;
+    }
+
+    /// @notice Creates provider `provider`, owned by the caller; first come, first served.
+    function createProvider(string calldata provider) external {
+        _checkName(provider);
+        address owner = _owners[provider];
+        if (owner != address(0)) revert ProviderTaken(provider, owner);
+        _owners[provider] = msg.sender;
+        emit ProviderCreated(provider, msg.sender);
+    }
+
+    /// @notice Hands provider `provider` (and the right to change its services) to `newOwner`.
+    function transferProvider(string calldata provider, address newOwner) external onlyOwnerOf(provider) {
+        if (newOwner == address(0)) revert ZeroAddress();
+        _owners[provider] = newOwner;
+        emit ProviderTransferred(provider, msg.sender, newOwner);
+    }
+
+    /// @notice Registers service `name` of the caller's provider, paid to `agent`, or enables
+    /// again one it had disabled.
+    function register(
+        string calldata provider,
+        string calldata name,
+        address agent,
+        string calldata endpoint,
+        uint256 price,
+        bytes32 specHash
+    ) external onlyOwnerOf(provider) {
+        _checkName(name);
+        Entry storage entry = _services[provider][name];
+        if (entry.enabled) revert ServiceAlreadyRegistered(provider, name);
+        if (entry.agent == address(0)) _namesOf[provider].push(name);
+        _write(entry, agent, endpoint, price, specHash);
+        emit ServiceRegistered(provider, name, agent, endpoint, price, specHash);
+    }
+
+    /// @notice Changes the agent, endpoint, price and spec hash of an enabled service.
+    function update(
+        string calldata provider,
+        string calldata name,
+        address agent,
+        string calldata endpoint,
+        uint256 price,
+        bytes32 specHash
+    ) external onlyOwnerOf(provider) {
+        _write(_enabledService(provider, name), agent, endpoint, price, specHash);
+        emit ServiceUpdated(provider, name, agent, endpoint, price, specHash);
+    }
+
+    /// @notice Disables a service; it stays listed, with `enabled` false.
+    function disable(string calldata provider, string calldata name) external onlyOwnerOf(provider) {
+        _enabledService(provider, name).enabled = false;
+        emit ServiceDisabled(provider, name);
+    }
+
+    /// @notice The owner of `provider` (the zero address when nobody created it).
+    function ownerOf(string calldata provider) external view returns (address) {
+        return _owners[provider];
+    }
+
+    /// @notice Service `provider/name`; reverts ServiceNotRegistered when there is none.
+    function getService(string calldata provider, string calldata name) external view returns (Service memory) {
+        Entry storage entry = _services[provider][name];
+        if (entry.agent == address(0)) revert ServiceNotRegistered(provider, name);
+        return Service(entry.agent, provider, name, entry.endpoint, entry.price, entry.specHash, entry.enabled);
+    }
+
+    /// @notice How many service names `provider` ever registered (enabled or not).
+    function serviceCount(string calldata provider) external view returns (uint256) {
+        return _namesOf[provider].length;
+    }
+
+    /// @notice Up to `limit` (at most MAX_PAGE) of the service names of `provider`, from `offset`,
+    /// in registration order: one call stays bounded however many the provider has.
+    function servicesOf(string calldata provider, uint256 offset, uint256 limit) external view returns (string[] memory page) {
+        string[] storage names = _namesOf[provider];
+        uint256 end = offset + (limit < MAX_PAGE ? limit : MAX_PAGE);
+        if (end > names.length) end = names.length;
+        if (offset >= end) return new string[](0);
+        page = new string[](end - offset);
+        for (uint256 i = offset; i < end; ++i) page[i - offset] = names[i];
+    }
+
+    function _enabledService(string calldata provider, string calldata name) private view returns (Entry storage entry) {
+        entry = _services[provider][name];
+        if (entry.agent == address(0)) revert ServiceNotRegistered(provider, name);
+        if (!entry.enabled) revert ServiceNotEnabled(provider, name);
+    }
+
+    function _write(Entry storage entry, address agent, string calldata endpoint, uint256 price, bytes32 specHash) private {
+        if (agent == address(0)) revert ZeroAddress();
         if (bytes(endpoint).length == 0) revert EmptyEndpoint();
-        Service storage service = _services[msg.sender][name];
-        if (service.enabled) revert ServiceAlreadyRegistered(msg.sender, name);
-        if (service.agent == address(0)) {
-            service.agent = msg.sender;
-            service.name = name;
-            _namesOf[msg.sender].push(name);
-            _agentsFor[name].push(msg.sender);
+        entry.agent = agent;
+        entry.enabled = true;
+        entry.endpoint = endpoint;
+        entry.price = price;
+        entry.specHash = specHash;
+    }
+
+    function _checkName(string calldata name) private pure {
+        bytes calldata raw = bytes(name);
+        if (raw.length == 0 || raw.length > MAX_NAME_LENGTH) revert InvalidName(name);
+        for (uint256 i; i < raw.length; ++i) {
+            bytes1 c = raw[i];
+            if (!((c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "." || c == "_" || c == "-")) {
+                revert InvalidName(name);
+            }
         }
-        _write(service, endpoint, price, specHash);
-        emit ServiceRegistered(msg.sender, name, endpoint, price, specHash);
-    }
-
-    /// @notice Changes the endpoint, price and spec hash of an enabled service of the caller.
-    function update(string calldata name, string calldata endpoint, uint256 price, bytes32 specHash) external {
-        if (bytes(endpoint).length == 0) revert EmptyEndpoint();
-        Service storage service = _enabledService(msg.sender, name);
-        _write(service, endpoint, price, specHash);
-        emit ServiceUpdated(msg.sender, name, endpoint, price, specHash);
-    }
-
-    /// @notice Disables a service of the caller; it stays listed, with `enabled` false.
-    function disable(string calldata name) external {
-        Service storage service = _enabledService(msg.sender, name);
-        service.enabled = false;
-        emit ServiceDisabled(msg.sender, name);
-    }
-
-    /// @notice The service `name` of `agent`; reverts ServiceNotRegistered when there is none.
-    function getService(address agent, string calldata name) external view returns (Service memory) {
-        Service storage service = _services[agent][name];
-        if (service.agent == address(0)) revert ServiceNotRegistered(agent, name);
-        return service;
-    }
-
-    /// @notice The names of every service `agent` ever registered (enabled or not).
-    function servicesOf(address agent) external view returns (string[] memory) {
-        return _namesOf[agent];
-    }
-
-    /// @notice The agents that ever registered a service called `name` (enabled or not).
-    function agentsFor(string calldata name) external view returns (address[] memory) {
-        return _agentsFor[name];
-    }
-
-    function _enabledService(address agent, string calldata name) private view returns (Service storage service) {
-        service = _services[agent][name];
-        if (service.agent == address(0)) revert ServiceNotRegistered(agent, name);
-        if (!service.enabled) revert ServiceNotEnabled(agent, name);
-    }
-
-    function _write(Service storage service, string calldata endpoint, uint256 price, bytes32 specHash) private {
-        service.endpoint = endpoint;
-        service.price = price;
-        service.specHash = specHash;
-        service.enabled = true;
     }
 }

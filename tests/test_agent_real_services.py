@@ -28,7 +28,7 @@ def upstream(face_services, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def agent(agent_factory, upstream):
-    return agent_factory(upstream.url)
+    return agent_factory(upstream.url, provider="real-services")
 
 
 def test_paid_find_face_is_served_by_the_real_services_and_claimed(agent, market, upstream):
@@ -76,14 +76,17 @@ def test_spec_lists_prices_and_its_hash_is_what_the_registry_holds(agent, market
     assert {e["code"] for e in document["methods"][0]["errors"]} >= {4001, 4006, 4007}
     # Register with the spec's hash; the restarted agent's start-up check then finds it in order.
     key = Account.from_key(agent.key.key)
-    market.send(key, market.contracts.registry.functions.register(
-        "face-services", agent.url, AGENT_PRICE, keccak(spec.body)))
-    service = market.contracts.registry.functions.getService(agent.address, "face-services").call()
-    assert bytes(service[4]) == keccak(spec.body)
+    registry = market.contracts.registry.functions
+    market.send(key, registry.createProvider("real-services"))
+    market.send(key, registry.register("real-services", "face-services", agent.address, agent.url,
+                                       AGENT_PRICE, keccak(spec.body)))
+    service = registry.getService("real-services", "face-services").call()
+    assert bytes(service[5]) == keccak(spec.body)
     assert "is not registered" in agent.log_path.read_text()
     agent.stop()
     agent.start()
-    assert f"'face-services' is registered for agent {agent.address}" in agent.log_path.read_text()
+    assert (f"'real-services/face-services' is registered for agent {agent.address}"
+            in agent.log_path.read_text())
     assert http("GET", agent.url + "spec").body == spec.body
 
 

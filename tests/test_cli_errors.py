@@ -17,7 +17,7 @@ def assert_one_clear_line(run, *needles: str) -> None:
 
 
 def test_wrong_password(fm):
-    run = fm("call", "face-services", "ping", "-y", env={"FACEMARKET_PASSWORD": "not it"})
+    run = fm("call", "demo/face-services", "ping", "-y", env={"FACEMARKET_PASSWORD": "not it"})
     assert_one_clear_line(run, "wrong password for account 'alice'", "--password-file")
     debug = fm("token", "balance", "--debug", "--account", "alice",
                env={"FACEMARKET_PASSWORD": "not it"})
@@ -27,13 +27,13 @@ def test_wrong_password(fm):
 def test_wrong_password_from_a_password_file(fm, tmp_path):
     wrong = tmp_path / "password"
     wrong.write_text("not it\n")
-    run = fm("job", "open", "--service", "face-services", "-y", "--password-file", str(wrong))
+    run = fm("job", "open", "--service", "demo/face-services", "-y", "--password-file", str(wrong))
     assert_one_clear_line(run, "wrong password")
 
 
 def test_wrong_password_shows_traceback_with_debug(fm):
     try:
-        fm("job", "open", "--service", "face-services", "-y", "--debug",
+        fm("job", "open", "--service", "demo/face-services", "-y", "--debug",
            env={"FACEMARKET_PASSWORD": "not it"})
     except Exception as error:  # noqa: BLE001 — --debug lets the exception through
         assert type(error).__name__ == "WrongPassword"
@@ -42,13 +42,16 @@ def test_wrong_password_shows_traceback_with_debug(fm):
 
 
 def test_unknown_service(fm):
-    assert_one_clear_line(fm("call", "no-such-service", "find_face", "--image", str(PHOTO), "-y"),
-                          "no enabled service 'no-such-service'", "facemarket service list")
+    assert_one_clear_line(fm("call", "demo/no-such-service", "find_face", "--image", str(PHOTO),
+                             "-y"),
+                          "service 'demo/no-such-service' is not registered", "facemarket service list")
+    assert_one_clear_line(fm("call", "face-services", "ping", "-y"),
+                          "'face-services' does not name its provider", "service list")
 
 
 def test_insufficient_tokens(fm, new_consumer):
     new_consumer("ivan")  # ETH for gas, no tokens
-    assert_one_clear_line(fm("call", "face-services", "ping", "-y", "--account", "ivan"),
+    assert_one_clear_line(fm("call", "demo/face-services", "ping", "-y", "--account", "ivan"),
                           "holds 0 FACE", "token mint")
     assert_one_clear_line(fm("token", "transfer", "alice", "1", "-y", "--account", "ivan"),
                           "holds 0 FACE, needs 1 FACE")
@@ -59,22 +62,23 @@ def test_agent_down_keeps_the_job(fm, new_consumer):
     with socket.socket() as s:  # a port nothing listens on: an agent that is down
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert fm("service", "register", "down", "--endpoint", f"http://127.0.0.1:{port}/",
+    assert fm("provider", "create", "judy", "--account", "judy").code == 0
+    assert fm("service", "register", "judy/down", "--endpoint", f"http://127.0.0.1:{port}/",
               "--price", "0.01", "--spec-hash", "0x" + "00" * 32, "--account", "judy").code == 0
-    run = fm("call", "down", "ping", "-y", "--account", "judy")
-    assert_one_clear_line(run, "cannot reach the agent of 'down'", "nothing was charged")
+    run = fm("call", "judy/down", "ping", "-y", "--account", "judy")
+    assert_one_clear_line(run, "cannot reach the agent of 'judy/down'", "nothing was charged")
     kept = fm("job", "list", "--account", "judy", "--json").json
     assert len(kept) == 1 and kept[0]["prepaid"] and kept[0]["state"] == "FUNDED"
-    again = fm("call", "down", "ping", "-y", "--account", "judy")  # uses the kept job
+    again = fm("call", "judy/down", "ping", "-y", "--account", "judy")  # uses the kept job
     assert_one_clear_line(again, f"job {kept[0]['id']} is kept")
     assert len(fm("job", "list", "--account", "judy", "--json").json) == 1
 
 
 def test_unconfirmed_payment_and_bad_input(fm):
-    assert_one_clear_line(fm("call", "face-services", "ping"), "not confirmed", "-y")
+    assert_one_clear_line(fm("call", "demo/face-services", "ping"), "not confirmed", "-y")
     assert_one_clear_line(fm("token", "mint", "alice", "1.000000001", "--account", "owner"),
                           "not an amount")
-    assert_one_clear_line(fm("call", "face-services", "ping", "--param", "novalue", "-y"),
+    assert_one_clear_line(fm("call", "demo/face-services", "ping", "--param", "novalue", "-y"),
                           "bad --param")
     assert_one_clear_line(fm("account", "show", "nobody"), "unknown account 'nobody'")
     assert_one_clear_line(fm("job", "status", "1", "--network", "nowhere"), "unknown network")

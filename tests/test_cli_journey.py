@@ -8,9 +8,8 @@ import time
 
 import cv2
 
+from facemarket.cli.localstack import SERVICE
 from tests.fixtures.cli import PHOTO
-
-SERVICE = "face-services"
 
 
 def wait_for_state(fm, job_id: int, state: str, timeout: float = 30.0) -> dict:

@@ -50,23 +50,23 @@ def test_chain_commands_print_json(fm, new_consumer, market_stack):
     assert moved["amount_units"] == 5 * 10**7 and moved["tx"].startswith("0x")
 
     services = ok(fm("service", "list", "--json"))
-    assert "face-services" in [s["name"] for s in services]  # other tests register theirs
-    shown = ok(fm("service", "show", "face-services", "--json"))
+    assert "demo/face-services" in [s["service"] for s in services]  # other tests register theirs
+    shown = ok(fm("service", "show", "demo/face-services", "--json"))
     assert shown["spec_matches_registry"] is True
     prices = {m["name"]: m["price"] for m in shown["methods"]}
     assert prices["face_identity"] > prices["ping"]
 
-    created = ok(fm("job", "create", "--service", "face-services", "--account", "gina", "--json"))
+    created = ok(fm("job", "create", "--service", "demo/face-services", "--account", "gina", "--json"))
     assert created["state"] == "CREATED"
     assert ok(fm("job", "fund", str(created["id"]), "-y", "--account", "gina", "--json"))["state"] \
         == "FUNDED"
     assert ok(fm("job", "status", str(created["id"]), "--json"))["state"] == "FUNDED"
-    opened = ok(fm("job", "open", "--service", "face-services", "--method", "face_identity",
+    opened = ok(fm("job", "open", "--service", "demo/face-services", "--method", "face_identity",
                    "--count", "3", "-y", "--account", "gina", "--json"))
     assert len(opened) == 3 and {j["price"] for j in opened} == {prices["face_identity"]}
     listed = ok(fm("job", "list", "--account", "gina", "--json"))
     assert len(listed) == 4 and all(j["prepaid"] for j in listed)
-    call = ok(fm("call", "face-services", "face_identity", "--image", str(PHOTO), "-y",
+    call = ok(fm("call", "demo/face-services", "face_identity", "--image", str(PHOTO), "-y",
                  "--account", "gina", "--json"))
     assert len(call["result"]["faces"][0]["vector"]) == 128
     assert call["job"]["id"] in {j["id"] for j in opened}
@@ -74,19 +74,25 @@ def test_chain_commands_print_json(fm, new_consumer, market_stack):
 
 def test_provider_commands_print_json(fm, new_consumer):
     new_consumer("hank")
-    registered = ok(fm("service", "register", "echo", "--endpoint", "http://127.0.0.1:9/",
+    assert ok(fm("provider", "create", "hank", "--account", "hank", "--json"))["owner"] \
+        == ok(fm("account", "show", "hank", "--json"))["address"]
+    registered = ok(fm("service", "register", "hank/echo", "--endpoint", "http://127.0.0.1:9/",
                        "--price", "0.5", "--spec-hash", "0x" + "ab" * 32, "--account", "hank",
                        "--json"))
     assert registered["enabled"] is True and registered["price"] == 5 * 10**7
-    updated = ok(fm("service", "update", "echo", "--price", "0.25", "--account", "hank", "--json"))
+    updated = ok(fm("service", "update", "hank/echo", "--price", "0.25", "--account", "hank",
+                    "--json"))
     assert updated["price"] == 25 * 10**6 and updated["spec_hash"] == "0x" + "ab" * 32
-    mine = ok(fm("service", "list", "--agent", "hank", "--json"))
-    assert [s["name"] for s in mine] == ["echo"]
-    shown = ok(fm("service", "show", "echo", "--json"))
+    mine = ok(fm("service", "list", "--provider", "hank", "--json"))
+    assert [s["service"] for s in mine] == ["hank/echo"]
+    assert [s["service"] for s in ok(fm("provider", "show", "hank", "--json"))["services"]] \
+        == ["hank/echo"]
+    shown = ok(fm("service", "show", "hank/echo", "--json"))
     assert shown["spec"] is None and "cannot read the spec" in shown["spec_error"]
-    assert ok(fm("service", "disable", "echo", "--account", "hank", "--json"))["enabled"] is False
-    assert "echo" not in [s["name"] for s in ok(fm("service", "list", "--json"))]
-    assert "echo" in [s["name"] for s in ok(fm("service", "list", "--all", "--json"))]
+    assert ok(fm("service", "disable", "hank/echo", "--account", "hank", "--json"))["enabled"] \
+        is False
+    assert "hank/echo" not in [s["service"] for s in ok(fm("service", "list", "--json"))]
+    assert "hank/echo" in [s["service"] for s in ok(fm("service", "list", "--all", "--json"))]
 
 
 def test_errors_are_json_too(fm):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -17,10 +15,12 @@ from facemarket.cli.client import Client
 from facemarket.cli.errors import (AgentRefused, InsufficientTokens, JobUnusable, ReceiptInvalid,
                                    ServiceFailed)
 from facemarket.cli.home import Home
+from facemarket.cli.localstack import SERVICE
+from facemarket.contracts.jobs import JobState
 from facemarket.contracts.typed_messages import recover_receipt_signer, sign_receipt
+from tests.fixtures.agent import wait_until
 from tests.fixtures.cli import PHOTO
-
-SERVICE = "face-services"
+from tests.fixtures.post_server import post_server
 
 
 @pytest.fixture
@@ -53,30 +53,16 @@ def batch_refusing_node(client):
     that do not take batches do, and passes single requests on. Yields (url, batches refused)."""
     refused = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 — http.server's name
-            request = self.rfile.read(int(self.headers["Content-Length"]))
-            if request.lstrip().startswith(b"["):
-                refused.append(request)
-                body = json.dumps({"jsonrpc": "2.0", "id": None,
-                                   "error": {"code": -32600, "message": "batches are not allowed"}}).encode()
-            else:
-                body = requests.post(client.chain.network.rpc_url, data=request,
-                                     headers={"Content-Type": "application/json"}, timeout=30).content
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def relay(_headers, request: bytes) -> tuple[int, bytes, dict]:
+        if request.lstrip().startswith(b"["):
+            refused.append(request)
+            return 200, json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+                "code": -32600, "message": "batches are not allowed"}}).encode(), {}
+        return 200, requests.post(client.chain.network.rpc_url, data=request, timeout=30,
+                                  headers={"Content-Type": "application/json"}).content, {}
 
-        def log_message(self, *_args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/", refused
-    server.shutdown()
-    server.server_close()
+    with post_server(relay) as url:
+        yield url, refused
 
 
 def test_view_calls_still_read_from_a_node_that_refuses_batches(client, batch_refusing_node):
@@ -123,6 +109,9 @@ def test_a_parameter_price_is_read_from_the_spec_and_paid(client):
 
 def test_a_spent_stored_job_is_dropped_and_the_call_still_succeeds(client):
     spent = client.invoke(SERVICE, "find_face", image=PHOTO).job
+    # the refusal of a stored job makes the client sign for the next one only once the chain
+    # confirms it (here: the agent's claim landed; see test_lying_agent.py for a liar)
+    wait_until(lambda: client.escrow.get(spent.id).state is JobState.COMPLETED, 30, "the claim")
     client.store.add([spent])  # as if the local store had not noticed it was used
     # another request (the same body would get the served answer again: an idempotent retry)
     again = client.invoke(SERVICE, "find_face", image=PHOTO, algorithm="haar_cascade")
@@ -168,37 +157,24 @@ def impostor(client, fm, new_consumer):
     new_consumer("mallory")
     signing = {"key": None}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 — http.server's name
-            request = self.rfile.read(int(self.headers["Content-Length"]))
-            body = b'{"jsonrpc":"2.0","id":1,"result":"pong"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if signing["key"] is not None:
-                receipt = sign_receipt(signing["key"], client.chain.domain,
-                                       int(self.headers["X-Job-Id"]), keccak(request), keccak(body))
-                self.send_header("X-Job-Receipt", "0x" + receipt.hex())
-            self.end_headers()
-            self.wfile.write(body)
+    def pong(headers, request: bytes) -> tuple[int, bytes, dict]:
+        body = b'{"jsonrpc":"2.0","id":1,"result":"pong"}'
+        if signing["key"] is None:
+            return 200, body, {}
+        receipt = sign_receipt(signing["key"], client.chain.domain, int(headers["X-Job-Id"]),
+                               keccak(request), keccak(body))
+        return 200, body, {"X-Job-Receipt": "0x" + receipt.hex()}
 
-        def log_message(self, *_args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    assert fm("service", "register", "impostor", "--endpoint",
-              f"http://127.0.0.1:{server.server_port}/", "--price", "0.00000001", "--spec-hash",
-              "0x" + "00" * 32, "--account", "mallory").code == 0
-    yield signing
-    server.shutdown()
-    server.server_close()
+    with post_server(pong) as url:
+        assert fm("provider", "create", "mallory", "--account", "mallory").code == 0
+        assert fm("service", "register", "mallory/impostor", "--endpoint", url, "--price",
+                  "0.00000001", "--spec-hash", "0x" + "00" * 32, "--account", "mallory").code == 0
+        yield signing
 
 
 def test_an_answer_without_the_agents_receipt_is_rejected(client, impostor):
     with pytest.raises(ReceiptInvalid, match="no valid receipt"):
-        client.call("impostor", "ping")
+        client.call("mallory/impostor", "ping")
     impostor["key"] = Account.create().key  # signed, but not by the job's agent
     with pytest.raises(ReceiptInvalid, match="not by the job's agent"):
-        client.call("impostor", "ping")
+        client.call("mallory/impostor", "ping")

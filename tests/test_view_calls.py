@@ -33,7 +33,7 @@ def test_a_bare_view_call_returns_what_web3_call_returns(parties):
 
 
 def test_a_revert_raises_with_the_contracts_error(parties):
-    unknown = parties.contracts.registry.functions.getService(parties.stranger.address, "nothing")
+    unknown = parties.contracts.registry.functions.getService("nobody", "nothing")
     with pytest.raises(ContractLogicError) as raised:
         bare_call(parties.w3, unknown)
     assert decode_revert(raised.value)[0] == "ServiceNotRegistered"

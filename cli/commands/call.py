@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from facemarket.cli.commands.job import consumer_client, job_record
+from facemarket.cli.commands.job import AGENT_HELP, consumer_client, job_record, max_price_option
 from facemarket.cli.errors import FacemarketError
 from facemarket.cli.session import Session, session_options
 from facemarket.cli.ui import Command, emit, yes_option
@@ -60,7 +60,7 @@ def pretty(value: object, indent: int = 0) -> str:
 
 
 @click.command(cls=Command)
-@click.argument("service_name", metavar="SERVICE")
+@click.argument("service_name", metavar="PROVIDER/SERVICE")
 @click.argument("method")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Photo sent as the `image` param (base64).")
@@ -68,18 +68,19 @@ def pretty(value: object, indent: int = 0) -> str:
               help="A param of the method; VALUE is JSON if it parses (repeatable).")
 @click.option("--job", "job_id", type=int, help="Pay with this job (default: a prepaid job, "
                                                "else a new one).")
-@click.option("--agent", help="Agent to call (default: the first offering SERVICE).")
+@click.option("--agent", help=AGENT_HELP)
 @click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
               help="Draw the result on the photo (needs --image).")
+@max_price_option
 @yes_option
 @session_options
 def call(session: Session, service_name: str, method: str, image: Path | None,
          params: tuple[str, ...], job_id: int | None, agent: str | None,
-         annotate: Path | None, yes: bool) -> None:
-    """Pay for and call METHOD of SERVICE; prints the result."""
+         annotate: Path | None, max_price: str | None, yes: bool) -> None:
+    """Pay for and call METHOD of PROVIDER/SERVICE; prints the result and whom it paid."""
     if annotate and image is None:
         raise FacemarketError("--annotate needs --image", "give the photo with --image FILE")
-    client = consumer_client(session, yes)
+    client = consumer_client(session, yes, max_price)
     paid = client.invoke(service_name, method, image=image, job=job_id,
                          agent=session.address(agent) if agent else None, **parse_params(params))
     record = {**paid.to_json(),
@@ -92,7 +93,8 @@ def call(session: Session, service_name: str, method: str, image: Path | None,
     def human() -> None:
         click.echo(pretty(readable(paid.result)))
         how = "new job" if paid.opened_job else "job"
-        click.echo(f"Paid {record['job']['price_text']} with {how} {paid.job.id} "
+        click.echo(f"Paid {record['job']['price_text']} to agent {paid.service.agent} (provider "
+                   f"{paid.service.provider}) with {how} {paid.job.id} "
                    f"(now {record['job']['state']}); receipt checked.", err=True)
         if annotate:
             click.echo(f"Annotated picture: {annotate}", err=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -23,15 +25,27 @@ def job() -> None:
     """Jobs in the escrow: each pays for one call."""
 
 
-def consumer_client(session: Session, yes: bool) -> Client:
-    """A client that asks before paying (unless -y); shared by `job open` and `call`."""
+AGENT_HELP = ("The agent you choose for SERVICE (address or account name): needed once the "
+              "registry names another agent than the one you paid before.")
+MAX_PRICE_HELP = "Most you pay per call, in tokens: a dearer price is refused before tokens move."
+
+
+def max_price_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--max-price for the commands that pay (`call`, `job open`)."""
+    return click.option("--max-price", help=MAX_PRICE_HELP)(f)
+
+
+def consumer_client(session: Session, yes: bool, max_price: str | None = None) -> Client:
+    """A client that asks before paying (unless -y), naming whom it pays, and never pays
+    more than --max-price; shared by `job open` and `call`."""
     def confirm(quote: Quote) -> None:
         token = session.chain.token
         each = f" ({token.format(quote.price)} each)" if quote.count > 1 else ""
-        what = f"{quote.service.name}.{quote.method}" if quote.method else quote.service.name
+        what = f"{quote.service.ref}.{quote.method}" if quote.method else quote.service.ref
         confirm_spend(f"Pay {token.format(quote.total)} for {quote.count} call(s) of {what}{each} "
-                      f"to agent {quote.service.agent}?", yes)
-    return Client(session=session, confirm=confirm)
+                      f"to agent {quote.service.agent} (provider {quote.service.provider})?", yes)
+    limit = parse_amount(max_price, session.chain.token.decimals) if max_price else None
+    return Client(session=session, confirm=confirm, max_price=limit)
 
 
 def job_record(session: Session, job: Job, now: int) -> dict:
@@ -51,14 +65,17 @@ def _job_fields(record: dict) -> str:
 
 def _service_and_price(session: Session, service: str, agent: str | None,
                        price: str | None) -> tuple[Service, int | None]:
-    """The registry entry, and the price the user typed (None: the service's own)."""
+    """The registry entry, refused when its agent is not the one chosen (--agent, else the one
+    paid before), and the price the user typed (None: the service's own)."""
     units = parse_amount(price, session.chain.token.decimals) if price else None
-    return Registry(session.chain).find(service, session.address(agent) if agent else None), units
+    svc = Registry(session.chain).find(service)
+    session.known_agents.check(svc, session.address(agent) if agent else None)
+    return svc, units
 
 
 @job.command()
-@click.option("--service", required=True, help="Service the job pays for.")
-@click.option("--agent", help="Agent of the service (default: the first offering it).")
+@click.option("--service", required=True, help="Service the job pays for (PROVIDER/NAME).")
+@click.option("--agent", help=AGENT_HELP)
 @click.option("--price", help="Price in tokens (default: the service's registered price).")
 @click.option("--expires-in", type=Duration(), default=DEFAULT_EXPIRY, show_default=True,
               help="Lifetime (90s, 30m, 2h, 7d); refundable after it.")
@@ -67,11 +84,13 @@ def create(session: Session, service: str, agent: str | None, price: str | None,
            expires_in: int) -> None:
     """Create an unfunded job (then `job fund ID`); `job open` does both at once."""
     svc, units = _service_and_price(session, service, agent, price)
+    session.known_agents.pin(svc)
     created = Escrow(session.chain).create(session.signer, svc.agent,
                                            units if units is not None else svc.price,
                                            session.chain.now() + expires_in)
     record = job_record(session, created, session.chain.now())
-    emit(record, f"Created job {created.id} (CREATED): fund it with `facemarket job fund {created.id}`.")
+    emit(record, f"Created job {created.id} (CREATED) for agent {svc.agent} (provider "
+                 f"{svc.provider}): fund it with `facemarket job fund {created.id}`.")
 
 
 @job.command()
@@ -89,27 +108,30 @@ def fund(session: Session, job_id: int, yes: bool) -> None:
 
 
 @job.command("open")
-@click.option("--service", required=True, help="Service the jobs pay for.")
-@click.option("--agent", help="Agent of the service (default: the first offering it).")
+@click.option("--service", required=True, help="Service the jobs pay for (PROVIDER/NAME).")
+@click.option("--agent", help=AGENT_HELP)
 @click.option("--method", help="Price the jobs for this method (as the agent's spec says).")
 @click.option("--price", help="Price per job in tokens (default: the service's price).")
 @click.option("--count", type=click.IntRange(1), default=1, show_default=True,
               help="Prepay this many calls in one transaction.")
 @click.option("--expires-in", type=Duration(), default=DEFAULT_EXPIRY, show_default=True,
               help="Lifetime (90s, 30m, 2h, 7d); unused jobs are refundable after it.")
+@max_price_option
 @yes_option
 @session_options
 def open_(session: Session, service: str, agent: str | None, method: str | None,
-          price: str | None, count: int, expires_in: int, yes: bool) -> None:
+          price: str | None, count: int, expires_in: int, max_price: str | None,
+          yes: bool) -> None:
     """Create and fund jobs in one transaction (permit); later calls use them first."""
     svc, units = _service_and_price(session, service, agent, price)
-    client = consumer_client(session, yes)
+    client = consumer_client(session, yes, max_price)
     opened = client.open_jobs(svc, count, method=method, price=units, expires_in=expires_in)
     now = session.chain.now()
     records = [job_record(session, j, now) for j in opened]
     ids = [j.id for j in opened]
     span = f"{ids[0]}" if count == 1 else f"{ids[0]}..{ids[-1]}"
-    emit(records, f"Opened job {span}: {count} x {records[0]['price_text']} for {svc.name!r}, "
+    emit(records, f"Opened job {span}: {count} x {records[0]['price_text']} for {svc.ref!r}, "
+                  f"paid to agent {svc.agent} (provider {svc.provider}), "
                   f"expires {records[0]['expires']}.")
 
 

@@ -1,4 +1,5 @@
-"""`facemarket service register|update|disable|list|show`: the ServiceRegistry."""
+"""`facemarket service register|update|disable|list|show`: the services of the ServiceRegistry,
+each addressed as PROVIDER/NAME; only the provider's owner registers, updates or disables."""
 
 from __future__ import annotations
 
@@ -41,73 +42,80 @@ def _spec_hash(endpoint: str, spec_hash: str | None) -> bytes:
     return keccak(response.content)
 
 
+AGENT_HELP = "Address (or account name) of the agent paid for it (default: the current account)."
+
+
 @service.command()
-@click.argument("name")
+@click.argument("ref", metavar="PROVIDER/NAME")
 @click.option("--endpoint", required=True, help="The agent's public URL, e.g. http://host:8000/.")
 @click.option("--price", required=True, help="Price per call in tokens, e.g. 0.01.")
+@click.option("--agent", help=AGENT_HELP)
 @click.option("--spec-hash", help="keccak256 of the API spec (default: read ENDPOINT/spec).")
 @session_options
-def register(session: Session, name: str, endpoint: str, price: str, spec_hash: str | None) -> None:
-    """Register service NAME with the current account as its agent."""
+def register(session: Session, ref: str, endpoint: str, price: str, agent: str | None,
+             spec_hash: str | None) -> None:
+    """Register service NAME under your provider PROVIDER (`provider create` it first)."""
     chain = session.chain
-    svc = Registry(chain).register(session.signer, name, endpoint,
+    svc = Registry(chain).register(session.signer, ref, session.address(agent) if agent
+                                   else session.signer.address, endpoint,
                                    parse_amount(price, chain.token.decimals),
                                    _spec_hash(endpoint, spec_hash))
-    emit(_human(session, svc), f"Registered {name!r} at {endpoint} for "
+    emit(_human(session, svc), f"Registered {svc.ref!r} at {endpoint} for "
                                f"{chain.token.format(svc.price)} per call (agent {svc.agent}).")
 
 
 @service.command()
-@click.argument("name")
+@click.argument("ref", metavar="PROVIDER/NAME")
+@click.option("--agent", help="New agent address or account name (default: unchanged).")
 @click.option("--endpoint", help="New endpoint (default: unchanged).")
 @click.option("--price", help="New price per call in tokens (default: unchanged).")
 @click.option("--spec-hash", help="New spec hash (default: re-read from ENDPOINT/spec when the "
                                   "endpoint changes, else unchanged).")
 @click.option("--refresh-spec", is_flag=True, help="Re-read the spec hash from ENDPOINT/spec.")
 @session_options
-def update(session: Session, name: str, endpoint: str | None, price: str | None,
-           spec_hash: str | None, refresh_spec: bool) -> None:
-    """Change the endpoint, price or spec hash of your service NAME."""
+def update(session: Session, ref: str, agent: str | None, endpoint: str | None,
+           price: str | None, spec_hash: str | None, refresh_spec: bool) -> None:
+    """Change the agent, endpoint, price or spec hash of your service PROVIDER/NAME."""
     chain, registry = session.chain, Registry(session.chain)
-    current = registry.find(name, session.signer.address)
+    current = registry.find(ref)
     new_endpoint = endpoint or current.endpoint
     new_hash = (_spec_hash(new_endpoint, spec_hash) if spec_hash or refresh_spec or endpoint
                 else current.spec_hash)
     new_price = parse_amount(price, chain.token.decimals) if price else current.price
-    svc = registry.update(session.signer, name, new_endpoint, new_price, new_hash)
-    emit(_human(session, svc), f"Updated {name!r}: {svc.endpoint}, "
+    new_agent = session.address(agent) if agent else current.agent
+    svc = registry.update(session.signer, ref, new_agent, new_endpoint, new_price, new_hash)
+    emit(_human(session, svc), f"Updated {svc.ref!r}: agent {svc.agent}, {svc.endpoint}, "
                                f"{chain.token.format(svc.price)} per call.")
 
 
 @service.command()
-@click.argument("name")
+@click.argument("ref", metavar="PROVIDER/NAME")
 @session_options
-def disable(session: Session, name: str) -> None:
-    """Stop offering your service NAME (consumers no longer find it)."""
-    svc = Registry(session.chain).disable(session.signer, name)
-    emit(_human(session, svc), f"Disabled {name!r}.")
+def disable(session: Session, ref: str) -> None:
+    """Stop offering your service PROVIDER/NAME (consumers no longer find it)."""
+    svc = Registry(session.chain).disable(session.signer, ref)
+    emit(_human(session, svc), f"Disabled {svc.ref!r}.")
 
 
 @service.command("list")
-@click.option("--agent", help="Only this agent's services (address or account name).")
+@click.option("--provider", help="Only this provider's services.")
 @click.option("--all", "show_all", is_flag=True, help="Include disabled services.")
 @session_options
-def list_(session: Session, agent: str | None, show_all: bool) -> None:
-    """Services in the registry (enabled ones unless --all)."""
+def list_(session: Session, provider: str | None, show_all: bool) -> None:
+    """Services in the registry as PROVIDER/NAME, with the agent each pays (enabled unless --all)."""
     registry = Registry(session.chain)
-    services = registry.of_agent(session.address(agent)) if agent else registry.all()
+    services = registry.of_provider(provider) if provider else registry.all()
     rows = [_human(session, s) for s in services if show_all or s.enabled]
     emit(rows, table([{**r, "price": r["price_text"]} for r in rows],
-                     ["name", "agent", "endpoint", "price", "enabled"]))
+                     ["service", "agent", "endpoint", "price", "enabled"]))
 
 
 @service.command()
-@click.argument("name")
-@click.option("--agent", help="The agent offering it (default: the first that does).")
+@click.argument("ref", metavar="PROVIDER/NAME")
 @session_options
-def show(session: Session, name: str, agent: str | None) -> None:
-    """A service's price, endpoint, and the API spec its agent publishes (hash checked)."""
-    svc = Registry(session.chain).find(name, session.address(agent) if agent else None)
+def show(session: Session, ref: str) -> None:
+    """A service's agent, price, endpoint, and the API spec its agent publishes (hash checked)."""
+    svc = Registry(session.chain).find(ref)
     record = _human(session, svc)
     try:
         with progress(f"reading the spec at {svc.spec_url}"):
@@ -123,7 +131,8 @@ def show(session: Session, name: str, agent: str | None) -> None:
     token = session.chain.token
 
     def human() -> None:
-        click.echo(fields([("service", svc.name), ("agent", svc.agent), ("endpoint", svc.endpoint),
+        click.echo(fields([("service", svc.ref), ("provider", svc.provider),
+                           ("agent", svc.agent), ("endpoint", svc.endpoint),
                            ("price", f"{token.format(svc.price)} per call (default)"),
                            ("spec hash", record["spec_hash"]),
                            ("spec", "matches the registry" if record.get("spec_matches_registry")
