@@ -13,7 +13,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+from facemarket.agent.param_prices import highest
 
 ENV_PREFIX = "FACEMARKET_AGENT_"
 PASSWORD_ENV = ENV_PREFIX + "PASSWORD"
@@ -59,16 +61,14 @@ class AgentConfig:
     spec_file: Path | None = None
     log_level: str = "INFO"
 
-    def price_of(self, method: str, params: Any = None) -> int:
+    def price_of(self, method: str, params: Any = None, defaults: Mapping[str, Any] | None = None) -> int:
         """The price of one call: the method's own price, else the default; raised by any
         matching parameter price ("find_face:algorithm=dlib_cnn": the CNN detector costs about
-        a hundred times the CPU of HOG, and it is one parameter of one method)."""
-        price = self.prices.get(method, self.price)
-        if isinstance(params, dict) and params:
-            for (name, value), variant in self.parameter_prices(method).items():
-                if str(params.get(name)) == value:
-                    price = max(price, variant)
-        return price
+        a hundred times the CPU of HOG, and it is one parameter of one method). `defaults` are
+        the method's parameter defaults (from the spec): an absent parameter costs its default's
+        price. How values match: agent/param_prices.py."""
+        variants = [(name, value, price) for (name, value), price in self.parameter_prices(method).items()]
+        return highest(self.prices.get(method, self.price), variants, params, defaults)
 
     def parameter_prices(self, method: str) -> dict[tuple[str, str], int]:
         """{(param, value): price} of the "method:param=value" entries of [prices]."""

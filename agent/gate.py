@@ -1,7 +1,7 @@
 """The payment gate: nothing reaches the service unless a funded job of this agent pays for it.
 
 Checks, in order, before the service sees a byte: the payment headers are there; the body is
-one JSON-RPC request; the job exists, is FUNDED and is for this agent; the consumer's EIP-712
+one JSON-RPC request, its params by name (a price depends on them: positional ones are refused); the job exists, is FUNDED and is for this agent; the consumer's EIP-712
 `Invocation` signature covers keccak256 of this very body; the job is not already used (a retry
 of the same body gets the stored answer instead); the job pays at least the method's price and
 does not expire within the margin (time left to claim it); and finally the job is RESERVED in
@@ -120,6 +120,9 @@ class Gate:
         The checks run on the ledger's thread, between reading the job and reserving it, so a
         paid call costs one trip there; a job seen for the first time costs a chain read and a
         second trip, which records the job and reserves it."""
+        if params is not None and not isinstance(params, dict):
+            raise Refused(Reason.NOT_ONE_CALL, "params must be an object, by name (positional params "
+                                               "are refused: a price depends on the parameters' names)")
         request_hash = body_hash(body)
 
         def check(job: JobRecord) -> Admitted | None:
