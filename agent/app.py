@@ -186,7 +186,8 @@ async def create_agent(config: AgentConfig) -> Agent:
     gate = Gate(agent=key.address, domain=domain, ledger=ledger,
                 read_job=lambda job_id: read_job(contracts.escrow, job_id, follower.safe_block),
                 seen_block=lambda: follower.cursor + 1, price_of=call_pricer(config, document),
-                expiry_margin=config.expiry_margin, lease_seconds=config.lease_seconds)
+                expiry_margin=config.expiry_margin, lease_seconds=config.lease_seconds,
+                chain_time=follower.chain_time)
     claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout)
