@@ -57,6 +57,7 @@ class AgentConfig:
     ledger: Path = field(default_factory=lambda: facemarket_home() / "agent" / "ledger.sqlite")
     upstream_timeout: float = 60.0
     max_body_bytes: int = 16 * 1024 * 1024
+    max_answer_bytes: int = 16 * 1024 * 1024
     max_concurrency: int = 64
     spec_file: Path | None = None
     log_level: str = "INFO"
@@ -93,7 +94,7 @@ _REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 _POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
              "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
-             "max_concurrency", "follow_interval"}
+             "max_answer_bytes", "max_concurrency", "follow_interval"}
 _NON_NEGATIVE = {"price", "expiry_margin", "confirmations"}
 
 
@@ -203,6 +204,8 @@ endpoint = "http://127.0.0.1:8000/"
 upstream_url = "http://127.0.0.1:8001/"
 # Seconds to wait for the service before the call fails (and the job is released, uncharged).
 upstream_timeout = 60.0
+# Largest answer taken from the service (bytes); a larger one is a service failure (uncharged).
+max_answer_bytes = 16777216
 # OpenRPC document of the service served at GET /spec (empty: the packaged face services one).
 spec_file = ""
 

@@ -12,6 +12,7 @@ from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from facemarket.agent.param_prices import highest, openrpc_defaults
+from facemarket.cli.bounded_http import MAX_SPEC_BYTES, read_bounded
 from facemarket.cli.chain import Chain
 from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnknown
 
@@ -71,9 +72,9 @@ def fetch_spec(endpoint_spec_url: str, registered_hash: bytes,
     """GET the spec; its keccak256 is what the provider registered (so it cannot change
     silently)."""
     try:
-        response = (session or requests).get(endpoint_spec_url, timeout=SPEC_TIMEOUT)
+        response = (session or requests).get(endpoint_spec_url, timeout=SPEC_TIMEOUT, stream=True)
         response.raise_for_status()
-        document = json.loads(response.content)
+        document = json.loads(read_bounded(response, MAX_SPEC_BYTES, f"the spec at {endpoint_spec_url}"))
     except requests.RequestException as error:
         raise AgentUnreachable(f"cannot read the spec at {endpoint_spec_url} "
                                f"({type(error).__name__})",

@@ -21,7 +21,8 @@ MARGIN = 60  # the test agents' expiry_margin
 
 @pytest.fixture(scope="module")
 def agent(agent_factory, counting_upstream):
-    return agent_factory(counting_upstream.url)
+    # claims once a minute at most: no claim transaction beside the test's own
+    return agent_factory(counting_upstream.url, claim_interval=50)
 
 
 @pytest.fixture(scope="module")
