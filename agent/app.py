@@ -30,7 +30,7 @@ from facemarket.agent.ledger import Ledger
 from facemarket.agent.metrics import Metrics
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
-from facemarket.agent.spec import build_spec, spec_bytes, spec_hash
+from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
 from facemarket.agent.startup import check_chain, check_claim_timing, check_registration
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
@@ -174,7 +174,8 @@ async def create_agent(config: AgentConfig) -> Agent:
     await check_chain(w3, deployment, config.chain_url)
     contracts = bind(w3, deployment)
     domain = escrow_domain(deployment.chain_id, deployment.escrow)
-    spec = spec_bytes(build_spec(config))
+    document = build_spec(config)
+    spec = spec_bytes(document)
     await check_registration(contracts.registry, key.address, config, spec_hash(spec))
     ledger = Ledger(config.ledger)
     metrics = Metrics()
@@ -184,12 +185,13 @@ async def create_agent(config: AgentConfig) -> Agent:
     await follower.load()
     gate = Gate(agent=key.address, domain=domain, ledger=ledger,
                 read_job=lambda job_id: read_job(contracts.escrow, job_id, follower.safe_block),
-                seen_block=lambda: follower.cursor + 1, price_of=config.price_of,
-                expiry_margin=config.expiry_margin, lease_seconds=config.lease_seconds)
+                seen_block=lambda: follower.cursor + 1, price_of=call_pricer(config, document),
+                expiry_margin=config.expiry_margin, lease_seconds=config.lease_seconds,
+                chain_time=follower.chain_time)
     claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout)
-    upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency)
+    upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes)
     return Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
                  claimer, metrics, spec)
 

@@ -13,7 +13,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+from facemarket.agent.param_prices import highest
 
 ENV_PREFIX = "FACEMARKET_AGENT_"
 PASSWORD_ENV = ENV_PREFIX + "PASSWORD"
@@ -56,20 +58,19 @@ class AgentConfig:
     ledger: Path = field(default_factory=lambda: facemarket_home() / "agent" / "ledger.sqlite")
     upstream_timeout: float = 60.0
     max_body_bytes: int = 16 * 1024 * 1024
+    max_answer_bytes: int = 16 * 1024 * 1024
     max_concurrency: int = 64
     spec_file: Path | None = None
     log_level: str = "INFO"
 
-    def price_of(self, method: str, params: Any = None) -> int:
+    def price_of(self, method: str, params: Any = None, defaults: Mapping[str, Any] | None = None) -> int:
         """The price of one call: the method's own price, else the default; raised by any
         matching parameter price ("find_face:algorithm=dlib_cnn": the CNN detector costs about
-        a hundred times the CPU of HOG, and it is one parameter of one method)."""
-        price = self.prices.get(method, self.price)
-        if isinstance(params, dict) and params:
-            for (name, value), variant in self.parameter_prices(method).items():
-                if str(params.get(name)) == value:
-                    price = max(price, variant)
-        return price
+        a hundred times the CPU of HOG, and it is one parameter of one method). `defaults` are
+        the method's parameter defaults (from the spec): an absent parameter costs its default's
+        price. How values match: agent/param_prices.py."""
+        variants = [(name, value, price) for (name, value), price in self.parameter_prices(method).items()]
+        return highest(self.prices.get(method, self.price), variants, params, defaults)
 
     def parameter_prices(self, method: str) -> dict[tuple[str, str], int]:
         """{(param, value): price} of the "method:param=value" entries of [prices]."""
@@ -94,7 +95,7 @@ _REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 _POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
              "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
-             "max_concurrency", "follow_interval"}
+             "max_answer_bytes", "max_concurrency", "follow_interval"}
 _NON_NEGATIVE = {"price", "expiry_margin", "confirmations"}
 
 
@@ -207,6 +208,8 @@ endpoint = "http://127.0.0.1:8000/"
 upstream_url = "http://127.0.0.1:8001/"
 # Seconds to wait for the service before the call fails (and the job is released, uncharged).
 upstream_timeout = 60.0
+# Largest answer taken from the service (bytes); a larger one is a service failure (uncharged).
+max_answer_bytes = 16777216
 # OpenRPC document of the service served at GET /spec (empty: the packaged face services one).
 spec_file = ""
 

@@ -24,7 +24,8 @@ class Reason(enum.Enum):
     BAD_SIGNATURE = (4006, 402, "the signature is not the job consumer's Invocation over this body")
     ALREADY_USED = (4007, 402, "the job was already used for another request; use a new job")
     BUSY = (4008, 409, "the job is in use by a request in progress; wait for it")
-    NOT_ONE_CALL = (4009, 400, "send exactly one JSON-RPC request object per job (no batch)")
+    NOT_ONE_CALL = (4009, 400, "send exactly one JSON-RPC request object per job (no batch), "
+                                "params by name")
     CHAIN_UNAVAILABLE = (4010, 503, "the agent cannot check the job on the chain right now; retry later")
     SERVICE_UNAVAILABLE = (4011, 502, "the service failed; nothing was charged, retry with the same job")
     SERVICE_TIMEOUT = (4012, 504, "the service took too long; nothing was charged, retry with the same job")

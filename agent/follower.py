@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from web3 import AsyncWeb3
@@ -37,6 +38,8 @@ class Follower:
         self.head: int | None = None      # newest block number seen on the chain
         self.healthy: bool | None = None  # the last poll reached the chain (None: not polled yet)
         self.checkpoints: list[tuple[int, str]] = []  # (block, hash), oldest first
+        self.head_time: int | None = None  # the head block's timestamp
+        self.head_seen_at = 0.0            # time.monotonic() when the head block was first seen
 
     @property
     def cursor(self) -> int:
@@ -49,6 +52,20 @@ class Follower:
         if self.confirmations == 0 or self.head is None:
             return "latest"
         return max(self.head - self.confirmations, 0)
+
+    def chain_time(self) -> float:
+        """The chain's clock without a round trip: the head block's timestamp plus the time since
+        that block appeared, but never earlier than this machine's clock.
+
+        Why the later of the two: the escrow judges expiry by block.timestamp, which runs ahead
+        of this machine when the chain's clock does (L2 drift, a dev chain whose time was moved);
+        the machine's clock covers a head block that says little of the chain's time (an idle dev
+        chain mines only on transactions, and at start-up the head's age is unknown). On a chain
+        whose clock lags, the agent keeps judging by its own: it refuses a job it could still
+        claim, never serves one it cannot."""
+        if self.head_time is None:
+            return time.time()
+        return max(time.time(), self.head_time + time.monotonic() - self.head_seen_at)
 
     async def load(self) -> None:
         stored = await self.ledger.get_meta(CHECKPOINTS_KEY)
@@ -75,7 +92,10 @@ class Follower:
 
     async def poll(self) -> None:
         """One round: check the cursor is still on the chain, then read the new confirmed blocks."""
-        self.head = await self.w3.eth.block_number
+        head = await self.w3.eth.get_block("latest")
+        if head["number"] != self.head or self.head_time is None:
+            self.head_time, self.head_seen_at = head["timestamp"], time.monotonic()
+        self.head = head["number"]
         await self._rewind_if_forked()
         target = self.head - self.confirmations
         while self.cursor < target:

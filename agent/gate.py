@@ -1,10 +1,12 @@
 """The payment gate: nothing reaches the service unless a funded job of this agent pays for it.
 
 Checks, in order, before the service sees a byte: the payment headers are there; the body is
-one JSON-RPC request; the job exists, is FUNDED and is for this agent; the consumer's EIP-712
+one JSON-RPC request, its params by name (a price depends on them: positional ones are refused);
+the job exists, is FUNDED and is for this agent; the consumer's EIP-712
 `Invocation` signature covers keccak256 of this very body; the job is not already used (a retry
 of the same body gets the stored answer instead); the job pays at least the method's price and
-does not expire within the margin (time left to claim it); and finally the job is RESERVED in
+does not expire within the margin (time left to claim it) by the chain's clock, as the escrow
+judges it; and finally the job is RESERVED in
 the ledger with one conditional UPDATE, so two concurrent requests with one job serve it once.
 
 Why the ledger first: the follower keeps funded jobs there, so a normal paid call needs no chain
@@ -17,10 +19,12 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping
 
 from facemarket.agent.errors import Reason, Refused
 from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
+from facemarket.cli.durations import describe
 from facemarket.contracts.jobs import Job, JobState
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
 from facemarket.contracts.typed_messages import request_hash as body_hash
@@ -29,6 +33,10 @@ SIGNATURE_HEX_LENGTH = 2 + 65 * 2
 # A face request nests 4 levels (request, params, faces, box); a service should never have to
 # parse an attacker's thousand-level nesting (Python's own parsers give up near 1,000).
 MAX_JSON_DEPTH = 32
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass(frozen=True)
@@ -109,10 +117,12 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
 class Gate:
     def __init__(self, *, agent: str, domain: Domain, ledger: Ledger,
                  read_job: Callable[[int], Awaitable[Job]], seen_block: Callable[[], int],
-                 price_of: Callable[[str, Any], int], expiry_margin: int, lease_seconds: float) -> None:
+                 price_of: Callable[[str, Any], int], expiry_margin: int, lease_seconds: float,
+                 chain_time: Callable[[], float] = time.time) -> None:
         self.agent, self.domain, self.ledger = agent, domain, ledger
         self.read_job, self.seen_block = read_job, seen_block
         self.price_of, self.expiry_margin, self.lease_seconds = price_of, expiry_margin, lease_seconds
+        self.chain_time = chain_time  # expiry is the escrow's, judged by block.timestamp
 
     async def admit(self, job_id: int, signature: bytes, body: bytes, method: str, params: Any = None) -> Admitted:
         """Admit the call and reserve its job, or raise `Refused` with the reason.
@@ -120,6 +130,9 @@ class Gate:
         The checks run on the ledger's thread, between reading the job and reserving it, so a
         paid call costs one trip there; a job seen for the first time costs a chain read and a
         second trip, which records the job and reserves it."""
+        if params is not None and not isinstance(params, dict):
+            raise Refused(Reason.NOT_ONE_CALL, "params must be an object, by name (positional params "
+                                               "are refused: a price depends on the parameters' names)")
         request_hash = body_hash(body)
 
         def check(job: JobRecord) -> Admitted | None:
@@ -161,9 +174,11 @@ class Gate:
         price = self.price_of(method, params)
         if job.price < price:
             raise Refused(Reason.UNDERPAID, f"job {job.job_id} pays {job.price}, {method} costs {price}")
-        if job.expires_at <= time.time() + self.expiry_margin:
-            raise Refused(Reason.EXPIRING, f"job {job.job_id} expires at {job.expires_at}, "
-                                           f"the agent needs {self.expiry_margin} s to claim it")
+        now = self.chain_time()
+        if job.expires_at <= now + self.expiry_margin:
+            raise Refused(Reason.EXPIRING, f"job {job.job_id} expires {describe(int(job.expires_at - now))} by the "
+                                           f"chain's clock ({_utc(job.expires_at)}); the agent needs "
+                                           f"{describe(self.expiry_margin).removeprefix('in ')} to claim it")
         return None
 
     @staticmethod

@@ -3,8 +3,8 @@
 Why only our own headers go upstream: the agent trusts nothing a client sends but the body and
 the payment headers, so a client's `X-Facemarket-Consumer` (or anything else) never reaches the
 service; the agent sets that header to the consumer it verified, and the gallery keys its data
-by it. A transport error, a 5xx or a timeout is a service failure (`Refused`), so the caller
-releases the job uncharged.
+by it. A transport error, a 5xx, a timeout or an answer over `max_answer_bytes` is a service
+failure (`Refused`), so the caller releases the job uncharged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from yarl import URL
 from facemarket.agent.errors import Reason, Refused
 
 CONSUMER_HEADER = "X-Facemarket-Consumer"
+TIMEOUT_HEADER = "X-Facemarket-Timeout"
+ANSWER_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,8 @@ class UpstreamAnswer:
 
 
 class Upstream:
-    def __init__(self, url: str, timeout: float, max_connections: int) -> None:
-        self.url = url
+    def __init__(self, url: str, timeout: float, max_connections: int, max_answer_bytes: int) -> None:
+        self.url, self.max_answer_bytes = url, max_answer_bytes
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_connections), timeout=self.timeout,
@@ -37,9 +39,10 @@ class Upstream:
 
     async def forward(self, body: bytes, consumer: str) -> UpstreamAnswer:
         headers = {"Content-Type": "application/json", CONSUMER_HEADER: consumer}
+        headers[TIMEOUT_HEADER] = f"{self.timeout.total:g}"  # the services drop work the agent gave up on
         try:
             async with self.session.post(self.url, data=body, headers=headers) as response:
-                answer = UpstreamAnswer(response.status, await response.read(),
+                answer = UpstreamAnswer(response.status, await self._read_bounded(response),
                                         response.headers.get("Content-Type", "application/json"))
         except (asyncio.TimeoutError, TimeoutError):
             raise Refused(Reason.SERVICE_TIMEOUT, f"no answer within {self.timeout.total:g} s") from None
@@ -48,6 +51,23 @@ class Upstream:
         if answer.status >= 500:
             raise Refused(Reason.SERVICE_UNAVAILABLE, f"service answered HTTP {answer.status}")
         return answer
+
+    async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
+        """The answer's body, refused (a service failure: released, uncharged) once it passes
+        `max_answer_bytes`: it is held in memory, stored in the ledger and sent on, so a service
+        gone wrong must not make the agent hold gigabytes. A declared length is refused unread."""
+        limit = self.max_answer_bytes
+        too_large = Refused(Reason.SERVICE_UNAVAILABLE,
+                            f"the service's answer is over max_answer_bytes ({limit} bytes)")
+        if response.content_length is not None and response.content_length > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(ANSWER_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def healthy(self) -> bool:
         """The service's `GET /health` answers 200 (same host and port as the upstream URL)."""

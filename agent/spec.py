@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from eth_utils import keccak
 
 from facemarket.agent.config import AgentConfig
 from facemarket.agent.errors import Reason
+from facemarket.agent.param_prices import openrpc_defaults
 
 _IMAGE = {"name": "image", "required": True, "description": "the photo, base64 (JPEG, PNG, ...)",
           "schema": {"type": "string", "contentEncoding": "base64"}}
@@ -63,7 +64,8 @@ FACE_SERVICES_METHODS: list[dict[str, Any]] = [
 def build_spec(config: AgentConfig) -> dict[str, Any]:
     """The OpenRPC document: the service's methods (from `spec_file` or the face services),
     each with `x-price` (token units per call; `x-price-when` lists parameter prices, the
-    highest matching one applies), and the agent's payment errors."""
+    highest matching one applies, an absent parameter matching as its schema default), and the
+    agent's payment errors."""
     if config.spec_file is not None:
         base = json.loads(Path(config.spec_file).read_text())
         methods, info = base.get("methods", []), base.get("info", {})
@@ -73,7 +75,9 @@ def build_spec(config: AgentConfig) -> dict[str, Any]:
               for r in Reason]
 
     def priced(method: dict[str, Any]) -> dict[str, Any]:
-        entry = {**method, "x-price": config.price_of(method["name"]), "errors": errors}
+        # by-name: the agent refuses positional params (a price depends on parameter names)
+        entry = {**method, "paramStructure": "by-name", "x-price": config.price_of(method["name"]),
+                 "errors": errors}
         variants = config.parameter_prices(method["name"])
         if variants:
             entry["x-price-when"] = [{"params": {name: value}, "price": price}
@@ -89,6 +93,13 @@ def build_spec(config: AgentConfig) -> dict[str, Any]:
         "components": {"schemas": {"Box": {"type": "object", "required": ["x", "y", "w", "h"],
                                            "properties": {k: {"type": "integer"} for k in "xywh"}}}},
     }
+
+
+def call_pricer(config: AgentConfig, spec: dict[str, Any]) -> Callable[[str, Any], int]:
+    """The gate's price of a call: the config's prices, an absent parameter priced as the
+    default the published spec gives it (so the gate and a client reading /spec agree)."""
+    defaults = {method["name"]: openrpc_defaults(method) for method in spec["methods"]}
+    return lambda method, params: config.price_of(method, params, defaults.get(method))
 
 
 def spec_bytes(spec: dict[str, Any]) -> bytes:

@@ -27,6 +27,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
+from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
@@ -263,7 +264,8 @@ class Client:
         try:
             with progress(f"calling {svc.ref}.{method} (job {job.id})"):
                 response = self.http.post(svc.endpoint, data=body, headers=headers,
-                                          timeout=self.timeout)
+                                          timeout=self.timeout, stream=True)
+                read_bounded(response, MAX_ANSWER_BYTES, f"the answer of {svc.ref}.{method} (job {job.id})")
         except requests.RequestException as error:
             self.store.add([job])
             raise AgentUnreachable(

@@ -38,7 +38,7 @@ ADVICE: dict[Reason, tuple[str, JobFate]] = {
                           "(`facemarket job open --service {service}`)", JobFate.DROP),
     Reason.BUSY: ("job {job} is serving another request right now: wait for it, or use "
                   "another job", JobFate.KEEP),
-    Reason.NOT_ONE_CALL: ("send one JSON-RPC request per job", JobFate.KEEP),
+    Reason.NOT_ONE_CALL: ("send one JSON-RPC request per job, params by name", JobFate.KEEP),
     Reason.CHAIN_UNAVAILABLE: ("the agent cannot reach its chain: nothing was charged, job {job} "
                                "is kept; try again later", JobFate.KEEP),
     Reason.SERVICE_UNAVAILABLE: ("the service behind the agent failed: nothing was charged, "

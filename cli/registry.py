@@ -12,6 +12,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractCustomError, ContractLogicError
 
+from facemarket.agent.param_prices import highest, openrpc_defaults
+from facemarket.cli.bounded_http import MAX_SPEC_BYTES, read_bounded
 from facemarket.cli.chain import Chain
 from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnknown
 
@@ -63,22 +65,23 @@ class Spec:
 
     def price_of(self, method: str, params: dict | None = None) -> int | None:
         """The method's price as the agent publishes it, if it does: `x-price`, raised by the
-        highest `x-price-when` entry whose params these call params match (the agent charges
-        e.g. the CNN detector, one value of one parameter, more than the method's price)."""
+        highest `x-price-when` entry these call params match, an absent param matching as its
+        default (the agent charges e.g. the CNN detector, one value of one parameter, more than
+        the method's price); matched as the agent matches them (agent/param_prices.py)."""
         for entry in self.document.get("methods", []):
             if entry.get("name") == method:
                 for key in ("x-price", "x-facemarket-price", "price"):
                     if isinstance(entry.get(key), int):
-                        return max([entry[key], *self._parameter_prices(entry, params or {})])
+                        return highest(entry[key], self._parameter_prices(entry), params,
+                                       openrpc_defaults(entry))
         return None
 
     @staticmethod
-    def _parameter_prices(entry: dict, params: dict) -> list[int]:
-        """The prices of the entry's `x-price-when` variants that `params` match."""
-        return [variant["price"] for variant in entry.get("x-price-when", [])
+    def _parameter_prices(entry: dict) -> list[tuple[str, str, int]]:
+        """(param, value, price) of the entry's one-parameter `x-price-when` variants."""
+        return [(name, str(value), variant["price"]) for variant in entry.get("x-price-when", [])
                 if isinstance(variant.get("price"), int)
-                and all(str(params.get(name)) == str(value)
-                        for name, value in variant.get("params", {}).items())]
+                for name, value in variant.get("params", {}).items()]
 
 
 def fetch_spec(endpoint_spec_url: str, registered_hash: bytes,
@@ -86,9 +89,9 @@ def fetch_spec(endpoint_spec_url: str, registered_hash: bytes,
     """GET the spec; its keccak256 is what the provider registered (so it cannot change
     silently)."""
     try:
-        response = (session or requests).get(endpoint_spec_url, timeout=SPEC_TIMEOUT)
+        response = (session or requests).get(endpoint_spec_url, timeout=SPEC_TIMEOUT, stream=True)
         response.raise_for_status()
-        document = json.loads(response.content)
+        document = json.loads(read_bounded(response, MAX_SPEC_BYTES, f"the spec at {endpoint_spec_url}"))
     except requests.RequestException as error:
         raise AgentUnreachable(f"cannot read the spec at {endpoint_spec_url} "
                                f"({type(error).__name__})",

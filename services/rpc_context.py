@@ -1,29 +1,47 @@
-"""What every JSON-RPC method receives as its first argument, one per HTTP request."""
+"""What every JSON-RPC method receives as its first argument, one per HTTP request.
+
+`X-Facemarket-Timeout` (seconds, sent by the agent: how long it waits for this answer) becomes
+the request's deadline: a job still waiting for a worker when it passes is not run, so work the
+agent gave up on (and released uncharged) does not keep the workers busy for nobody.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from facemarket.services import jobs
 from facemarket.services.boxes import Box
-from facemarket.services.worker_pool import WorkerPool
+from facemarket.services.worker_pool import RequestPool, WorkerPool
 
 CONSUMER_HEADER = "X-Facemarket-Consumer"
+TIMEOUT_HEADER = "X-Facemarket-Timeout"
 
 
 @dataclass(frozen=True)
 class RequestContext:
     app: web.Application  # server-wide state lives in app[...] (add it in app.make_app)
-    pool: WorkerPool  # CPU work goes here: `await context.pool.run(job, *args)`
+    pool: RequestPool  # CPU work goes here: `await context.pool.run(job, *args)`
     consumer: str | None  # the agent's verified consumer address; None when called directly
 
     @classmethod
     def of(cls, request: web.Request, pool: WorkerPool) -> RequestContext:
-        return cls(app=request.app, pool=pool, consumer=request.headers.get(CONSUMER_HEADER) or None)
+        return cls(app=request.app, pool=pool.until(_deadline(request.headers.get(TIMEOUT_HEADER))),
+                   consumer=request.headers.get(CONSUMER_HEADER) or None)
 
     async def identities(self, image: str | bytes, faces: list[Box] | None = None) -> list[tuple[Box, list[float]]]:
         """Image (base64 text or raw bytes) -> (box, 128-d descriptor) per face, in a worker.
         Faces are detected with dlib_hog when `faces` is None; raises ServiceError on bad input."""
         return await self.pool.run(jobs.identities, image, faces)
+
+
+def _deadline(timeout: str | None) -> float | None:
+    """When the caller stops waiting (time.time()), from its timeout in seconds; None without one."""
+    try:
+        seconds = float(timeout) if timeout else None
+    except ValueError:
+        return None
+    return time.time() + seconds if seconds is not None and math.isfinite(seconds) else None

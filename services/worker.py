@@ -13,12 +13,18 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 
 from facemarket.models.loader import FaceModels, load_models
+from facemarket.services.errors import Code, ServiceError
 from facemarket.services.image_decoding import ImageLimits
+
+T = TypeVar("T")
 
 _models: FaceModels | None = None
 _limits = ImageLimits()
@@ -69,6 +75,15 @@ def models() -> FaceModels:
 
 def limits() -> ImageLimits:
     return _limits
+
+
+def before_deadline(deadline: float, job: Callable[..., T], *args: Any) -> T:
+    """Run `job(*args)` unless `deadline` (time.time()) has passed while it waited for this
+    worker: its caller has given up, and the work would be done for nobody."""
+    if time.time() >= deadline:
+        raise ServiceError(Code.DEADLINE_PASSED, "the caller's deadline passed before a worker was free; "
+                                                 "nothing was computed")
+    return job(*args)
 
 
 def ready() -> int:

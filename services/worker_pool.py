@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,10 +71,18 @@ class WorkerPool:
             return
         log.info("%d workers ready: %s", self.workers, sorted(self.pids))
 
-    async def run(self, job: Callable[..., T], *args: Any) -> T:
-        """Run `job(*args)` in a worker; a ServiceError raised there is re-raised here."""
+    def until(self, deadline: float | None) -> RequestPool:
+        """The pool as one request sees it: its jobs are dropped once `deadline` passes."""
+        return RequestPool(self, deadline)
+
+    async def run(self, job: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
+        """Run `job(*args)` in a worker; a ServiceError raised there is re-raised here. With a
+        `deadline` (time.time()), a job that has not started by then is not run: its caller has
+        gone (a job already running cannot be stopped inside dlib, and finishes)."""
         executor = self._executor
         assert executor is not None, "start() the pool first"
+        if deadline is not None:
+            job, args = worker.before_deadline, (deadline, job, *args)  # type: ignore[assignment]
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, job, *args)
         except BrokenProcessPool:
@@ -97,3 +106,14 @@ class WorkerPool:
             self._warming.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class RequestPool:
+    """What a method's `context.pool` is: the worker pool, with its request's deadline."""
+
+    pool: WorkerPool
+    deadline: float | None
+
+    async def run(self, job: Callable[..., T], *args: Any) -> T:
+        return await self.pool.run(job, *args, deadline=self.deadline)

@@ -327,7 +327,8 @@ hostile_params = st.none() | json_values | st.dictionaries(st.sampled_from(PARAM
 def test_every_method_with_hostile_params_reaches_the_real_services_once(services_agent, services_jobs, market, consumer,
                                                                           method, params):
     """Paid calls of every method with random params: the real services answer each with a
-    well-formed JSON-RPC 2.0 result or error, and keep serving. An answer the agent forwards
+    well-formed JSON-RPC 2.0 result or error, and keep serving (params that are not an object
+    are refused by the agent: it prices params by name). An answer the agent forwards
     with 200 is charged (receipt); a refusal by the service itself (4xx) is not (the job serves again)."""
     agent, upstream = services_agent
     job = services_jobs.take()
@@ -337,6 +338,9 @@ def test_every_method_with_hostile_params_reaches_the_real_services_once(service
     body = json.dumps(message).encode()
     seen = upstream.count()
     reply = raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body))
+    if params is not None and not isinstance(params, dict):  # the agent prices only params by name
+        assert assert_refused_unseen(reply, upstream, seen)["code"] == 4009
+        return
     assert upstream.count() == seen + 1
     answer = json.loads(reply.body)
     assert answer["jsonrpc"] == "2.0" and ("result" in answer) != ("error" in answer), answer
