@@ -43,7 +43,7 @@ def build_app(config: ServerConfig) -> web.Application:
     """Verify the models (raises ModelError) and build the app; the workers start with it."""
     folder = models_dir(config.models_dir)
     verify_models(folder)
-    load_haar_cascade()
+    load_haar_cascade(folder)
     pool = WorkerPool(folder, config.workers, config.limits)
     methods = method_table(config.services)
     app = make_app(pool, methods, config.max_request_bytes)
