@@ -68,6 +68,7 @@ def run_demo(workdir: Path, photo: Path) -> None:
         stack.facemarket("token", "mint", "alice", "10", "--account", "owner", show=True)
 
         heading("The provider: face services behind its agent, registered on the chain")
+        stack.init_agent()  # writes the secret the services and the agent share
         stack.start_services()
         stack.start_agent()
         stack.register()
