@@ -45,8 +45,8 @@ def paid(agent, market, consumer, job_id: int, method: str, **params) -> dict:
 def refused(services, body: bytes, headers: dict[str, str]) -> None:
     """A direct call without the agent's secret: HTTP 401 and error 1009, nothing else."""
     status, answer = services.server.post(body, headers, as_agent=False)
-    assert (status, answer["error"]["code"]) == (401, AGENT_SECRET_REQUIRED), (status, answer)
-    assert "result" not in answer
+    assert status == 401 and "result" not in answer, (status, answer)
+    assert answer["error"]["code"] == AGENT_SECRET_REQUIRED
 
 
 def test_a_local_caller_with_a_forged_consumer_header_cannot_read_or_erase_a_gallery(agent, services, market):
