@@ -75,8 +75,9 @@ def credentials(secret: bytes) -> dict[str, str]:
 
 
 def authorized(header: str | None, secret: bytes) -> bool:
-    """True when `header` carries `secret`; constant time, so timing reveals nothing of it."""
-    return hmac.compare_digest((header or "").encode(), (_SCHEME + secret.decode()).encode())
+    """True when `header` carries `secret`; constant time, so timing reveals nothing of it.
+    aiohttp hands over invalid UTF-8 as surrogates: they are compared, not raised on."""
+    return hmac.compare_digest((header or "").encode("utf-8", "surrogateescape"), (_SCHEME + secret.decode()).encode())
 
 
 def check_bind(host: str, secret: bytes | None) -> None:

@@ -56,7 +56,8 @@ def test_a_local_caller_with_a_forged_consumer_header_cannot_read_or_erase_a_gal
 
     forged = {"X-Facemarket-Consumer": victim.address}
     wrong_secret = {**forged, **credentials(new_secret().encode())}
-    for headers in (forged, wrong_secret, {**forged, "Authorization": "Bearer "}):
+    not_utf8 = {**forged, "Authorization": "Bearer \xff\xfe"}  # sent as raw bytes: must not be a 500
+    for headers in (forged, wrong_secret, not_utf8, {**forged, "Authorization": "Bearer "}):
         refused(services, rpc_body("gallery"), headers)
         refused(services, rpc_body("recall", {"image": photo("face_recognition/test/obama1.jpg")}), headers)
         refused(services, rpc_body("forget", {"name": "obama"}), headers)
@@ -120,3 +121,14 @@ def test_the_local_market_shares_one_secret_between_its_services_and_agent(marke
     forged = {"X-Facemarket-Consumer": market_stack.addresses["alice"]}
     reply = http("POST", market_stack.services_url, rpc_body("gallery"), forged)
     assert reply.status == 401 and reply.error_code == AGENT_SECRET_REQUIRED, reply.body
+
+
+def test_a_secret_file_other_users_can_read_is_refused_with_one_line(tmp_path):
+    secret_file = tmp_path / "services.secret"
+    secret_file.write_text(new_secret())
+    secret_file.chmod(0o644)
+    result = subprocess.run([str(FACEMARKET), "services", "run", "--port", str(free_port()), "--secret-file", str(secret_file)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert "readable by other users" in line and "chmod 600" in line
