@@ -88,7 +88,9 @@ def init(config_path: Path | None, chain_url: str, deployment: Path | None, keys
         write_private(password_file, password)
         click.echo(f"wrote {password_file} (mode 600)")
     if write_private(services_secret_file, new_secret()):
-        click.echo(f"wrote {services_secret_file} (mode 600): give it to `facemarket services run --secret-file`")
+        where = ("`facemarket services run` reads it from there" if services_secret_file == default_secret_file(home)
+                 else "give it to `facemarket services run --secret-file`")
+        click.echo(f"wrote {services_secret_file} (mode 600): start the services after this; {where}")
     else:
         click.echo(f"kept {services_secret_file}")
     try:
