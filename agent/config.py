@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 from facemarket.agent.param_prices import highest
 
+from facemarket.services.auth import SecretError, read_secret
+
 ENV_PREFIX = "FACEMARKET_AGENT_"
 PASSWORD_ENV = ENV_PREFIX + "PASSWORD"
 
@@ -37,6 +39,7 @@ class AgentConfig:
     deployment: Path
     keystore: Path
     password_file: Path | None = None
+    services_secret_file: Path | None = None
     chain_url: str = "http://127.0.0.1:8545"
     upstream_url: str = "http://127.0.0.1:8001/"
     provider: str = ""
@@ -88,6 +91,15 @@ class AgentConfig:
             return self.password_file.read_text().rstrip("\r\n")
         except OSError as error:
             raise ConfigError(f"password_file: cannot read {self.password_file}: {error.strerror}") from None
+
+    def services_secret(self) -> bytes | None:
+        """The secret the agent proves itself with to the services (services/auth.py); None: unset."""
+        if self.services_secret_file is None:
+            return None
+        try:
+            return read_secret(self.services_secret_file)
+        except SecretError as error:
+            raise ConfigError(f"services_secret_file: {error}") from None
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(AgentConfig)}
@@ -193,8 +205,12 @@ log_range = 2000
 # --- identity ------------------------------------------------------------------------------
 # The agent's encrypted keystore (geth / MetaMask JSON). The key is never printed or logged.
 keystore = "{keystore}"
-# File holding the keystore password (or export FACEMARKET_AGENT_PASSWORD).
+# File holding the keystore password (or export FACEMARKET_AGENT_PASSWORD); kept apart from the
+# keystore, so a copy of the keystores folder does not carry what opens them.
 password_file = "{password_file}"
+# The secret the agent sends the face services (`facemarket services run` reads the same file):
+# only its holder may name a consumer to them, and when they have one, only its holder is served.
+services_secret_file = "{services_secret_file}"
 
 # --- the service -----------------------------------------------------------------------------
 # Provider namespace the service is registered under (`facemarket provider create NAME`);
@@ -258,11 +274,12 @@ ping = 1
 
 
 def write_template(path: Path, *, chain_url: str, deployment: Path, keystore: Path,
-                   password_file: Path, ledger: Path) -> None:
+                   password_file: Path, services_secret_file: Path, ledger: Path) -> None:
     """Write a complete, commented config (refuses to overwrite: it may hold real settings)."""
     path = Path(path)
     if path.exists():
         raise ConfigError(f"config: {path} exists; remove it or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE.format(chain_url=chain_url, deployment=deployment, keystore=keystore,
-                                    password_file=password_file, ledger=ledger))
+                                    password_file=password_file, services_secret_file=services_secret_file,
+                                    ledger=ledger))

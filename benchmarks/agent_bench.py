@@ -36,6 +36,7 @@ from facemarket.contracts.deploy import deploy_all
 from facemarket.contracts.localchain import LocalChain
 from facemarket.contracts.transactions import call, send
 from facemarket.contracts.typed_messages import escrow_domain, request_hash, sign_invocation
+from facemarket.services.auth import credentials, new_secret, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 FACEMARKET = Path(sys.executable).with_name("facemarket")
@@ -159,7 +160,10 @@ def main() -> None:
         call(w3, consumer, contracts.token.functions.approve(deployment.escrow, 2**256 - 1))
 
         services_port, agent_port = free_port(), free_port()
-        services = subprocess.Popen([str(FACEMARKET), "services", "run", "--port", str(services_port)],
+        secret, secret_file = new_secret(), work / "services.secret"  # shared by the services and the agent
+        write_private(secret_file, secret)
+        services = subprocess.Popen([str(FACEMARKET), "services", "run", "--port", str(services_port),
+                                     "--secret-file", str(secret_file)],
                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(services)
         keystore = work / "agent.json"
@@ -169,6 +173,7 @@ def main() -> None:
         config.write_text("\n".join([
             f'chain_url = "{chain.url}"', f'deployment = "{work / "deployment.json"}"', f'keystore = "{keystore}"',
             f'upstream_url = "http://127.0.0.1:{services_port}/"', f"listen_port = {agent_port}",
+            f'services_secret_file = "{secret_file}"',
             f'ledger = "{work / "ledger.sqlite"}"', f"price = {PRICE}", "claim_interval = 3600",
             "claim_batch_size = 1000000", "max_concurrency = 256", 'log_level = "WARNING"', "log_range = 100000"]) + "\n")
         agent = subprocess.Popen([str(FACEMARKET), "agent", "run", "--config", str(config)],
@@ -195,7 +200,7 @@ def main() -> None:
             paid = [(b, {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + sign_invocation(
                 consumer.key, domain, job_id, agent_key.address, request_hash(b)).hex()})
                 for job_id, b in zip(job_ids, bodies)]
-            calls[method] = ([(b, {}) for b in bodies], paid)
+            calls[method] = ([(b, credentials(secret.encode())) for b in bodies], paid)  # direct: as the agent sends them
         wanted = args.ping_calls + args.face_calls
 
         def seen() -> int:

@@ -22,7 +22,8 @@ dlib on the full photo (goal: under 4 s; raw dlib took 13 s), unless --skip-raw-
 
 The modes alternate in short rounds (direct and 1 client paired, 2 clients, 4 clients,
 again), so that load from other programs falls on each alike; still, the machine has 2
-cores and may be shared: figures are noisy; run it alone for good ones.
+cores and may be shared: figures are noisy; run it alone for good ones. The benchmark calls
+the services as the agent does, with a secret of its own (`--secret-file`, checked per call).
 
     .venv/bin/python benchmarks/services_bench.py [--seconds 8] [--rounds 4] [--skip-raw-cnn]
 """
@@ -43,6 +44,7 @@ import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -54,6 +56,7 @@ import numpy as np  # noqa: E402
 
 from facemarket.models.locate import models_dir  # noqa: E402
 from facemarket.services import jobs, worker  # noqa: E402
+from facemarket.services.auth import credentials, new_secret, write_private  # noqa: E402
 from facemarket.services.image_decoding import ImageLimits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +68,8 @@ CASES = [  # (label, method, params besides the image)
     ("find_face dlib_cnn", "find_face", {"algorithm": "dlib_cnn"}),
     ("face_identity", "face_identity", {}),
 ]
+SECRET = new_secret()
+HEADERS = {"Content-Type": "application/json", **credentials(SECRET.encode())}  # as the agent sends them
 
 
 def photo_640x480() -> bytes:
@@ -127,7 +132,7 @@ async def run_paired(
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> None:
-    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+    async with session.post(url, data=body, headers=HEADERS) as response:
         answer = await response.json()
         assert "result" in answer, answer
 
@@ -166,8 +171,11 @@ def start_server() -> tuple[subprocess.Popen, str, list[int]]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     facemarket = Path(sys.executable).parent / "facemarket"
+    secret_file = Path(tempfile.mkdtemp(prefix="facemarket-bench-")) / "services.secret"
+    write_private(secret_file, SECRET)
     process = subprocess.Popen(
-        [str(facemarket), "services", "run", "--port", str(port), "--workers", str(WORKERS), "--service", "detection", "--service", "identity"],
+        [str(facemarket), "services", "run", "--port", str(port), "--workers", str(WORKERS), "--service", "detection",
+         "--service", "identity", "--secret-file", str(secret_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -246,7 +254,7 @@ def bench_large_cnn(skip_raw: bool) -> None:
         times = []
         for _ in range(3):
             start = time.perf_counter()
-            with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=120) as response:
+            with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=HEADERS), timeout=120) as response:
                 (face,) = json.loads(response.read())["result"]["faces"]
             times.append(time.perf_counter() - start)
         print(f"woman_portrait.jpg 1200x1800, dlib_cnn through the service: median {statistics.median(times):.2f} s "

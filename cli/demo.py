@@ -69,6 +69,7 @@ def run_demo(workdir: Path, photo: Path) -> None:
 
         heading("The provider: face services behind its agent, registered on the chain under "
                 "the provider's own name")
+        stack.init_agent()  # writes the secret the services and the agent share
         stack.start_services()
         stack.start_agent()
         stack.register()

@@ -4,7 +4,8 @@ consumer would type them. The demo shows it; the CLI tests run against it.
 
 Everything lives in a work folder (FACEMARKET_HOME, logs, keys of the throw-away accounts);
 `stop()` ends every process it started (agent first, so its claims are persisted), and only
-those.
+those. `agent init` runs before the services start: it writes the secret both then read from
+the home (the services' default `--secret-file`, the agent's `services_secret_file`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class LocalStack:
         self.env = {**os.environ, "FACEMARKET_HOME": str(self.home),
                     "FACEMARKET_PASSWORD": self.password, "FACEMARKET_NETWORK": "demo"}
         for name in [k for k in self.env if k.startswith("FACEMARKET_AGENT_")
-                     or k in ("FACEMARKET_ACCOUNT",)]:
+                     or k in ("FACEMARKET_ACCOUNT", "FACEMARKET_SERVICES_SECRET_FILE")]:
             del self.env[name]
         self.chain: LocalChain | None = None
         self.processes: dict[str, subprocess.Popen] = {}
@@ -126,6 +127,7 @@ class LocalStack:
         self.start_chain()
         self.import_accounts()
         self.deploy()
+        self.init_agent()
         self.start_services()
         self.start_agent()
         self.register()
@@ -162,17 +164,20 @@ class LocalStack:
                                  "--workers", str(self.service_workers)])
         self._wait_healthy("services", self.services_url)
 
+    @property
+    def agent_config(self) -> Path:
+        return self.workdir / "agent.toml"
+
+    def init_agent(self) -> None:
+        """The agent's config, its password file and the services' secret (in the home's secrets/)."""
+        self.facemarket("agent", "init", "--config", str(self.agent_config), "--chain-url", self.chain.url,
+                        "--deployment", str(self.home / "deployments" / "1337.json"),
+                        "--keystore", str(self.home / "keystores" / "agent.json"),
+                        env={"FACEMARKET_AGENT_PASSWORD": self.password}, show=True)
+
     def start_agent(self) -> None:
         port = free_port()
         self.agent_url = f"http://127.0.0.1:{port}/"
-        config = self.workdir / "agent.toml"
-        password_file = self.workdir / "agent.password"
-        password_file.write_text(self.password)
-        password_file.chmod(0o600)
-        self.facemarket("agent", "init", "--config", str(config), "--chain-url", self.chain.url,
-                        "--deployment", str(self.home / "deployments" / "1337.json"),
-                        "--keystore", str(self.home / "keystores" / "agent.json"),
-                        "--password-file", str(password_file), show=True)
         overrides = {"FACEMARKET_AGENT_LISTEN_PORT": str(port),
                      "FACEMARKET_AGENT_ENDPOINT": self.agent_url,
                      "FACEMARKET_AGENT_UPSTREAM_URL": self.services_url,
@@ -181,7 +186,7 @@ class LocalStack:
                      "FACEMARKET_AGENT_LEDGER": str(self.workdir / "ledger.sqlite"),
                      "FACEMARKET_AGENT_CLAIM_INTERVAL": str(CLAIM_INTERVAL),
                      "FACEMARKET_AGENT_FOLLOW_INTERVAL": "0.5"}
-        self._start("agent", ["agent", "run", "--config", str(config)], overrides)
+        self._start("agent", ["agent", "run", "--config", str(self.agent_config)], overrides)
         self._wait_healthy("agent", self.agent_url)
 
     def register(self) -> None:

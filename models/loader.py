@@ -22,9 +22,10 @@ class FaceModels:
     identity: dlib.face_recognition_model_v1
 
 
-def load_haar_cascade() -> cv2.CascadeClassifier:
-    """The OpenCV cascade; an empty classifier means the file is missing or unreadable."""
-    path = haar_cascade_file()
+def load_haar_cascade(folder: Path) -> cv2.CascadeClassifier:
+    """The OpenCV cascade `verify_models(folder)` checked; an empty classifier means the file
+    is missing or unreadable."""
+    path = haar_cascade_file(folder)
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise ModelError(
@@ -37,7 +38,7 @@ def load_haar_cascade() -> cv2.CascadeClassifier:
 def load_models(folder: Path) -> FaceModels:
     """Load all models from `folder`, which `verify_models` has already checked."""
     return FaceModels(
-        haar_cascade=load_haar_cascade(),
+        haar_cascade=load_haar_cascade(folder),
         hog_detector=dlib.get_frontal_face_detector(),
         cnn_detector=dlib.cnn_face_detection_model_v1(str(folder / "mmod_human_face_detector.dat")),
         landmarks_5=dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat")),

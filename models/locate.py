@@ -33,6 +33,9 @@ def models_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return Path(spec.submodule_search_locations[0]) / "models"
 
 
-def haar_cascade_file() -> Path:
-    """OpenCV's frontal-face Haar cascade, shipped inside the opencv wheel (4.x only)."""
+def haar_cascade_file(folder: Path | None = None) -> Path:
+    """The frontal-face Haar cascade: the models folder's copy when it holds one (an OpenCV
+    built without its data files), else the one inside the opencv wheel (4.x only)."""
+    if folder is not None and (folder / HAAR_CASCADE_FILE).exists():
+        return folder / HAAR_CASCADE_FILE
     return Path(cv2.data.haarcascades) / HAAR_CASCADE_FILE

@@ -1,8 +1,9 @@
 """The HTTP face of the services: JSON-RPC 2.0 on POST /, and GET /health.
 
 rpc_dispatch and jsonrpcserver do the JSON-RPC work (parse errors, invalid requests,
-batches, notifications); this module adds what HTTP needs: a body size limit answered
-as a JSON-RPC error, 204 when there is nothing to answer, and the health check.
+batches, notifications); this module adds what HTTP needs: the agent's secret checked before
+the body is read (services/auth.py says why), a body size limit answered as a JSON-RPC error,
+204 when there is nothing to answer, and the health check (open: it names no consumer).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 from jsonrpcserver.methods import Methods
 
+from facemarket.services.auth import AUTH_HEADER, CONSUMER_HEADER, authorized
 from facemarket.services.errors import Code
 from facemarket.services.rpc_context import RequestContext
 from facemarket.services.rpc_dispatch import dispatch
@@ -18,13 +20,15 @@ from facemarket.services.worker_pool import WorkerPool
 POOL = web.AppKey("pool", WorkerPool)
 METHODS = web.AppKey("methods", dict)
 MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
+SECRET = web.AppKey("secret", bytes)  # None: open, no consumer header accepted
 
 
-def make_app(pool: WorkerPool, methods: Methods, max_request_bytes: int) -> web.Application:
+def make_app(pool: WorkerPool, methods: Methods, max_request_bytes: int, secret: bytes | None) -> web.Application:
     app = web.Application(client_max_size=max_request_bytes)
     app[POOL] = pool
     app[METHODS] = methods
     app[MAX_REQUEST_BYTES] = max_request_bytes
+    app[SECRET] = secret  # type: ignore[assignment]
     app.router.add_post("/", handle_rpc)
     app.router.add_get("/health", handle_health)
     app.cleanup_ctx.append(_run_pool)
@@ -38,6 +42,9 @@ async def _run_pool(app: web.Application):
 
 
 async def handle_rpc(request: web.Request) -> web.Response:
+    refusal = _refusal(request)
+    if refusal is not None:
+        return refusal
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -63,6 +70,27 @@ async def handle_health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if pool.ready else 503)
 
 
-def _error_response(code: Code, message: str, status: int) -> web.Response:
+def _refusal(request: web.Request) -> web.Response | None:
+    """With a secret: no method for a caller without it. Without one: no caller may name a
+    consumer, as nobody could tell the agent from any local process."""
+    secret = request.app[SECRET]
+    if secret is not None and not authorized(request.headers.get(AUTH_HEADER), secret):
+        return _error_response(
+            Code.AGENT_SECRET_REQUIRED,
+            "these services serve only their agent: send `Authorization: Bearer <secret>` with the secret "
+            "of the services' --secret-file (call them through the agent)",
+            status=401, headers={"WWW-Authenticate": "Bearer"},
+        )
+    if secret is None and CONSUMER_HEADER in request.headers:
+        return _error_response(
+            Code.CONSUMER_HEADER_REFUSED,
+            f"these services run without a secret, so they accept no {CONSUMER_HEADER} header: start them "
+            "with --secret-file (written by `facemarket agent init`) and give the agent the same file",
+            status=403,
+        )
+    return None
+
+
+def _error_response(code: Code, message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
     body = {"jsonrpc": "2.0", "error": {"code": int(code), "message": message}, "id": None}
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, headers=headers)

@@ -28,6 +28,8 @@ class Code(IntEnum):
     UNKNOWN_ALGORITHM = 1006
     UNKNOWN_LANDMARK_MODEL = 1007
     REQUEST_TOO_LARGE = 1008
+    AGENT_SECRET_REQUIRED = 1009  # HTTP 401: the caller is not the agent (services/auth.py)
+    CONSUMER_HEADER_REFUSED = 1010  # HTTP 403: services without a secret name no consumer
     DEADLINE_PASSED = 1097
     WORKER_CRASHED = 1098
 

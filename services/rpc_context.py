@@ -14,18 +14,16 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from facemarket.services import jobs
+from facemarket.services.auth import CONSUMER_HEADER, TIMEOUT_HEADER
 from facemarket.services.boxes import Box
 from facemarket.services.worker_pool import RequestPool, WorkerPool
-
-CONSUMER_HEADER = "X-Facemarket-Consumer"
-TIMEOUT_HEADER = "X-Facemarket-Timeout"
 
 
 @dataclass(frozen=True)
 class RequestContext:
     app: web.Application  # server-wide state lives in app[...] (add it in app.make_app)
     pool: RequestPool  # CPU work goes here: `await context.pool.run(job, *args)`
-    consumer: str | None  # the agent's verified consumer address; None when called directly
+    consumer: str | None  # the agent's verified consumer address (app.py let only the agent name one); None when called directly
 
     @classmethod
     def of(cls, request: web.Request, pool: WorkerPool) -> RequestContext:

@@ -73,7 +73,8 @@ def test_agent_init_writes_a_complete_config_that_loads(tmp_path, files):
     path = tmp_path / "written.toml"
     result = subprocess.run([str(FACEMARKET), "agent", "init", "--config", str(path),
                              "--deployment", str(files / "deployment.json"), "--keystore", str(files / "keystore.json")],
-                            capture_output=True, text=True, env={**os.environ, "FACEMARKET_HOME": str(tmp_path)})
+                            capture_output=True, text=True,
+                            env={**os.environ, "FACEMARKET_HOME": str(tmp_path), "FACEMARKET_AGENT_PASSWORD": "pw"})
     assert result.returncode == 0, result.stderr
     text = path.read_text()
     config = load_config(path, env={})

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from facemarket.agent.config import ConfigError, facemarket_home, load_config, write_template
+from facemarket.agent.config import PASSWORD_ENV, ConfigError, facemarket_home, load_config, write_template
+from facemarket.services.auth import default_secret_file, new_secret, secrets_folder, write_private
 
 
 def _fail(message: str) -> None:
@@ -61,20 +63,40 @@ def run(config_path: Path | None) -> None:
 @click.option("--keystore", type=click.Path(path_type=Path), default=None,
               help="Agent keystore (default: $FACEMARKET_HOME/keystores/agent.json, as written by "
                    "`facemarket account create agent`).")
-@click.option("--password-file", type=click.Path(path_type=Path), default=None,
-              help="Keystore password file (default: $FACEMARKET_HOME/keystores/agent.password).")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the keystore password is kept (default: $FACEMARKET_HOME/secrets/agent.password, "
+                   f"mode 600); written from ${PASSWORD_ENV} or a hidden prompt, kept when it exists.")
+@click.option("--services-secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The secret shared with `facemarket services run` (default: "
+                   "$FACEMARKET_HOME/secrets/services.secret, mode 600); 32 random bytes, kept when it exists.")
 def init(config_path: Path | None, chain_url: str, deployment: Path | None, keystore: Path | None,
-         password_file: Path | None) -> None:
-    """Write a complete, commented config to edit."""
+         password_file: Path | None, services_secret_file: Path | None) -> None:
+    """Write a complete, commented config to edit, the keystore's password file and the secret the
+    agent shares with the services (both 0600 in a 0700 folder, apart from the keystores)."""
     home = facemarket_home()
     config_path = config_path or home / "agent.toml"
+    if config_path.exists():  # before asking for a password that would not be used
+        _fail(f"config: {config_path} exists; remove it or choose another path")
     keystore = keystore or home / "keystores" / "agent.json"
-    password_file = password_file or home / "keystores" / "agent.password"
+    password_file = password_file or secrets_folder(home) / "agent.password"
+    services_secret_file = services_secret_file or default_secret_file(home)
+    if password_file.exists():
+        click.echo(f"kept {password_file}")
+    else:
+        password = os.environ.get(PASSWORD_ENV) or click.prompt(
+            f"Password of the agent's keystore {keystore}", hide_input=True, confirmation_prompt=True, err=True)
+        write_private(password_file, password)
+        click.echo(f"wrote {password_file} (mode 600)")
+    if write_private(services_secret_file, new_secret()):
+        where = ("`facemarket services run` reads it from there" if services_secret_file == default_secret_file(home)
+                 else "give it to `facemarket services run --secret-file`")
+        click.echo(f"wrote {services_secret_file} (mode 600): start the services after this; {where}")
+    else:
+        click.echo(f"kept {services_secret_file}")
     try:
         write_template(config_path, chain_url=chain_url, deployment=deployment or home / "deployments" / "1337.json",
-                       keystore=keystore, password_file=password_file,
+                       keystore=keystore, password_file=password_file, services_secret_file=services_secret_file,
                        ledger=home / "agent" / "ledger.sqlite")
     except ConfigError as error:
         _fail(str(error))
     click.echo(f"wrote {config_path}")
-
