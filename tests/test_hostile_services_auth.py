@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from facemarket.cli.localstack import SERVICE
 from facemarket.services.auth import SECRET_FILE_ENV, credentials, new_secret, write_private
 from tests.fixtures.agent import http, rpc_body
 from tests.fixtures.gallery import GalleryServices
@@ -116,7 +117,7 @@ def test_services_without_a_secret_refuse_to_listen_beyond_loopback(tmp_path):
 def test_the_local_market_shares_one_secret_between_its_services_and_agent(market_stack, fm):
     """`cli.localstack` (the demo's and the CLI tests' market): the agent's paid calls work, a
     direct call naming a consumer does not."""
-    call = fm("call", "face-services", "gallery", "-y", "--json")
+    call = fm("call", SERVICE, "gallery", "-y", "--json")
     assert call.code == 0, call.err
     forged = {"X-Facemarket-Consumer": market_stack.addresses["alice"]}
     reply = http("POST", market_stack.services_url, rpc_body("gallery"), forged)
