@@ -20,6 +20,7 @@ from web3 import AsyncWeb3
 
 from facemarket.agent.chain import (JOB_COMPLETED, JOB_FUNDED, JOB_REFUNDED, address_topic,
                                     block_hash, decode_log, read_job)
+from facemarket.agent.errors import Reason, Refused
 from facemarket.agent.ledger import Ledger, SeenJob
 from facemarket.agent.metrics import Metrics
 from facemarket.contracts.jobs import Job
@@ -54,7 +55,10 @@ class Follower:
         that costs one eth_blockNumber more on a job's first sight; otherwise the last poll's head
         less the confirmations serves."""
         if self.confirmations == 0 or self.head is None:
-            head = await self.w3.eth.block_number
+            try:
+                head = await self.w3.eth.block_number
+            except Exception as error:  # as read_job says it: the call is refused, uncharged
+                raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading job {job_id} failed ({type(error).__name__})") from error
             block = max(head - self.confirmations, 0)
         else:
             block = max(self.head - self.confirmations, 0)
