@@ -17,7 +17,7 @@ from web3 import Web3
 
 from facemarket.agent.errors import Reason
 from facemarket.contracts.deploy import deploy_all
-from tests.fixtures.agent import AGENT_PRICE, CountingUpstream, Market, rpc_body, wait_until
+from tests.fixtures.agent import Market, rpc_body, wait_until
 from tests.fixtures.chain import start_chain_on_free_port
 
 COMPLETED, FUNDED = 3, 2
@@ -32,14 +32,6 @@ def own_market():
     chain.stop()
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("reorg-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
-
-
 def rpc(market: Market, method: str, *params):
     return market.w3.provider.make_request(method, list(params))["result"]
 
@@ -49,10 +41,10 @@ def ledger_row(agent, job_id: int) -> tuple | None:
         return db.execute("SELECT state, block FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
 
 
-def test_a_claim_in_undone_blocks_is_claimed_again(agent_factory, own_market, upstream):
+def test_a_claim_in_undone_blocks_is_claimed_again(agent_factory, own_market, counting_upstream):
     chain, market = own_market
     consumer = market.new_account()
-    agent = agent_factory(upstream.url, chain_url=chain.url, deployment_=market.deployment,
+    agent = agent_factory(counting_upstream.url, chain_url=chain.url, deployment_=market.deployment,
                           key=market.new_account(tokens=0), retry_window=3)
     job_id = market.open_job(consumer, agent.address)
     body = rpc_body("ping")
@@ -71,11 +63,11 @@ def test_a_claim_in_undone_blocks_is_claimed_again(agent_factory, own_market, up
     assert "undid 1 claims or refunds" in agent.log_path.read_text()
 
 
-def test_a_job_the_gate_saw_first_is_forgotten_when_its_funding_is_undone(agent_factory, own_market, upstream):
+def test_a_job_the_gate_saw_first_is_forgotten_when_its_funding_is_undone(agent_factory, own_market, counting_upstream):
     chain, market = own_market
     consumer = market.new_account()
     # The follower polls at start only (restarts make it poll again), one block per checkpoint.
-    agent = agent_factory(upstream.url, chain_url=chain.url, deployment_=market.deployment,
+    agent = agent_factory(counting_upstream.url, chain_url=chain.url, deployment_=market.deployment,
                           key=market.new_account(tokens=0), follow_interval=3600, log_range=1)
     for _ in range(2):
         rpc(market, "evm_mine")
@@ -85,11 +77,11 @@ def test_a_job_the_gate_saw_first_is_forgotten_when_its_funding_is_undone(agent_
     job_id = market.open_job(consumer, agent.address)
     funded_in = market.w3.eth.get_block("latest")["number"]
     body = rpc_body("ping")
-    upstream.set_status(500)  # the call fails, uncharged: the job stays in the ledger, unused
+    counting_upstream.set_status(500)  # the call fails, uncharged: the job stays in the ledger, unused
     try:
         failed = agent.post(body, market.payment(consumer, job_id, agent.address, body))
     finally:
-        upstream.set_status(0)
+        counting_upstream.set_status(0)
     assert failed.error_code == Reason.SERVICE_UNAVAILABLE.code
     state, block = ledger_row(agent, job_id)
     assert state == "SEEN" and block >= funded_in, (block, funded_in)
@@ -102,7 +94,7 @@ def test_a_job_the_gate_saw_first_is_forgotten_when_its_funding_is_undone(agent_
     agent.stop()
     agent.start()
     wait_until(lambda: ledger_row(agent, job_id) is None, 30, "the rewind to forget the job")
-    seen = upstream.count()
+    seen = counting_upstream.count()
     refused = agent.post(body, market.payment(consumer, job_id, agent.address, body))
     assert refused.error_code == Reason.UNKNOWN_JOB.code, refused.body
-    assert upstream.count() == seen
+    assert counting_upstream.count() == seen
