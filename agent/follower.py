@@ -132,6 +132,13 @@ class Follower:
         refunded = [(e.job_id, e.block) for e in events if e.topic == JOB_REFUNDED]
         if refunded:
             await self.ledger.mark_refunded(refunded)
+        undone, forgotten = await self.ledger.confirm_range(first, last, [job.job_id for job in funded],
+                                                            [job_id for job_id, _ in completed + refunded])
+        if undone or forgotten:
+            self.metrics.reorgs.inc()
+            self.on_rewind()
+            log.warning("blocks %d-%d do not hold what the ledger recorded there (replaced by a reorg): "
+                        "undid %d claims or refunds, forgot %d unused jobs", first, last, undone, forgotten)
         if events:
             log.debug("blocks %d-%d: %d funded, %d completed, %d refunded", first, last,
                       len(funded), len(completed), len(refunded))

@@ -33,6 +33,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
+import json
 import queue
 import sqlite3
 import threading
@@ -111,6 +112,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_state_expiry ON jobs (state, expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# After the migration (settled_block may be a new column): the follower checks each block range it
+# reads against what the ledger says happened there (`confirm_range`).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_block ON jobs (block);
+CREATE INDEX IF NOT EXISTS jobs_by_settled_block ON jobs (settled_block);
+"""
 SCHEMA_VERSION = 1  # PRAGMA user_version; 0: before settled_block / settled_from
 _ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT"}
 _COLUMNS = ("job_id, consumer, price, expires_at, block, state, lease_until, request_hash, "
@@ -132,6 +139,7 @@ class SqliteLedger:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(_SCHEMA)
         self._migrate()
+        self.db.executescript(_INDEXES)
 
     def _migrate(self) -> None:
         """Bring a ledger of an older version to this schema (deployed agents keep their files)."""
@@ -253,7 +261,9 @@ class SqliteLedger:
             self.db.executemany(
                 "UPDATE jobs SET settled_from = CASE WHEN state IN ('CLAIMED', 'REFUNDED') THEN settled_from "
                 "WHEN state = 'CLAIMING' THEN 'SERVED' WHEN state = 'RESERVED' THEN 'SEEN' ELSE state END, "
-                "state = ?, settled_block = ?, response = NULL, lease_until = NULL, updated_at = ? WHERE job_id = ?",
+                # the earliest block that says so: the event's own beats a later receipt's
+                "settled_block = CASE WHEN state = ?1 THEN MIN(settled_block, ?2) ELSE ?2 END, "
+                "state = ?1, response = NULL, lease_until = NULL, updated_at = ?3 WHERE job_id = ?4",
                 [(str(target), block, time.time(), job_id) for job_id, block in jobs])
 
     def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
@@ -283,6 +293,22 @@ class SqliteLedger:
                 "updated_at = ? WHERE settled_block > ? AND settled_from IS NOT NULL",
                 (time.time(), block)).rowcount
             forgotten = self.db.execute("DELETE FROM jobs WHERE state = 'SEEN' AND block > ?", (block,)).rowcount
+        return undone, forgotten
+
+    def confirm_range(self, first: int, last: int, funded: list[int], settled: list[int]) -> tuple[int, int]:
+        """The follower read blocks `first`..`last` and found these funding and settling events:
+        what the ledger recorded in those blocks without such an event (a claim receipt or a
+        first sight from blocks a reorg replaced before the follower got there) is undone, as
+        `rewind` does. Returns (undone, forgotten)."""
+        with self._transaction():
+            undone = self.db.execute(
+                "UPDATE jobs SET state = settled_from, settled_block = NULL, settled_from = NULL, tx_hash = NULL, "
+                "updated_at = ? WHERE settled_block BETWEEN ? AND ? AND settled_from IS NOT NULL "
+                "AND job_id NOT IN (SELECT value FROM json_each(?))",
+                (time.time(), first, last, json.dumps(settled))).rowcount
+            forgotten = self.db.execute(
+                "DELETE FROM jobs WHERE state = 'SEEN' AND block BETWEEN ? AND ? "
+                "AND job_id NOT IN (SELECT value FROM json_each(?))", (first, last, json.dumps(funded))).rowcount
         return undone, forgotten
 
     def unsettled_and_newest(self) -> list[JobRecord]:
@@ -397,6 +423,9 @@ class Ledger:
 
     async def mark_final(self, job_ids: list[int], state: State) -> None:
         await self._run(self._store.mark_final, job_ids, state)
+
+    async def confirm_range(self, first: int, last: int, funded: list[int], settled: list[int]) -> tuple[int, int]:
+        return await self._run(self._store.confirm_range, first, last, funded, settled)
 
     async def rewind(self, block: int) -> tuple[int, int]:
         return await self._run(self._store.rewind, block)

@@ -95,6 +95,24 @@ def test_a_rewind_undoes_the_claims_and_refunds_of_undone_blocks(tmp_path):
     assert [job.job_id for job in store.claimable(10, 3)] == [1]
 
 
+def test_a_range_read_again_undoes_what_its_replaced_blocks_said(tmp_path):
+    """A claim receipt and a first sight recorded in blocks a reorg replaced before the follower
+    checkpointed them: the follower's read of those heights finds no such events."""
+    store = SqliteLedger(tmp_path / "ledger.sqlite")
+    served(store, 1)
+    store.mark_claiming([1], "0xabc")
+    store.mark_claimed([(1, 70)])                     # from the claim's receipt, block 70
+    store.add_seen([SeenJob(2, "0xC0", 5, 1, 71)])     # the gate's first sight, at head 71
+    store.add_seen([SeenJob(3, "0xC0", 5, 1, 71)])
+    served(store, 4)
+    store.mark_claiming([4], "0xdef")
+    store.mark_claimed([(4, 72)])
+    store.mark_claimed([(4, 69)])                     # the event's own block beats the receipt's
+    assert store.confirm_range(70, 72, funded=[3], settled=[]) == (1, 1)
+    assert (store.get(1).state, store.get(2), store.get(3).state) == (State.SERVED, None, State.SEEN)
+    assert store.get(4).state == State.CLAIMED
+
+
 def test_a_funding_event_corrects_the_block_of_a_job_first_seen_by_the_gate(tmp_path):
     store = SqliteLedger(tmp_path / "ledger.sqlite")
     store.add_seen([SeenJob(1, "0xC0", 5, 1, 30)])            # the gate: the head it read the job at

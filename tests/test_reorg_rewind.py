@@ -56,6 +56,8 @@ def test_a_claim_in_undone_blocks_is_claimed_again(agent_factory, own_market, co
 
     assert rpc(market, "evm_revert", before_claim) is True  # the claim's block is undone
     assert market.job_state(job_id) == FUNDED
+    for _ in range(3):  # the new chain's own blocks, where the claim is not
+        rpc(market, "evm_mine")
     wait_until(lambda: market.job_state(job_id) == COMPLETED, 60, "the job to be claimed again on the new chain")
     wait_until(lambda: (ledger_row(agent, job_id) or ("",))[0] == "CLAIMED", 30, "the ledger to record it")
     assert market.balance(agent.address) == balance  # paid once on this chain, as before the rewind
