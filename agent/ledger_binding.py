@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable
 from web3 import AsyncWeb3
 
 from facemarket.agent.chain import block_hash
+from facemarket.agent.errors import Refused
 from facemarket.agent.follower import CHECKPOINTS_KEY
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.startup import StartupError
@@ -58,6 +59,9 @@ async def bind_ledger(path: Path, expected: DeploymentId, *, agent: str, new_led
     store = SqliteLedger(path)
     try:
         problem = await _problem(store, expected, agent, read_job, block_hash)
+    except Refused as refused:  # the chain stopped answering while the ledger was checked against it
+        raise StartupError(f"ledger: cannot check {path} against chain {expected.chain_id}: {refused.detail}; "
+                           "start again when the chain answers") from None
     finally:
         store.close()
     if problem is not None:
