@@ -4,9 +4,10 @@ Checks, in order, before the service sees a byte: the payment headers are there;
 one JSON-RPC request; the job exists, is FUNDED and is for this agent; the consumer's EIP-712
 `Invocation` signature covers keccak256 of this very body; the job is not already used (a retry
 of the same body gets the stored answer instead, only while the job is SERVED: once the claim is
-sent its signature and request hash are public, and anyone could replay them); the job pays at least the method's price and
-does not expire within the margin (time left to claim it); and finally the job is RESERVED in
-the ledger with one conditional UPDATE, so two concurrent requests with one job serve it once.
+sent its signature and request hash are public, and anyone could replay them); the job pays at
+least the method's price and does not expire within the margin (time left to claim it); and
+finally the job is RESERVED in the ledger with one conditional UPDATE, so two concurrent
+requests with one job serve it once.
 
 Why the ledger first: the follower keeps funded jobs there, so a normal paid call needs no chain
 round trip; a job the follower has not seen yet is read from the chain once and remembered.
@@ -153,8 +154,8 @@ class Gate:
             if job.request_hash != request_hash:
                 raise Refused(Reason.ALREADY_USED, f"job {job.job_id} served another request")
             if job.state != State.SERVED or job.response is None:
-                raise Refused(Reason.ALREADY_USED, f"job {job.job_id} was served and claimed; "
-                                                   "its answer is no longer kept")
+                raise Refused(Reason.ALREADY_USED, f"job {job.job_id} was served and its claim sent; "
+                                                   "the answer is no longer kept")
             return Admitted(job, request_hash, signature, method, replay=job.response)
         if job.state == State.REFUNDED:
             raise Refused(Reason.NOT_FUNDED, f"job {job.job_id} was refunded")

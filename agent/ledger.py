@@ -287,28 +287,26 @@ class SqliteLedger:
     def rewind(self, block: int) -> tuple[int, int]:
         """A reorg or a chain restart undid the blocks after `block`: undo the claims and refunds
         they held, then drop unused jobs funded only there. Returns (undone, forgotten)."""
-        with self._transaction():
-            undone = self.db.execute(
-                "UPDATE jobs SET state = settled_from, settled_block = NULL, settled_from = NULL, tx_hash = NULL, "
-                "updated_at = ? WHERE settled_block > ? AND settled_from IS NOT NULL",
-                (time.time(), block)).rowcount
-            forgotten = self.db.execute("DELETE FROM jobs WHERE state = 'SEEN' AND block > ?", (block,)).rowcount
-        return undone, forgotten
+        return self._undo("settled_block > ?", (block,), "block > ?", (block,))
 
     def confirm_range(self, first: int, last: int, funded: list[int], settled: list[int]) -> tuple[int, int]:
         """The follower read blocks `first`..`last` and found these funding and settling events:
         what the ledger recorded in those blocks without such an event (a claim receipt or a
         first sight from blocks a reorg replaced before the follower got there) is undone, as
         `rewind` does. Returns (undone, forgotten)."""
+        missing = "BETWEEN ? AND ? AND job_id NOT IN (SELECT value FROM json_each(?))"
+        return self._undo(f"settled_block {missing}", (first, last, json.dumps(settled)),
+                          f"block {missing}", (first, last, json.dumps(funded)))
+
+    def _undo(self, settled_in: str, settled_params: tuple, seen_in: str, seen_params: tuple) -> tuple[int, int]:
+        """Put the jobs settled in undone blocks back to their state before; forget the unused
+        jobs funded there. Returns (undone, forgotten)."""
         with self._transaction():
             undone = self.db.execute(
                 "UPDATE jobs SET state = settled_from, settled_block = NULL, settled_from = NULL, tx_hash = NULL, "
-                "updated_at = ? WHERE settled_block BETWEEN ? AND ? AND settled_from IS NOT NULL "
-                "AND job_id NOT IN (SELECT value FROM json_each(?))",
-                (time.time(), first, last, json.dumps(settled))).rowcount
-            forgotten = self.db.execute(
-                "DELETE FROM jobs WHERE state = 'SEEN' AND block BETWEEN ? AND ? "
-                "AND job_id NOT IN (SELECT value FROM json_each(?))", (first, last, json.dumps(funded))).rowcount
+                f"updated_at = ? WHERE settled_from IS NOT NULL AND {settled_in}",
+                (time.time(), *settled_params)).rowcount
+            forgotten = self.db.execute(f"DELETE FROM jobs WHERE state = 'SEEN' AND {seen_in}", seen_params).rowcount
         return undone, forgotten
 
     def unsettled_and_newest(self) -> list[JobRecord]:
