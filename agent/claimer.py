@@ -95,10 +95,11 @@ class Claimer:
 
     def _claim_window(self) -> tuple[float, float]:
         """(served before, expiring before): the jobs whose consumers had their time to retry, and
-        those that must be claimed now whatever (half the gate's expiry margin left)."""
+        those that must be claimed now whatever: within the gate's expiry margin of expiry, so
+        that a `claim_interval` shorter than the margin still claims every job in time."""
         now = time.time()
         waited = now - self.started >= self.retry_window
-        return (now - self.retry_window if waited else 0.0), now + self.expiry_margin / 2
+        return (now - self.retry_window if waited else 0.0), now + self.expiry_margin
 
     async def settle_claiming(self) -> None:
         pending: dict[str, list[JobRecord]] = {}

@@ -228,8 +228,8 @@ claim_max_attempts = 5
 claim_receipt_timeout = 120.0
 # Seconds after serving a call (and after a start) before its job is claimed: until then a client
 # that lost the answer gets it again by retrying (same job, body and signature); the claim makes
-# the signature public, so the stored answer is dropped when it is sent. Jobs near expiry are
-# claimed at once.
+# the signature public, so the stored answer is dropped when it is sent. Jobs within expiry_margin
+# of their expiry are claimed at once.
 retry_window = 10.0
 
 # --- the daemon ----------------------------------------------------------------------------
