@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,7 +57,10 @@ async def bind_ledger(path: Path, expected: DeploymentId, *, agent: str, new_led
                       read_job: Callable[[int], Awaitable[Job]],
                       block_hash: Callable[[int], Awaitable[str | None]]) -> None:
     """Make the ledger at `path` one of `expected`'s deployment, or raise `StartupError`."""
-    store = SqliteLedger(path)
+    try:
+        store = SqliteLedger(path)
+    except (OSError, sqlite3.Error) as error:
+        raise StartupError(f"ledger: cannot open {path} ({error}); fix `ledger` or the file's permissions") from None
     try:
         problem = await _problem(store, expected, agent, read_job, block_hash)
     except Refused as refused:  # the chain stopped answering while the ledger was checked against it

@@ -5,6 +5,7 @@ their owner's only."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 from facemarket.agent.ledger import SeenJob, SqliteLedger, State
+from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
+from facemarket.agent.startup import StartupError
 from facemarket.cli.home import Home
 from facemarket.cli.jobstore import JobStore
 from facemarket.contracts.jobs import Job, JobState
@@ -153,3 +156,13 @@ def test_a_ledger_left_readable_by_an_older_version_is_narrowed(tmp_path):
     path.chmod(0o644)
     SqliteLedger(path).close()
     assert mode(path) == 0o600
+
+
+def test_a_ledger_that_is_not_a_database_stops_the_start_with_one_line(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    path.write_text("a text file where the ledger should be, long enough for SQLite to read a header\n" * 2)
+    with pytest.raises(StartupError) as error:
+        asyncio.run(bind_ledger(path, DeploymentId(1337, "0x" + "ab" * 20, "0x" + "cd" * 32), agent="0x" + "ef" * 20,
+                                new_ledger=False, read_job=None, block_hash=None))
+    assert str(error.value).startswith(f"ledger: cannot open {path} (file is not a database)")
+    assert "\n" not in str(error.value)
