@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from facemarket.agent.chain import connect, read_job
+from facemarket.agent.chain import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.config import AgentConfig
 from facemarket.agent.errors import Reason, Refused
@@ -27,6 +27,7 @@ from facemarket.agent.gate import Gate, parse_call, parse_payment
 from facemarket.agent.health import health_report
 from facemarket.agent.keystore import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
+from facemarket.agent.ledger_binding import bind_ledger, deployment_id
 from facemarket.agent.metrics import Metrics
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
@@ -165,8 +166,9 @@ class Agent:
         return app
 
 
-async def create_agent(config: AgentConfig) -> Agent:
-    """Load the key, check the chain, open the ledger and build every part (nothing runs yet)."""
+async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
+    """Load the key, check the chain, open the ledger (set aside for a new one if it belongs to
+    another deployment and `new_ledger`) and build every part (nothing runs yet)."""
     key = load_key(config.keystore, config.password())
     check_claim_timing(config)
     deployment = Deployment.load(config.deployment)
@@ -177,6 +179,8 @@ async def create_agent(config: AgentConfig) -> Agent:
     document = build_spec(config)
     spec = spec_bytes(document)
     await check_registration(contracts.registry, key.address, config, spec_hash(spec))
+    await bind_ledger(config.ledger, await deployment_id(w3, deployment), agent=key.address, new_ledger=new_ledger,
+                      read_job=lambda job_id: read_job(contracts.escrow, job_id), block_hash=lambda n: block_hash(w3, n))
     ledger = Ledger(config.ledger)
     metrics = Metrics()
     follower = Follower(w3, deployment.escrow, key.address, ledger, metrics, start_block=deployment.block,
@@ -184,22 +188,24 @@ async def create_agent(config: AgentConfig) -> Agent:
                         interval=config.follow_interval)
     await follower.load()
     gate = Gate(agent=key.address, domain=domain, ledger=ledger,
-                read_job=lambda job_id: read_job(contracts.escrow, job_id, follower.safe_block),
-                seen_block=lambda: follower.cursor + 1, price_of=call_pricer(config, document),
+                read_job=lambda job_id: follower.read_unseen(contracts.escrow, job_id),
+                price_of=call_pricer(config, document),
                 expiry_margin=config.expiry_margin, lease_seconds=config.lease_seconds,
                 chain_time=follower.chain_time)
     claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
-                      max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout)
+                      max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout,
+                      retry_window=config.retry_window, expiry_margin=config.expiry_margin)
+    follower.on_rewind = claimer.forget_nonce
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
                         config.services_secret())
     return Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
                  claimer, metrics, spec)
 
 
-async def run_agent(config: AgentConfig) -> None:
+async def run_agent(config: AgentConfig, new_ledger: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then finish the calls in flight and stop."""
-    agent = await create_agent(config)
+    agent = await create_agent(config, new_ledger)
     runner = web.AppRunner(agent.web_app(), handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()

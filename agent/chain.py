@@ -55,6 +55,17 @@ async def read_job(escrow: Any, job_id: int, block: int | str = "latest") -> Job
     return Job.from_chain(job_id, fields)
 
 
+async def block_hash(w3: AsyncWeb3, number: int) -> str | None:
+    """The hash of block `number` as 0x hex; None when the chain has no such block."""
+    try:
+        block = await w3.eth.get_block(number)
+    except Exception as error:
+        if type(error).__name__ == "BlockNotFound":
+            return None
+        raise
+    return "0x" + bytes(block["hash"]).hex()
+
+
 @dataclass(frozen=True)
 class EscrowEvent:
     """One escrow log about this agent's jobs."""

@@ -7,7 +7,10 @@ for: a receipt settles the jobs (JobCompleted → CLAIMED; skipped → read the 
 COMPLETED → CLAIMED, REFUNDED → REFUNDED, expired or too many attempts → FAILED, else SERVED
 again), and a transaction the chain does not know puts its jobs back to SERVED. The escrow
 itself never completes a job twice, so a repeated claim costs gas, never a double payment.
-Rounds run every `claim_interval` (sooner when a full batch is waiting), earliest expiry first;
+Rounds run every `claim_interval` (sooner when a full batch is waiting), earliest expiry first,
+each taking the jobs served at least `retry_window` ago (and the agent up as long: clients whose
+answer a crash lost retry when it is back), or nearing expiry: until the claim is sent, a consumer
+who lost an answer gets it again by retrying, and sending the claim ends that (ledger.py);
 a failing chain is retried with exponential backoff. The nonce is kept locally and re-read
 from the chain after any failure.
 """
@@ -41,15 +44,21 @@ def _hex(value: Any) -> str:
 class Claimer:
     def __init__(self, w3: AsyncWeb3, escrow: Any, key: AgentKey, chain_id: int, ledger: Ledger,
                  metrics: Metrics, *, batch_size: int, interval: float, max_attempts: int,
-                 receipt_timeout: float) -> None:
+                 receipt_timeout: float, retry_window: float = 0.0, expiry_margin: float = 0.0) -> None:
         self.w3, self.escrow, self.key, self.chain_id = w3, escrow, key, chain_id
         self.ledger, self.metrics = ledger, metrics
         self.batch_size, self.interval = batch_size, interval
         self.max_attempts, self.receipt_timeout = max_attempts, receipt_timeout
+        self.retry_window, self.expiry_margin = retry_window, expiry_margin
+        self.started = time.time()
         self.nonce: int | None = None
         self.healthy: bool | None = None
         self._served_since_round = 0
         self._wake = asyncio.Event()
+
+    def forget_nonce(self) -> None:
+        """A rewind may have undone our transactions: read the nonce from the chain again."""
+        self.nonce = None
 
     def served(self) -> None:
         """Called per served job: a full batch starts a round without waiting for the interval."""
@@ -81,8 +90,16 @@ class Claimer:
         """Settle what an earlier run left CLAIMING, then claim every SERVED job in batches."""
         self._served_since_round = 0
         await self.settle_claiming()
-        while batch := await self.ledger.claimable(self.batch_size, self.max_attempts):
+        while batch := await self.ledger.claimable(self.batch_size, self.max_attempts, *self._claim_window()):
             await self._claim(batch)
+
+    def _claim_window(self) -> tuple[float, float]:
+        """(served before, expiring before): the jobs whose consumers had their time to retry, and
+        those that must be claimed now whatever: within the gate's expiry margin of expiry, so
+        that a `claim_interval` shorter than the margin still claims every job in time."""
+        now = time.time()
+        waited = now - self.started >= self.retry_window
+        return (now - self.retry_window if waited else 0.0), now + self.expiry_margin
 
     async def settle_claiming(self) -> None:
         pending: dict[str, list[JobRecord]] = {}
@@ -173,22 +190,24 @@ class Claimer:
                 if _hex(entry["topics"][0]) == JOB_COMPLETED:
                     completed.add(int.from_bytes(bytes(entry["topics"][1]), "big"))
         done = [job for job in jobs if job.job_id in completed]
-        await self.ledger.mark_claimed([job.job_id for job in done])
+        block = int(receipt["blockNumber"])
+        await self.ledger.mark_claimed([(job.job_id, block) for job in done])
         self.metrics.claim_transactions.inc(result="confirmed")
         self.metrics.jobs_claimed.inc(len(done))
         self.metrics.tokens_earned.inc(sum(job.price for job in done))
         skipped = [job for job in jobs if job.job_id not in completed]
         log.info("claim %s mined: %d jobs claimed, %d skipped", tx_hash, len(done), len(skipped))
         for job in skipped:
-            await self._settle_skipped(job)
+            await self._settle_skipped(job, block)
 
-    async def _settle_skipped(self, job: JobRecord) -> None:
-        on_chain = await read_job(self.escrow, job.job_id)
+    async def _settle_skipped(self, job: JobRecord, block: int) -> None:
+        """`block`: the skipping claim's; what settled the job came no later (a rewind past it undoes this)."""
+        on_chain = await read_job(self.escrow, job.job_id, block)
         if on_chain.state == JobState.COMPLETED:
-            await self.ledger.mark_claimed([job.job_id])  # an earlier claim of ours landed
+            await self.ledger.mark_claimed([(job.job_id, block)])  # an earlier claim of ours landed
         elif on_chain.state == JobState.REFUNDED:
             log.warning("job %d was refunded to its consumer before it was claimed", job.job_id)
-            await self.ledger.mark_final([job.job_id], State.REFUNDED)
+            await self.ledger.mark_refunded([(job.job_id, block)])
         elif on_chain.expires_at <= time.time() or job.attempts + 1 >= self.max_attempts:
             log.error("job %d cannot be claimed (%s); giving up", job.job_id,
                       "expired" if on_chain.expires_at <= time.time() else "claims kept being skipped")

@@ -58,6 +58,7 @@ class AgentConfig:
     claim_batch_size: int = 50
     claim_max_attempts: int = 5
     claim_receipt_timeout: float = 120.0
+    retry_window: float = 10.0
     ledger: Path = field(default_factory=lambda: facemarket_home() / "agent" / "ledger.sqlite")
     upstream_timeout: float = 60.0
     max_body_bytes: int = 16 * 1024 * 1024
@@ -108,7 +109,7 @@ _REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
 _POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
              "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
              "max_answer_bytes", "max_concurrency", "follow_interval"}
-_NON_NEGATIVE = {"price", "expiry_margin", "confirmations"}
+_NON_NEGATIVE = {"price", "expiry_margin", "confirmations", "retry_window"}
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -195,7 +196,10 @@ TEMPLATE = '''\
 chain_url = "{chain_url}"
 # Deployment file (chain id and contract addresses), written by the contracts' deploy step.
 deployment = "{deployment}"
-# Blocks to wait before trusting a JobFunded event (0 on a local chain; 2-12 on public chains).
+# Blocks to wait before trusting a JobFunded event. 0 serves on unconfirmed funding: a reorg can
+# undo a payment after its call was served, a risk the operator takes knowingly (fine on a local
+# chain). A public chain needs enough for its reorgs: a few on an L2, 12 or more (or its
+# finalized block) on Ethereum mainnet. Claims and refunds in undone blocks are undone either way.
 confirmations = 0
 # Seconds between two polls of the chain for new escrow events.
 follow_interval = 1.0
@@ -245,6 +249,11 @@ claim_batch_size = 50
 claim_max_attempts = 5
 # Seconds to wait for a claim transaction's receipt before treating it as dropped.
 claim_receipt_timeout = 120.0
+# Seconds after serving a call (and after a start) before its job is claimed: until then a client
+# that lost the answer gets it again by retrying (same job, body and signature); the claim makes
+# the signature public, so the stored answer is dropped when it is sent. Jobs within expiry_margin
+# of their expiry are claimed at once.
+retry_window = 10.0
 
 # --- the daemon ----------------------------------------------------------------------------
 # Where the agent listens (the only part facing the network).

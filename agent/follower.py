@@ -4,8 +4,9 @@ Why: a paid call then needs no chain round trip (the gate reads the ledger). The
 `eth_getLogs` in block ranges from a durable cursor, only blocks with enough confirmations,
 and resumes where it stopped after a restart. It remembers the hashes of its recent cursor
 blocks; when the chain no longer has one of them (a reorg, or a development chain that was
-restarted) it rewinds to the newest block it still agrees with, forgets the SEEN jobs of the
-undone blocks and reads again. Events are idempotent in the ledger, so reading twice is safe.
+restarted) it rewinds to the newest block it still agrees with, undoes what the undone blocks
+said (their claims and refunds go back, their unused funded jobs are forgotten) and reads again.
+Events are idempotent in the ledger, so reading twice is safe.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from web3 import AsyncWeb3
 
 from facemarket.agent.chain import (JOB_COMPLETED, JOB_FUNDED, JOB_REFUNDED, address_topic,
-                                    decode_log)
-from facemarket.agent.ledger import Ledger, SeenJob, State
+                                    block_hash, decode_log, read_job)
+from facemarket.agent.errors import Reason, Refused
+from facemarket.agent.ledger import Ledger, SeenJob
 from facemarket.agent.metrics import Metrics
+from facemarket.contracts.jobs import Job
 
 log = logging.getLogger("facemarket.agent.follower")
 
@@ -40,18 +43,29 @@ class Follower:
         self.checkpoints: list[tuple[int, str]] = []  # (block, hash), oldest first
         self.head_time: int | None = None  # the head block's timestamp
         self.head_seen_at = 0.0            # time.monotonic() when the head block was first seen
+        self.on_rewind: Callable[[], None] = lambda: None  # the claimer's nonce may be undone too
 
     @property
     def cursor(self) -> int:
         """The last block whose events are in the ledger."""
         return self.checkpoints[-1][0] if self.checkpoints else self.start_block - 1
 
-    @property
-    def safe_block(self) -> int | str:
-        """The block the gate reads unseen jobs at: the head less the confirmations."""
+    async def read_unseen(self, escrow: Any, job_id: int) -> tuple[Job, int]:
+        """A job the ledger does not know yet, read at a block number, which is returned with it.
+
+        Why a number: the gate records the job at that block, never older than the block that
+        funded it, so a rewind that undoes the funding forgets the job. With no confirmations
+        that costs one eth_blockNumber more on a job's first sight; otherwise the last poll's head
+        less the confirmations serves."""
         if self.confirmations == 0 or self.head is None:
-            return "latest"
-        return max(self.head - self.confirmations, 0)
+            try:
+                head = await self.w3.eth.block_number
+            except Exception as error:  # as read_job says it: the call is refused, uncharged
+                raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading job {job_id} failed ({type(error).__name__})") from error
+            block = max(head - self.confirmations, 0)
+        else:
+            block = max(self.head - self.confirmations, 0)
+        return await read_job(escrow, job_id, block), block
 
     def chain_time(self) -> float:
         """The chain's clock without a round trip: the head block's timestamp plus the time since
@@ -107,15 +121,7 @@ class Follower:
             await self.ledger.set_meta(CHECKPOINTS_KEY, json.dumps(self.checkpoints))
 
     async def _block_hash(self, number: int) -> str | None:
-        if number > (self.head or 0):
-            return None
-        try:
-            block = await self.w3.eth.get_block(number)
-        except Exception as error:
-            if type(error).__name__ == "BlockNotFound":
-                return None
-            raise
-        return "0x" + bytes(block["hash"]).hex()
+        return None if number > (self.head or 0) else await block_hash(self.w3, number)
 
     async def _rewind_if_forked(self) -> None:
         if not self.checkpoints or await self._block_hash(self.checkpoints[-1][0]) == self.checkpoints[-1][1]:
@@ -123,11 +129,12 @@ class Follower:
         old = self.cursor
         while self.checkpoints and await self._block_hash(self.checkpoints[-1][0]) != self.checkpoints[-1][1]:
             self.checkpoints.pop()
-        forgotten = await self.ledger.forget_seen_after(self.cursor)
+        undone, forgotten = await self.ledger.rewind(self.cursor)
         await self.ledger.set_meta(CHECKPOINTS_KEY, json.dumps(self.checkpoints))
         self.metrics.reorgs.inc()
+        self.on_rewind()
         log.warning("chain changed under block %d (reorg or restarted chain): rewound to block %d, "
-                    "forgot %d unused jobs", old, self.cursor, forgotten)
+                    "undid %d claims or refunds, forgot %d unused jobs", old, self.cursor, undone, forgotten)
 
     async def _read_range(self, first: int, last: int) -> None:
         agent = address_topic(self.agent)
@@ -138,13 +145,20 @@ class Follower:
         events = sorted((decode_log(entry) for entry in logs), key=lambda e: e.block)
         funded = [SeenJob(e.job_id, e.consumer, e.price, e.expires_at, e.block) for e in events if e.topic == JOB_FUNDED]
         if funded:
-            await self.ledger.add_seen(funded)
-        completed = [e.job_id for e in events if e.topic == JOB_COMPLETED]
+            await self.ledger.add_seen(funded, exact=True)
+        completed = [(e.job_id, e.block) for e in events if e.topic == JOB_COMPLETED]
         if completed:
             await self.ledger.mark_claimed(completed)
-        refunded = [e.job_id for e in events if e.topic == JOB_REFUNDED]
+        refunded = [(e.job_id, e.block) for e in events if e.topic == JOB_REFUNDED]
         if refunded:
-            await self.ledger.mark_final(refunded, State.REFUNDED)
+            await self.ledger.mark_refunded(refunded)
+        undone, forgotten = await self.ledger.confirm_range(first, last, [job.job_id for job in funded],
+                                                            [job_id for job_id, _ in completed + refunded])
+        if undone or forgotten:
+            self.metrics.reorgs.inc()
+            self.on_rewind()
+            log.warning("blocks %d-%d do not hold what the ledger recorded there (replaced by a reorg): "
+                        "undid %d claims or refunds, forgot %d unused jobs", first, last, undone, forgotten)
         if events:
             log.debug("blocks %d-%d: %d funded, %d completed, %d refunded", first, last,
                       len(funded), len(completed), len(refunded))

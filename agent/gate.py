@@ -4,10 +4,11 @@ Checks, in order, before the service sees a byte: the payment headers are there;
 one JSON-RPC request, its params by name (a price depends on them: positional ones are refused);
 the job exists, is FUNDED and is for this agent; the consumer's EIP-712
 `Invocation` signature covers keccak256 of this very body; the job is not already used (a retry
-of the same body gets the stored answer instead); the job pays at least the method's price and
-does not expire within the margin (time left to claim it) by the chain's clock, as the escrow
-judges it; and finally the job is RESERVED in
-the ledger with one conditional UPDATE, so two concurrent requests with one job serve it once.
+of the same body gets the stored answer instead, only while the job is SERVED: once the claim is
+sent its signature and request hash are public, and anyone could replay them); the job pays at
+least the method's price and does not expire within the margin (time left to claim it) by the
+chain's clock, as the escrow judges it; and finally the job is RESERVED in the ledger with one
+conditional UPDATE, so two concurrent requests with one job serve it once.
 
 Why the ledger first: the follower keeps funded jobs there, so a normal paid call needs no chain
 round trip; a job the follower has not seen yet is read from the chain once and remembered.
@@ -116,11 +117,11 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
 
 class Gate:
     def __init__(self, *, agent: str, domain: Domain, ledger: Ledger,
-                 read_job: Callable[[int], Awaitable[Job]], seen_block: Callable[[], int],
+                 read_job: Callable[[int], Awaitable[tuple[Job, int]]],
                  price_of: Callable[[str, Any], int], expiry_margin: int, lease_seconds: float,
                  chain_time: Callable[[], float] = time.time) -> None:
         self.agent, self.domain, self.ledger = agent, domain, ledger
-        self.read_job, self.seen_block = read_job, seen_block
+        self.read_job = read_job  # the job, and the block it was read at
         self.price_of, self.expiry_margin, self.lease_seconds = price_of, expiry_margin, lease_seconds
         self.chain_time = chain_time  # expiry is the escrow's, judged by block.timestamp
 
@@ -162,9 +163,12 @@ class Gate:
         if signer != job.consumer:
             raise Refused(Reason.BAD_SIGNATURE, f"job {job.job_id}: signer is not the job's consumer")
         if job.state in USED:
-            if job.request_hash == request_hash and job.response is not None:
-                return Admitted(job, request_hash, signature, method, replay=job.response)
-            raise Refused(Reason.ALREADY_USED, f"job {job.job_id} served another request")
+            if job.request_hash != request_hash:
+                raise Refused(Reason.ALREADY_USED, f"job {job.job_id} served another request")
+            if job.state != State.SERVED or job.response is None:
+                raise Refused(Reason.ALREADY_USED, f"job {job.job_id} was served and its claim sent; "
+                                                   "the answer is no longer kept")
+            return Admitted(job, request_hash, signature, method, replay=job.response)
         if job.state == State.REFUNDED:
             raise Refused(Reason.NOT_FUNDED, f"job {job.job_id} was refunded")
         if job.state == State.FAILED:
@@ -187,8 +191,9 @@ class Gate:
 
     async def _first_sight(self, job_id: int) -> SeenJob:
         """A job the follower has not seen: read it from the chain once; the ledger keeps it if
-        it is usable."""
-        job = await self.read_job(job_id)
+        it is usable, at the block it was read at (never older than its funding, so a rewind that
+        undoes the funding forgets it)."""
+        job, block = await self.read_job(job_id)
         if job.state == JobState.NONE:
             raise Refused(Reason.UNKNOWN_JOB, f"job {job_id} does not exist")
         if job.agent != self.agent:
@@ -197,4 +202,4 @@ class Gate:
             raise Refused(Reason.ALREADY_USED, f"job {job_id} is already completed")
         if job.state != JobState.FUNDED:
             raise Refused(Reason.NOT_FUNDED, f"job {job_id} is {job.state.name}, not FUNDED")
-        return SeenJob(job_id, job.consumer, job.price, job.expires_at, self.seen_block())
+        return SeenJob(job_id, job.consumer, job.price, job.expires_at, block)

@@ -6,6 +6,18 @@ a claim transaction fails or is dropped. Two end states record what the chain de
 REFUNDED (the consumer took the job back before it was claimed) and FAILED (claims kept being
 skipped; kept for the operator).
 
+Why a stored answer has an end of life: a retry of the same body with the same signature gets
+the stored answer back, which needs nothing secret once the claim transaction makes the
+signature and request hash public. So the answer is kept only while the job is SERVED (the
+signature known only to the consumer and the agent) and dropped as the job moves on to CLAIMING.
+
+Why CLAIMED and REFUNDED remember their block and the state before: with few confirmations a
+reorg can undo the block that settled a job; `rewind` then puts the job back (CLAIMED → SERVED,
+so it is claimed again; REFUNDED → what it was) and forgets jobs funded only in undone blocks.
+
+The ledger belongs to one deployment (chain id, escrow, the escrow's deployment block): see
+ledger_binding.py. Files of an older schema are migrated in place (`_migrate`).
+
 Why SQLite in WAL mode with `synchronous=NORMAL`: a commit survives the agent's process being
 killed (the case the tests prove); only an OS crash can lose the last commits. Reservation is
 one conditional UPDATE, so two requests with one job can never both win, even from two
@@ -21,6 +33,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
+import json
 import queue
 import sqlite3
 import threading
@@ -28,6 +41,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from facemarket.services.private_files import private_file
 
 T = TypeVar("T")
 
@@ -90,11 +105,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     response     BLOB,
     tx_hash      TEXT,
     attempts     INTEGER NOT NULL DEFAULT 0,
-    updated_at   REAL NOT NULL
+    updated_at   REAL NOT NULL,
+    settled_block INTEGER,           -- block of the claim or refund that settled the job
+    settled_from  TEXT               -- the state to go back to if that block is undone
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state_expiry ON jobs (state, expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# After the migration (settled_block may be a new column): the follower checks each block range it
+# reads against what the ledger says happened there (`confirm_range`).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_block ON jobs (block);
+CREATE INDEX IF NOT EXISTS jobs_by_settled_block ON jobs (settled_block);
+"""
+SCHEMA_VERSION = 1  # PRAGMA user_version; 0: before settled_block / settled_from
+_ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT"}
 _COLUMNS = ("job_id, consumer, price, expires_at, block, state, lease_until, request_hash, "
             "signature, response, tx_hash, attempts")
 
@@ -107,12 +132,25 @@ class SqliteLedger:
     """The ledger's statements over one SQLite connection (use from a single thread)."""
 
     def __init__(self, path: Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(path))  # signatures and answers: the owner's only
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(_SCHEMA)
+        self._migrate()
+        self.db.executescript(_INDEXES)
+
+    def _migrate(self) -> None:
+        """Bring a ledger of an older version to this schema (deployed agents keep their files)."""
+        if self.db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        with self._transaction():
+            present = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self.db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -132,13 +170,16 @@ class SqliteLedger:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else _record(row)
 
-    def add_seen(self, jobs: Iterable[SeenJob]) -> None:
-        """Record funded jobs; a job already known keeps its state (events can repeat)."""
+    def add_seen(self, jobs: Iterable[SeenJob], exact: bool = False) -> None:
+        """Record funded jobs; a job already known keeps its state (events can repeat). `exact`:
+        the blocks are the funding events' own, and correct the block the gate recorded at first
+        sight (a later one, the head it read the job at)."""
         now = time.time()
+        on_conflict = "UPDATE SET block = excluded.block" if exact else "NOTHING"
         with self._transaction():
             self.db.executemany(
                 "INSERT INTO jobs (job_id, consumer, price, expires_at, block, state, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, 'SEEN', ?) ON CONFLICT (job_id) DO NOTHING",
+                f"VALUES (?, ?, ?, ?, ?, 'SEEN', ?) ON CONFLICT (job_id) DO {on_conflict}",
                 [(j.job_id, j.consumer, str(j.price), j.expires_at, j.block, now) for j in jobs])
 
     def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
@@ -187,11 +228,14 @@ class SqliteLedger:
             (signature, response, time.time(), job_id, request_hash))
         return cursor.rowcount == 1
 
-    def claimable(self, limit: int, max_attempts: int) -> list[JobRecord]:
-        """Served jobs not yet claimed, the earliest expiry first."""
+    def claimable(self, limit: int, max_attempts: int, served_before: float = float("inf"),
+                  expiring_before: float = 0) -> list[JobRecord]:
+        """Served jobs not yet claimed, the earliest expiry first: those served before
+        `served_before` (the consumer's time to retry is over) or expiring before `expiring_before`."""
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE state = 'SERVED' AND attempts < ? "
-            "ORDER BY expires_at, job_id LIMIT ?", (max_attempts, limit)).fetchall()
+            "AND (updated_at < ? OR expires_at < ?) ORDER BY expires_at, job_id LIMIT ?",
+            (max_attempts, served_before, expiring_before, limit)).fetchall()
         return [_record(row) for row in rows]
 
     def in_state(self, state: State) -> list[JobRecord]:
@@ -202,8 +246,25 @@ class SqliteLedger:
     def mark_claiming(self, job_ids: list[int], tx_hash: str) -> None:
         self._move(job_ids, State.SERVED, State.CLAIMING, tx_hash=tx_hash)
 
-    def mark_claimed(self, job_ids: list[int]) -> None:
-        self._move(job_ids, None, State.CLAIMED)
+    def mark_claimed(self, jobs: list[tuple[int, int]]) -> None:
+        """(job id, block of the claim or of a block at least as new) for each claimed job."""
+        self._settle(jobs, State.CLAIMED)
+
+    def mark_refunded(self, jobs: list[tuple[int, int]]) -> None:
+        """(job id, block of the refund or of a block at least as new) for each refunded job."""
+        self._settle(jobs, State.REFUNDED)
+
+    def _settle(self, jobs: list[tuple[int, int]], target: State) -> None:
+        """The chain settled these jobs in these blocks; remember what to go back to if a block is
+        undone (a claim undone means claim again: SERVED; a lease has no meaning then: SEEN)."""
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE jobs SET settled_from = CASE WHEN state IN ('CLAIMED', 'REFUNDED') THEN settled_from "
+                "WHEN state = 'CLAIMING' THEN 'SERVED' WHEN state = 'RESERVED' THEN 'SEEN' ELSE state END, "
+                # the earliest block that says so: the event's own beats a later receipt's
+                "settled_block = CASE WHEN state = ?1 THEN MIN(settled_block, ?2) ELSE ?2 END, "
+                "state = ?1, response = NULL, lease_until = NULL, updated_at = ?3 WHERE job_id = ?4",
+                [(str(target), block, time.time(), job_id) for job_id, block in jobs])
 
     def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
         """A claim failed or was dropped: the jobs wait for the next round."""
@@ -215,6 +276,7 @@ class SqliteLedger:
     def _move(self, job_ids: list[int], source: State | None, target: State, *,
               tx_hash: Any = ..., attempt: bool = False) -> None:
         sets = "state = ?, updated_at = ?" + (", tx_hash = ?" if tx_hash is not ... else "")
+        sets += "" if target == State.SERVED else ", response = NULL"  # replays end with SERVED
         sets += ", attempts = attempts + 1" if attempt else ""
         params: list[Any] = [str(target), time.time()] + ([tx_hash] if tx_hash is not ... else [])
         where = "job_id = ?" + (" AND state = ?" if source else "")
@@ -222,10 +284,38 @@ class SqliteLedger:
             self.db.executemany(f"UPDATE jobs SET {sets} WHERE {where}",
                                 [(*params, job_id, *([str(source)] if source else [])) for job_id in job_ids])
 
-    def forget_seen_after(self, block: int) -> int:
-        """A reorg or a chain restart undid the blocks after `block`: drop jobs seen only there."""
-        cursor = self.db.execute("DELETE FROM jobs WHERE state = 'SEEN' AND block > ?", (block,))
-        return cursor.rowcount
+    def rewind(self, block: int) -> tuple[int, int]:
+        """A reorg or a chain restart undid the blocks after `block`: undo the claims and refunds
+        they held, then drop unused jobs funded only there. Returns (undone, forgotten)."""
+        return self._undo("settled_block > ?", (block,), "block > ?", (block,))
+
+    def confirm_range(self, first: int, last: int, funded: list[int], settled: list[int]) -> tuple[int, int]:
+        """The follower read blocks `first`..`last` and found these funding and settling events:
+        what the ledger recorded in those blocks without such an event (a claim receipt or a
+        first sight from blocks a reorg replaced before the follower got there) is undone, as
+        `rewind` does. Returns (undone, forgotten)."""
+        missing = "BETWEEN ? AND ? AND job_id NOT IN (SELECT value FROM json_each(?))"
+        return self._undo(f"settled_block {missing}", (first, last, json.dumps(settled)),
+                          f"block {missing}", (first, last, json.dumps(funded)))
+
+    def _undo(self, settled_in: str, settled_params: tuple, seen_in: str, seen_params: tuple) -> tuple[int, int]:
+        """Put the jobs settled in undone blocks back to their state before; forget the unused
+        jobs funded there. Returns (undone, forgotten)."""
+        with self._transaction():
+            undone = self.db.execute(
+                "UPDATE jobs SET state = settled_from, settled_block = NULL, settled_from = NULL, tx_hash = NULL, "
+                f"updated_at = ? WHERE settled_from IS NOT NULL AND {settled_in}",
+                (time.time(), *settled_params)).rowcount
+            forgotten = self.db.execute(f"DELETE FROM jobs WHERE state = 'SEEN' AND {seen_in}", seen_params).rowcount
+        return undone, forgotten
+
+    def unsettled_and_newest(self) -> list[JobRecord]:
+        """The jobs the chain has not settled yet and the newest job: what a ledger without a
+        deployment record is checked against the escrow with (ledger_binding.py)."""
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('SEEN', 'RESERVED', 'SERVED', 'CLAIMING') "
+            "OR job_id = (SELECT MAX(job_id) FROM jobs) ORDER BY job_id").fetchall()
+        return [_record(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
@@ -293,8 +383,8 @@ class Ledger:
     async def get(self, job_id: int) -> JobRecord | None:
         return await self._run(self._store.get, job_id)
 
-    async def add_seen(self, jobs: list[SeenJob]) -> None:
-        await self._run(self._store.add_seen, jobs)
+    async def add_seen(self, jobs: list[SeenJob], exact: bool = False) -> None:
+        await self._run(self._store.add_seen, jobs, exact)
 
     async def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
         return await self._run(self._store.reserve, job_id, request_hash, lease_seconds)
@@ -310,8 +400,9 @@ class Ledger:
     async def mark_served(self, job_id: int, request_hash: bytes, signature: bytes, response: bytes) -> bool:
         return await self._run(self._store.mark_served, job_id, request_hash, signature, response)
 
-    async def claimable(self, limit: int, max_attempts: int) -> list[JobRecord]:
-        return await self._run(self._store.claimable, limit, max_attempts)
+    async def claimable(self, limit: int, max_attempts: int, served_before: float = float("inf"),
+                        expiring_before: float = 0) -> list[JobRecord]:
+        return await self._run(self._store.claimable, limit, max_attempts, served_before, expiring_before)
 
     async def in_state(self, state: State) -> list[JobRecord]:
         return await self._run(self._store.in_state, state)
@@ -319,8 +410,11 @@ class Ledger:
     async def mark_claiming(self, job_ids: list[int], tx_hash: str) -> None:
         await self._run(self._store.mark_claiming, job_ids, tx_hash)
 
-    async def mark_claimed(self, job_ids: list[int]) -> None:
-        await self._run(self._store.mark_claimed, job_ids)
+    async def mark_claimed(self, jobs: list[tuple[int, int]]) -> None:
+        await self._run(self._store.mark_claimed, jobs)
+
+    async def mark_refunded(self, jobs: list[tuple[int, int]]) -> None:
+        await self._run(self._store.mark_refunded, jobs)
 
     async def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
         await self._run(self._store.back_to_served, job_ids, count_attempt)
@@ -328,8 +422,11 @@ class Ledger:
     async def mark_final(self, job_ids: list[int], state: State) -> None:
         await self._run(self._store.mark_final, job_ids, state)
 
-    async def forget_seen_after(self, block: int) -> int:
-        return await self._run(self._store.forget_seen_after, block)
+    async def confirm_range(self, first: int, last: int, funded: list[int], settled: list[int]) -> tuple[int, int]:
+        return await self._run(self._store.confirm_range, first, last, funded, settled)
+
+    async def rewind(self, block: int) -> tuple[int, int]:
+        return await self._run(self._store.rewind, block)
 
     async def counts(self) -> dict[str, int]:
         return await self._run(self._store.counts)

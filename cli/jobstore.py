@@ -1,18 +1,22 @@
 """Jobs paid for but not used yet, kept in the home folder so the next call (or the next
 command) uses them before paying again.
 
-One JSON file per escrow; an exclusive file lock makes `take` safe between processes: two
-concurrent calls never pick the same job.
+One JSON file per chain id and escrow address (a redeploy gets a new file, so the client never
+signs for a job id of another escrow); an exclusive file lock makes `take` safe between
+processes: two concurrent calls never pick the same job. The file, its lock and the folder are
+the user's only (0600, 0700): they list what the account paid for and to whom.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 
 from facemarket.cli.home import Home, read_json, write_json_atomic
 from facemarket.contracts.jobs import Job, JobState
+from facemarket.services.private_files import PRIVATE_FILE, private_folder
 
 
 class JobStore:
@@ -21,8 +25,8 @@ class JobStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, dict]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
+        private_folder(self.path.parent)
+        with open(os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             jobs = read_json(self.path, {})
             before = dict(jobs)

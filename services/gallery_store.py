@@ -2,7 +2,9 @@
 
 Why SQLite: embedded (nothing to run beside the service), durable with WAL and a full sync on
 commit, and one file to back up. The in-memory index (gallery_index.py) is rebuilt from it at
-start. A face's id is random (below 2^53, so JavaScript clients read it exactly): sequential
+start. The file and its folder are the owner's only (0600, 0700: face vectors identify people).
+The gallery is keyed by consumer address and not tied to a chain: the address is the consumer's
+key on every chain, and the faces are its own whichever escrow paid for the enrol. A face's id is random (below 2^53, so JavaScript clients read it exactly): sequential
 ids would tell one consumer how many faces the others enrol.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from facemarket.services.gallery_errors import GalleryOpenError
 from facemarket.services.gallery_index import DIMENSIONS
+from facemarket.services.private_files import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS faces (
@@ -52,7 +55,7 @@ class GalleryStore:
         self.path = path
         self._lock = threading.Lock()  # one connection, used from the server's worker threads
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # enrol is on disk before it answers

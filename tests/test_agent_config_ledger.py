@@ -155,8 +155,8 @@ def test_claim_states_and_reorg_forgetting(ledger_path):
     store.mark_claiming([1, 2], "0xabc")
     assert store.claimable(10, 3) == []
     store.back_to_served([2], count_attempt=True)
-    store.mark_claimed([1])
+    store.mark_claimed([(1, 40)])
     assert (store.get(1).state, store.get(2).state, store.get(2).attempts) == (State.CLAIMED, State.SERVED, 1)
     store.add_seen([SeenJob(500, "0xC0", 1, 1, 50)])
-    assert store.forget_seen_after(49) == 1  # only the unused job seen after block 49
+    assert store.rewind(49) == (0, 1)  # only the unused job seen after block 49; the claim at 40 stays
     assert store.get(500) is None and store.get(3).state == State.SEEN

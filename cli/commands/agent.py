@@ -38,7 +38,9 @@ def agent() -> None:
 @agent.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="TOML config (default: $FACEMARKET_HOME/agent.toml when it exists).")
-def run(config_path: Path | None) -> None:
+@click.option("--new-ledger", is_flag=True,
+              help="If the ledger belongs to another chain or escrow, set it aside (renamed, kept) and start a new one.")
+def run(config_path: Path | None, new_ledger: bool) -> None:
     """Serve paid calls until SIGTERM/SIGINT."""
     default = facemarket_home() / "agent.toml"
     config_path = config_path or (default if default.exists() else None)
@@ -49,7 +51,7 @@ def run(config_path: Path | None) -> None:
     from facemarket.agent.app import run_agent
     from facemarket.agent.startup import StartupError
     try:
-        asyncio.run(run_agent(config))
+        asyncio.run(run_agent(config, new_ledger))
     except (ConfigError, StartupError) as error:
         _fail(str(error))
 
