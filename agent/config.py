@@ -56,6 +56,8 @@ class AgentConfig:
     upstream_timeout: float = 60.0
     max_body_bytes: int = 16 * 1024 * 1024
     max_concurrency: int = 64
+    body_timeout: float = 10.0
+    idle_timeout: float = 75.0
     spec_file: Path | None = None
     log_level: str = "INFO"
 
@@ -93,7 +95,7 @@ _REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 _POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
              "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
-             "max_concurrency", "follow_interval"}
+             "max_concurrency", "follow_interval", "body_timeout", "idle_timeout"}
 _NON_NEGATIVE = {"price", "expiry_margin", "confirmations"}
 
 
@@ -233,6 +235,12 @@ ledger = "{ledger}"
 max_body_bytes = 16777216
 # Calls served at once; more get 503 at once instead of waiting in a queue.
 max_concurrency = 64
+# Seconds a client has to send a request's body once its headers arrived (slower: 408, dropped).
+# Bodies still arriving never hold a paid-call slot; at most max_concurrency arrive at once.
+body_timeout = 10.0
+# Seconds a connection may stay without a complete request: idle keep-alive connections and
+# connections whose headers never end are closed after this.
+idle_timeout = 75.0
 # DEBUG, INFO, WARNING or ERROR.
 log_level = "INFO"
 
