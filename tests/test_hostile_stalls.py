@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from facemarket.agent.errors import Reason
+from facemarket.agent.job_reads import MAX_READS
 from tests.fixtures.agent import CountingUpstream, http, rpc_body, wait_until
 from tests.market_http import raw_post
 from tests.market_stack import ChainProxy
@@ -52,9 +53,10 @@ def patient(agent_factory, upstream, chain_proxy):
 
 
 @pytest.fixture(scope="module")
-def strict(agent_factory, upstream):
-    """An agent with one-second deadlines for a body and for a connection's headers."""
-    return agent_factory(upstream.url, body_timeout=1, idle_timeout=1)
+def strict(agent_factory, upstream, chain_proxy):
+    """An agent with one-second deadlines for a body and for a connection's headers (and the
+    default 64 paid-call slots), also reaching the chain through the counting proxy."""
+    return agent_factory(upstream.url, chain_url=chain_proxy.url, body_timeout=1, idle_timeout=1)
 
 
 @pytest.fixture(scope="module")
@@ -211,20 +213,24 @@ def test_floods_of_job_ids_that_never_pay_this_agent_read_the_chain_once_per_id(
         assert reads <= (1 if settled else 1 + int(seconds)), (job_id, reads, seconds)
 
 
-def test_a_flood_of_made_up_job_ids_reads_each_at_most_once_and_never_queues(patient, market, consumer, chain_proxy):
-    """Sixty made-up ids at once: at most one chain read each; beyond the agent's bound on reads
-    at once, the refusal is immediate (overloaded: nothing charged, retry). An honest paid call
-    right after is served."""
+def test_made_up_job_ids_at_once_cost_a_bounded_number_of_chain_reads(strict, market, consumer, chain_proxy):
+    """Thirty made-up ids at once while the chain is slow (each `eth_call` held two seconds):
+    only `MAX_READS` are read, the others are refused at once (overloaded: nothing charged,
+    retry) instead of queueing chain reads; an honest paid call right after is served."""
     body = rpc_body("ping")
-    ids = [2**61 + n for n in range(60)]
+    ids = [2**61 + n for n in range(30)]
     before = eth_calls(chain_proxy)
-    with ThreadPoolExecutor(30) as pool:
-        replies = list(pool.map(lambda job_id: raw_post(patient.url, body, [
-            ("X-Job-Id", str(job_id).encode()), ("X-Job-Signature", b"0x" + b"ab" * 65)]), ids))
-    assert eth_calls(chain_proxy) - before <= len(ids)
-    codes = {json.loads(r.body)["error"]["code"] for r in replies}
-    assert codes <= {Reason.UNKNOWN_JOB.code, Reason.OVERLOADED.code}, codes
-    assert paid_ping(patient, market, consumer, market.open_job(consumer, patient.address)).status == 200
+    http("POST", chain_proxy.url + "_delay?seconds=2")
+    try:
+        with ThreadPoolExecutor(len(ids)) as pool:
+            replies = list(pool.map(lambda job_id: raw_post(strict.url, body, [
+                ("X-Job-Id", str(job_id).encode()), ("X-Job-Signature", b"0x" + b"ab" * 65)]), ids))
+    finally:
+        http("POST", chain_proxy.url + "_delay?seconds=0")
+    assert eth_calls(chain_proxy) - before <= MAX_READS
+    codes = [json.loads(r.body)["error"]["code"] for r in replies]
+    assert Reason.OVERLOADED.code in codes and set(codes) <= {Reason.UNKNOWN_JOB.code, Reason.OVERLOADED.code}, codes
+    assert paid_ping(strict, market, consumer, market.open_job(consumer, strict.address)).status == 200
 
 
 # ------------------------------------------------------------------------------ (d) /health flood
