@@ -90,14 +90,14 @@ def read_all(sock: socket.socket) -> bytes:
 
 # ------------------------------------------------------------------------------ (a) slow senders
 def test_slow_bodies_filling_every_slot_do_not_stop_a_paid_call(patient, market, consumer, upstream):
-    """More slow senders than the agent has paid-call slots (headers sent, then a few bytes of
-    the body, then nothing): an honest paid call still gets its answer, because a body still
-    arriving holds no paid-call slot."""
+    """More slow senders than the agent has paid-call slots, small bodies and big ones (headers
+    sent, then a few bytes of the body, then nothing): an honest paid call still gets its
+    answer, because a body still arriving holds no paid-call slot."""
     victim_job, honest_job = market.open_jobs(consumer, patient.address, 2)
     slow = [connect(patient) for _ in range(2 * SLOTS + 1)]
     try:
-        for sock in slow:
-            sock.sendall(request_head(victim_job, 1000) + b'{"jsonrpc":')
+        for n, sock in enumerate(slow):
+            sock.sendall(request_head(victim_job, 1000 if n % 2 else 1024 * 1024) + b'{"jsonrpc":')
         time.sleep(0.5)  # let the agent take them all in
         seen = upstream.count()
         reply = paid_ping(patient, market, consumer, honest_job)
