@@ -32,6 +32,7 @@ from facemarket.agent.health import HealthCache, health_report
 from facemarket.agent.keystore import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.metrics import Metrics
+from facemarket.agent.pacing import pace_unpaid
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
 from facemarket.agent.spec import build_spec, spec_bytes, spec_hash
@@ -67,7 +68,8 @@ class Agent:
     health: HealthCache = field(init=False)
 
     def __post_init__(self) -> None:
-        self.bodies = BodyReader(self.config.max_body_bytes, self.config.body_timeout, self.config.max_concurrency)
+        self.bodies = BodyReader(self.config.max_body_bytes, self.config.body_timeout, self.config.max_concurrency,
+                                 self.config.big_body_rate)
         self.health = HealthCache(lambda: health_report(self.key.address, self.w3, self.upstream, self.ledger,
                                                         self.follower, self.claimer))
 
@@ -172,7 +174,7 @@ class Agent:
                             headers={"X-Prometheus-Format": "0.0.4"})
 
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[pace_unpaid])
         app.router.add_post("/", self.handle_call)
         app.router.add_get("/spec", self.handle_spec)
         app.router.add_get("/health", self.handle_health)

@@ -13,12 +13,14 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
 from urllib.parse import urlsplit
 
 import pytest
 
 from facemarket.agent.errors import Reason
 from facemarket.agent.job_reads import MAX_READS
+from facemarket.agent.pacing import MIN_SECONDS
 from tests.fixtures.agent import CountingUpstream, http, rpc_body, wait_until
 from tests.market_http import raw_post
 from tests.market_stack import ChainProxy
@@ -119,7 +121,7 @@ def test_a_body_that_stops_arriving_is_refused_408_and_dropped(strict, market, c
         answer = read_all(sock)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), answer[:300]
-    assert json.loads(body)["error"]["code"] == Reason.BODY_TIMEOUT.code
+    assert json.loads(body)["error"]["code"] == Reason.BODY_INCOMPLETE.code
     assert upstream.count() == seen
     assert paid_ping(strict, market, consumer, job_id).status == 200  # the job was not touched
 
@@ -247,3 +249,27 @@ def test_a_health_flood_probes_about_once_a_second(patient, upstream):
     probes, seconds = upstream.seen()["health"] - before, time.monotonic() - started
     assert set(answers) == {200} and len(answers) > 3 * probes, (len(answers), probes)
     assert probes <= seconds + 2, (probes, seconds)
+
+
+# ------------------------------------------------------------------------------ floods in general
+def test_answers_that_cost_a_stranger_nothing_are_paced_per_connection(patient, market, consumer):
+    """On keep-alive connections, refused calls (a junk signature) and `/health` asked back to
+    back for two seconds: each connection gets at most one answer per MIN_SECONDS, so a couple
+    of connections cannot keep the event loop busy; a paid call is not paced."""
+    parts = urlsplit(patient.url)
+    job_id = market.open_job(consumer, patient.address)
+    body = rpc_body("ping")
+    asks = {"refused": ("POST", "/", body, {"Content-Type": "application/json", "X-Job-Id": str(job_id),
+                                            "X-Job-Signature": "0x" + "ab" * 65}),
+            "health": ("GET", "/health", None, {})}
+    for name, (method, path, data, headers) in asks.items():
+        connection = HTTPConnection(parts.hostname, parts.port, timeout=30)
+        answers, started = 0, time.monotonic()
+        while time.monotonic() - started < 2:
+            connection.request(method, path, data, headers)
+            connection.getresponse().read()
+            answers += 1
+        seconds = time.monotonic() - started
+        connection.close()
+        assert answers <= seconds / MIN_SECONDS + 1, (name, answers, seconds)
+    assert paid_ping(patient, market, consumer, job_id).status == 200
