@@ -1,10 +1,11 @@
 """Can an unpaid attacker slow down paid calls? An honest client alone, then beside each attack.
 
 Starts, on free ports, a local Ganache with the contracts, the face services and the agent
-(`facemarket agent run`, as benchmarks/agent_bench.py does). An honest client makes paid `ping`
-calls one after another on prepaid jobs (opened in bulk and signed before the clock starts),
-first alone, then while an attacker runs in its own process on two connections (one per core
-of the machine the goal was set on), for each attack in turn:
+(`facemarket agent run`, as benchmarks/agent_bench.py does). An honest client makes a paid
+`ping` call every `--interval` seconds on prepaid jobs (opened in bulk and signed before the
+clock starts), in windows of `--seconds`, alone and then while an attacker runs in its own
+process on two connections (one per core of the machine the goal was set on), `--rounds` times
+for each attack in turn:
 
 - slow body: headers of a 1 MiB body, then one byte every half second;
 - endless headers: a request line, then one header line every half second, never the end;
@@ -14,10 +15,10 @@ of the machine the goal was set on), for each attack in turn:
 - /health flood: `GET /health` as fast as it is answered.
 
 Prints, per attack, the honest median and p99 latency alone and under attack, their ratios
-(goal: median ratio at most 1.10), honest calls that failed (goal: none) and the attack's
-requests per second. Alone and attacked alternate per attack, so both see the same machine.
+(goal: median ratio at most 1.10), honest calls that failed (goal: none), the attack's
+requests begun per second, and the agent's CPU (% of one core) alone and attacked. Alone and attacked windows alternate, so both see the same machine.
 
-    .venv/bin/python benchmarks/attack_bench.py [--calls 300] [--attacks "slow body,/health flood"]
+    .venv/bin/python benchmarks/attack_bench.py [--rounds 8] [--seconds 1] [--interval 0.01] [--attacks "slow body,..."]
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -42,7 +42,7 @@ from facemarket.contracts.typed_messages import escrow_domain, request_hash, sig
 
 if not __package__:  # run as a script (`make bench`): the set-up lives in benchmarks/agent_bench.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.agent_bench import PRICE, BenchMarket, bench_market, body  # noqa: E402
+from benchmarks.agent_bench import PRICE, BenchMarket, bench_market, body, cpu_seconds  # noqa: E402
 
 CONNECTIONS = 2
 JUNK_SIGNATURE = "0x" + "ab" * 65
@@ -105,12 +105,12 @@ async def attack(kind: str, url: str, targets: dict[str, int], sent: multiproces
 
     async def connection(session: aiohttp.ClientSession, deadline: float) -> None:
         while time.monotonic() < deadline:
+            with sent.get_lock():
+                sent.value += 1
             try:
                 await one(session)
             except (aiohttp.ClientError, OSError):
                 await asyncio.sleep(0.01)
-            with sent.get_lock():
-                sent.value += 1
 
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONNECTIONS)) as session:
@@ -126,11 +126,15 @@ ATTACKS = ["slow body", "endless headers", "huge flat JSON", "made-up job ids", 
 
 
 # ------------------------------------------------------------------------------ the honest client
-async def honest(url: str, requests: list[tuple[bytes, dict]]) -> tuple[list[float], int]:
-    """Paid calls one after another: (latencies of the answered ones, how many failed)."""
+async def honest(url: str, requests: list[tuple[bytes, dict]], interval: float) -> tuple[list[float], int]:
+    """A paid call every `interval` seconds (or right after the last one, if that was slower):
+    (latencies of the answered ones, how many failed)."""
     latencies, failed = [], 0
+    next_at = time.perf_counter()
     async with aiohttp.ClientSession() as session:
         for data, headers in requests:
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += interval
             started = time.perf_counter()
             try:
                 async with session.post(url, data=data, headers={"Content-Type": "application/json", **headers}) as r:
@@ -168,54 +172,64 @@ def targets_for(market: BenchMarket) -> dict[str, int]:
     return ids
 
 
-def measure(run: Callable[[], Awaitable[tuple[list[float], int]]]) -> tuple[list[float], int]:
-    return asyncio.run(run())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="honest paid calls per measurement")
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of one window, alone or attacked")
+    parser.add_argument("--rounds", type=int, default=8, help="alone/attacked window pairs per attack")
+    parser.add_argument("--interval", type=float, default=0.01, help="seconds between two honest calls")
     parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated, default: all")
     args = parser.parse_args()
     attacks = args.attacks.split(",")
+    calls = int(args.seconds / args.interval)
     load_before = os.getloadavg()
-    phases, warm_up = 2 * len(attacks), 20
-    total = phases * args.calls + warm_up
+    warm_up = 20
+    total = len(attacks) * args.rounds * 2 * calls + warm_up
     with bench_market(total + 10) as market:
         print(f"opening {total} jobs in bulk and signing their invocations ...", flush=True)
-        paid = market.paid_requests([body("ping", None, n) for n in range(total)])
+        paid = iter(market.paid_requests([body("ping", None, n) for n in range(total)]))
         targets = targets_for(market)
         print(f"the agent's follower has {market.wait_for_follower(total + 1)} jobs in its ledger", flush=True)
-        measure(lambda: honest(market.agent_url, paid[:warm_up]))
-        requests = paid[warm_up:]
+
+        def window() -> tuple[list[float], int, float]:
+            """(latencies, failures, the agent's CPU seconds per second) of one window of honest calls."""
+            cpu, started = cpu_seconds(market.agent.pid), time.monotonic()
+            latencies, failures = asyncio.run(honest(market.agent_url, [next(paid) for _ in range(calls)],
+                                                     args.interval))
+            return latencies, failures, (cpu_seconds(market.agent.pid) - cpu) / (time.monotonic() - started)
+        asyncio.run(honest(market.agent_url, [next(paid) for _ in range(warm_up)], args.interval))
         rows = []
-        for n, kind in enumerate(attacks):
-            alone_requests = requests[2 * n * args.calls:(2 * n + 1) * args.calls]
-            attacked_requests = requests[(2 * n + 1) * args.calls:(2 * n + 2) * args.calls]
-            alone = measure(lambda: honest(market.agent_url, alone_requests))
-            sent = multiprocessing.Value("q", 0)
-            process = multiprocessing.Process(target=attacker, args=(kind, market.agent_url, targets, sent, 3600))
-            process.start()
-            time.sleep(1.0)  # let the attack take hold (connections open, first bodies on their way)
-            started, before = time.monotonic(), sent.value
-            attacked = measure(lambda: honest(market.agent_url, attacked_requests))
-            rate = (sent.value - before) / (time.monotonic() - started)
-            process.terminate()
-            process.join()
-            rows.append((kind, alone, attacked, rate))
+        for kind in attacks:
+            alone, attacked, failed, begun, attacked_seconds, cpu = [], [], 0, 0, 0.0, [0.0, 0.0]
+            for _ in range(args.rounds):  # alone and attacked alternate, so both see the same machine
+                latencies, failures, busy = window()
+                alone, failed, cpu[0] = alone + latencies, failed + failures, cpu[0] + busy / args.rounds
+                sent = multiprocessing.Value("q", 0)
+                process = multiprocessing.Process(target=attacker, args=(kind, market.agent_url, targets, sent, 3600))
+                process.start()
+                time.sleep(0.5)  # let the attack take hold (connections open, first bodies on their way)
+                started, before = time.monotonic(), sent.value
+                latencies, failures, busy = window()
+                attacked, failed, cpu[1] = attacked + latencies, failed + failures, cpu[1] + busy / args.rounds
+                begun, attacked_seconds = begun + sent.value - before, attacked_seconds + time.monotonic() - started
+                process.terminate()
+                process.join()
+            rows.append((kind, alone, attacked, failed, begun / attacked_seconds, cpu))
             print(f"  {kind}: done", flush=True)
         if market.agent.poll() is not None:
             raise SystemExit(f"the agent exited with {market.agent.returncode}")
     load_after = os.getloadavg()
 
-    print(f"\nhonest paid ping, one client, {args.calls} calls per cell; attacker on {CONNECTIONS} connections")
+    print(f"\nhonest paid ping, one client, a call every {args.interval:g} s, {args.rounds} windows of "
+          f"{args.seconds:g} s alone and {args.rounds} attacked per attack ({args.rounds * calls} calls each); "
+          f"attacker on {CONNECTIONS} connections (slow body, endless headers: held open the whole window)")
     print(f"{'attack':<22} {'alone median':>12} {'p99':>8} {'attacked median':>16} {'p99':>8} "
-          f"{'median x':>9} {'p99 x':>7} {'failed':>7} {'attack req/s':>13}")
-    for kind, (alone, alone_failed), (attacked, failed), rate in rows:
+          f"{'median x':>9} {'p99 x':>7} {'failed':>7} {'attack req/s':>13} {'agent CPU alone/attacked':>25}")
+    for kind, alone, attacked, failed, rate, cpu in rows:
         a_med, a_p99 = statistics.median(alone) * 1000, percentile(alone, 0.99) * 1000
         m_med, m_p99 = statistics.median(attacked) * 1000, percentile(attacked, 0.99) * 1000
         print(f"{kind:<22} {a_med:>9.2f} ms {a_p99:>5.2f} ms {m_med:>13.2f} ms {m_p99:>5.2f} ms "
-              f"{m_med / a_med:>9.2f} {m_p99 / a_p99:>7.2f} {failed + alone_failed:>7} {rate:>13.1f}")
+              f"{m_med / a_med:>9.2f} {m_p99 / a_p99:>7.2f} {failed:>7} {rate:>13.1f} "
+              f"{100 * cpu[0]:>14.1f}% / {100 * cpu[1]:.1f}%")
     print(f"\nload average (1, 5, 15 min) before {tuple(round(x, 2) for x in load_before)}, after "
           f"{tuple(round(x, 2) for x in load_after)}; {os.cpu_count()} cores shared by client, attacker, "
           f"agent, services and chain")
