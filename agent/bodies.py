@@ -4,10 +4,11 @@ Why a reader of its own: a client that sends its headers and then its body a byt
 would otherwise sit in a paid-call slot for as long as it likes, and a few such connections
 fill `max_concurrency` for nothing. So a body is read BEFORE a paid-call slot is taken, within
 `body_timeout`. Big bodies still arriving count against their own bound (as many as paid-call
-slots: they are what costs memory); a small one (up to `SMALL_BODY`) takes no reading slot, as
-most clients send a small body in a second packet right after the headers, and a bound on them
-would let slow senders crowd out honest calls. Slow senders can only crowd out other big bodies
-still arriving, never a paid call.
+slots: they are what costs memory) and are read at `big_rate` bytes a second for all of them
+together (`_read_rationed`); a small one (up to `SMALL_BODY`) takes no reading slot, as most
+clients send a small body in a second packet right after the headers, and a bound on them would
+let slow senders crowd out honest calls. Slow senders can only crowd out other big bodies still
+arriving, never a paid call.
 """
 
 from __future__ import annotations
