@@ -21,6 +21,7 @@ import pytest
 from facemarket.agent.errors import Reason
 from facemarket.agent.job_reads import MAX_READS
 from facemarket.agent.pacing import MIN_SECONDS
+from facemarket.cli.refusals import JobFate, advise
 from tests.fixtures.agent import CountingUpstream, http, rpc_body, wait_until
 from tests.market_http import raw_post
 from tests.market_stack import ChainProxy
@@ -113,7 +114,8 @@ def test_slow_bodies_filling_every_slot_do_not_stop_a_paid_call(patient, market,
 
 def test_a_body_that_stops_arriving_is_refused_408_and_dropped(strict, market, consumer, upstream):
     """Headers, then half a body, then silence: after `body_timeout` the agent answers 408 with
-    a JSON-RPC error saying nothing was charged, and closes the connection."""
+    a JSON-RPC error saying nothing was charged (the client keeps the job), and closes the
+    connection."""
     job_id = market.open_job(consumer, strict.address)
     seen = upstream.count()
     with connect(strict) as sock:
@@ -121,7 +123,9 @@ def test_a_body_that_stops_arriving_is_refused_408_and_dropped(strict, market, c
         answer = read_all(sock)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), answer[:300]
-    assert json.loads(body)["error"]["code"] == Reason.BODY_INCOMPLETE.code
+    code = json.loads(body)["error"]["code"]
+    assert code == Reason.BODY_INCOMPLETE.code
+    assert advise(code, job=job_id).fate == JobFate.KEEP  # the client keeps the job for a retry
     assert upstream.count() == seen
     assert paid_ping(strict, market, consumer, job_id).status == 200  # the job was not touched
 
