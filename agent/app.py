@@ -3,6 +3,9 @@
 Endpoints: `POST /` (a paid JSON-RPC call), `GET /spec`, `GET /health`, `GET /metrics`.
 Why a concurrency limit that answers 503 at once: a queue in front of a slow service only turns
 overload into timeouts for everybody; a fast 503 lets the client (or its balancer) go elsewhere.
+Why the payment headers before the body and the body before the slot: what a stranger can send
+for free (bad headers, a job that never pays this agent, a body sent slowly) is refused or
+timed out without ever holding one of the `max_concurrency` paid-call slots.
 SIGTERM stops listening, lets calls in flight finish (their results are recorded), then stops.
 """
 
@@ -13,22 +16,24 @@ import logging
 import signal
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from facemarket.agent.bodies import BodyReader
 from facemarket.agent.chain import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.config import AgentConfig
 from facemarket.agent.errors import Reason, Refused
 from facemarket.agent.follower import Follower
-from facemarket.agent.gate import Gate, parse_call, parse_payment
-from facemarket.agent.health import health_report
+from facemarket.agent.gate import Call, Gate, parse_payment
+from facemarket.agent.health import HealthCache, health_report
 from facemarket.agent.keystore import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
 from facemarket.agent.metrics import Metrics
+from facemarket.agent.pacing import pace_unpaid
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
 from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
@@ -60,36 +65,47 @@ class Agent:
     metrics: Metrics
     spec: bytes
     in_flight: int = 0
+    bodies: BodyReader = field(init=False)
+    health: HealthCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bodies = BodyReader(self.config.max_body_bytes, self.config.body_timeout, self.config.max_concurrency,
+                                 self.config.big_body_rate)
+        self.health = HealthCache(lambda: health_report(self.key.address, self.w3, self.upstream, self.ledger,
+                                                        self.follower, self.claimer))
 
     # ------------------------------------------------------------------ paid calls
     async def handle_call(self, request: web.Request) -> web.Response:
+        try:
+            job_id, signature = parse_payment(request.headers)
+            self.gate.precheck(job_id)
+            body = await self.bodies.read(request)
+        except Refused as refusal:
+            response = self._refusal(refusal, job_id=request.headers.get("X-Job-Id"))
+            if not request.content.is_eof():  # what is left of the body is not worth reading
+                response.force_close()
+            return response
         if self.in_flight >= self.config.max_concurrency:
             return self._refusal(Refused(Reason.OVERLOADED, f"{self.in_flight} calls in flight"))
         self.in_flight += 1
         try:
-            return await self._call(request)
+            return await self._call(job_id, signature, Call(body))
         finally:
             self.in_flight -= 1
 
-    async def _call(self, request: web.Request) -> web.Response:
+    async def _call(self, job_id: int, signature: bytes, call: Call) -> web.Response:
         started = time.perf_counter()
-        request_id: Any = None
+        body = call.body
         try:
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                raise Refused(Reason.BODY_TOO_LARGE, f"limit {self.config.max_body_bytes} bytes") from None
-            job_id, signature = parse_payment(request.headers)
-            method, request_id, params = parse_call(body)
-            admitted = await self.gate.admit(job_id, signature, body, method, params)
+            admitted = await self.gate.admit(job_id, signature, call)
         except sqlite3.Error as error:
-            log.error("job=%s ledger error while admitting: %s", request.headers.get("X-Job-Id"), error)
-            refusal = Refused(Reason.NOT_RECORDED, "the ledger failed")
-            return self._refusal(refusal, request_id, request.headers.get("X-Job-Id"))
+            log.error("job=%s ledger error while admitting: %s", job_id, error)
+            return self._refusal(Refused(Reason.NOT_RECORDED, "the ledger failed"), call.request_id, job_id)
         except Refused as refusal:
             self.metrics.gate_seconds.observe(time.perf_counter() - started)
-            return self._refusal(refusal, request_id, request.headers.get("X-Job-Id"))
+            return self._refusal(refusal, call.request_id, job_id)
         self.metrics.gate_seconds.observe(time.perf_counter() - started)
+        request_id, method = call.request_id, admitted.method
         job = admitted.job
         if admitted.replay is not None:
             self.metrics.requests.inc(outcome="replayed")
@@ -127,6 +143,8 @@ class Agent:
         return web.Response(body=body, content_type="application/json", headers={RECEIPT_HEADER: receipt})
 
     def _refusal(self, refusal: Refused, request_id: Any = None, job_id: Any = None) -> web.Response:
+        if refusal.reason in (Reason.CHAIN_UNAVAILABLE, Reason.SERVICE_UNAVAILABLE, Reason.SERVICE_TIMEOUT):
+            self.health.stale()  # a real call just failed: the next /health probes again
         self.metrics.requests.inc(outcome=refusal.reason.name.lower())
         log.info("job=%s outcome=%s detail=%r", job_id, refusal.reason.name.lower(), refusal.detail)
         return web.Response(body=refusal.body(request_id), status=refusal.reason.http_status,
@@ -137,8 +155,7 @@ class Agent:
         return web.Response(body=self.spec, content_type="application/json")
 
     async def handle_health(self, request: web.Request) -> web.Response:
-        healthy, report = await health_report(self.key.address, self.w3, self.upstream, self.ledger, self.follower,
-                                              self.claimer)
+        healthy, report = await self.health.report()
         return web.json_response(report, status=200 if healthy else 503)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
@@ -158,7 +175,7 @@ class Agent:
                             headers={"X-Prometheus-Format": "0.0.4"})
 
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[pace_unpaid])
         app.router.add_post("/", self.handle_call)
         app.router.add_get("/spec", self.handle_spec)
         app.router.add_get("/health", self.handle_health)
@@ -207,7 +224,7 @@ async def run_agent(config: AgentConfig, new_ledger: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then finish the calls in flight and stop."""
     agent = await create_agent(config, new_ledger)
     runner = web.AppRunner(agent.web_app(), handle_signals=False, access_log=None,
-                           shutdown_timeout=SHUTDOWN_GRACE)
+                           shutdown_timeout=SHUTDOWN_GRACE, keepalive_timeout=config.idle_timeout)
     await runner.setup()
     await web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024).start()
     tasks = [asyncio.create_task(agent.follower.run(), name="follower"),

@@ -64,6 +64,9 @@ class AgentConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     max_answer_bytes: int = 16 * 1024 * 1024
     max_concurrency: int = 64
+    body_timeout: float = 10.0
+    idle_timeout: float = 75.0
+    big_body_rate: int = 16 * 1024 * 1024
     spec_file: Path | None = None
     log_level: str = "INFO"
 
@@ -108,7 +111,8 @@ _REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 _POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
              "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
-             "max_answer_bytes", "max_concurrency", "follow_interval"}
+             "max_answer_bytes", "max_concurrency", "follow_interval", "body_timeout", "idle_timeout",
+             "big_body_rate"}
 _NON_NEGATIVE = {"price", "expiry_margin", "confirmations", "retry_window"}
 
 
@@ -265,6 +269,16 @@ ledger = "{ledger}"
 max_body_bytes = 16777216
 # Calls served at once; more get 503 at once instead of waiting in a queue.
 max_concurrency = 64
+# Seconds a client has to send a request's body once its headers arrived (slower: 408, dropped).
+# Bodies still arriving never hold a paid-call slot; at most max_concurrency big ones (over
+# 64 KiB) arrive at once.
+body_timeout = 10.0
+# Bytes per second read of big bodies (over 64 KiB), all together: a stranger streaming huge
+# bodies gets no more of the agent than this (16 MiB/s is about 80 photos of 200 KiB a second).
+big_body_rate = 16777216
+# Seconds a connection may stay without a complete request: idle keep-alive connections and
+# connections whose headers never end are closed after this.
+idle_timeout = 75.0
 # DEBUG, INFO, WARNING or ERROR.
 log_level = "INFO"
 

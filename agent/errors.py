@@ -32,6 +32,7 @@ class Reason(enum.Enum):
     BODY_TOO_LARGE = (4013, 413, "the request body is larger than the agent accepts")
     OVERLOADED = (4014, 503, "the agent is at its concurrency limit; retry shortly")
     NOT_RECORDED = (4015, 503, "the agent could not record the call; nothing was charged, retry")
+    BODY_INCOMPLETE = (4016, 408, "the whole request body did not arrive in time; nothing was charged, send it at once")
 
     @property
     def code(self) -> int:

@@ -1,21 +1,25 @@
 """The payment gate: nothing reaches the service unless a funded job of this agent pays for it.
 
-Checks, in order, before the service sees a byte: the payment headers are there; the body is
-one JSON-RPC request, its params by name (a price depends on them: positional ones are refused);
-the job exists, is FUNDED and is for this agent; the consumer's EIP-712
-`Invocation` signature covers keccak256 of this very body; the job is not already used (a retry
-of the same body gets the stored answer instead, only while the job is SERVED: once the claim is
-sent its signature and request hash are public, and anyone could replay them); the job pays at
-least the method's price and does not expire within the margin (time left to claim it) by the
-chain's clock, as the escrow judges it; and finally the job is RESERVED in the ledger with one
-conditional UPDATE, so two concurrent requests with one job serve it once.
+Checks, in order, before the service sees a byte: the payment headers are there; the job
+exists, is FUNDED and is for this agent; the consumer's EIP-712 `Invocation` signature covers
+keccak256 of this very body; only then is the body parsed, as one JSON-RPC request with its
+params by name (a price depends on them: positional ones are refused); the job is not already
+used (a retry of the same body gets the stored answer instead, only while the job is SERVED:
+once the claim is sent its signature and request hash are public, and anyone could replay
+them); the job pays at least the method's price and does not expire within the margin (time
+left to claim it) by the chain's clock, as the escrow judges it; and finally the job is RESERVED
+in the ledger with one conditional UPDATE, so two concurrent requests with one job serve it once.
 
 Why the ledger first: the follower keeps funded jobs there, so a normal paid call needs no chain
-round trip; a job the follower has not seen yet is read from the chain once and remembered.
+round trip; a job the follower has not seen yet is read from the chain once (`JobReads`).
+Why the signature before the JSON: a stranger's body costs a hash, never a parse; the parse runs
+on the ledger's thread with the other checks, so even a paying consumer's big body does not hold
+the event loop, and its work is bounded by a count of JSON tokens done at C speed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -24,9 +28,10 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping
 
 from facemarket.agent.errors import Reason, Refused
+from facemarket.agent.job_reads import JobReads
 from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
 from facemarket.cli.durations import describe
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.jobs import Job
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
 from facemarket.contracts.typed_messages import request_hash as body_hash
 
@@ -34,6 +39,13 @@ SIGNATURE_HEX_LENGTH = 2 + 65 * 2
 # A face request nests 4 levels (request, params, faces, box); a service should never have to
 # parse an attacker's thousand-level nesting (Python's own parsers give up near 1,000).
 MAX_JSON_DEPTH = 32
+# A face request is a handful of keys, strings and boxes; 16 MiB of `[[],[],…]` is millions of
+# tokens and took seconds and ~480 MiB to parse. Counted (brackets, commas, colons, quotes) in
+# one C pass before anything walks the body.
+MAX_JSON_TOKENS = 20_000
+_TOKEN_BYTES = b'[{,:"'
+# Bodies above this are hashed off the event loop (keccak of 16 MiB takes tens of ms).
+HASH_ON_LOOP_BYTES = 256 * 1024
 
 
 def _utc(timestamp: int) -> str:
@@ -71,6 +83,8 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
 
 def parse_call(body: bytes) -> tuple[str, Any, Any]:
     """The method, id and params of the one JSON-RPC request in `body` (a job pays for one call)."""
+    if len(body) - len(body.translate(None, _TOKEN_BYTES)) > MAX_JSON_TOKENS:
+        raise Refused(Reason.NOT_ONE_CALL, f"the request has more than {MAX_JSON_TOKENS} JSON tokens")
     if _nested_deeper_than(body, MAX_JSON_DEPTH):
         raise Refused(Reason.NOT_ONE_CALL, f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
@@ -79,7 +93,11 @@ def parse_call(body: bytes) -> tuple[str, Any, Any]:
         raise Refused(Reason.NOT_ONE_CALL, "the body is not JSON") from None
     if not isinstance(call, dict) or not isinstance(call.get("method"), str):
         raise Refused(Reason.NOT_ONE_CALL, "the body is not one JSON-RPC request object")
-    return call["method"], call.get("id"), call.get("params")
+    params = call.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise Refused(Reason.NOT_ONE_CALL, "params must be an object, by name (positional params "
+                                           "are refused: a price depends on the parameters' names)")
+    return call["method"], call.get("id"), params
 
 
 _JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
@@ -115,29 +133,52 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
     return False
 
 
+class Call:
+    """The body's JSON-RPC request, parsed once, and only when the gate asks for it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._parsed: tuple[str, Any, Any] | None = None
+
+    def parsed(self) -> tuple[str, Any, Any]:
+        """(method, id, params), or `Refused` when the body is not one JSON-RPC request."""
+        if self._parsed is None:
+            self._parsed = parse_call(self.body)
+        return self._parsed
+
+    @property
+    def request_id(self) -> Any:
+        """The request's id for a refusal (None when the body was never parsed)."""
+        return None if self._parsed is None else self._parsed[1]
+
+
 class Gate:
     def __init__(self, *, agent: str, domain: Domain, ledger: Ledger,
                  read_job: Callable[[int], Awaitable[tuple[Job, int]]],
                  price_of: Callable[[str, Any], int], expiry_margin: int, lease_seconds: float,
                  chain_time: Callable[[], float] = time.time) -> None:
         self.agent, self.domain, self.ledger = agent, domain, ledger
-        self.read_job = read_job  # the job, and the block it was read at
+        self.chain_jobs = JobReads(read_job, agent)  # each read gives the job and the block it was read at
         self.price_of, self.expiry_margin, self.lease_seconds = price_of, expiry_margin, lease_seconds
         self.chain_time = chain_time  # expiry is the escrow's, judged by block.timestamp
 
-    async def admit(self, job_id: int, signature: bytes, body: bytes, method: str, params: Any = None) -> Admitted:
+    def precheck(self, job_id: int) -> None:
+        """Refuse at once, before the body is read, a job known never to pay this agent."""
+        refused = self.chain_jobs.remembered(job_id, settled_only=True)
+        if refused is not None:
+            raise refused
+
+    async def admit(self, job_id: int, signature: bytes, call: Call) -> Admitted:
         """Admit the call and reserve its job, or raise `Refused` with the reason.
 
         The checks run on the ledger's thread, between reading the job and reserving it, so a
         paid call costs one trip there; a job seen for the first time costs a chain read and a
         second trip, which records the job and reserves it."""
-        if params is not None and not isinstance(params, dict):
-            raise Refused(Reason.NOT_ONE_CALL, "params must be an object, by name (positional params "
-                                               "are refused: a price depends on the parameters' names)")
-        request_hash = body_hash(body)
+        body = call.body
+        request_hash = body_hash(body) if len(body) <= HASH_ON_LOOP_BYTES else await asyncio.to_thread(body_hash, body)
 
         def check(job: JobRecord) -> Admitted | None:
-            return self._check(job, request_hash, signature, method, params)
+            return self._check(job, request_hash, signature, call)
 
         try:
             job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check)
@@ -147,10 +188,9 @@ class Gate:
                                                                 seen)
         except JobBusy:
             raise self._busy(job_id) from None
-        return replay or Admitted(job, request_hash, signature, method)
+        return replay or Admitted(job, request_hash, signature, call.parsed()[0])
 
-    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, method: str,
-               params: Any) -> Admitted | None:
+    def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, call: Call) -> Admitted | None:
         """Every check of a known job: None when it may be reserved, an Admitted replay for a
         served identical call, else `Refused`."""
         try:
@@ -162,6 +202,7 @@ class Gate:
             signer = None
         if signer != job.consumer:
             raise Refused(Reason.BAD_SIGNATURE, f"job {job.job_id}: signer is not the job's consumer")
+        method, _, params = call.parsed()
         if job.state in USED:
             if job.request_hash != request_hash:
                 raise Refused(Reason.ALREADY_USED, f"job {job.job_id} served another request")
@@ -193,13 +234,5 @@ class Gate:
         """A job the follower has not seen: read it from the chain once; the ledger keeps it if
         it is usable, at the block it was read at (never older than its funding, so a rewind that
         undoes the funding forgets it)."""
-        job, block = await self.read_job(job_id)
-        if job.state == JobState.NONE:
-            raise Refused(Reason.UNKNOWN_JOB, f"job {job_id} does not exist")
-        if job.agent != self.agent:
-            raise Refused(Reason.WRONG_AGENT, f"job {job_id} is for agent {job.agent}, this is {self.agent}")
-        if job.state == JobState.COMPLETED:
-            raise Refused(Reason.ALREADY_USED, f"job {job_id} is already completed")
-        if job.state != JobState.FUNDED:
-            raise Refused(Reason.NOT_FUNDED, f"job {job_id} is {job.state.name}, not FUNDED")
+        job, block = await self.chain_jobs.usable(job_id)
         return SeenJob(job_id, job.consumer, job.price, job.expires_at, block)

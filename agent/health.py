@@ -1,14 +1,18 @@
 """`GET /health`: is the agent able to take paid calls right now, and if not, which part is not?
 
-Why live probes: a load balancer asks rarely, and a cached "ok" would hide a chain or service
-that went away a second ago. Each probe has a short timeout, so health never hangs.
+Why probes at most a second old, made by one probe at a time: a probe is a chain call, a
+service call and a ledger write, and `GET /health` is open to anyone, so a flood of it must cost
+nothing (every request within a second shares one report, every request during a probe waits
+for that probe). A second is as fresh as a load balancer needs, and a real call that finds the
+chain or the service failing marks the report stale at once, so the next request probes again.
+Each probe has a short timeout, so health never hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from web3 import AsyncWeb3
 
@@ -21,6 +25,9 @@ PROBE_TIMEOUT = 2.0
 # A ledger that failed a real write this recently is reported unwritable even when the probe's
 # own tiny write succeeds (a nearly full disk refuses some writes and takes others).
 LEDGER_ERROR_WINDOW = 15.0
+MAX_AGE = 1.0
+
+Report = tuple[bool, dict[str, Any]]
 
 
 async def _chain_head(w3: AsyncWeb3) -> int | None:
@@ -58,3 +65,36 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
         "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),
                    "failed": counts.get("FAILED", 0), "claimer_ok": claimer.healthy is not False},
     }
+
+
+class HealthCache:
+    """The latest report while it is under `max_age` seconds old; else one probe for everyone."""
+
+    def __init__(self, probe: Callable[[], Awaitable[Report]], max_age: float = MAX_AGE) -> None:
+        self.probe, self.max_age = probe, max_age
+        self._report: Report | None = None
+        self._taken_at = 0.0
+        self._probing: asyncio.Future[Report] | None = None
+        self._generation = 0  # counts `stale` calls: a probe begun before one is not kept
+
+    async def report(self) -> Report:
+        if self._report is not None and time.monotonic() - self._taken_at < self.max_age:
+            return self._report
+        if self._probing is None:
+            self._probing = asyncio.ensure_future(self._probe())
+        return await asyncio.shield(self._probing)
+
+    def stale(self) -> None:
+        """Forget the report: something just failed that it may not show."""
+        self._report = None
+        self._generation += 1
+
+    async def _probe(self) -> Report:
+        try:
+            started, generation = time.monotonic(), self._generation
+            report = await self.probe()
+            if generation == self._generation:
+                self._report, self._taken_at = report, started
+            return report
+        finally:
+            self._probing = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import statistics
@@ -25,7 +26,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import aiohttp
 from eth_account import Account
@@ -137,13 +140,51 @@ def compare(direct_url: str, agent_url: str, direct: list, paid: list, clients: 
             "upstream_ms": mean_ms("facemarket_agent_upstream_seconds")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ping-calls", type=int, default=4000)
-    parser.add_argument("--face-calls", type=int, default=200)
-    parser.add_argument("--clients", type=int, default=32, help="concurrent clients for calls/s")
-    parser.add_argument("--face-clients", type=int, default=4)
-    args = parser.parse_args()
+@dataclass
+class BenchMarket:
+    """A chain with the contracts, the face services and `facemarket agent run`, on free ports."""
+
+    w3: Web3
+    contracts: Any
+    deployment: Any
+    consumer: Any
+    agent_key: Any
+    direct_url: str
+    agent_url: str
+    agent: subprocess.Popen
+    services_credentials: dict[str, str]  # the header the agent sends the services (their secret)
+
+    def paid_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600) -> list[tuple[bytes, dict]]:
+        """(body, payment headers) for each body: jobs opened in bulk, invocations signed."""
+        domain = escrow_domain(self.deployment.chain_id, self.deployment.escrow)
+        expires = self.w3.eth.get_block("latest")["timestamp"] + expires_in
+        job_ids: list[int] = []
+        while len(job_ids) < len(bodies):  # in chunks that fit a block's gas limit
+            chunk = min(JOBS_PER_TRANSACTION, len(bodies) - len(job_ids))
+            first = self.contracts.escrow.functions.nextJobId().call()
+            call(self.w3, self.consumer, self.contracts.escrow.functions.createAndFundJobs(
+                self.agent_key.address, PRICE, expires, chunk))
+            job_ids += range(first, first + chunk)
+        return [(b, {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + sign_invocation(
+            self.consumer.key, domain, job_id, self.agent_key.address, request_hash(b)).hex()})
+            for job_id, b in zip(job_ids, bodies)]
+
+    def wait_for_follower(self, wanted: int, timeout: float = 120) -> int:
+        """Wait until the agent's ledger holds `wanted` jobs (paid calls then need no chain read)."""
+        def seen() -> int:
+            text = urllib.request.urlopen(self.agent_url + "metrics").read().decode()
+            return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                       if line.startswith("facemarket_agent_ledger_jobs{"))
+        deadline = time.monotonic() + timeout
+        while seen() < wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return seen()
+
+
+@contextlib.contextmanager
+def bench_market(total_jobs: int, settings: tuple[str, ...] = ()) -> Iterator[BenchMarket]:
+    """Start everything (the consumer holds tokens for `total_jobs` jobs; `settings` are extra
+    lines of the agent's config), and stop it all at the end."""
     work = Path(tempfile.mkdtemp(prefix="facemarket-agent-bench-"))
     env = {**os.environ, "FACEMARKET_HOME": str(work)}
     processes: list[subprocess.Popen] = []
@@ -155,7 +196,6 @@ def main() -> None:
         contracts = bind(w3, deployment)
         consumer, agent_key = Account.from_key(chain.accounts[1]), Account.create()
         send(w3, owner, {"to": agent_key.address, "value": 10**18})
-        total_jobs = 2 * (args.ping_calls + args.face_calls) + 100
         call(w3, owner, contracts.token.functions.mint(consumer.address, PRICE * total_jobs))
         call(w3, consumer, contracts.token.functions.approve(deployment.escrow, 2**256 - 1))
 
@@ -175,42 +215,46 @@ def main() -> None:
             f'upstream_url = "http://127.0.0.1:{services_port}/"', f"listen_port = {agent_port}",
             f'services_secret_file = "{secret_file}"',
             f'ledger = "{work / "ledger.sqlite"}"', f"price = {PRICE}", "claim_interval = 3600",
-            "claim_batch_size = 1000000", "max_concurrency = 256", 'log_level = "WARNING"', "log_range = 100000"]) + "\n")
+            "claim_batch_size = 1000000", "max_concurrency = 256", 'log_level = "WARNING"', "log_range = 100000",
+            *settings]) + "\n")
         agent = subprocess.Popen([str(FACEMARKET), "agent", "run", "--config", str(config)],
                                  env={**env, "FACEMARKET_AGENT_PASSWORD": PASSWORD})
         processes.append(agent)
         direct_url, agent_url = f"http://127.0.0.1:{services_port}/", f"http://127.0.0.1:{agent_port}/"
         wait_http(direct_url + "health", services)
         wait_http(agent_url + "spec", agent)
+        yield BenchMarket(w3, contracts, deployment, consumer, agent_key, direct_url, agent_url, agent,
+                          credentials(secret.encode()))
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        chain.stop()
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ping-calls", type=int, default=4000)
+    parser.add_argument("--face-calls", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients for calls/s")
+    parser.add_argument("--face-clients", type=int, default=4)
+    args = parser.parse_args()
+    total_jobs = 2 * (args.ping_calls + args.face_calls) + 100
+    with bench_market(total_jobs) as market:
+        direct_url, agent_url, agent = market.direct_url, market.agent_url, market.agent
         print(f"opening {total_jobs // 2} jobs in bulk and signing their invocations ...", flush=True)
-        domain = escrow_domain(deployment.chain_id, deployment.escrow)
-        expires = w3.eth.get_block("latest")["timestamp"] + 3 * 3600
         image = base64.b64encode(PHOTO.read_bytes()).decode()
         plans = {"ping": (None, args.ping_calls), "find_face": ({"image": image, "algorithm": "dlib_hog"}, args.face_calls)}
         calls: dict[str, tuple[list, list]] = {}
         for method, (params, count) in plans.items():
-            job_ids: list[int] = []
-            while len(job_ids) < count:  # in chunks that fit a block's gas limit
-                chunk = min(JOBS_PER_TRANSACTION, count - len(job_ids))
-                first = contracts.escrow.functions.nextJobId().call()
-                call(w3, consumer, contracts.escrow.functions.createAndFundJobs(agent_key.address, PRICE, expires, chunk))
-                job_ids += range(first, first + chunk)
             bodies = [body(method, params, n) for n in range(count)]
-            paid = [(b, {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + sign_invocation(
-                consumer.key, domain, job_id, agent_key.address, request_hash(b)).hex()})
-                for job_id, b in zip(job_ids, bodies)]
-            calls[method] = ([(b, credentials(secret.encode())) for b in bodies], paid)  # direct: as the agent sends them
+            calls[method] = ([(b, market.services_credentials) for b in bodies],  # direct: as the agent sends them
+                             market.paid_requests(bodies))
         wanted = args.ping_calls + args.face_calls
-
-        def seen() -> int:
-            text = urllib.request.urlopen(agent_url + "metrics").read().decode()
-            return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-                       if line.startswith("facemarket_agent_ledger_jobs{"))
-        deadline = time.monotonic() + 120
-        while seen() < wanted and time.monotonic() < deadline:
-            time.sleep(0.2)
-        print(f"the agent's follower has {seen()} jobs in its ledger\n", flush=True)
+        print(f"the agent's follower has {market.wait_for_follower(wanted)} jobs in its ledger\n", flush=True)
 
         rows = []
         for method, clients, sequential in (("find_face", args.face_clients, min(50, args.face_calls // 2)),
@@ -238,14 +282,6 @@ def main() -> None:
         print(f"paid ping: {ping['paid_rate']:.0f} paid calls/s measured with client, agent, service and chain "
               f"sharing {os.cpu_count()} cores; the agent spent {ping['agent_cpu_ms']:.3f} ms CPU per paid call, "
               f"i.e. {1000 / ping['agent_cpu_ms']:.0f} paid calls/s per core for the gate (goal > 1000)")
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        chain.stop()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ ADVICE: dict[Reason, tuple[str, JobFate]] = {
                         "shortly", JobFate.KEEP),
     Reason.NOT_RECORDED: ("the agent could not record the call: nothing was charged, job {job} "
                           "is kept; try again", JobFate.KEEP),
+    Reason.BODY_INCOMPLETE: ("the request did not reach the agent whole in time: nothing was "
+                             "charged, job {job} is kept; try again", JobFate.KEEP),
 }
 
 # A stored job refused for these reasons says nothing about the next stored job: try it, but

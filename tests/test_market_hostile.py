@@ -1,6 +1,6 @@
 """Hostile input at the agent, property-based: random, truncated, oversized and ill-typed
 headers and bodies, forged and replayed signatures, forged consumer headers, images that are
-not images. Promises checked on every example: the agent never crashes, nothing unpaid reaches
+not images, requests that stall half-sent, huge flat JSON. Promises checked on every example: the agent never crashes, nothing unpaid reaches
 the service (a counting upstream counts what arrives), every refusal is a well-formed JSON-RPC
 2.0 error, a paid call is answered with a receipt, and the service sees only the consumer the
 agent verified. More examples: `pytest tests/test_market_hostile.py --hypothesis-profile=market-long`.
@@ -9,6 +9,8 @@ agent verified. More examples: `pytest tests/test_market_hostile.py --hypothesis
 from __future__ import annotations
 
 import json
+import socket
+from urllib.parse import urlsplit
 
 import cv2
 import pytest
@@ -25,10 +27,12 @@ from facemarket.contracts.typed_messages import (
 from tests.fixtures.agent import CountingUpstream, rpc_body
 from tests.fixtures.services import FACES, b64
 from tests.market_http import jsonrpc_error, raw_post
+from tests.test_hostile_stalls import flat
 from tests.test_services_errors import jpeg_claiming, png_bomb
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # secp256k1 order
 MAX_BODY = 64 * 1024
+SLOTS = 4  # the agent's max_concurrency: stalled requests come one more than that
 METHODS = ["ping", "find_face", "find_landmarks", "align_face", "face_identity", "enrol", "recall", "forget", "gallery"]
 HOSTILE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -56,7 +60,7 @@ def upstream(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def agent(agent_factory, upstream):
-    return agent_factory(upstream.url, max_body_bytes=MAX_BODY)
+    return agent_factory(upstream.url, max_body_bytes=MAX_BODY, max_concurrency=SLOTS)
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +182,7 @@ bodies = st.one_of(
         b"", b"null", b"[]", b"{}", b'"ping"', b"1" * 100,
     ]),
     st.integers(MAX_BODY - 10, MAX_BODY + 10).map(lambda n: b'{"jsonrpc":"2.0","method":"ping","id":"' + b"x" * n + b'"}'),
+    st.integers(4, MAX_BODY + 10).map(flat),                                   # huge flat JSON: [[],[],...]
 )
 
 
@@ -198,6 +203,32 @@ def test_hostile_bodies_with_a_valid_payment(agent, upstream, market, consumer, 
         ping = rpc_body("ping")
         assert_served(raw_post(agent.url, ping, payment_headers(market, consumer, agent, job_id, ping)),
                       agent, market, job_id, ping)
+
+
+@HOSTILE
+@given(cuts=st.lists(st.floats(0, 1, exclude_max=True), min_size=SLOTS + 1, max_size=SLOTS + 1))
+def test_requests_stalled_half_sent_never_hold_up_a_paid_call(agent, upstream, market, consumer, jobs, cuts):
+    """More connections than the agent has paid-call slots, each sending a real paid request
+    only up to some byte (in its headers or in its body) and then nothing: a paid call made
+    meanwhile is served, and nothing of the stalled requests reaches the service."""
+    stalled_job, job_id = jobs.take(), jobs.take()
+    body = rpc_body("find_face", {"image": "A" * 2000})
+    head = "".join(f"{name}: {value}\r\n" for name, value in market.payment(consumer, stalled_job, agent.address,
+                                                                           body).items())
+    request = (f"POST / HTTP/1.1\r\nHost: agent\r\nContent-Length: {len(body)}\r\n{head}\r\n").encode() + body
+    parts = urlsplit(agent.url)
+    stalled = [socket.create_connection((parts.hostname, parts.port), timeout=30) for _ in cuts]
+    try:
+        for sock, cut in zip(stalled, cuts):
+            sock.sendall(request[: int(cut * len(request))])
+        seen = upstream.count()
+        ping = rpc_body("ping")
+        assert_served(raw_post(agent.url, ping, payment_headers(market, consumer, agent, job_id, ping)),
+                      agent, market, job_id, ping)
+        assert upstream.count() == seen + 1
+    finally:
+        for sock in stalled:
+            sock.close()
 
 
 # ------------------------------------------------------------------------------ signatures
