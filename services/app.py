@@ -3,7 +3,8 @@
 rpc_dispatch and jsonrpcserver do the JSON-RPC work (parse errors, invalid requests,
 batches, notifications); this module adds what HTTP needs: the agent's secret checked before
 the body is read (services/auth.py says why), a body size limit answered as a JSON-RPC error,
-204 when there is nothing to answer, and the health check (open: it names no consumer).
+204 when there is nothing to answer, 503 for a call on which no work was done (a worker that
+died, a deadline passed in the queue), and the health check (open: it names no consumer).
 """
 
 from __future__ import annotations
@@ -57,7 +58,18 @@ async def handle_rpc(request: web.Request) -> web.Response:
     answer = await dispatch(body, request.app[METHODS], RequestContext.of(request, request.app[POOL]))
     if answer is None:
         return web.Response(status=204)  # notifications only: JSON-RPC sends nothing back
-    return web.json_response(answer)
+    return web.json_response(answer, status=503 if _nothing_computed(answer) else 200)
+
+
+# The services did no work for these: the caller may retry, and an agent must not charge for them.
+NOTHING_COMPUTED = frozenset({Code.DEADLINE_PASSED, Code.WORKER_CRASHED})
+
+
+def _nothing_computed(answer: dict | list) -> bool:
+    """A single call answered with an error that says no work was done: HTTP 503, so the agent
+    (which charges what it is answered with 200) releases the job uncharged. A batch keeps 200:
+    its other entries were computed, and the agent sends no batches."""
+    return isinstance(answer, dict) and answer.get("error", {}).get("code") in NOTHING_COMPUTED
 
 
 async def handle_health(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ import json
 import aiohttp
 import pytest
 
+from facemarket.services.auth import credentials
 from facemarket.services.errors import Code
 from tests.fixtures.agent import rpc_body
 from tests.fixtures.services import FACES, b64, start_services
@@ -30,10 +31,11 @@ def one_worker():
 
 
 async def _post_all(url: str, bodies: list[bytes], headers: dict[str, str]) -> list[dict]:
+    """Each answer, with its HTTP status under "http"."""
     async with aiohttp.ClientSession() as session:
         async def post(body: bytes) -> dict:
             async with session.post(url, data=body, headers=headers) as response:
-                return json.loads(await response.read())
+                return {**json.loads(await response.read()), "http": response.status}
         return await asyncio.gather(*(post(body) for body in bodies))
 
 
@@ -42,13 +44,16 @@ def test_jobs_whose_caller_stopped_waiting_are_not_computed(one_worker):
     starts at once and is computed; the others reach the worker after their deadline and are
     answered 1097 without being computed."""
     body = rpc_body("find_face", {"image": PHOTO, "algorithm": "dlib_cnn"})
-    answers = asyncio.run(_post_all(one_worker.url + "/", [body] * 3, {"X-Facemarket-Timeout": "0.5"}))
+    answers = asyncio.run(_post_all(one_worker.url + "/", [body] * 3,
+                                    {"X-Facemarket-Timeout": "0.5", **credentials(one_worker.secret)}))
     computed = [a for a in answers if "result" in a]
     dropped = [a for a in answers if a.get("error", {}).get("code") == Code.DEADLINE_PASSED]
     assert len(computed) == 1 and len(dropped) == 2, answers
     assert "nothing was computed" in dropped[0]["error"]["message"]
+    # 503, not 200: the agent charges what it is answered with 200, and nothing was done here
+    assert [a["http"] for a in computed + dropped] == [200, 503, 503], answers
     # without a deadline (a direct caller), the same calls are all computed, as before
-    no_deadline = asyncio.run(_post_all(one_worker.url + "/", [body] * 2, {}))
+    no_deadline = asyncio.run(_post_all(one_worker.url + "/", [body] * 2, credentials(one_worker.secret)))
     assert all("result" in a for a in no_deadline), no_deadline
 
 
