@@ -96,6 +96,10 @@ class Parties:
         raise Reverted("the transaction did not revert")
 
     def now(self) -> int:
+        """The chain's time now: a block is mined first, because the latest block's timestamp is
+        that of the last transaction, which on a loaded machine can be a minute old (a job made to
+        expire 60 s after it was then already expired when mined)."""
+        self.w3.provider.make_request("evm_mine", [])
         return self.w3.eth.get_block("latest")["timestamp"]
 
     def advance(self, seconds: int) -> None:
