@@ -89,7 +89,7 @@ function crop(canvas, box, size = 96) {
 
 // --- recognising -------------------------------------------------------------------------------
 async function recognise() {
-  if (state.busy) return;
+  if (state.busy || state.enrolling) return;  // the face being named stays on screen
   const captured = performance.now();
   const canvas = grab();
   if (!canvas) return;
