@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install browser contracts bench clean
+.PHONY: demo desk test install browser contracts bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -41,6 +41,11 @@ browser:
 
 demo: install
 	$(PY) -m facemarket.cli.demo
+
+# The demo, then its market stays up with alice's front desk at http://127.0.0.1:$(DESK_PORT)/
+DESK_PORT ?= 8080
+desk: install
+	$(PY) -m facemarket.cli.demo --desk $(DESK_PORT)
 
 contracts: install
 	$(PY) -m facemarket.contracts.build

@@ -23,6 +23,9 @@ from facemarket.cli.errors import (AgentUnreachable, ChainUnreachable, Facemarke
 from facemarket.services.image_header import HeaderError, read_header
 
 PAYER = web.AppKey("payer", Payer)
+# Whether the gallery holds nobody (None: not known). A recall in an empty gallery is refused,
+# but paid: while it is known empty the desk asks `find_face` instead, one paid call per frame.
+GALLERY_EMPTY = web.AppKey("gallery_empty", dict)
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_NAME_LENGTH = 100          # the gallery's own limit (services/gallery_methods.py)
 NO_FACE, EMPTY_GALLERY = 1100, 1104   # the gallery's codes the page shows as plain answers
@@ -72,20 +75,33 @@ async def _paid(request: web.Request, method: str, **params: Any) -> Any:
 async def recall(request: web.Request) -> web.Response:
     photo = await read_photo(request)
     started = time.perf_counter()
+    empty = request.app[GALLERY_EMPTY]
     try:
-        result = await _paid(request, "recall", image=photo)
+        if empty.get("known"):
+            result = await unknown_faces(request, photo)
+        else:
+            result = await _paid(request, "recall", image=photo)
     except ServiceFailed as error:
         if error.code == NO_FACE:
             result = {"faces": []}
-        elif error.code == EMPTY_GALLERY:  # nobody enrolled yet: every face is unknown
-            found = await _paid(request, "find_face", image=photo)
-            result = {"faces": [{"box": {k: f[k] for k in ("x", "y", "w", "h")}, "known": False,
-                                 "name": None, "matches": []} for f in found["faces"]]}
+        elif error.code == EMPTY_GALLERY:
+            empty["known"] = True
+            try:
+                result = await unknown_faces(request, photo)
+            except FacemarketError as error:
+                return paid_failure(error)
         else:
             return paid_failure(error)
     except FacemarketError as error:
         return paid_failure(error)
     return web.json_response({**result, "desk_seconds": round(time.perf_counter() - started, 4)})
+
+
+async def unknown_faces(request: web.Request, photo: bytes) -> dict:
+    """Nobody is enrolled: the faces `find_face` sees, each unknown, shaped like recall's answer."""
+    found = await _paid(request, "find_face", image=photo)
+    return {"faces": [{"box": {k: f[k] for k in ("x", "y", "w", "h")}, "known": False, "name": None,
+                       "matches": []} for f in found["faces"]]}
 
 
 def _int_query(request: web.Request, key: str) -> int:
@@ -112,9 +128,11 @@ async def enrol(request: web.Request) -> web.Response:
     face = {k: _int_query(request, k) for k in ("x", "y", "w", "h")}
     photo = await read_photo(request)
     try:
-        return web.json_response(await _paid(request, "enrol", name=name, image=photo, face=face))
+        enrolled = await _paid(request, "enrol", name=name, image=photo, face=face)
     except FacemarketError as error:
         return paid_failure(error)
+    request.app[GALLERY_EMPTY]["known"] = False
+    return web.json_response(enrolled)
 
 
 async def forget(request: web.Request) -> web.Response:
@@ -126,16 +144,20 @@ async def forget(request: web.Request) -> web.Response:
         raise _bad_request("the body is not JSON") from None
     name = check_name(body.get("name") if isinstance(body, dict) else None)
     try:
-        return web.json_response(await _paid(request, "forget", name=name))
+        removed = await _paid(request, "forget", name=name)
     except FacemarketError as error:
         return paid_failure(error)
+    request.app[GALLERY_EMPTY].pop("known", None)  # others may be left: the next recall says
+    return web.json_response(removed)
 
 
 async def gallery(request: web.Request) -> web.Response:
     try:
-        return web.json_response(await _paid(request, "gallery"))
+        names = await _paid(request, "gallery")
     except FacemarketError as error:
         return paid_failure(error)
+    request.app[GALLERY_EMPTY]["known"] = names["faces"] == 0
+    return web.json_response(names)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -146,6 +168,7 @@ async def status(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[GALLERY_EMPTY] = {}
     app.router.add_post("/api/recall", recall)
     app.router.add_post("/api/enrol", enrol)
     app.router.add_post("/api/forget", forget)

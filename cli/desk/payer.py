@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facemarket.cli.client import Client
-from facemarket.cli.errors import FacemarketError
+from facemarket.cli.errors import FacemarketError, ServiceFailed
 
 PREPAY_BATCH = 20   # jobs opened in one transaction
 PREPAY_LOW = 5      # refill when fewer than this many are left
@@ -53,11 +53,17 @@ class Payer:
         try:
             paid = await loop.run_in_executor(self._calls, lambda: self.client.invoke(
                 self.service, method, **params))
+        except ServiceFailed:  # served and paid, at the quoted price
+            price = self.client.price_of(self.client.service(self.service), method, params)
+            self._record(method, price, started)
+            raise
         finally:
             self.refill_soon()
-        self.records.append(PaidRecord(method, dt.datetime.now(), paid.job.price,
-                                       time.perf_counter() - started))
+        self._record(method, paid.job.price, started)
         return paid.result
+
+    def _record(self, method: str, price: int, started: float) -> None:
+        self.records.append(PaidRecord(method, dt.datetime.now(), price, time.perf_counter() - started))
 
     def prepaid_count(self) -> int:
         agent = self.client.service(self.service).agent

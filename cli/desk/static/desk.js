@@ -10,6 +10,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   source: "camera",        // "camera" or "photo"
   busy: false,
+  again: false,            // a recognition was asked for while one was running
+  picture: 0,              // counts picture changes: an answer for an older picture is dropped
   lastFrame: null,         // {blob, canvas, faces} of the picture on screen
   lastSeen: new Map(),     // name -> time of the last arrival listed
   timings: [],             // seconds from frame captured to names drawn (read by the tests)
@@ -89,8 +91,10 @@ function crop(canvas, box, size = 96) {
 
 // --- recognising -------------------------------------------------------------------------------
 async function recognise() {
-  if (state.busy || state.enrolling) return;  // the face being named stays on screen
+  if (state.enrolling) return;  // the face being named stays on screen
+  if (state.busy) { state.again = true; return; }
   const captured = performance.now();
+  const picture = state.picture;
   const canvas = grab();
   if (!canvas) return;
   state.busy = true;
@@ -98,6 +102,7 @@ async function recognise() {
     const blob = await toJpeg(canvas);
     const answer = await api("/api/recall", { method: "POST", body: blob,
                                               headers: { "Content-Type": "image/jpeg" } });
+    if (picture !== state.picture) { state.again = true; return; }
     state.lastFrame = { blob, canvas, faces: answer.faces };
     drawBoxes(answer.faces, canvas.width, canvas.height);
     const seconds = (performance.now() - captured) / 1000;
@@ -111,6 +116,7 @@ async function recognise() {
   } finally {
     state.busy = false;
     refreshMoney();
+    if (state.again) { state.again = false; setTimeout(recognise, 0); }
   }
 }
 
@@ -261,6 +267,7 @@ async function startCamera() {
 
 function showCamera() {
   state.source = "camera";
+  state.picture += 1;
   $("photo").hidden = true;
   $("camera").hidden = false;
   $("back").hidden = true;
@@ -275,6 +282,7 @@ function showPhoto(file) {
   }
   clearInterval(state.cameraTimer);
   state.source = "photo";
+  state.picture += 1;
   const img = $("photo");
   img.onload = () => { URL.revokeObjectURL(img.src); recognise(); };
   img.src = URL.createObjectURL(file);
