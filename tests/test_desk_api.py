@@ -4,9 +4,12 @@ token; and what it refuses costs nothing."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 
+from facemarket.cli.localstack import free_port
 from tests.fixtures.cli import PHOTO
 
 
@@ -98,3 +101,15 @@ def test_off_loopback_every_api_call_needs_the_printed_token(start_desk, desk_co
                                headers={"Origin": desk.origin, **headers})
         assert answer.status_code == 401, token
     assert desk.api("GET", "/api/status").json()["calls_today"] == 0
+
+
+def test_the_desk_command_stops_in_one_line_on_what_it_cannot_serve(fm, desk_consumer) -> None:
+    account = desk_consumer("1")
+    unknown = fm("desk", "--account", account, "--service", "nobody/nothing", "--port", str(free_port()))
+    assert unknown.code == 1 and len(unknown.err.strip().splitlines()) == 1 and "nobody/nothing" in unknown.err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = fm("desk", "--account", account, "--port", str(taken.getsockname()[1]))
+    assert busy.code == 1 and "cannot listen on 127.0.0.1" in busy.err and "--port" in busy.err
+    assert fm("desk", "--account", account, "--port", "0").code == 2  # click: out of range
