@@ -36,8 +36,14 @@ def test_another_origin_cannot_pay_or_read(desk) -> None:
         answer = desk.api(method, path, data=PHOTO.read_bytes(), headers={"Origin": "http://evil.example"})
         assert answer.status_code == 403, (path, answer.text)
         assert "Access-Control-Allow-Origin" not in answer.headers
-    # a form post or fetch with no Origin at all (a non-browser or a stripped header) pays nothing
+    # a form post or fetch with no Origin at all (a non-browser or a stripped header) pays nothing,
+    # nor does a GET another site makes with an <img> (no Origin, Sec-Fetch-Site: cross-site)
     assert requests.post(desk.origin + "/api/recall", data=PHOTO.read_bytes(), timeout=30).status_code == 403
+    for fetch_site in ({}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}):
+        assert requests.get(desk.origin + "/api/gallery", headers=fetch_site, timeout=30).status_code == 403
+    # the desk's own page fetching a GET: the browser sends no Origin, but says same-origin
+    assert requests.get(desk.origin + "/api/status", headers={"Sec-Fetch-Site": "same-origin"},
+                        timeout=30).status_code == 200
     # a CORS preflight gets no permission
     preflight = requests.options(desk.origin + "/api/recall", timeout=30, headers={
         "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})

@@ -3,8 +3,9 @@
 The desk pays for every call, so a page on another origin that could POST to it would spend the
 account's tokens. Every request must name the desk itself in `Host` (a DNS-rebinding page names
 its own host), an API request must carry the desk's token when one is set (any address other than
-loopback), and a request that changes something must come from the desk's own `Origin`. No CORS
-header is ever sent, so no other origin can read an answer either.
+loopback), and must come from the desk's own page: its `Origin`, or for a GET (which browsers send
+without Origin) `Sec-Fetch-Site: same-origin` — an <img> on another site pointing at a paid GET
+says cross-site. No CORS header is ever sent, so no other origin can read an answer either.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def guard(hosts: set[str], origins: set[str], token: str | None) -> Callable:
             if token is not None and not hmac.compare_digest(
                     request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
                 return refuse(401, "a missing or wrong desk token: open the URL `facemarket desk` printed")
-            if request.method != "GET" and origin is None:
-                return refuse(403, "a request that pays must come from the desk's own page (Origin)")
+            if origin is None and request.headers.get("Sec-Fetch-Site") != "same-origin":
+                return refuse(403, "the desk's API answers its own page only (Origin or Sec-Fetch-Site)")
         elif token is not None and request.path == "/" and not hmac.compare_digest(
                 request.query.get("token", "").encode(), token.encode()):
             return refuse(401, "a missing or wrong desk token: open the URL `facemarket desk` printed")
