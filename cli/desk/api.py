@@ -23,9 +23,10 @@ from facemarket.cli.errors import (AgentUnreachable, ChainUnreachable, Facemarke
 from facemarket.services.image_header import HeaderError, read_header
 
 PAYER = web.AppKey("payer", Payer)
-# Whether the gallery holds nobody (None: not known). A recall in an empty gallery is refused,
-# but paid: while it is known empty the desk asks `find_face` instead, one paid call per frame.
-GALLERY_EMPTY = web.AppKey("gallery_empty", dict)
+# {"empty": bool} once the desk knows whether the gallery holds nobody. A recall in an empty
+# gallery is refused, but paid: while it is known empty the desk asks `find_face` instead (one
+# paid call a frame, not two). Enrolled elsewhere meanwhile: the page's reload asks /api/gallery.
+GALLERY = web.AppKey("gallery", dict)
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_NAME_LENGTH = 100          # the gallery's own limit (services/gallery_methods.py)
 NO_FACE, EMPTY_GALLERY = 1100, 1104   # the gallery's codes the page shows as plain answers
@@ -75,26 +76,27 @@ async def _paid(request: web.Request, method: str, **params: Any) -> Any:
 async def recall(request: web.Request) -> web.Response:
     photo = await read_photo(request)
     started = time.perf_counter()
-    empty = request.app[GALLERY_EMPTY]
     try:
-        if empty.get("known"):
-            result = await unknown_faces(request, photo)
-        else:
-            result = await _paid(request, "recall", image=photo)
-    except ServiceFailed as error:
-        if error.code == NO_FACE:
-            result = {"faces": []}
-        elif error.code == EMPTY_GALLERY:
-            empty["known"] = True
-            try:
-                result = await unknown_faces(request, photo)
-            except FacemarketError as error:
-                return paid_failure(error)
-        else:
-            return paid_failure(error)
+        result = await recognised(request, photo)
     except FacemarketError as error:
         return paid_failure(error)
     return web.json_response({**result, "desk_seconds": round(time.perf_counter() - started, 4)})
+
+
+async def recognised(request: web.Request, photo: bytes) -> dict:
+    """recall's answer; no face is an empty list, and an empty gallery makes every face unknown."""
+    gallery = request.app[GALLERY]
+    if gallery.get("empty"):
+        return await unknown_faces(request, photo)
+    try:
+        return await _paid(request, "recall", image=photo)
+    except ServiceFailed as error:
+        if error.code == NO_FACE:
+            return {"faces": []}
+        if error.code != EMPTY_GALLERY:
+            raise
+    gallery["empty"] = True
+    return await unknown_faces(request, photo)
 
 
 async def unknown_faces(request: web.Request, photo: bytes) -> dict:
@@ -131,7 +133,7 @@ async def enrol(request: web.Request) -> web.Response:
         enrolled = await _paid(request, "enrol", name=name, image=photo, face=face)
     except FacemarketError as error:
         return paid_failure(error)
-    request.app[GALLERY_EMPTY]["known"] = False
+    request.app[GALLERY]["empty"] = False
     return web.json_response(enrolled)
 
 
@@ -147,7 +149,7 @@ async def forget(request: web.Request) -> web.Response:
         removed = await _paid(request, "forget", name=name)
     except FacemarketError as error:
         return paid_failure(error)
-    request.app[GALLERY_EMPTY].pop("known", None)  # others may be left: the next recall says
+    request.app[GALLERY].pop("empty", None)  # others may be left: the next recall says
     return web.json_response(removed)
 
 
@@ -156,7 +158,7 @@ async def gallery(request: web.Request) -> web.Response:
         names = await _paid(request, "gallery")
     except FacemarketError as error:
         return paid_failure(error)
-    request.app[GALLERY_EMPTY]["known"] = names["faces"] == 0
+    request.app[GALLERY]["empty"] = names["faces"] == 0
     return web.json_response(names)
 
 
@@ -168,7 +170,7 @@ async def status(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[GALLERY_EMPTY] = {}
+    app[GALLERY] = {}
     app.router.add_post("/api/recall", recall)
     app.router.add_post("/api/enrol", enrol)
     app.router.add_post("/api/forget", forget)
