@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install contracts bench clean
+.PHONY: demo desk test install browser contracts bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -25,11 +25,27 @@ $(NODE_STAMP): ganache/package.json ganache/package-lock.json
 	cd ganache && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The desk's browser tests drive Debian's chromium: installed when root (as CI is); otherwise
+# those tests are skipped and the summary says why.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "chromium or chromedriver missing and not root: the desk's browser tests will be skipped (apt-get install chromium chromium-driver)"; \
+	  fi; \
+	fi
 
 demo: install
 	$(PY) -m facemarket.cli.demo
+
+# The demo, then its market stays up with alice's front desk at http://127.0.0.1:$(DESK_PORT)/
+DESK_PORT ?= 8080
+desk: install
+	$(PY) -m facemarket.cli.demo --desk $(DESK_PORT)
 
 contracts: install
 	$(PY) -m facemarket.contracts.build

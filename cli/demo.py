@@ -6,12 +6,15 @@ find_face, find_landmarks, align_face, face_identity on a bundled photo — and 
 each result, each job on the chain, both balances before and after (alice paid exactly the
 prices; the agent received them once its claims landed), and writes the annotated pictures to
 ./demo-output/. Everything it started is stopped at the end, also on Ctrl-C or failure.
+With --desk (`make desk`) the market stays up afterwards and alice's front desk page is
+served until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +60,18 @@ def claims(chain: Chain, jobs: list[int]) -> dict[str, list[int]]:
     return by_tx
 
 
-def run_demo(workdir: Path, photo: Path) -> None:
+def serve_desk(stack: LocalStack, port: int) -> None:
+    """alice's front desk on this market until Ctrl-C (then the market is stopped too)."""
+    heading("The front desk (alice pays; Ctrl-C stops the desk and the market)")
+    say(f"$ facemarket desk --port {port}")
+    try:
+        subprocess.run([sys.executable, "-m", "facemarket.cli", "desk", "--port", str(port)],
+                       env=stack.env, cwd=stack.workdir, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+def run_demo(workdir: Path, photo: Path, desk_port: int | None = None) -> None:
     started = time.monotonic()
     stack = LocalStack(workdir, echo=say)
     try:
@@ -126,6 +140,11 @@ def run_demo(workdir: Path, photo: Path) -> None:
         say(f"Done in {time.monotonic() - started:.0f} s.")
         if not ok:
             raise SystemExit(1)
+        if desk_port is None:
+            say("Next, the front desk: `make desk` runs this demo and keeps its market up with a web "
+                "page that names people at the camera (README, Desk).")
+        else:
+            serve_desk(stack, desk_port)
     finally:
         heading("Shutting down")
         stack.stop()
@@ -140,14 +159,16 @@ def _interrupted(_signum: int, _frame: object) -> None:
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Photo to send (default: the bundled city_portrait.jpg).")
 @click.option("--keep", is_flag=True, help="Keep the work folder (logs, home) afterwards.")
-def main(photo: Path | None, keep: bool) -> None:
+@click.option("--desk", "desk_port", type=int, is_flag=False, flag_value=8080, default=None,
+              help="Afterwards serve alice's front desk on this port (8080 when no value) until Ctrl-C.")
+def main(photo: Path | None, keep: bool, desk_port: int | None) -> None:
     """Run the whole paid-call demo on a temporary local chain."""
     signal.signal(signal.SIGTERM, _interrupted)  # `kill`, CI timeouts: clean up as on Ctrl-C
     workdir = Path(tempfile.mkdtemp(prefix="facemarket-demo-"))
     with resources.as_file(resources.files("facemarket.cli") / "demo_data" /
                            "city_portrait.jpg") as bundled:
         try:
-            run_demo(workdir, (photo or bundled).resolve())
+            run_demo(workdir, (photo or bundled).resolve(), desk_port)
         except (CommandFailed, RuntimeError) as error:
             say(click.style(f"Demo failed: {error}", fg="red"))
             sys.exit(1)

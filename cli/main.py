@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "service": "facemarket.cli.commands.service:service",
     "job": "facemarket.cli.commands.job:job",
     "call": "facemarket.cli.commands.call:call",
+    "desk": "facemarket.cli.commands.desk:desk",
 }
 
 

@@ -13,4 +13,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gallery",
     "tests.fixtures.cli",
     "tests.fixtures.market",
+    "tests.fixtures.desk",
 ]
