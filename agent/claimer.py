@@ -76,7 +76,7 @@ class Claimer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self.metrics.claim_transactions.inc(result="error")
+                self.metrics.claim_transactions.labels(result="error").inc()
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
                 self.healthy, self.nonce = False, None
                 delay, backoff = min(backoff, self.interval), min(backoff * 2, MAX_BACKOFF)
@@ -112,7 +112,7 @@ class Claimer:
                 if receipt is None:
                     log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
                                 "back to SERVED", tx_hash, len(jobs))
-                    self.metrics.claim_transactions.inc(result="dropped")
+                    self.metrics.claim_transactions.labels(result="dropped").inc()
                     await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
                     self.nonce = None
             if receipt is not None:
@@ -138,7 +138,7 @@ class Claimer:
             await self.ledger.back_to_served(ids, count_attempt=False)
             raise
         self.nonce += 1
-        self.metrics.claim_transactions.inc(result="sent")
+        self.metrics.claim_transactions.labels(result="sent").inc()
         log.info("claim %s sent: %d jobs (%d..%d), nonce %d", tx_hash, len(ids), ids[0], ids[-1], tx["nonce"])
         receipt = await self._wait_receipt(tx_hash)
         if receipt is not None:
@@ -181,7 +181,7 @@ class Claimer:
         tx_hash = _hex(receipt["transactionHash"])
         if receipt["status"] != 1:
             log.warning("claim %s reverted; %d jobs back to SERVED", tx_hash, len(ids))
-            self.metrics.claim_transactions.inc(result="failed")
+            self.metrics.claim_transactions.labels(result="failed").inc()
             await self.ledger.back_to_served(ids, count_attempt=True)
             return
         completed: set[int] = set()
@@ -192,7 +192,7 @@ class Claimer:
         done = [job for job in jobs if job.job_id in completed]
         block = int(receipt["blockNumber"])
         await self.ledger.mark_claimed([(job.job_id, block) for job in done])
-        self.metrics.claim_transactions.inc(result="confirmed")
+        self.metrics.claim_transactions.labels(result="confirmed").inc()
         self.metrics.jobs_claimed.inc(len(done))
         self.metrics.tokens_earned.inc(sum(job.price for job in done))
         skipped = [job for job in jobs if job.job_id not in completed]
