@@ -332,9 +332,12 @@ class SqliteLedger:
 class Ledger:
     """The async ledger: every call runs `SqliteLedger` on the ledger's own thread.
 
-    Why not `run_in_executor`: under load many calls wait at once; this thread takes every
-    queued call in one go and hands all the results back to the event loop with one wake-up,
-    so the cost of crossing threads is paid per batch, not per call.
+    Why not `run_in_executor` / `asyncio.to_thread` on one thread (or aiosqlite, which works
+    the same way): under load many calls wait at once; this thread takes every queued call in
+    one go and hands all the results back to the event loop with one wake-up, so the cost of
+    crossing threads is paid per batch, not per call. Measured (benchmarks/ledger_bridge_bench.py,
+    2 busy cores): 1.1-1.6x the calls/s alone, 2.2-4x with 64 calls waiting (reads), 1.3-3.5x
+    (writes).
     """
 
     def __init__(self, path: Path) -> None:
