@@ -24,6 +24,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound
 
 from facemarket.agent.chain import JOB_COMPLETED, read_job
 from facemarket.agent.keystore import AgentKey
@@ -157,20 +158,16 @@ class Claimer:
     async def _receipt(self, tx_hash: str) -> dict | None:
         try:
             return await self.w3.eth.get_transaction_receipt(tx_hash)
-        except Exception as error:
-            if type(error).__name__ == "TransactionNotFound":
-                return None
-            raise
+        except TransactionNotFound:
+            return None
 
     async def _can_still_be_mined(self, tx_hash: str) -> bool:
         """A transaction without a receipt is alive while the node knows it and its nonce is not
         used by another mined transaction of ours."""
         try:
             tx = await self.w3.eth.get_transaction(tx_hash)
-        except Exception as error:
-            if type(error).__name__ == "TransactionNotFound":
-                return False
-            raise
+        except TransactionNotFound:
+            return False
         if tx is None:
             return False
         return tx["nonce"] >= await self.w3.eth.get_transaction_count(self.key.address, "latest")

@@ -4,10 +4,12 @@ prometheus_client, /health and /spec, on the real chain over real HTTP (fixtures
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
+from facemarket.agent.chain import block_hash, connect
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.spec import build_spec, spec_bytes
 from tests.fixtures.agent import http, rpc_body, wait_until
@@ -94,3 +96,17 @@ def test_cleanup_stops_the_follower_and_claimer_and_closes_the_ledger(in_process
         assert store.get(job_id).state == "SERVED"
     finally:
         store.close()
+
+
+def test_web3s_not_found_errors_are_caught_by_class(chain, market, consumer):
+    """block_hash and the claimer's receipt reads catch web3's BlockNotFound / TransactionNotFound
+    (matched by class, not name): a block the chain lacks is None, not an error."""
+    async def read() -> tuple[str | None, str | None]:
+        w3 = connect(chain.url)
+        try:
+            return await block_hash(w3, 10**9), await block_hash(w3, 0)
+        finally:
+            await w3.provider.disconnect()
+    missing, genesis = asyncio.run(read())
+    assert missing is None
+    assert genesis == "0x" + bytes(market.w3.eth.get_block(0)["hash"]).hex()
