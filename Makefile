@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install contracts bench clean
+.PHONY: demo test check install contracts bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -27,6 +27,10 @@ $(NODE_STAMP): ganache/package.json ganache/package-lock.json
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast part (under two minutes on 2 cores): every test not marked `slow` (pyproject.toml).
+check: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m facemarket.cli.demo
