@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo desk test install browser contracts bench clean
+.PHONY: demo desk test check install browser contracts bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -38,6 +38,10 @@ browser:
 	    echo "chromium or chromedriver missing and not root: the desk's browser tests will be skipped (apt-get install chromium chromium-driver)"; \
 	  fi; \
 	fi
+
+# The fast part (under two minutes on 2 cores): every test not marked `slow` (pyproject.toml).
+check: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m facemarket.cli.demo

@@ -17,7 +17,7 @@ import signal
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
@@ -32,7 +32,7 @@ from facemarket.agent.health import HealthCache, health_report
 from facemarket.agent.keystore import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
-from facemarket.agent.metrics import Metrics
+from facemarket.agent.metrics import CONTENT_TYPE, Metrics
 from facemarket.agent.pacing import pace_unpaid
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
@@ -108,7 +108,7 @@ class Agent:
         request_id, method = call.request_id, admitted.method
         job = admitted.job
         if admitted.replay is not None:
-            self.metrics.requests.inc(outcome="replayed")
+            self.metrics.requests.labels(outcome="replayed").inc()
             log.info("job=%d method=%s outcome=replayed", job_id, method)
             return self._answer(job_id, admitted.request_hash, admitted.replay)
         upstream_started = time.perf_counter()
@@ -124,7 +124,7 @@ class Agent:
             self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
         if answer.status >= 300:  # the service refused the request itself (4xx): nothing to charge
             await self.ledger.release(job_id, admitted.request_hash)
-            self.metrics.requests.inc(outcome="service_refused")
+            self.metrics.requests.labels(outcome="service_refused").inc()
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         try:
             recorded = await self.ledger.mark_served(job_id, admitted.request_hash, signature, answer.body)
@@ -134,7 +134,7 @@ class Agent:
         if not recorded:
             return self._refusal(Refused(Reason.NOT_RECORDED, f"job {job_id}: not recorded"), request_id, job_id)
         self.claimer.served()
-        self.metrics.requests.inc(outcome="served")
+        self.metrics.requests.labels(outcome="served").inc()
         log.debug("job=%d method=%s outcome=served", job_id, method)
         return self._answer(job_id, admitted.request_hash, answer.body)
 
@@ -145,7 +145,7 @@ class Agent:
     def _refusal(self, refusal: Refused, request_id: Any = None, job_id: Any = None) -> web.Response:
         if refusal.reason in (Reason.CHAIN_UNAVAILABLE, Reason.SERVICE_UNAVAILABLE, Reason.SERVICE_TIMEOUT):
             self.health.stale()  # a real call just failed: the next /health probes again
-        self.metrics.requests.inc(outcome=refusal.reason.name.lower())
+        self.metrics.requests.labels(outcome=refusal.reason.name.lower()).inc()
         log.info("job=%s outcome=%s detail=%r", job_id, refusal.reason.name.lower(), refusal.detail)
         return web.Response(body=refusal.body(request_id), status=refusal.reason.http_status,
                             content_type="application/json")
@@ -159,28 +159,8 @@ class Agent:
         return web.json_response(report, status=200 if healthy else 503)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        async def gauges() -> dict[str, tuple[str, dict[str, float]]]:
-            counts = await self.ledger.counts()
-            return {
-                "facemarket_agent_ledger_jobs": ("Jobs in the ledger by state.",
-                                                 {f'{{state="{s}"}}': n for s, n in sorted(counts.items())}),
-                "facemarket_agent_claims_pending": ("Served jobs not yet claimed (SERVED + CLAIMING).",
-                                                    {"": counts.get("SERVED", 0) + counts.get("CLAIMING", 0)}),
-                "facemarket_agent_in_flight": ("Paid calls being served now.", {"": self.in_flight}),
-                "facemarket_agent_follower_block": ("Last block whose events are in the ledger.",
-                                                    {"": self.follower.cursor}),
-            }
-        text = await self.metrics.render(gauges)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8",
-                            headers={"X-Prometheus-Format": "0.0.4"})
-
-    def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[pace_unpaid])
-        app.router.add_post("/", self.handle_call)
-        app.router.add_get("/spec", self.handle_spec)
-        app.router.add_get("/health", self.handle_health)
-        app.router.add_get("/metrics", self.handle_metrics)
-        return app
+        text = self.metrics.render(await self.ledger.counts(), self.in_flight, self.follower.cursor)
+        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
@@ -220,27 +200,79 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
                  claimer, metrics, spec)
 
 
-async def run_agent(config: AgentConfig, new_ledger: bool = False) -> None:
-    """Serve until SIGTERM or SIGINT, then finish the calls in flight and stop."""
-    agent = await create_agent(config, new_ledger)
-    runner = web.AppRunner(agent.web_app(), handle_signals=False, access_log=None,
-                           shutdown_timeout=SHUTDOWN_GRACE, keepalive_timeout=config.idle_timeout)
-    await runner.setup()
-    await web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024).start()
+AGENT = web.AppKey("agent", Agent)
+
+
+def make_app(config: AgentConfig, new_ledger: bool = False) -> web.Application:
+    """The agent as an aiohttp app: starting it builds every part (`create_agent`) and runs the
+    follower and claimer; cleaning it up stops them, then closes the upstream and the ledger.
+
+    Why a factory with cleanup contexts: `run_agent` and the tests run the same app, the tests
+    in-process with aiohttp's test client (real chain, real HTTP), without an agent process."""
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[pace_unpaid])
+    app.cleanup_ctx.append(lambda app: _parts(app, config, new_ledger))
+    app.cleanup_ctx.append(_background)
+    app.router.add_post("/", _call)
+    app.router.add_get("/spec", _spec)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _parts(app: web.Application, config: AgentConfig, new_ledger: bool) -> AsyncIterator[None]:
+    """The agent's parts; the upstream and the ledger are closed after the last call."""
+    app[AGENT] = agent = await create_agent(config, new_ledger)
+    try:
+        yield
+    finally:
+        await agent.upstream.close()
+        await agent.ledger.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """The follower and the claimer, running while the app serves."""
+    agent = app[AGENT]
     tasks = [asyncio.create_task(agent.follower.run(), name="follower"),
              asyncio.create_task(agent.claimer.run(), name="claimer")]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("agent %s listening on http://%s:%d/ for %s (upstream %s)", agent.key.address,
-             config.listen_host, config.listen_port, config.service_name, config.upstream_url)
-    await stop.wait()
-    log.info("stopping: finishing %d calls in flight", agent.in_flight)
-    await runner.cleanup()
+    yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await agent.upstream.close()
-    await agent.ledger.close()
+
+
+async def _call(request: web.Request) -> web.Response:
+    return await request.app[AGENT].handle_call(request)
+
+
+async def _spec(request: web.Request) -> web.Response:
+    return await request.app[AGENT].handle_spec(request)
+
+
+async def _health(request: web.Request) -> web.Response:
+    return await request.app[AGENT].handle_health(request)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return await request.app[AGENT].handle_metrics(request)
+
+
+async def run_agent(config: AgentConfig, new_ledger: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then finish the calls in flight and stop."""
+    app = make_app(config, new_ledger)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE, keepalive_timeout=config.idle_timeout)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        agent = app[AGENT]
+        log.info("agent %s listening on http://%s:%d/ for %s (upstream %s)", agent.key.address,
+                 config.listen_host, config.listen_port, config.service_name, config.upstream_url)
+        await stop.wait()
+        log.info("stopping: finishing %d calls in flight", agent.in_flight)
+    finally:
+        await runner.cleanup()
     log.info("stopped")

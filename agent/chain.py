@@ -14,6 +14,7 @@ import aiohttp
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import BlockNotFound
 
 from facemarket.agent.errors import Reason, Refused
 from facemarket.contracts.jobs import Job
@@ -59,10 +60,8 @@ async def block_hash(w3: AsyncWeb3, number: int) -> str | None:
     """The hash of block `number` as 0x hex; None when the chain has no such block."""
     try:
         block = await w3.eth.get_block(number)
-    except Exception as error:
-        if type(error).__name__ == "BlockNotFound":
-            return None
-        raise
+    except BlockNotFound:
+        return None
     return "0x" + bytes(block["hash"]).hex()
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound
 
 from facemarket.agent.chain import JOB_COMPLETED, read_job
 from facemarket.agent.keystore import AgentKey
@@ -76,7 +77,7 @@ class Claimer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self.metrics.claim_transactions.inc(result="error")
+                self.metrics.claim_transactions.labels(result="error").inc()
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
                 self.healthy, self.nonce = False, None
                 delay, backoff = min(backoff, self.interval), min(backoff * 2, MAX_BACKOFF)
@@ -112,7 +113,7 @@ class Claimer:
                 if receipt is None:
                     log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
                                 "back to SERVED", tx_hash, len(jobs))
-                    self.metrics.claim_transactions.inc(result="dropped")
+                    self.metrics.claim_transactions.labels(result="dropped").inc()
                     await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
                     self.nonce = None
             if receipt is not None:
@@ -138,7 +139,7 @@ class Claimer:
             await self.ledger.back_to_served(ids, count_attempt=False)
             raise
         self.nonce += 1
-        self.metrics.claim_transactions.inc(result="sent")
+        self.metrics.claim_transactions.labels(result="sent").inc()
         log.info("claim %s sent: %d jobs (%d..%d), nonce %d", tx_hash, len(ids), ids[0], ids[-1], tx["nonce"])
         receipt = await self._wait_receipt(tx_hash)
         if receipt is not None:
@@ -157,20 +158,16 @@ class Claimer:
     async def _receipt(self, tx_hash: str) -> dict | None:
         try:
             return await self.w3.eth.get_transaction_receipt(tx_hash)
-        except Exception as error:
-            if type(error).__name__ == "TransactionNotFound":
-                return None
-            raise
+        except TransactionNotFound:
+            return None
 
     async def _can_still_be_mined(self, tx_hash: str) -> bool:
         """A transaction without a receipt is alive while the node knows it and its nonce is not
         used by another mined transaction of ours."""
         try:
             tx = await self.w3.eth.get_transaction(tx_hash)
-        except Exception as error:
-            if type(error).__name__ == "TransactionNotFound":
-                return False
-            raise
+        except TransactionNotFound:
+            return False
         if tx is None:
             return False
         return tx["nonce"] >= await self.w3.eth.get_transaction_count(self.key.address, "latest")
@@ -181,7 +178,7 @@ class Claimer:
         tx_hash = _hex(receipt["transactionHash"])
         if receipt["status"] != 1:
             log.warning("claim %s reverted; %d jobs back to SERVED", tx_hash, len(ids))
-            self.metrics.claim_transactions.inc(result="failed")
+            self.metrics.claim_transactions.labels(result="failed").inc()
             await self.ledger.back_to_served(ids, count_attempt=True)
             return
         completed: set[int] = set()
@@ -192,7 +189,7 @@ class Claimer:
         done = [job for job in jobs if job.job_id in completed]
         block = int(receipt["blockNumber"])
         await self.ledger.mark_claimed([(job.job_id, block) for job in done])
-        self.metrics.claim_transactions.inc(result="confirmed")
+        self.metrics.claim_transactions.labels(result="confirmed").inc()
         self.metrics.jobs_claimed.inc(len(done))
         self.metrics.tokens_earned.inc(sum(job.price for job in done))
         skipped = [job for job in jobs if job.job_id not in completed]

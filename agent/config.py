@@ -9,11 +9,15 @@ names the key (`ConfigError`), never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from facemarket.agent.param_prices import highest
 
@@ -32,43 +36,110 @@ class ConfigError(ValueError):
     """A config value is wrong or missing; the message names the key and what to do."""
 
 
+# The template's sections, in order; each setting names its own (`_setting`).
+SECTIONS = {
+    "chain": "chain", "identity": "identity", "service": "the service", "gate": "payment gate",
+    "claimer": "claimer", "daemon": "the daemon",
+    "prices": "prices (token units; FaceToken has 8 decimals, so 1_000_000 is 0.01 FACE)",
+}
+
+
+def _setting(default: Any = dataclasses.MISSING, *, section: str, help: str, bound: str = "",
+             example: Any = None, factory: Callable[[], Any] | None = None) -> Any:
+    """A field of the one schema: its default, its template section and comment, its bound
+    ("positive" or "non_negative") and, for a table, the example the template shows."""
+    metadata = {"section": section, "help": help, "bound": bound, "example": example}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
-    """Every setting of the agent daemon (see `TEMPLATE` for what each one means)."""
+    """Every setting of the agent daemon: the one schema the template, the conversion of TOML and
+    environment values and the bounds are all read from."""
 
-    deployment: Path
-    keystore: Path
-    password_file: Path | None = None
-    services_secret_file: Path | None = None
-    chain_url: str = "http://127.0.0.1:8545"
-    upstream_url: str = "http://127.0.0.1:8001/"
-    provider: str = ""
-    service_name: str = "face-services"
-    endpoint: str = "http://127.0.0.1:8000/"
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8000
-    price: int = 1_000_000
-    prices: dict[str, int] = field(default_factory=dict)
-    expiry_margin: int = 300
-    confirmations: int = 0
-    follow_interval: float = 1.0
-    log_range: int = 2000
-    lease_seconds: float = 90.0
-    claim_interval: float = 30.0
-    claim_batch_size: int = 50
-    claim_max_attempts: int = 5
-    claim_receipt_timeout: float = 120.0
-    retry_window: float = 10.0
-    ledger: Path = field(default_factory=lambda: facemarket_home() / "agent" / "ledger.sqlite")
-    upstream_timeout: float = 60.0
-    max_body_bytes: int = 16 * 1024 * 1024
-    max_answer_bytes: int = 16 * 1024 * 1024
-    max_concurrency: int = 64
-    body_timeout: float = 10.0
-    idle_timeout: float = 75.0
-    big_body_rate: int = 16 * 1024 * 1024
-    spec_file: Path | None = None
-    log_level: str = "INFO"
+    deployment: Path = _setting(section="chain", help=(
+        "Deployment file (chain id and contract addresses), written by the contracts' deploy step."))
+    keystore: Path = _setting(section="identity", help=(
+        "The agent's encrypted keystore (geth / MetaMask JSON). The key is never printed or logged."))
+    password_file: Path | None = _setting(None, section="identity", help=(
+        "File holding the keystore password (or export FACEMARKET_AGENT_PASSWORD); kept apart from the\n"
+        "keystore, so a copy of the keystores folder does not carry what opens them."))
+    services_secret_file: Path | None = _setting(None, section="identity", help=(
+        "The secret the agent sends the face services (`facemarket services run` reads the same file):\n"
+        "only its holder may name a consumer to them, and when they have one, only its holder is served."))
+    chain_url: str = _setting("http://127.0.0.1:8545", section="chain", help=(
+        "Ethereum JSON-RPC endpoint of the chain the escrow lives on."))
+    upstream_url: str = _setting("http://127.0.0.1:8001/", section="service", help=(
+        "The wrapped JSON-RPC service (reached only through the agent)."))
+    provider: str = _setting("", section="service", help=(
+        "Provider namespace the service is registered under (`facemarket provider create NAME`);\n"
+        "consumers call it as provider/service_name. Only the provider's owner can register it."))
+    service_name: str = _setting("face-services", section="service", help=(
+        "Name under which the service is registered in the ServiceRegistry."))
+    endpoint: str = _setting("http://127.0.0.1:8000/", section="service", help=(
+        "Public URL of this agent, as registered in the ServiceRegistry."))
+    listen_host: str = _setting("127.0.0.1", section="daemon", help=(
+        "Where the agent listens (the only part facing the network)."))
+    listen_port: int = _setting(8000, section="daemon", bound="positive", help="")
+    price: int = _setting(1_000_000, section="prices", bound="non_negative", help=(
+        "Default price of one call; a job must pay at least the price of the method it calls."))
+    prices: dict[str, int] = _setting(section="prices", factory=dict, example={
+        "find_face": 1000000, "find_face:algorithm=dlib_cnn": 100000000, "face_identity": 2000000, "ping": 1},
+        help=("Per-method prices (methods not listed cost `price`), and prices for one value of a parameter,\n"
+              "\"method:param=value\" (the highest matching price applies; clients read them from GET /spec).\n"
+              "The CNN detector costs about a hundred times the CPU of HOG."))
+    expiry_margin: int = _setting(300, section="gate", bound="non_negative", help=(
+        "Refuse a job that expires within this many seconds (time left to claim it)."))
+    confirmations: int = _setting(0, section="chain", bound="non_negative", help=(
+        "Blocks to wait before trusting a JobFunded event. 0 serves on unconfirmed funding: a reorg can\n"
+        "undo a payment after its call was served, a risk the operator takes knowingly (fine on a local\n"
+        "chain). A public chain needs enough for its reorgs: a few on an L2, 12 or more (or its\n"
+        "finalized block) on Ethereum mainnet. Claims and refunds in undone blocks are undone either way."))
+    follow_interval: float = _setting(1.0, section="chain", bound="positive", help=(
+        "Seconds between two polls of the chain for new escrow events."))
+    log_range: int = _setting(2000, section="chain", bound="positive", help=(
+        "Largest block range asked in one eth_getLogs call."))
+    lease_seconds: float = _setting(90.0, section="gate", bound="positive", help=(
+        "Seconds a reserved job stays locked while the service works on it (a crash frees it after);\n"
+        "must exceed upstream_timeout."))
+    claim_interval: float = _setting(30.0, section="claimer", bound="positive", help=(
+        "Seconds between two claim rounds (jobs near expiry are claimed first)."))
+    claim_batch_size: int = _setting(50, section="claimer", bound="positive", help=(
+        "Jobs per completeJobs transaction."))
+    claim_max_attempts: int = _setting(5, section="claimer", bound="positive", help=(
+        "Claims of one job that fail before it is given up (logged, stays in the ledger)."))
+    claim_receipt_timeout: float = _setting(120.0, section="claimer", bound="positive", help=(
+        "Seconds to wait for a claim transaction's receipt before treating it as dropped."))
+    retry_window: float = _setting(10.0, section="claimer", bound="non_negative", help=(
+        "Seconds after serving a call (and after a start) before its job is claimed: until then a client\n"
+        "that lost the answer gets it again by retrying (same job, body and signature); the claim makes\n"
+        "the signature public, so the stored answer is dropped when it is sent. Jobs within expiry_margin\n"
+        "of their expiry are claimed at once."))
+    ledger: Path = _setting(section="daemon", factory=lambda: facemarket_home() / "agent" / "ledger.sqlite",
+                            help="Durable job ledger (SQLite).")
+    upstream_timeout: float = _setting(60.0, section="service", bound="positive", help=(
+        "Seconds to wait for the service before the call fails (and the job is released, uncharged)."))
+    max_body_bytes: int = _setting(16 * 1024 * 1024, section="daemon", bound="positive", help=(
+        "Largest request body accepted (bytes); larger ones get 413."))
+    max_answer_bytes: int = _setting(16 * 1024 * 1024, section="service", bound="positive", help=(
+        "Largest answer taken from the service (bytes); a larger one is a service failure (uncharged)."))
+    max_concurrency: int = _setting(64, section="daemon", bound="positive", help=(
+        "Calls served at once; more get 503 at once instead of waiting in a queue."))
+    body_timeout: float = _setting(10.0, section="daemon", bound="positive", help=(
+        "Seconds a client has to send a request's body once its headers arrived (slower: 408, dropped).\n"
+        "Bodies still arriving never hold a paid-call slot; at most max_concurrency big ones (over\n"
+        "64 KiB) arrive at once."))
+    idle_timeout: float = _setting(75.0, section="daemon", bound="positive", help=(
+        "Seconds a connection may stay without a complete request: idle keep-alive connections and\n"
+        "connections whose headers never end are closed after this."))
+    big_body_rate: int = _setting(16 * 1024 * 1024, section="daemon", bound="positive", help=(
+        "Bytes per second read of big bodies (over 64 KiB), all together: a stranger streaming huge\n"
+        "bodies gets no more of the agent than this (16 MiB/s is about 80 photos of 200 KiB a second)."))
+    spec_file: Path | None = _setting(None, section="service", help=(
+        "OpenRPC document of the service served at GET /spec (empty: the packaged face services one)."))
+    log_level: str = _setting("INFO", section="daemon", help="DEBUG, INFO, WARNING or ERROR.")
 
     def price_of(self, method: str, params: Any = None, defaults: Mapping[str, Any] | None = None) -> int:
         """The price of one call: the method's own price, else the default; raised by any
@@ -107,46 +178,55 @@ class AgentConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(AgentConfig)}
+_TYPES = typing.get_type_hints(AgentConfig)
 _REQUIRED = [f.name for f in dataclasses.fields(AgentConfig)
              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-_POSITIVE = {"listen_port", "log_range", "lease_seconds", "claim_interval", "claim_batch_size",
-             "claim_max_attempts", "claim_receipt_timeout", "upstream_timeout", "max_body_bytes",
-             "max_answer_bytes", "max_concurrency", "follow_interval", "body_timeout", "idle_timeout",
-             "big_body_rate"}
-_NON_NEGATIVE = {"price", "expiry_margin", "confirmations", "retry_window"}
+
+
+def _kind(key: str) -> Any:
+    """The field's type without its `| None` (Path | None -> Path)."""
+    kind = _TYPES[key]
+    if isinstance(kind, types.UnionType):
+        return next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    return kind
+
+
+def _prices(value: Any) -> dict[str, int]:
+    if isinstance(value, str):  # env: "find_face=10,ping=1"
+        value = dict(item.rsplit("=", 1) for item in value.split(",") if item.strip())
+    if not isinstance(value, dict):
+        raise ValueError("expected a table of method = price")
+    prices = {str(m).strip(): int(p) for m, p in value.items()}
+    if any(p < 0 for p in prices.values()):
+        raise ValueError("prices cannot be negative")
+    odd = [m for m in prices if ":" in m and "=" not in m.split(":", 1)[1]]
+    if odd:
+        raise ValueError(f"{odd[0]!r}: a parameter price is written \"method:param=value\"")
+    return prices
 
 
 def _convert(key: str, value: Any) -> Any:
     """Turn a TOML or environment value into the field's type, or say which key is wrong."""
-    kind = _FIELDS[key].type
+    kind = _kind(key)
     try:
-        if key == "prices":
-            if isinstance(value, str):  # env: "find_face=10,ping=1"
-                value = dict(item.rsplit("=", 1) for item in value.split(",") if item.strip())
-            if not isinstance(value, dict):
-                raise ValueError("expected a table of method = price")
-            prices = {str(m).strip(): int(p) for m, p in value.items()}
-            if any(p < 0 for p in prices.values()):
-                raise ValueError("prices cannot be negative")
-            odd = [m for m in prices if ":" in m and "=" not in m.split(":", 1)[1]]
-            if odd:
-                raise ValueError(f"{odd[0]!r}: a parameter price is written \"method:param=value\"")
-            return prices
-        if "Path" in kind:
+        if typing.get_origin(kind) is dict:
+            return _prices(value)
+        if kind is Path:
             return Path(str(value)).expanduser() if str(value) else None
-        if kind == "int":
+        if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError("expected a whole number")
             value = int(value)
-        elif kind == "float":
+        elif kind is float:
             value = float(value)
-        elif kind == "str":
+        elif kind is str:
             value = str(value)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{key}: {value!r} is not valid ({error})") from None
-    if key in _POSITIVE and value <= 0:
+    bound = _FIELDS[key].metadata["bound"]
+    if bound == "positive" and value <= 0:
         raise ConfigError(f"{key}: must be greater than 0, got {value}")
-    if key in _NON_NEGATIVE and value < 0:
+    if bound == "non_negative" and value < 0:
         raise ConfigError(f"{key}: cannot be negative, got {value}")
     return value
 
@@ -189,111 +269,46 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
     return config
 
 
-TEMPLATE = '''\
+TEMPLATE_HEADER = """\
 # facemarket agent configuration (written by `facemarket agent init`).
 # Every key can be overridden by an environment variable FACEMARKET_AGENT_<KEY>,
 # e.g. FACEMARKET_AGENT_CHAIN_URL=http://10.0.0.5:8545. The keystore password can come from
 # FACEMARKET_AGENT_PASSWORD instead of password_file.
+"""
 
-# --- chain ---------------------------------------------------------------------------------
-# Ethereum JSON-RPC endpoint of the chain the escrow lives on.
-chain_url = "{chain_url}"
-# Deployment file (chain id and contract addresses), written by the contracts' deploy step.
-deployment = "{deployment}"
-# Blocks to wait before trusting a JobFunded event. 0 serves on unconfirmed funding: a reorg can
-# undo a payment after its call was served, a risk the operator takes knowingly (fine on a local
-# chain). A public chain needs enough for its reorgs: a few on an L2, 12 or more (or its
-# finalized block) on Ethereum mainnet. Claims and refunds in undone blocks are undone either way.
-confirmations = 0
-# Seconds between two polls of the chain for new escrow events.
-follow_interval = 1.0
-# Largest block range asked in one eth_getLogs call.
-log_range = 2000
 
-# --- identity ------------------------------------------------------------------------------
-# The agent's encrypted keystore (geth / MetaMask JSON). The key is never printed or logged.
-keystore = "{keystore}"
-# File holding the keystore password (or export FACEMARKET_AGENT_PASSWORD); kept apart from the
-# keystore, so a copy of the keystores folder does not carry what opens them.
-password_file = "{password_file}"
-# The secret the agent sends the face services (`facemarket services run` reads the same file):
-# only its holder may name a consumer to them, and when they have one, only its holder is served.
-services_secret_file = "{services_secret_file}"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
-# --- the service -----------------------------------------------------------------------------
-# Provider namespace the service is registered under (`facemarket provider create NAME`);
-# consumers call it as provider/service_name. Only the provider's owner can register it.
-provider = ""
-# Name under which the service is registered in the ServiceRegistry.
-service_name = "face-services"
-# Public URL of this agent, as registered in the ServiceRegistry.
-endpoint = "http://127.0.0.1:8000/"
-# The wrapped JSON-RPC service (reached only through the agent).
-upstream_url = "http://127.0.0.1:8001/"
-# Seconds to wait for the service before the call fails (and the job is released, uncharged).
-upstream_timeout = 60.0
-# Largest answer taken from the service (bytes); a larger one is a service failure (uncharged).
-max_answer_bytes = 16777216
-# OpenRPC document of the service served at GET /spec (empty: the packaged face services one).
-spec_file = ""
 
-# --- payment gate --------------------------------------------------------------------------
-# Refuse a job that expires within this many seconds (time left to claim it).
-expiry_margin = 300
-# Seconds a reserved job stays locked while the service works on it (a crash frees it after);
-# must exceed upstream_timeout.
-lease_seconds = 90.0
+def _toml(value: Any) -> str:
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value))  # a TOML basic string is a JSON string
+    return repr(value)
 
-# --- claimer -------------------------------------------------------------------------------
-# Seconds between two claim rounds (jobs near expiry are claimed first).
-claim_interval = 30.0
-# Jobs per completeJobs transaction.
-claim_batch_size = 50
-# Claims of one job that fail before it is given up (logged, stays in the ledger).
-claim_max_attempts = 5
-# Seconds to wait for a claim transaction's receipt before treating it as dropped.
-claim_receipt_timeout = 120.0
-# Seconds after serving a call (and after a start) before its job is claimed: until then a client
-# that lost the answer gets it again by retrying (same job, body and signature); the claim makes
-# the signature public, so the stored answer is dropped when it is sent. Jobs within expiry_margin
-# of their expiry are claimed at once.
-retry_window = 10.0
 
-# --- the daemon ----------------------------------------------------------------------------
-# Where the agent listens (the only part facing the network).
-listen_host = "127.0.0.1"
-listen_port = 8000
-# Durable job ledger (SQLite).
-ledger = "{ledger}"
-# Largest request body accepted (bytes); larger ones get 413.
-max_body_bytes = 16777216
-# Calls served at once; more get 503 at once instead of waiting in a queue.
-max_concurrency = 64
-# Seconds a client has to send a request's body once its headers arrived (slower: 408, dropped).
-# Bodies still arriving never hold a paid-call slot; at most max_concurrency big ones (over
-# 64 KiB) arrive at once.
-body_timeout = 10.0
-# Bytes per second read of big bodies (over 64 KiB), all together: a stranger streaming huge
-# bodies gets no more of the agent than this (16 MiB/s is about 80 photos of 200 KiB a second).
-big_body_rate = 16777216
-# Seconds a connection may stay without a complete request: idle keep-alive connections and
-# connections whose headers never end are closed after this.
-idle_timeout = 75.0
-# DEBUG, INFO, WARNING or ERROR.
-log_level = "INFO"
-
-# --- prices (token units; FaceToken has 8 decimals, so 1_000_000 is 0.01 FACE) ---------------
-# Default price of one call; a job must pay at least the price of the method it calls.
-price = 1000000
-# Per-method prices (methods not listed cost `price`), and prices for one value of a parameter,
-# "method:param=value" (the highest matching price applies; clients read them from GET /spec).
-# The CNN detector costs about a hundred times the CPU of HOG.
-[prices]
-find_face = 1000000
-"find_face:algorithm=dlib_cnn" = 100000000
-face_identity = 2000000
-ping = 1
-'''
+def template(**paths: Path | str) -> str:
+    """The commented config: every setting of the schema with its help and default, in its
+    section; `paths` fills the settings `agent init` chose (deployment, keystore, ...)."""
+    lines = [TEMPLATE_HEADER.rstrip("\n")]
+    tables: list[str] = []
+    for section, title in SECTIONS.items():
+        lines += ["", f"# --- {title} ".ljust(95, "-")]
+        for f in dataclasses.fields(AgentConfig):
+            if f.metadata["section"] != section:
+                continue
+            comment = [f"# {line}" for line in f.metadata["help"].splitlines()]
+            if typing.get_origin(_kind(f.name)) is dict:  # a table: after every plain key
+                tables += comment + [f"[{f.name}]"] + [f"{k if _BARE_KEY.fullmatch(k) else _toml(k)} = {_toml(v)}"
+                                                       for k, v in f.metadata["example"].items()]
+                continue
+            if f.name in paths:
+                value: Any = paths[f.name]
+            elif f.default is dataclasses.MISSING or f.default is None:
+                value = ""
+            else:
+                value = f.default
+            lines += comment + [f"{f.name} = {_toml(value)}"]
+    return "\n".join(lines + tables) + "\n"
 
 
 def write_template(path: Path, *, chain_url: str, deployment: Path, keystore: Path,
@@ -303,6 +318,5 @@ def write_template(path: Path, *, chain_url: str, deployment: Path, keystore: Pa
     if path.exists():
         raise ConfigError(f"config: {path} exists; remove it or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATE.format(chain_url=chain_url, deployment=deployment, keystore=keystore,
-                                    password_file=password_file, services_secret_file=services_secret_file,
-                                    ledger=ledger))
+    path.write_text(template(chain_url=chain_url, deployment=deployment, keystore=keystore,
+                             password_file=password_file, services_secret_file=services_secret_file, ledger=ledger))

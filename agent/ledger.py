@@ -332,9 +332,12 @@ class SqliteLedger:
 class Ledger:
     """The async ledger: every call runs `SqliteLedger` on the ledger's own thread.
 
-    Why not `run_in_executor`: under load many calls wait at once; this thread takes every
-    queued call in one go and hands all the results back to the event loop with one wake-up,
-    so the cost of crossing threads is paid per batch, not per call.
+    Why not `run_in_executor` / `asyncio.to_thread` on one thread (or aiosqlite, which works
+    the same way): under load many calls wait at once; this thread takes every queued call in
+    one go and hands all the results back to the event loop with one wake-up, so the cost of
+    crossing threads is paid per batch, not per call. Measured (benchmarks/ledger_bridge_bench.py,
+    2 busy cores, two runs): 1.1-3.5x the calls/s for one caller, 2.2-4x (reads) and 1.8-2.9x
+    (writes) with 64 calls waiting.
     """
 
     def __init__(self, path: Path) -> None:

@@ -1,87 +1,61 @@
-"""Prometheus metrics in the text exposition format (version 0.0.4), without a client library.
+"""The agent's Prometheus metrics, kept and rendered by `prometheus_client`.
 
-Why hand-rolled: the agent needs a handful of counters, gauges and two histograms; the text
-format is simple and stable, and one dependency less is one less thing to pin and audit.
-Everything here runs on the event loop, so no locks are needed.
+Why the library: it has no dependencies, escapes label values, and adds the process metrics
+(CPU, memory, open files) an operator expects next to the agent's own. Each agent has its own
+registry, so several agents in one process (tests) never share a counter.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
-from typing import Awaitable, Callable
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}"
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.values: dict[tuple[tuple[str, str], ...], float] = defaultdict(float)
-
-    def inc(self, amount: float = 1, **labels: str) -> None:
-        self.values[tuple(sorted(labels.items()))] += amount
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [f"{self.name}{_labels(k)} {v:g}" for k, v in sorted(self.values.items())]
-        return lines
-
-
-class Histogram:
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.name, self.help, self.buckets = name, help_text, buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sum += value
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        cumulative = 0
-        for bound, count in zip((*self.buckets, float("inf")), self.counts):
-            cumulative += count
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            lines.append(f'{self.name}_bucket{{le="{le}"}} {cumulative}')
-        lines += [f"{self.name}_sum {self.sum:.6f}", f"{self.name}_count {cumulative}"]
-        return lines
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 class Metrics:
-    """Every metric the agent exports; `render` adds gauges read at scrape time."""
+    """Every metric the agent exports; the gauges are set from the ledger just before a scrape."""
 
     def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
         self.requests = Counter("facemarket_agent_requests_total",
-                                "Paid calls by outcome (served, replayed, or the refusal reason).")
+                                "Paid calls by outcome (served, replayed, or the refusal reason).",
+                                ["outcome"], registry=registry)
         self.gate_seconds = Histogram("facemarket_agent_gate_seconds",
-                                      "Time the payment gate took to admit or refuse a call.")
+                                      "Time the payment gate took to admit or refuse a call.",
+                                      buckets=LATENCY_BUCKETS, registry=registry)
         self.upstream_seconds = Histogram("facemarket_agent_upstream_seconds",
-                                          "Time the wrapped service took to answer.")
+                                          "Time the wrapped service took to answer.",
+                                          buckets=LATENCY_BUCKETS, registry=registry)
         self.claim_transactions = Counter("facemarket_agent_claim_transactions_total",
-                                          "Claim (completeJobs) transactions by result.")
-        self.jobs_claimed = Counter("facemarket_agent_jobs_claimed_total", "Jobs claimed on the chain.")
+                                          "Claim (completeJobs) transactions by result.", ["result"],
+                                          registry=registry)
+        self.jobs_claimed = Counter("facemarket_agent_jobs_claimed_total", "Jobs claimed on the chain.",
+                                    registry=registry)
         self.tokens_earned = Counter("facemarket_agent_tokens_earned_total",
-                                     "Token units earned by claimed jobs (since start).")
+                                     "Token units earned by claimed jobs (since start).", registry=registry)
         self.follower_errors = Counter("facemarket_agent_follower_errors_total",
-                                       "Chain follower polls that failed (chain unreachable or odd).")
+                                       "Chain follower polls that failed (chain unreachable or odd).",
+                                       registry=registry)
         self.reorgs = Counter("facemarket_agent_chain_rewinds_total",
-                              "Times the follower rewound its cursor (reorg or chain restart).")
+                              "Times the follower rewound its cursor (reorg or chain restart).", registry=registry)
+        self.ledger_jobs = Gauge("facemarket_agent_ledger_jobs", "Jobs in the ledger by state.", ["state"],
+                                 registry=registry)
+        self.claims_pending = Gauge("facemarket_agent_claims_pending",
+                                    "Served jobs not yet claimed (SERVED + CLAIMING).", registry=registry)
+        self.in_flight = Gauge("facemarket_agent_in_flight", "Paid calls being served now.", registry=registry)
+        self.follower_block = Gauge("facemarket_agent_follower_block", "Last block whose events are in the ledger.",
+                                    registry=registry)
 
-    async def render(self, gauges: Callable[[], Awaitable[dict[str, tuple[str, dict[str, float]]]]]) -> str:
-        """The exposition text; `gauges` returns name -> (help, {label value: value})."""
-        lines: list[str] = []
-        for metric in (self.requests, self.gate_seconds, self.upstream_seconds, self.claim_transactions,
-                       self.jobs_claimed, self.tokens_earned, self.follower_errors, self.reorgs):
-            lines += metric.render()
-        for name, (help_text, values) in (await gauges()).items():
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            lines += [f"{name}{label} {value:g}" for label, value in values.items()]
-        return "\n".join(lines) + "\n"
+    def render(self, ledger_counts: dict[str, int], in_flight: int, follower_block: int) -> bytes:
+        """The exposition text (format 0.0.4), with the gauges set from what the caller read."""
+        self.ledger_jobs.clear()  # a state no job is in any more is not reported
+        for state, count in sorted(ledger_counts.items()):
+            self.ledger_jobs.labels(state=state).set(count)
+        self.claims_pending.set(ledger_counts.get("SERVED", 0) + ledger_counts.get("CLAIMING", 0))
+        self.in_flight.set(in_flight)
+        self.follower_block.set(follower_block)
+        return generate_latest(self.registry)

@@ -4,8 +4,10 @@
 checked by the agent (once per call) and by JobEscrow.completeJob; `Receipt(uint256 jobId,bytes32
 requestHash,bytes32 responseHash)` is signed by the agent over what it served. Both live in the
 escrow's domain. Encoding is done by hand (every field is a fixed 32-byte word) with the domain
-separator cached, and recovery goes through coincurve: a check costs tens of microseconds, where
-eth_account's generic encoder costs milliseconds. The test suite checks this against
+separator cached, and recovery goes through coincurve: on 2 busy cores (load 10) the digest
+costs 0.05-0.12 ms against eth_account's generic encoder's 1.0-1.2 ms, and the agent's whole
+check (digest and recovery) 0.3-0.6 ms against 1.4-1.9 ms (benchmarks/typed_messages_bench.py
+prints both from the same run). The test suite checks this against
 eth_account.messages.encode_typed_data, Ganache's eth_signTypedData_v4 and the contract.
 """
 

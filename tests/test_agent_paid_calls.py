@@ -1,4 +1,5 @@
-"""The agent end to end: real Ganache, a real agent process, a counting upstream process.
+"""The agent end to end: real Ganache, the agent's app in this process over real HTTP, a counting
+upstream process (faults that need an agent process of its own: test_agent_faults.py).
 
 Every refusal asserts that the upstream received nothing; every served call is claimed on the
 chain by the agent's claimer.
@@ -19,8 +20,8 @@ COMPLETED, FUNDED = 3, 2
 
 
 @pytest.fixture(scope="module")
-def agent(agent_factory, counting_upstream):
-    return agent_factory(counting_upstream.url)
+def agent(in_process_agent, counting_upstream):
+    return in_process_agent(counting_upstream.url)
 
 
 @pytest.fixture(scope="module")
@@ -185,8 +186,8 @@ def test_client_cannot_name_the_consumer(agent, market, consumer, counting_upstr
     assert counting_upstream.seen()["consumers"][-1] == consumer.address
 
 
-def test_many_served_jobs_are_claimed_in_batches(agent_factory, counting_upstream, market, consumer):
-    agent = agent_factory(counting_upstream.url, claim_batch_size=20, claim_interval=1)
+def test_many_served_jobs_are_claimed_in_batches(in_process_agent, counting_upstream, market, consumer):
+    agent = in_process_agent(counting_upstream.url, claim_batch_size=20, claim_interval=1)
     job_ids = market.open_jobs(consumer, agent.address, 60)  # one createAndFundJobs transaction
     before = market.balance(agent.address)
     for job_id in job_ids:
@@ -199,8 +200,8 @@ def test_many_served_jobs_are_claimed_in_batches(agent_factory, counting_upstrea
     assert agent.metric('facemarket_agent_claim_transactions_total{result="confirmed"}') <= 41
 
 
-def test_a_parameter_can_raise_the_price(agent_factory, counting_upstream, market, consumer):
-    agent = agent_factory(counting_upstream.url, prices={"ping": PING_PRICE, "find_face:algorithm=dlib_cnn": 50_000})
+def test_a_parameter_can_raise_the_price(in_process_agent, counting_upstream, market, consumer):
+    agent = in_process_agent(counting_upstream.url, prices={"ping": PING_PRICE, "find_face:algorithm=dlib_cnn": 50_000})
     spec = http("GET", agent.url + "spec").json
     find_face = next(m for m in spec["methods"] if m["name"] == "find_face")
     assert find_face["x-price"] == AGENT_PRICE

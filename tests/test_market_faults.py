@@ -15,6 +15,8 @@ import pytest
 from tests.market_faults import FAULTS
 from tests.market_round import run_round
 
+# The market's agent keeps its ledger on a tmpfs of its own (mount needs root) so the ledger_full fault can fill it.
+pytestmark = pytest.mark.root
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_market_keeps_its_promises_through_a_fault(market_under_test, market_seconds, market_seed, market_report, fault):

@@ -7,7 +7,12 @@ Longer: `--market-seconds 120`, or `python -m benchmarks.market_soak`.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.market_round import run_round
+
+# The market stack mounts a tmpfs for the agent's ledger (tests/market_stack.py): root only.
+pytestmark = pytest.mark.root
 
 
 def test_market_under_load_keeps_every_promise(market_under_test, market_seconds, market_seed, market_report):

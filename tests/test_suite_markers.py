@@ -1,0 +1,31 @@
+"""The suite's split: tests that mount a tmpfs are skipped with the reason when not root (not an
+error), and `make check` (`-m "not slow"`) leaves out the market rounds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKET_ROUNDS = ["tests/test_market_load.py", "tests/test_market_faults.py"]
+
+
+def _pytest_as(uid: int, *args: str) -> subprocess.CompletedProcess:
+    """pytest on the market rounds in a child whose os.geteuid() answers `uid` (the mount is never tried)."""
+    code = (f"import os, sys, pytest; os.geteuid = lambda: {uid}; "
+            f"sys.exit(pytest.main({['-q', '-rs', '-p', 'no:cacheprovider', *args]!r}))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_the_tmpfs_rounds_are_skipped_with_the_reason_when_not_root():
+    result = _pytest_as(1000, *MARKET_ROUNDS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "needs root: mounts a tmpfs" in result.stdout
+    assert "error" not in result.stdout.lower()
+    assert " passed" not in result.stdout  # skipped, not counted as passing
+
+
+def test_make_check_leaves_the_market_rounds_out():
+    result = _pytest_as(0, "--collect-only", "-m", "not slow", *MARKET_ROUNDS)
+    assert "no tests collected" in result.stdout and "deselected" in result.stdout, result.stdout
