@@ -15,7 +15,7 @@ from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.contracts.jobs import Job
 from facemarket.contracts.view_calls import call_params, call_result
 

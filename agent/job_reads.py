@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from typing import Awaitable, Callable
 
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.contracts.jobs import Job, JobState
 
 MAX_READS = 8

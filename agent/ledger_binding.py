@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable
 from web3 import AsyncWeb3
 
 from facemarket.agent.chain import block_hash
-from facemarket.agent.errors import Refused
+from facemarket.contracts.agent_protocol import Refused
 from facemarket.agent.follower import CHECKPOINTS_KEY
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.startup import StartupError

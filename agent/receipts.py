@@ -16,8 +16,6 @@ from facemarket.agent.keystore import AgentKey
 from facemarket.contracts.typed_messages import Domain, receipt_digest
 from facemarket.contracts.typed_messages import request_hash as body_hash
 
-RECEIPT_HEADER = "X-Job-Receipt"
-
 
 class ReceiptSigner:
     def __init__(self, key: AgentKey, domain: Domain) -> None:

@@ -32,6 +32,7 @@ from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, F
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.cli.jobs import Escrow
+from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
 from facemarket.contracts.jobs import Job, JobState
 from facemarket.cli.networks import Network
 from facemarket.cli.refusals import Advice, JobFate, advise
@@ -259,8 +260,8 @@ class Client:
         request_hash = keccak(body)
         signature = sign_invocation(self.signer.key, self.chain.domain, job.id, svc.agent,
                                     request_hash)
-        headers = {"Content-Type": "application/json", "X-Job-Id": str(job.id),
-                   "X-Job-Signature": "0x" + signature.hex()}
+        headers = {"Content-Type": "application/json", JOB_ID_HEADER: str(job.id),
+                   JOB_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:
             with progress(f"calling {svc.ref}.{method} (job {job.id})"):
                 response = self.http.post(svc.endpoint, data=body, headers=headers,
@@ -337,14 +338,14 @@ class Client:
 
     def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
         """The agent's signature over (job, request, response): proof of what was served."""
-        header = response.headers.get("X-Job-Receipt", "")
+        header = response.headers.get(RECEIPT_HEADER, "")
         try:
             receipt = bytes.fromhex(header.removeprefix("0x"))
             signer = recover_receipt_signer(self.chain.domain, job.id, request_hash,
                                             keccak(response.content), receipt)
         except (ValueError, InvalidSignature):
             raise ReceiptInvalid(f"the agent's answer for job {job.id} has no valid receipt "
-                                 f"(X-Job-Receipt {header[:20] or 'missing'})",
+                                 f"({RECEIPT_HEADER} {header[:20] or 'missing'})",
                                  "do not trust this result; report the agent") from None
         if signer != job.agent:
             raise ReceiptInvalid(f"the receipt for job {job.id} is signed by {signer}, not by the "
