@@ -16,7 +16,7 @@ from eth_utils import keccak
 
 from facemarket.agent.config import AgentConfig
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER, Reason
-from facemarket.agent.param_prices import openrpc_defaults
+from facemarket.contracts.param_prices import openrpc_defaults
 
 _IMAGE = {"name": "image", "required": True, "description": "the photo, base64 (JPEG, PNG, ...)",
           "schema": {"type": "string", "contentEncoding": "base64"}}

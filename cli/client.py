@@ -35,10 +35,10 @@ from facemarket.cli.jobs import Escrow
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
 from facemarket.contracts.jobs import Job, JobState
 from facemarket.cli.networks import Network
+from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.session import Session
-from facemarket.cli.ui import progress
 from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
                                                  sign_invocation)
 
@@ -101,15 +101,18 @@ class Client:
                  account: str | LocalAccount | None = None, *, password: str | None = None,
                  home: Home | None = None, confirm: Callable[[Quote], None] | None = None,
                  expires_in: int = DEFAULT_EXPIRES_IN, timeout: float = CALL_TIMEOUT,
-                 session: Session | None = None, max_price: int | None = None) -> None:
+                 session: Session | None = None, max_price: int | None = None,
+                 ask_password: Callable[[], str] | None = None, progress: Progress = silent) -> None:
         """`account` is a stored account's name (decrypted with `password`, else
-        $FACEMARKET_PASSWORD, else a prompt) or an eth_account LocalAccount. `confirm` is
+        $FACEMARKET_PASSWORD, else `ask_password()`) or an eth_account LocalAccount. `progress`
+        reports waits (the CLI passes its spinner; a program passes nothing and sees none). `confirm` is
         called with a `Quote` before any tokens move and raises to refuse. `max_price` (token
         units) is the most one call may cost: a dearer call is refused before anything moves."""
         if session is None:
             network_name = network.name if isinstance(network, Network) else network
             account_name = None if isinstance(account, LocalAccount) else account
-            session = Session(home, network_name, account_name)
+            session = Session(home, network_name, account_name, ask_password=ask_password,
+                              progress=progress)
         self.session = session
         if isinstance(account, LocalAccount):
             self.signer = account
@@ -263,7 +266,7 @@ class Client:
         headers = {"Content-Type": "application/json", JOB_ID_HEADER: str(job.id),
                    JOB_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:
-            with progress(f"calling {svc.ref}.{method} (job {job.id})"):
+            with self.session.progress(f"calling {svc.ref}.{method} (job {job.id})"):
                 response = self.http.post(svc.endpoint, data=body, headers=headers,
                                           timeout=self.timeout, stream=True)
                 read_bounded(response, MAX_ANSWER_BYTES, f"the answer of {svc.ref}.{method} (job {job.id})")
