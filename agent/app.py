@@ -22,14 +22,14 @@ from typing import Any
 from aiohttp import web
 
 from facemarket.agent.bodies import BodyReader
-from facemarket.agent.chain import block_hash, connect, read_job
+from facemarket.agent.escrow_reader import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.config import AgentConfig
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, RECEIPT_HEADER, Reason, Refused
 from facemarket.agent.follower import Follower
 from facemarket.agent.gate import Call, Gate, parse_payment
 from facemarket.agent.health import HealthCache, health_report
-from facemarket.agent.keystore import AgentKey, load_key
+from facemarket.agent.signing_key import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
 from facemarket.agent.metrics import Metrics

@@ -31,7 +31,7 @@ from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEA
 from facemarket.agent.job_reads import JobReads
 from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
 from facemarket.cli.durations import describe
-from facemarket.contracts.jobs import Job
+from facemarket.contracts.escrow_job import Job
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
 from facemarket.contracts.typed_messages import request_hash as body_hash
 

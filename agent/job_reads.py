@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Awaitable, Callable
 
 from facemarket.contracts.agent_protocol import Reason, Refused
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 
 MAX_READS = 8
 # Long enough to absorb a flood, short enough that a job funded a moment later is found; the

@@ -31,9 +31,9 @@ from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
-from facemarket.cli.jobs import Escrow
+from facemarket.cli.escrow import Escrow
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.cli.networks import Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise

@@ -14,7 +14,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from facemarket.contracts.param_prices import highest, openrpc_defaults
 from facemarket.cli.bounded_http import MAX_SPEC_BYTES, read_bounded
-from facemarket.cli.chain import Chain
+from facemarket.cli.chain_connection import Chain
 from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnknown
 
 SPEC_TIMEOUT = 10.0

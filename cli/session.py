@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from facemarket.cli.home import Home
 from facemarket.cli.errors import ConfigError
-from facemarket.cli.keystore import PASSWORD_ENV, Keystores, StoredAccount, stated_password
+from facemarket.cli.accounts import PASSWORD_ENV, Keystores, StoredAccount, stated_password
 from facemarket.cli.networks import Network, NetworkBook
 from facemarket.cli.progress import Progress, silent
 
@@ -40,7 +40,7 @@ class Session:
 
     @cached_property
     def chain(self) -> "Chain":  # noqa: F821 — imported lazily: web3 costs a second
-        from facemarket.cli.chain import Chain
+        from facemarket.cli.chain_connection import Chain
         return Chain(self.network, self.progress)
 
     @cached_property

@@ -7,7 +7,7 @@ import click
 from facemarket.cli.amounts import parse_amount
 from facemarket.cli.commands.options import AGENT_HELP, Duration, max_price_option, session_options
 from facemarket.cli.commands.paying import consumer_client, job_record
-from facemarket.cli.jobs import Escrow
+from facemarket.cli.escrow import Escrow
 from facemarket.cli.registry import Registry, Service
 from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, confirm_spend, emit, fields, table, yes_option

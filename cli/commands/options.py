@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from facemarket.cli.durations import UNITS
-from facemarket.cli.keystore import stated_password
+from facemarket.cli.accounts import stated_password
 from facemarket.cli.session import Session
 from facemarket.cli.ui import progress
 

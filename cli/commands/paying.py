@@ -10,7 +10,7 @@ from facemarket.cli.client import Client, Quote
 from facemarket.cli.durations import describe
 from facemarket.cli.session import Session
 from facemarket.cli.ui import confirm_spend
-from facemarket.contracts.jobs import Job
+from facemarket.contracts.escrow_job import Job
 
 
 def consumer_client(session: Session, yes: bool, max_price: str | None = None) -> Client:

@@ -29,7 +29,7 @@ from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
 from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
-from facemarket.contracts.jobs import JobState
+from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
 from facemarket.contracts.view_calls import call_params, call_result
 
