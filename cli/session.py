@@ -66,7 +66,8 @@ class Session:
         if password is None:
             if self._ask_password is None:
                 raise ConfigError(f"no password for account {self.account.name!r}",
-                                  f"set {PASSWORD_ENV} or pass a password file")
+                                  f"set {PASSWORD_ENV}, or give the client password= or "
+                                  "ask_password=")
             password = self._ask_password()
         return self.keystores.unlock(self.account, password)
 
