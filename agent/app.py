@@ -22,20 +22,20 @@ from typing import Any, AsyncIterator
 from aiohttp import web
 
 from facemarket.agent.bodies import BodyReader
-from facemarket.agent.chain import block_hash, connect, read_job
+from facemarket.agent.escrow_reader import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.config import AgentConfig
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import JOB_ID_HEADER, RECEIPT_HEADER, Reason, Refused
 from facemarket.agent.follower import Follower
 from facemarket.agent.gate import Call, Gate, parse_payment
 from facemarket.agent.health import HealthCache, health_report
-from facemarket.agent.keystore import AgentKey, load_key
+from facemarket.agent.signing_key import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
 from facemarket.agent.metrics import CONTENT_TYPE, Metrics
 from facemarket.agent.pacing import pace_unpaid
 from facemarket.agent.proxy import Upstream
-from facemarket.agent.receipts import RECEIPT_HEADER, ReceiptSigner
+from facemarket.agent.receipts import ReceiptSigner
 from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
 from facemarket.agent.startup import check_chain, check_claim_timing, check_registration
 from facemarket.contracts.bind import bind
@@ -81,7 +81,7 @@ class Agent:
             self.gate.precheck(job_id)
             body = await self.bodies.read(request)
         except Refused as refusal:
-            response = self._refusal(refusal, job_id=request.headers.get("X-Job-Id"))
+            response = self._refusal(refusal, job_id=request.headers.get(JOB_ID_HEADER))
             if not request.content.is_eof():  # what is left of the body is not worth reading
                 response.force_close()
             return response

@@ -19,7 +19,7 @@ from typing import Awaitable
 
 from aiohttp import web
 
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import Reason, Refused
 
 SMALL_BODY = 64 * 1024
 

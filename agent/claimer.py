@@ -26,11 +26,11 @@ from eth_account import Account
 from web3 import AsyncWeb3
 from web3.exceptions import TransactionNotFound
 
-from facemarket.agent.chain import JOB_COMPLETED, read_job
-from facemarket.agent.keystore import AgentKey
+from facemarket.agent.escrow_reader import JOB_COMPLETED, read_job
+from facemarket.agent.signing_key import AgentKey
 from facemarket.agent.ledger import JobRecord, Ledger, State
 from facemarket.agent.metrics import Metrics
-from facemarket.contracts.jobs import JobState
+from facemarket.contracts.escrow_job import JobState
 
 log = logging.getLogger("facemarket.agent.claimer")
 

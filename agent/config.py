@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from facemarket.agent.param_prices import highest
+from facemarket.contracts.param_prices import highest
 
 from facemarket.services.auth import SecretError, read_secret
 
@@ -146,7 +146,7 @@ class AgentConfig:
         matching parameter price ("find_face:algorithm=dlib_cnn": the CNN detector costs about
         a hundred times the CPU of HOG, and it is one parameter of one method). `defaults` are
         the method's parameter defaults (from the spec): an absent parameter costs its default's
-        price. How values match: agent/param_prices.py."""
+        price. How values match: contracts/param_prices.py."""
         variants = [(name, value, price) for (name, value), price in self.parameter_prices(method).items()]
         return highest(self.prices.get(method, self.price), variants, params, defaults)
 

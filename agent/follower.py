@@ -19,12 +19,12 @@ from typing import Any, Callable
 
 from web3 import AsyncWeb3
 
-from facemarket.agent.chain import (JOB_COMPLETED, JOB_FUNDED, JOB_REFUNDED, address_topic,
+from facemarket.agent.escrow_reader import (JOB_COMPLETED, JOB_FUNDED, JOB_REFUNDED, address_topic,
                                     block_hash, decode_log, read_job)
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.agent.ledger import Ledger, SeenJob
 from facemarket.agent.metrics import Metrics
-from facemarket.contracts.jobs import Job
+from facemarket.contracts.escrow_job import Job
 
 log = logging.getLogger("facemarket.agent.follower")
 

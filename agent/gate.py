@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping
 
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, Reason, Refused
 from facemarket.agent.job_reads import JobReads
 from facemarket.agent.ledger import USED, JobBusy, JobRecord, Ledger, SeenJob, State
 from facemarket.cli.durations import describe
-from facemarket.contracts.jobs import Job
+from facemarket.contracts.escrow_job import Job
 from facemarket.contracts.typed_messages import Domain, InvalidSignature, recover_invocation_signer
 from facemarket.contracts.typed_messages import request_hash as body_hash
 
@@ -65,7 +65,7 @@ class Admitted:
 
 def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
     """`X-Job-Id` (decimal) and `X-Job-Signature` (0x + 65 bytes hex)."""
-    job_id_text, signature_text = headers.get("X-Job-Id"), headers.get("X-Job-Signature")
+    job_id_text, signature_text = headers.get(JOB_ID_HEADER), headers.get(JOB_SIGNATURE_HEADER)
     if job_id_text is None or signature_text is None:
         raise Refused(Reason.PAYMENT_REQUIRED, "payment headers missing")
     # Job ids count up from 1, so 2**63 (the ledger's integer limit, 19 digits) is beyond any real id.

@@ -15,8 +15,8 @@ import time
 from collections import OrderedDict
 from typing import Awaitable, Callable
 
-from facemarket.agent.errors import Reason, Refused
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.agent_protocol import Reason, Refused
+from facemarket.contracts.escrow_job import Job, JobState
 
 MAX_READS = 8
 # Long enough to absorb a flood, short enough that a job funded a moment later is found; the

@@ -27,12 +27,12 @@ from typing import Any, Awaitable, Callable
 
 from web3 import AsyncWeb3
 
-from facemarket.agent.chain import block_hash
-from facemarket.agent.errors import Refused
+from facemarket.agent.escrow_reader import block_hash
+from facemarket.contracts.agent_protocol import Refused
 from facemarket.agent.follower import CHECKPOINTS_KEY
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.startup import StartupError
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 
 log = logging.getLogger("facemarket.agent.ledger")
 

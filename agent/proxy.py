@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from facemarket.agent.errors import Reason, Refused
+from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.services.auth import CONSUMER_HEADER, TIMEOUT_HEADER, credentials
 
 ANSWER_CHUNK = 256 * 1024

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from coincurve import PrivateKey
 
-from facemarket.agent.keystore import AgentKey
+from facemarket.agent.signing_key import AgentKey
 from facemarket.contracts.typed_messages import Domain, receipt_digest
 from facemarket.contracts.typed_messages import request_hash as body_hash
-
-RECEIPT_HEADER = "X-Job-Receipt"
 
 
 class ReceiptSigner:

@@ -15,8 +15,8 @@ from typing import Any, Callable
 from eth_utils import keccak
 
 from facemarket.agent.config import AgentConfig
-from facemarket.agent.errors import Reason
-from facemarket.agent.param_prices import openrpc_defaults
+from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER, Reason
+from facemarket.contracts.param_prices import openrpc_defaults
 
 _IMAGE = {"name": "image", "required": True, "description": "the photo, base64 (JPEG, PNG, ...)",
           "schema": {"type": "string", "contentEncoding": "base64"}}
@@ -87,8 +87,8 @@ def build_spec(config: AgentConfig) -> dict[str, Any]:
     return {
         "openrpc": "1.3.2",
         "info": {**info, "title": info.get("title", config.service_name),
-                 "x-payment": {"headers": ["X-Job-Id", "X-Job-Signature"], "defaultPrice": config.price,
-                               "receiptHeader": "X-Job-Receipt"}},
+                 "x-payment": {"headers": [JOB_ID_HEADER, JOB_SIGNATURE_HEADER], "defaultPrice": config.price,
+                               "receiptHeader": RECEIPT_HEADER}},
         "methods": [priced(method) for method in methods],
         "components": {"schemas": {"Box": {"type": "object", "required": ["x", "y", "w", "h"],
                                            "properties": {k: {"type": "integer"} for k in "xywh"}}}},

@@ -35,6 +35,7 @@ import requests
 from facemarket.cli.client import Client, encode_image
 from facemarket.cli.home import Home
 from facemarket.cli.localstack import SERVICE, LocalStack
+from facemarket.services.auth import credentials, default_secret_file, read_secret
 
 METHOD = "face_identity"
 
@@ -66,12 +67,14 @@ def main() -> None:
         cold_client = Client("demo", "alice", password=stack.password, home=home)
         prepaid_client = Client("demo", "owner", password=stack.password, home=home)
         direct_http = requests.Session()
+        # the services answer only the agent's secret (the local stack sets one)
+        direct_headers = {"Content-Type": "application/json",
+                          **credentials(read_secret(default_secret_file(stack.home)))}
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": METHOD,
                            "params": {"image": encode_image(photo)}}).encode()
 
         def direct() -> None:
-            reply = direct_http.post(stack.services_url, data=body,
-                                     headers={"Content-Type": "application/json"}).json()
+            reply = direct_http.post(stack.services_url, data=body, headers=direct_headers).json()
             assert len(reply["result"]["faces"]) == 1
 
         def cold() -> None:

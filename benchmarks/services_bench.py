@@ -55,7 +55,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from facemarket.models.locate import models_dir  # noqa: E402
-from facemarket.services import jobs, worker  # noqa: E402
+from facemarket.services import worker, worker_tasks  # noqa: E402
 from facemarket.services.auth import credentials, new_secret, write_private  # noqa: E402
 from facemarket.services.image_decoding import ImageLimits  # noqa: E402
 
@@ -86,8 +86,8 @@ def photo_640x480() -> bytes:
 
 def direct_call(method: str, params: dict, image: bytes) -> Callable[[], object]:
     if method == "find_face":
-        return lambda: jobs.find_face(image, params["algorithm"])
-    return lambda: jobs.face_identity(image, None)
+        return lambda: worker_tasks.find_face(image, params["algorithm"])
+    return lambda: worker_tasks.face_identity(image, None)
 
 
 class Tally:

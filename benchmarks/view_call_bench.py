@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable
 
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
-from facemarket.agent.chain import read_job
+from facemarket.agent.escrow_reader import read_job
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deploy import deploy_all
 from facemarket.contracts.localchain import LocalChain

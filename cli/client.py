@@ -31,13 +31,14 @@ from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
-from facemarket.cli.jobs import Escrow
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.cli.escrow import Escrow
+from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
+from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.cli.networks import Network
+from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.session import Session
-from facemarket.cli.ui import progress
 from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
                                                  sign_invocation)
 
@@ -100,15 +101,18 @@ class Client:
                  account: str | LocalAccount | None = None, *, password: str | None = None,
                  home: Home | None = None, confirm: Callable[[Quote], None] | None = None,
                  expires_in: int = DEFAULT_EXPIRES_IN, timeout: float = CALL_TIMEOUT,
-                 session: Session | None = None, max_price: int | None = None) -> None:
+                 session: Session | None = None, max_price: int | None = None,
+                 ask_password: Callable[[], str] | None = None, progress: Progress = silent) -> None:
         """`account` is a stored account's name (decrypted with `password`, else
-        $FACEMARKET_PASSWORD, else a prompt) or an eth_account LocalAccount. `confirm` is
+        $FACEMARKET_PASSWORD, else `ask_password()`) or an eth_account LocalAccount. `progress`
+        reports waits (the CLI passes its spinner; a program passes nothing and sees none). `confirm` is
         called with a `Quote` before any tokens move and raises to refuse. `max_price` (token
         units) is the most one call may cost: a dearer call is refused before anything moves."""
         if session is None:
             network_name = network.name if isinstance(network, Network) else network
             account_name = None if isinstance(account, LocalAccount) else account
-            session = Session(home, network_name, account_name)
+            session = Session(home, network_name, account_name, ask_password=ask_password,
+                              progress=progress)
         self.session = session
         if isinstance(account, LocalAccount):
             self.signer = account
@@ -259,10 +263,10 @@ class Client:
         request_hash = keccak(body)
         signature = sign_invocation(self.signer.key, self.chain.domain, job.id, svc.agent,
                                     request_hash)
-        headers = {"Content-Type": "application/json", "X-Job-Id": str(job.id),
-                   "X-Job-Signature": "0x" + signature.hex()}
+        headers = {"Content-Type": "application/json", JOB_ID_HEADER: str(job.id),
+                   JOB_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:
-            with progress(f"calling {svc.ref}.{method} (job {job.id})"):
+            with self.session.progress(f"calling {svc.ref}.{method} (job {job.id})"):
                 response = self.http.post(svc.endpoint, data=body, headers=headers,
                                           timeout=self.timeout, stream=True)
                 read_bounded(response, MAX_ANSWER_BYTES, f"the answer of {svc.ref}.{method} (job {job.id})")
@@ -337,14 +341,14 @@ class Client:
 
     def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
         """The agent's signature over (job, request, response): proof of what was served."""
-        header = response.headers.get("X-Job-Receipt", "")
+        header = response.headers.get(RECEIPT_HEADER, "")
         try:
             receipt = bytes.fromhex(header.removeprefix("0x"))
             signer = recover_receipt_signer(self.chain.domain, job.id, request_hash,
                                             keccak(response.content), receipt)
         except (ValueError, InvalidSignature):
             raise ReceiptInvalid(f"the agent's answer for job {job.id} has no valid receipt "
-                                 f"(X-Job-Receipt {header[:20] or 'missing'})",
+                                 f"({RECEIPT_HEADER} {header[:20] or 'missing'})",
                                  "do not trust this result; report the agent") from None
         if signer != job.agent:
             raise ReceiptInvalid(f"the receipt for job {job.id} is signed by {signer}, not by the "

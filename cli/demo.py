@@ -23,10 +23,10 @@ from pathlib import Path
 
 import click
 
-from facemarket.cli.chain import Chain
-from facemarket.cli.commands.call import pretty, readable
+from facemarket.cli.chain_connection import Chain
+from facemarket.cli.results import pretty, readable
 from facemarket.cli.home import Home
-from facemarket.cli.jobs import Escrow
+from facemarket.cli.escrow import Escrow
 from facemarket.cli.localstack import SERVICE, CommandFailed, LocalStack
 from facemarket.cli.session import Session
 

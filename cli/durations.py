@@ -1,28 +1,8 @@
-"""Durations as people type them: 90, 90s, 30m, 2h, 7d."""
+"""Durations for people: as they type them (90, 90s, 30m, 2h, 7d) and as they read them."""
 
 from __future__ import annotations
 
-import click
-
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class Duration(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lower()
-        unit = UNITS.get(text[-1:], None)
-        number = text[:-1] if unit else text
-        try:
-            seconds = int(float(number) * (unit or 1))
-        except ValueError:
-            self.fail(f"{value!r} is not a duration (e.g. 90, 30m, 2h, 7d)", param, ctx)
-        if seconds <= 0:
-            self.fail(f"{value!r} must be positive", param, ctx)
-        return seconds
 
 
 def describe(seconds: int) -> str:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 
 from facemarket.cli.home import Home, read_json, write_json_atomic
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.services.private_files import PRIVATE_FILE, private_folder
 
 

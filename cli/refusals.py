@@ -1,6 +1,6 @@
 """What a consumer should do when the agent refuses a paid call (its codes 4000-4099).
 
-The agent's codes and reasons live in facemarket.agent.errors (one source of truth); this
+The agent's codes and reasons live in facemarket.contracts.agent_protocol (one source of truth); this
 module adds the consumer's view: what to type next, and what became of the job — still good
 (kept for the next call), good for cheaper methods, or spent/unusable (dropped).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 
 
 class JobFate(enum.Enum):

@@ -12,9 +12,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from facemarket.agent.param_prices import highest, openrpc_defaults
+from facemarket.contracts.param_prices import highest, openrpc_defaults
 from facemarket.cli.bounded_http import MAX_SPEC_BYTES, read_bounded
-from facemarket.cli.chain import Chain
+from facemarket.cli.chain_connection import Chain
 from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnknown
 
 SPEC_TIMEOUT = 10.0
@@ -67,7 +67,7 @@ class Spec:
         """The method's price as the agent publishes it, if it does: `x-price`, raised by the
         highest `x-price-when` entry these call params match, an absent param matching as its
         default (the agent charges e.g. the CNN detector, one value of one parameter, more than
-        the method's price); matched as the agent matches them (agent/param_prices.py)."""
+        the method's price); matched as the agent matches them (contracts/param_prices.py)."""
         for entry in self.document.get("methods", []):
             if entry.get("name") == method:
                 for key in ("x-price", "x-facemarket-price", "price"):

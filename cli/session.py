@@ -1,34 +1,38 @@
 """What one command works with: the home folder, the network, the account — each made once.
 
-`session_options` gives a command `--network`, `--account` and `--password-file` and hands it
-a `Session`; the chain is connected and the keystore decrypted only if the command asks.
+The chain is connected and the keystore decrypted only if the caller asks. No terminal here:
+the CLI passes how to ask for a password and how to show a wait (cli/commands/options.py).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-import click
 from eth_account.signers.local import LocalAccount
 
 from facemarket.cli.home import Home
-from facemarket.cli.keystore import Keystores, StoredAccount, read_password
+from facemarket.cli.errors import ConfigError
+from facemarket.cli.accounts import PASSWORD_ENV, Keystores, StoredAccount, stated_password
 from facemarket.cli.networks import Network, NetworkBook
+from facemarket.cli.progress import Progress, silent
 
 
 class Session:
     def __init__(self, home: Home | None = None, network: str | None = None,
-                 account: str | None = None, password_file: Path | None = None) -> None:
+                 account: str | None = None, password_file: Path | None = None, *,
+                 ask_password: Callable[[], str] | None = None, progress: Progress = silent) -> None:
+        """`ask_password` is called when neither the file nor $FACEMARKET_PASSWORD gives the
+        password (None: refuse); `progress` reports the waits (transactions, calls)."""
         self.home = home or Home.from_env()
         self.networks = NetworkBook(self.home)
         self.keystores = Keystores(self.home)
         self._network_name = network
         self._account_name = account
         self._password_file = password_file
+        self._ask_password = ask_password
+        self.progress = progress
 
     @cached_property
     def network(self) -> Network:
@@ -36,8 +40,8 @@ class Session:
 
     @cached_property
     def chain(self) -> "Chain":  # noqa: F821 — imported lazily: web3 costs a second
-        from facemarket.cli.chain import Chain
-        return Chain(self.network)
+        from facemarket.cli.chain_connection import Chain
+        return Chain(self.network, self.progress)
 
     @cached_property
     def job_store(self) -> "JobStore":  # noqa: F821
@@ -57,28 +61,18 @@ class Session:
 
     @cached_property
     def signer(self) -> LocalAccount:
-        """The decrypted account (asks for the password once per command)."""
-        return self.keystores.unlock(self.account, read_password(self._password_file))
+        """The decrypted account (asks for the password at most once per session)."""
+        password = stated_password(self._password_file)
+        if password is None:
+            if self._ask_password is None:
+                raise ConfigError(f"no password for account {self.account.name!r}",
+                                  f"set {PASSWORD_ENV}, or give the client password= or "
+                                  "ask_password=")
+            password = self._ask_password()
+        return self.keystores.unlock(self.account, password)
 
     def address(self, name_or_address: str | None) -> str:
         """An account name or address; None means the session's account."""
         if name_or_address is None:
             return self.account.address
         return self.keystores.resolve_address(name_or_address)
-
-
-def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --network/--account/--password-file and pass a `Session` as the first argument."""
-
-    @click.option("--network", envvar="FACEMARKET_NETWORK", metavar="NAME",
-                  help="Network to use (default: the one chosen with `network use`).")
-    @click.option("--account", envvar="FACEMARKET_ACCOUNT", metavar="NAME",
-                  help="Account (name or address) to act as (default: `account use`).")
-    @click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="File with the keystore password (else $FACEMARKET_PASSWORD, else a prompt).")
-    @functools.wraps(f)
-    def wrapper(*args: Any, network: str | None, account: str | None,
-                password_file: Path | None, **kwargs: Any) -> Any:
-        return f(Session(None, network, account, password_file), *args, **kwargs)
-
-    return wrapper

@@ -3,7 +3,7 @@
 Where things are:
 - HTTP and JSON-RPC: `server` (start-up), `app` (POST /, GET /health), `rpc_dispatch`
   (batches), `methods` (the method table: how to add a method), `rpc_context`.
-- The methods: `face_methods` (parameter checks), `jobs` (what a worker does per call).
+- The methods: `face_methods` (parameter checks), `worker_tasks` (what a worker does per call).
 - Workers: `worker_pool` (the parent's side), `worker` (each process's models and limits).
 - Images: `image_header` (size before decoding), `image_decoding` (base64, limits, RGB).
 - Detectors, one per file: `detect_haar`, `detect_hog`, `detect_cnn`; `detection_scale`

@@ -11,7 +11,7 @@ from typing import Any
 
 from jsonrpcserver import Result, Success
 
-from facemarket.services import jobs
+from facemarket.services import worker_tasks
 from facemarket.services.alignment import DEFAULT_PADDING, DEFAULT_SIZE, MAX_PADDING, MAX_SIZE, MIN_SIZE
 from facemarket.services.boxes import parse_boxes
 from facemarket.services.detectors import DEFAULT_ALGORITHM, check_algorithm
@@ -26,12 +26,12 @@ async def ping(context: RequestContext) -> Result:
 
 
 async def find_face(context: RequestContext, image: Any, algorithm: Any = DEFAULT_ALGORITHM) -> Result:
-    return Success(await context.pool.run(jobs.find_face, image_param(image), check_algorithm(algorithm)))
+    return Success(await context.pool.run(worker_tasks.find_face, image_param(image), check_algorithm(algorithm)))
 
 
 async def find_landmarks(context: RequestContext, image: Any, faces: Any = None, model: Any = DEFAULT_MODEL) -> Result:
     model = str(model) if is_int(model) else model  # 68 means "68"
-    return Success(await context.pool.run(jobs.find_landmarks, image_param(image), parse_boxes(faces), check_model(model)))
+    return Success(await context.pool.run(worker_tasks.find_landmarks, image_param(image), parse_boxes(faces), check_model(model)))
 
 
 async def landmark_models(context: RequestContext) -> Result:
@@ -45,8 +45,8 @@ async def align_face(
         raise invalid_params(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE} (pixels)")
     if not is_number(padding) or not 0 <= padding <= MAX_PADDING:
         raise invalid_params(f"padding must be a number from 0 to {MAX_PADDING} (a fraction of the face size)")
-    return Success(await context.pool.run(jobs.align_face, image_param(image), parse_boxes(faces), size, float(padding)))
+    return Success(await context.pool.run(worker_tasks.align_face, image_param(image), parse_boxes(faces), size, float(padding)))
 
 
 async def face_identity(context: RequestContext, image: Any, faces: Any = None) -> Result:
-    return Success(await context.pool.run(jobs.face_identity, image_param(image), parse_boxes(faces)))
+    return Success(await context.pool.run(worker_tasks.face_identity, image_param(image), parse_boxes(faces)))

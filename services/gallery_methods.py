@@ -32,7 +32,7 @@ MAX_THRESHOLD = 2.0
 DEFAULT_TOP, MAX_TOP = 1, 100
 MAX_NAME_LENGTH = 100
 DEFAULT_CONSUMER = ""  # the default gallery, for calls that do not come through the agent
-IDENTITY_LANDMARK_MODEL = "5"  # the model jobs.identities aligns with (services/identity.py)
+IDENTITY_LANDMARK_MODEL = "5"  # the model worker_tasks.identities aligns with (services/identity.py)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 GALLERY = web.AppKey("gallery", Gallery)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from facemarket.services import jobs
+from facemarket.services import worker_tasks
 from facemarket.services.auth import CONSUMER_HEADER, TIMEOUT_HEADER
 from facemarket.services.boxes import Box
 from facemarket.services.worker_pool import RequestPool, WorkerPool
@@ -33,7 +33,7 @@ class RequestContext:
     async def identities(self, image: str | bytes, faces: list[Box] | None = None) -> list[tuple[Box, list[float]]]:
         """Image (base64 text or raw bytes) -> (box, 128-d descriptor) per face, in a worker.
         Faces are detected with dlib_hog when `faces` is None; raises ServiceError on bad input."""
-        return await self.pool.run(jobs.identities, image, faces)
+        return await self.pool.run(worker_tasks.identities, image, faces)
 
 
 def _deadline(timeout: str | None) -> float | None:

@@ -1,7 +1,7 @@
 """The state of one worker process: its models, loaded once, and its limits.
 
 The parent starts workers with `initialize` as the pool's initializer; the jobs in
-`jobs.py` then reach the models through `models()`. Thread counts are fixed through the
+`worker_tasks.py` then reach the models through `models()`. Thread counts are fixed through the
 environment *before* a worker starts (`environment`), because OpenBLAS and OpenMP read
 them when the libraries load, earlier than any initializer can run.
 """

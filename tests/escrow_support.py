@@ -15,7 +15,7 @@ from facemarket.contracts import artifacts
 from facemarket.contracts.bind import Contracts, bind
 from facemarket.contracts.custom_errors import decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
-from facemarket.contracts.jobs import JobState
+from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.transactions import call
 from facemarket.contracts.typed_messages import (
     Domain,

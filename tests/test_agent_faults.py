@@ -13,7 +13,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.deploy import deploy_all
 from facemarket.contracts.localchain import LocalChain
 from tests.fixtures.agent import AGENT_PRICE, CountingUpstream, Market, http, rpc_body, wait_until

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from facemarket.agent.chain import block_hash, connect
+from facemarket.agent.escrow_reader import block_hash, connect
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.spec import build_spec, spec_bytes
 from tests.fixtures.agent import http, rpc_body, wait_until

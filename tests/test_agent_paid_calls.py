@@ -12,7 +12,7 @@ import threading
 import pytest
 from eth_utils import keccak
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.typed_messages import recover_receipt_signer, request_hash
 from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, http, rpc_body, wait_until
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, MAX_SPEC_BYTES, AnswerTooLarge, read_bounded
 from facemarket.cli.registry import fetch_spec
 from tests.fixtures.agent import rpc_body

@@ -10,13 +10,13 @@ import requests
 from eth_account import Account
 from eth_utils import keccak
 
-from facemarket.cli.chain import Chain
+from facemarket.cli.chain_connection import Chain
 from facemarket.cli.client import Client
 from facemarket.cli.errors import (AgentRefused, InsufficientTokens, JobUnusable, ReceiptInvalid,
                                    ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.cli.localstack import SERVICE
-from facemarket.contracts.jobs import JobState
+from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.typed_messages import recover_receipt_signer, sign_receipt
 from tests.fixtures.agent import wait_until
 from tests.fixtures.cli import PHOTO

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from tests.fixtures.agent import rpc_body, wait_until
 
 MARGIN = 60  # the test agents' expiry_margin

@@ -14,7 +14,7 @@ import inspect
 
 import pytest
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.agent.spec import FACE_SERVICES_METHODS
 from facemarket.cli.registry import fetch_spec
 from facemarket.services.methods import method_table

@@ -16,7 +16,7 @@ import time
 import pytest
 from eth_utils import keccak
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from tests.fixtures.agent import rpc_body, wait_until
 
 COMPLETED = 3

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.agent.job_reads import MAX_READS
 from facemarket.agent.pacing import MIN_SECONDS
 from facemarket.cli.refusals import JobFate, advise

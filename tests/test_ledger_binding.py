@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 from eth_account import Account
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.deploy import deploy_all
 from tests.fixtures.agent import Market, rpc_body, wait_until
 

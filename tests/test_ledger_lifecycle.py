@@ -20,7 +20,7 @@ from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
 from facemarket.agent.startup import StartupError
 from facemarket.cli.home import Home
 from facemarket.cli.jobstore import JobStore
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.services.gallery_store import GalleryStore
 
 # The jobs table as ledgers were written before claims and refunds remembered their block.

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from tests.fixtures.post_server import post_server
 
 SPEC = "0x" + "00" * 32

@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from facemarket.agent.errors import Reason
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.deploy import deploy_all
 from tests.fixtures.agent import Market, rpc_body, wait_until
 from tests.fixtures.chain import start_chain_on_free_port

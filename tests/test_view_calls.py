@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from web3.exceptions import ContractLogicError
 
-from facemarket.agent.chain import connect, read_job
+from facemarket.agent.escrow_reader import connect, read_job
 from facemarket.contracts.bind import bind
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.contracts.view_calls import call_params, call_result
 from tests.escrow_support import decode_revert
 

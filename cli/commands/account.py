@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from facemarket.cli.keystore import read_password
-from facemarket.cli.session import Session, session_options
+from facemarket.cli.commands.options import read_password, session_options
+from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, emit, fields, table
 
 

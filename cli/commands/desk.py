@@ -6,7 +6,8 @@ import click
 
 from facemarket.cli.errors import FacemarketError
 from facemarket.cli.localstack import SERVICE
-from facemarket.cli.session import Session, session_options
+from facemarket.cli.commands.options import session_options
+from facemarket.cli.session import Session
 from facemarket.cli.ui import Command
 
 

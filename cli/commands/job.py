@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-from typing import Any
-
 import click
 
 from facemarket.cli.amounts import parse_amount
-from facemarket.cli.client import Client, Quote
-from facemarket.cli.durations import Duration, describe
-from facemarket.cli.jobs import Escrow
-from facemarket.contracts.jobs import Job
+from facemarket.cli.commands.options import AGENT_HELP, Duration, max_price_option, session_options
+from facemarket.cli.commands.paying import consumer_client, job_record
+from facemarket.cli.escrow import Escrow
 from facemarket.cli.registry import Registry, Service
-from facemarket.cli.session import Session, session_options
+from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, confirm_spend, emit, fields, table, yes_option
 
 DEFAULT_EXPIRY = "1h"
@@ -23,37 +18,6 @@ DEFAULT_EXPIRY = "1h"
 @click.group(cls=Group)
 def job() -> None:
     """Jobs in the escrow: each pays for one call."""
-
-
-AGENT_HELP = ("The agent you choose for SERVICE (address or account name): needed once the "
-              "registry names another agent than the one you paid before.")
-MAX_PRICE_HELP = "Most you pay per call, in tokens: a dearer price is refused before tokens move."
-
-
-def max_price_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--max-price for the commands that pay (`call`, `job open`)."""
-    return click.option("--max-price", help=MAX_PRICE_HELP)(f)
-
-
-def consumer_client(session: Session, yes: bool, max_price: str | None = None) -> Client:
-    """A client that asks before paying (unless -y), naming whom it pays, and never pays
-    more than --max-price; shared by `job open` and `call`."""
-    def confirm(quote: Quote) -> None:
-        token = session.chain.token
-        each = f" ({token.format(quote.price)} each)" if quote.count > 1 else ""
-        what = f"{quote.service.ref}.{quote.method}" if quote.method else quote.service.ref
-        confirm_spend(f"Pay {token.format(quote.total)} for {quote.count} call(s) of {what}{each} "
-                      f"to agent {quote.service.agent} (provider {quote.service.provider})?", yes)
-    limit = parse_amount(max_price, session.chain.token.decimals) if max_price else None
-    return Client(session=session, confirm=confirm, max_price=limit)
-
-
-def job_record(session: Session, job: Job, now: int) -> dict:
-    """A job for people and scripts; `now` is the chain's clock (read once per command)."""
-    left = job.expires_at - now
-    return {**job.to_json(), "price_text": session.chain.token.format(job.price),
-            "expires_at_utc": dt.datetime.fromtimestamp(job.expires_at, dt.UTC).isoformat(),
-            "expires": describe(left), "expired": left <= 0}
 
 
 def _job_fields(record: dict) -> str:

@@ -11,7 +11,8 @@ import click
 
 from facemarket.cli.errors import ServiceUnknown
 from facemarket.cli.registry import Registry
-from facemarket.cli.session import Session, session_options
+from facemarket.cli.commands.options import session_options
+from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, emit, fields, table
 
 

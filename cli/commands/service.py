@@ -10,7 +10,8 @@ from eth_utils import keccak
 from facemarket.cli.amounts import parse_amount
 from facemarket.cli.errors import AgentUnreachable, FacemarketError
 from facemarket.cli.registry import Registry, Service, fetch_spec
-from facemarket.cli.session import Session, session_options
+from facemarket.cli.commands.options import session_options
+from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, emit, fields, progress, table
 
 

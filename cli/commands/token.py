@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from facemarket.cli.amounts import parse_amount
-from facemarket.cli.session import Session, session_options
+from facemarket.cli.commands.options import session_options
+from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, confirm_spend, emit, yes_option
 
 

@@ -9,9 +9,9 @@ from functools import cached_property
 from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
-from facemarket.cli.chain import Chain
+from facemarket.cli.chain_connection import Chain
 from facemarket.cli.errors import InsufficientTokens, TransactionFailed
-from facemarket.contracts.jobs import Job, JobState
+from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712, sign_permit
 
 PERMIT_LIFETIME = 3600  # seconds a permit stays valid; it is used in the same transaction

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
@@ -33,14 +32,11 @@ class StoredAccount:
     path: Path
 
 
-def read_password(password_file: Path | None, *, confirm: bool = False) -> str:
-    """The keystore password: a file, else the environment, else a hidden prompt."""
+def stated_password(password_file: Path | None) -> str | None:
+    """The keystore password a file or the environment gives (None: the caller must ask)."""
     if password_file is not None:
         return Path(password_file).read_text().rstrip("\r\n")
-    if os.environ.get(PASSWORD_ENV) is not None:
-        return os.environ[PASSWORD_ENV]
-    return click.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm,
-                        err=True)
+    return os.environ.get(PASSWORD_ENV)
 
 
 class Keystores:

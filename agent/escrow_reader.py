@@ -16,8 +16,8 @@ from eth_utils import keccak, to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import BlockNotFound
 
-from facemarket.agent.errors import Reason, Refused
-from facemarket.contracts.jobs import Job
+from facemarket.contracts.agent_protocol import Reason, Refused
+from facemarket.contracts.escrow_job import Job
 from facemarket.contracts.view_calls import call_params, call_result
 
 

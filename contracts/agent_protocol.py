@@ -1,4 +1,10 @@
-"""The agent's JSON-RPC error codes (range 4000–4099): one stable code per reason a call is refused.
+"""The paid call's protocol between consumer and agent, in one module both import.
+
+The payment travels in three HTTP headers (below) around EIP-712 messages signed as
+facemarket.contracts.typed_messages defines them; a refusal is a JSON-RPC error with one stable
+code per reason (range 4000–4099). Why in contracts/: this package already holds what the agent,
+the client and the tests share about a payment (the escrow's `Job`, the signed messages), and it
+imports neither the agent's server nor the CLI's terminal, so the client library stays light.
 
 Why HTTP statuses too: a client that does not read JSON-RPC bodies (a load balancer, curl -f)
 still sees 402 where payment is the problem, 503/502/504 where the agent or the service is, and
@@ -11,11 +17,15 @@ import enum
 import json
 from typing import Any
 
+JOB_ID_HEADER = "X-Job-Id"                # the job that pays, decimal
+JOB_SIGNATURE_HEADER = "X-Job-Signature"  # the consumer's Invocation signature, 0x + 65 bytes hex
+RECEIPT_HEADER = "X-Job-Receipt"          # the agent's Receipt signature over what it served
+
 
 class Reason(enum.Enum):
     """(code, HTTP status, what the client should do)."""
 
-    PAYMENT_REQUIRED = (4000, 402, "send X-Job-Id (decimal) and X-Job-Signature (0x + 65 bytes hex)")
+    PAYMENT_REQUIRED = (4000, 402, f"send {JOB_ID_HEADER} (decimal) and {JOB_SIGNATURE_HEADER} (0x + 65 bytes hex)")
     UNKNOWN_JOB = (4001, 402, "no such job in the escrow; create and fund a job first")
     NOT_FUNDED = (4002, 402, "the job is not funded (or was refunded); fund it first")
     WRONG_AGENT = (4003, 402, "the job pays another agent; create the job for this agent")

@@ -25,11 +25,11 @@ from facemarket.cli.durations import describe
 from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTokens,
                                    TransactionFailed)
 from facemarket.cli.networks import Network
-from facemarket.cli.ui import progress
+from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
 from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
-from facemarket.contracts.jobs import JobState
+from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
 from facemarket.contracts.view_calls import call_params, call_result
 
@@ -93,8 +93,9 @@ class TokenInfo:
 class Chain:
     """The contracts of one network, reached over its RPC URL."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, progress: Progress = silent) -> None:
         self.network = network
+        self.progress = progress
         path = network.deployment_path
         if not path.is_file():
             raise ConfigError(f"network {network.name!r} has no deployment file at {path}",
@@ -174,7 +175,7 @@ class Chain:
                 self._gas_limits[reuse_gas] = tx["gas"]
         signed = signer.sign_transaction(tx)
         try:
-            with progress(f"{what}: waiting for the transaction"):
+            with self.progress(f"{what}: waiting for the transaction"):
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
                 receipt = self.wait_for_receipt(tx_hash)
         except Web3RPCError as error:
