@@ -7,7 +7,6 @@ Decryption is slow on purpose (scrypt), so a command decrypts once (see session.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from eth_utils import is_address, to_checksum_address
 
 from facemarket.cli.errors import ConfigError, WrongPassword
 from facemarket.cli.home import Home, write_json_atomic
+from facemarket.services.keystore_password import read_password as keystore_password
 
 PASSWORD_ENV = "FACEMARKET_PASSWORD"
 # geth --lightkdf: scrypt n=4096 instead of 262144; for throw-away test and demo accounts.
@@ -34,13 +34,12 @@ class StoredAccount:
 
 
 def read_password(password_file: Path | None, *, confirm: bool = False) -> str:
-    """The keystore password: a file, else the environment, else a hidden prompt."""
-    if password_file is not None:
-        return Path(password_file).read_text().rstrip("\r\n")
-    if os.environ.get(PASSWORD_ENV) is not None:
-        return os.environ[PASSWORD_ENV]
-    return click.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm,
-                        err=True)
+    """The keystore password: a file, else the environment, else a hidden prompt (the one rule:
+    services/keystore_password.py)."""
+    password = keystore_password(password_file, PASSWORD_ENV, lambda: click.prompt(
+        "Keystore password", hide_input=True, confirmation_prompt=confirm, err=True))
+    assert password is not None  # the prompt always answers
+    return password
 
 
 class Keystores:
