@@ -279,7 +279,7 @@ idle_timeout = 75.0
 # DEBUG, INFO, WARNING or ERROR.
 log_level = "INFO"
 
-# --- prices (token units; FaceToken has 8 decimals, so 1_000_000 is 0.01 FACE) ---------------
+# --- prices (token units, the smallest unit: `--price` in the CLI takes tokens, at the decimals the token states on chain) ---
 # Default price of one call; a job must pay at least the price of the method it calls.
 price = 1000000
 # Per-method prices (methods not listed cost `price`), and prices for one value of a parameter,
