@@ -15,7 +15,6 @@ import json
 import aiohttp
 import pytest
 
-from facemarket.services.auth import credentials
 from facemarket.services.errors import Code
 from tests.fixtures.agent import rpc_body
 from tests.fixtures.services import FACES, b64, start_services
@@ -43,14 +42,13 @@ def test_jobs_whose_caller_stopped_waiting_are_not_computed(one_worker):
     starts at once and is computed; the others reach the worker after their deadline and are
     answered 1097 without being computed."""
     body = rpc_body("find_face", {"image": PHOTO, "algorithm": "dlib_cnn"})
-    answers = asyncio.run(_post_all(one_worker.url + "/", [body] * 3,
-                                   {**credentials(one_worker.secret), "X-Facemarket-Timeout": "0.5"}))
+    answers = asyncio.run(_post_all(one_worker.url + "/", [body] * 3, {"X-Facemarket-Timeout": "0.5"}))
     computed = [a for a in answers if "result" in a]
     dropped = [a for a in answers if a.get("error", {}).get("code") == Code.DEADLINE_PASSED]
     assert len(computed) == 1 and len(dropped) == 2, answers
     assert "nothing was computed" in dropped[0]["error"]["message"]
     # without a deadline (a direct caller), the same calls are all computed, as before
-    no_deadline = asyncio.run(_post_all(one_worker.url + "/", [body] * 2, credentials(one_worker.secret)))
+    no_deadline = asyncio.run(_post_all(one_worker.url + "/", [body] * 2, {}))
     assert all("result" in a for a in no_deadline), no_deadline
 
 
