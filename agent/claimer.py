@@ -31,10 +31,10 @@ from facemarket.agent.signing_key import AgentKey
 from facemarket.agent.ledger import JobRecord, Ledger, State
 from facemarket.agent.metrics import Metrics
 from facemarket.contracts.escrow_job import JobState
+from facemarket.contracts.transactions import first_nonce, transaction_fields
 
 log = logging.getLogger("facemarket.agent.claimer")
 
-GAS_HEADROOM = 1.25
 MAX_BACKOFF = 60.0
 
 
@@ -123,13 +123,12 @@ class Claimer:
         ids = [job.job_id for job in batch]
         call = self.escrow.functions.completeJobs(ids, [job.request_hash for job in batch],
                                                   [job.signature for job in batch])
-        if self.nonce is None:  # some nodes (Ganache) report a "pending" count behind "latest"
-            self.nonce = max(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
-                             await self.w3.eth.get_transaction_count(self.key.address, "latest"))
+        if self.nonce is None:
+            self.nonce = first_nonce(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
+                                     await self.w3.eth.get_transaction_count(self.key.address, "latest"))
         gas = await call.estimate_gas({"from": self.key.address})
-        tx = await call.build_transaction({
-            "from": self.key.address, "nonce": self.nonce, "gas": int(gas * GAS_HEADROOM),
-            "gasPrice": await self.w3.eth.gas_price, "chainId": self.chain_id})
+        tx = await call.build_transaction(transaction_fields(self.key.address, self.nonce, self.chain_id,
+                                                             await self.w3.eth.gas_price, gas))
         signed = Account.sign_transaction(tx, self.key.private_key)
         tx_hash = _hex(signed.hash)
         await self.ledger.mark_claiming(ids, tx_hash)

@@ -22,14 +22,11 @@ from typing import Any, Callable, Mapping
 from facemarket.contracts.param_prices import highest
 
 from facemarket.services.auth import SecretError, read_secret
+from facemarket.services.home import facemarket_home
+from facemarket.services.keystore_password import read_password
 
 ENV_PREFIX = "FACEMARKET_AGENT_"
 PASSWORD_ENV = ENV_PREFIX + "PASSWORD"
-
-
-def facemarket_home() -> Path:
-    """Where the tools keep their state (DESIGN.md conventions)."""
-    return Path(os.environ.get("FACEMARKET_HOME", Path.home() / ".facemarket")).expanduser()
 
 
 class ConfigError(ValueError):
@@ -40,7 +37,7 @@ class ConfigError(ValueError):
 SECTIONS = {
     "chain": "chain", "identity": "identity", "service": "the service", "gate": "payment gate",
     "claimer": "claimer", "daemon": "the daemon",
-    "prices": "prices (token units; FaceToken has 8 decimals, so 1_000_000 is 0.01 FACE)",
+    "prices": "prices (token units, the smallest unit: `--price` in the CLI takes tokens, at the decimals the token states on chain)",
 }
 
 
@@ -157,15 +154,15 @@ class AgentConfig:
                 for key, price in self.prices.items() if key.startswith(prefix)}
 
     def password(self) -> str:
-        """The keystore password: `FACEMARKET_AGENT_PASSWORD`, else the password file."""
-        if PASSWORD_ENV in os.environ:
-            return os.environ[PASSWORD_ENV]
-        if self.password_file is None:
-            raise ConfigError(f"password_file: not set; set it or export {PASSWORD_ENV}")
+        """The keystore password: the password file, else `FACEMARKET_AGENT_PASSWORD`
+        (services/keystore_password.py: the CLI's order too)."""
         try:
-            return self.password_file.read_text().rstrip("\r\n")
+            password = read_password(self.password_file, PASSWORD_ENV)
         except OSError as error:
             raise ConfigError(f"password_file: cannot read {self.password_file}: {error.strerror}") from None
+        if password is None:
+            raise ConfigError(f"password_file: not set; set it or export {PASSWORD_ENV}")
+        return password
 
     def services_secret(self) -> bytes | None:
         """The secret the agent proves itself with to the services (services/auth.py); None: unset."""
@@ -273,7 +270,7 @@ TEMPLATE_HEADER = """\
 # facemarket agent configuration (written by `facemarket agent init`).
 # Every key can be overridden by an environment variable FACEMARKET_AGENT_<KEY>,
 # e.g. FACEMARKET_AGENT_CHAIN_URL=http://10.0.0.5:8545. The keystore password can come from
-# FACEMARKET_AGENT_PASSWORD instead of password_file.
+# FACEMARKET_AGENT_PASSWORD when password_file is not set (a named file comes first, as in the CLI).
 """
 
 

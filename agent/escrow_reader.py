@@ -12,22 +12,22 @@ from typing import Any
 
 import aiohttp
 from eth_abi import decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import BlockNotFound
 
 from facemarket.contracts.agent_protocol import Reason, Refused
+from facemarket.contracts.artifacts import event_data_types, event_topic
 from facemarket.contracts.escrow_job import Job
 from facemarket.contracts.view_calls import call_params, call_result
 
 
-def _topic(signature: str) -> str:
-    return "0x" + keccak(text=signature).hex()
-
-
-JOB_FUNDED = _topic("JobFunded(uint256,address,address,uint256,uint64)")
-JOB_COMPLETED = _topic("JobCompleted(uint256,address,bytes32)")
-JOB_REFUNDED = _topic("JobRefunded(uint256,address,address)")
+# Topics and data types come from the escrow's ABI (contracts/artifacts), as the CLI's web3
+# contract objects derive theirs.
+JOB_FUNDED = event_topic("JobEscrow", "JobFunded")
+JOB_COMPLETED = event_topic("JobEscrow", "JobCompleted")
+JOB_REFUNDED = event_topic("JobEscrow", "JobRefunded")
+_FUNDED_DATA = event_data_types("JobEscrow", "JobFunded")  # price, expiresAt
 
 
 def address_topic(address: str) -> str:
@@ -88,7 +88,7 @@ def decode_log(log: dict) -> EscrowEvent:
     job_id = int.from_bytes(topics[1], "big")
     block = int(log["blockNumber"])
     if topic == JOB_FUNDED:
-        price, expires_at = decode(["uint256", "uint64"], _bytes(log["data"]))
+        price, expires_at = decode(_FUNDED_DATA, _bytes(log["data"]))
         consumer = to_checksum_address(topics[2][12:])
         return EscrowEvent(topic, job_id, block, consumer, price, expires_at)
     return EscrowEvent(topic, job_id, block)

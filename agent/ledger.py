@@ -40,9 +40,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from facemarket.services.private_files import private_file
+from facemarket.services.sqlite_transaction import transaction
 
 T = TypeVar("T")
 
@@ -145,7 +146,7 @@ class SqliteLedger:
         """Bring a ledger of an older version to this schema (deployed agents keep their files)."""
         if self.db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
-        with self._transaction():
+        with transaction(self.db):
             present = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in present:
@@ -154,17 +155,6 @@ class SqliteLedger:
 
     def close(self) -> None:
         self.db.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """Several statements, one commit (the connection autocommits single statements)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def get(self, job_id: int) -> JobRecord | None:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -176,7 +166,7 @@ class SqliteLedger:
         sight (a later one, the head it read the job at)."""
         now = time.time()
         on_conflict = "UPDATE SET block = excluded.block" if exact else "NOTHING"
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany(
                 "INSERT INTO jobs (job_id, consumer, price, expires_at, block, state, updated_at) "
                 f"VALUES (?, ?, ?, ?, ?, 'SEEN', ?) ON CONFLICT (job_id) DO {on_conflict}",
@@ -257,7 +247,7 @@ class SqliteLedger:
     def _settle(self, jobs: list[tuple[int, int]], target: State) -> None:
         """The chain settled these jobs in these blocks; remember what to go back to if a block is
         undone (a claim undone means claim again: SERVED; a lease has no meaning then: SEEN)."""
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany(
                 "UPDATE jobs SET settled_from = CASE WHEN state IN ('CLAIMED', 'REFUNDED') THEN settled_from "
                 "WHEN state = 'CLAIMING' THEN 'SERVED' WHEN state = 'RESERVED' THEN 'SEEN' ELSE state END, "
@@ -280,7 +270,7 @@ class SqliteLedger:
         sets += ", attempts = attempts + 1" if attempt else ""
         params: list[Any] = [str(target), time.time()] + ([tx_hash] if tx_hash is not ... else [])
         where = "job_id = ?" + (" AND state = ?" if source else "")
-        with self._transaction():
+        with transaction(self.db):
             self.db.executemany(f"UPDATE jobs SET {sets} WHERE {where}",
                                 [(*params, job_id, *([str(source)] if source else [])) for job_id in job_ids])
 
@@ -301,7 +291,7 @@ class SqliteLedger:
     def _undo(self, settled_in: str, settled_params: tuple, seen_in: str, seen_params: tuple) -> tuple[int, int]:
         """Put the jobs settled in undone blocks back to their state before; forget the unused
         jobs funded there. Returns (undone, forgotten)."""
-        with self._transaction():
+        with transaction(self.db):
             undone = self.db.execute(
                 "UPDATE jobs SET state = settled_from, settled_block = NULL, settled_from = NULL, tx_hash = NULL, "
                 f"updated_at = ? WHERE settled_from IS NOT NULL AND {settled_in}",

@@ -17,48 +17,13 @@ from eth_utils import keccak
 from facemarket.agent.config import AgentConfig
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER, Reason
 from facemarket.contracts.param_prices import openrpc_defaults
+from facemarket.services.methods import method_table
+from facemarket.services.openrpc_methods import BOX_SCHEMA, openrpc_methods
 
-_IMAGE = {"name": "image", "required": True, "description": "the photo, base64 (JPEG, PNG, ...)",
-          "schema": {"type": "string", "contentEncoding": "base64"}}
-_FACES = {"name": "faces", "description": "face boxes {x, y, w, h}; detected when absent",
-          "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Box"}}}
-_FACES_RESULT = {"type": "object", "properties": {"faces": {"type": "array"}}}
-
-# The face services' methods (issues 2 and 6 own their behaviour; this is what the agent sells).
-# The gallery methods act on the caller's own gallery: the agent names the caller to the service.
-FACE_SERVICES_METHODS: list[dict[str, Any]] = [
-    {"name": "find_face", "summary": "Detect faces.",
-     "params": [_IMAGE, {"name": "algorithm", "schema": {"enum": ["haar_cascade", "dlib_hog", "dlib_cnn"],
-                                                         "default": "dlib_hog"}}],
-     "result": {"name": "faces", "schema": _FACES_RESULT}},
-    {"name": "find_landmarks", "summary": "Face landmarks (68 or 5 points per face).",
-     "params": [_IMAGE, _FACES, {"name": "model", "schema": {"enum": ["68", "5"], "default": "68"}}],
-     "result": {"name": "faces", "schema": _FACES_RESULT}},
-    {"name": "landmark_models", "summary": "The landmark models and what each point is.", "params": [],
-     "result": {"name": "models", "schema": {"type": "object"}}},
-    {"name": "align_face", "summary": "Aligned face chips (base64 PNG).",
-     "params": [_IMAGE, _FACES, {"name": "size", "schema": {"type": "integer", "default": 150}},
-                {"name": "padding", "schema": {"type": "number"}}],
-     "result": {"name": "faces", "schema": _FACES_RESULT}},
-    {"name": "face_identity", "summary": "128-d identity vectors (nearer than 0.6: same person).",
-     "params": [_IMAGE, _FACES], "result": {"name": "faces", "schema": _FACES_RESULT}},
-    {"name": "enrol", "summary": "Enrol a named face in the caller's gallery.",
-     "params": [{"name": "name", "required": True, "schema": {"type": "string"}}, _IMAGE,
-                {"name": "face", "description": "which face box to enrol when there are several",
-                 "schema": {"$ref": "#/components/schemas/Box"}}],
-     "result": {"name": "enrolled", "schema": {"type": "object"}}},
-    {"name": "recall", "summary": "Who in the caller's gallery is in the photo.",
-     "params": [_IMAGE, {"name": "threshold", "schema": {"type": "number"}},
-                {"name": "top", "schema": {"type": "integer"}}],
-     "result": {"name": "faces", "schema": _FACES_RESULT}},
-    {"name": "forget", "summary": "Remove faces from the caller's gallery by name or id.",
-     "params": [{"name": "name", "schema": {"type": "string"}}, {"name": "id", "schema": {"type": "integer"}}],
-     "result": {"name": "removed", "schema": {"type": "object"}}},
-    {"name": "gallery", "summary": "The names in the caller's gallery.", "params": [],
-     "result": {"name": "names", "schema": {"type": "object"}}},
-    {"name": "ping", "summary": "Liveness of the service; answers \"pong\".", "params": [],
-     "result": {"name": "pong", "schema": {"const": "pong"}}},
-]
+# The face services' methods, generated from the table they dispatch (services/openrpc_methods.py
+# says why the agent imports it instead of asking the services). The gallery methods act on the
+# caller's own gallery: the agent names the caller to the service.
+FACE_SERVICES_METHODS: list[dict[str, Any]] = openrpc_methods(method_table())
 
 
 def build_spec(config: AgentConfig) -> dict[str, Any]:
@@ -90,8 +55,7 @@ def build_spec(config: AgentConfig) -> dict[str, Any]:
                  "x-payment": {"headers": [JOB_ID_HEADER, JOB_SIGNATURE_HEADER], "defaultPrice": config.price,
                                "receiptHeader": RECEIPT_HEADER}},
         "methods": [priced(method) for method in methods],
-        "components": {"schemas": {"Box": {"type": "object", "required": ["x", "y", "w", "h"],
-                                           "properties": {k: {"type": "integer"} for k in "xywh"}}}},
+        "components": {"schemas": {"Box": BOX_SCHEMA}},
     }
 
 

@@ -17,12 +17,10 @@ from facemarket.agent.config import AgentConfig
 
 log = logging.getLogger("facemarket.agent.startup")
 
-TOKEN_DECIMALS = 8  # FaceToken (the brief's interface)
 
-
-def tokens(units: int) -> str:
-    """Token units as the decimal amount the CLI takes (e.g. 1000000 -> 0.01)."""
-    return format(Decimal(units).scaleb(-TOKEN_DECIMALS).normalize(), "f")
+def tokens(units: int, decimals: int) -> str:
+    """Token units as the decimal amount the CLI takes (e.g. 1000000 -> 0.01 at 8 decimals)."""
+    return format(Decimal(units).scaleb(-decimals).normalize(), "f")
 
 
 class StartupError(RuntimeError):
@@ -46,9 +44,10 @@ async def check_chain(w3: AsyncWeb3, deployment: Any, chain_url: str) -> None:
                                f"{chain_id}; deploy the contracts again or fix the deployment file")
 
 
-async def check_registration(registry: Any, agent: str, config: AgentConfig, spec_hash: bytes) -> bool:
+async def check_registration(registry: Any, token: Any, agent: str, config: AgentConfig, spec_hash: bytes) -> bool:
     """provider/service_name is registered with this agent as the one paid, at this price,
-    endpoint and spec; logs the fix if not."""
+    endpoint and spec; logs the fix if not (its price in tokens at the decimals `token` states
+    on chain, as the CLI reads them)."""
     ref = f"{config.provider}/{config.service_name}"
     if not config.provider:
         log.warning("no provider set: consumers address services as provider/service; set "
@@ -59,20 +58,22 @@ async def check_registration(registry: Any, agent: str, config: AgentConfig, spe
             await registry.functions.getService(config.provider, config.service_name).call()
     except Exception:
         registered, enabled = None, False
-    how = (f"with the provider owner's account, run `facemarket service register {ref} "
-           f"--agent {agent} --endpoint {config.endpoint} --price {tokens(config.price)}` "
-           "(or `service update`) while the agent runs")
-    if not registered or not enabled:
-        log.warning("service %r is not registered in the ServiceRegistry; %s", ref, how)
-        return False
     stale = [what for what, ok in (("agent", registered == agent), ("price", price == config.price),
                                    ("endpoint", endpoint == config.endpoint),
-                                   ("spec hash", bytes(registered_hash) == spec_hash)) if not ok]
-    if stale:
+                                   ("spec hash", bytes(registered_hash) == spec_hash)) if not ok] \
+        if registered and enabled else None
+    if stale == []:
+        log.info("service %r is registered for agent %s at price %d", ref, agent, config.price)
+        return True
+    decimals = await token.functions.decimals().call()
+    how = (f"with the provider owner's account, run `facemarket service register {ref} "
+           f"--agent {agent} --endpoint {config.endpoint} --price {tokens(config.price, decimals)}` "
+           "(or `service update`) while the agent runs")
+    if stale is None:
+        log.warning("service %r is not registered in the ServiceRegistry; %s", ref, how)
+    else:
         log.warning("service %r is registered with another %s; %s", ref, ", ".join(stale), how)
-        return False
-    log.info("service %r is registered for agent %s at price %d", ref, agent, config.price)
-    return True
+    return False
 
 
 def check_claim_timing(config: AgentConfig) -> None:

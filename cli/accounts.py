@@ -7,7 +7,6 @@ Decryption is slow on purpose (scrypt), so a command decrypts once (see session.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from eth_utils import is_address, to_checksum_address
 
 from facemarket.cli.errors import ConfigError, WrongPassword
 from facemarket.cli.home import Home, write_json_atomic
+from facemarket.services.keystore_password import read_password as keystore_password
 
 PASSWORD_ENV = "FACEMARKET_PASSWORD"
 # geth --lightkdf: scrypt n=4096 instead of 262144; for throw-away test and demo accounts.
@@ -33,10 +33,9 @@ class StoredAccount:
 
 
 def stated_password(password_file: Path | None) -> str | None:
-    """The keystore password a file or the environment gives (None: the caller must ask)."""
-    if password_file is not None:
-        return Path(password_file).read_text().rstrip("\r\n")
-    return os.environ.get(PASSWORD_ENV)
+    """The keystore password a file or the environment gives (None: the caller must ask), by the
+    one rule of services/keystore_password.py."""
+    return keystore_password(password_file, PASSWORD_ENV)
 
 
 class Keystores:

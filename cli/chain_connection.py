@@ -1,14 +1,14 @@
 """One connection to a network's chain: the bound contracts, token facts, and transactions.
 
 Transactions are built, checked (gas estimation runs them first, so a revert is reported with
-the contract's own error before anything is sent), signed locally and waited for here — the
-one place every command and the client send through.
+the contract's own error before anything is sent), signed locally and waited for by
+contracts/transactions.Sender; here a failure becomes advice — the one place every command
+and the client send through.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import (ContractCustomError, ContractLogicError, TransactionNotFound,
+from web3.exceptions import (ContractCustomError, ContractLogicError,
                              Web3RPCError)
 
 from facemarket.cli.amounts import format_amount
@@ -30,13 +30,11 @@ from facemarket.contracts.bind import bind
 from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.escrow_job import JobState
+from facemarket.contracts.transactions import ReceiptTimeout, Sender
+from facemarket.contracts.transactions import TransactionFailed as Reverted
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
 from facemarket.contracts.view_calls import call_params, call_result
 
-# Ganache under-estimates calls whose inner call is wrapped in try/catch (the escrow's permit):
-# the 63/64 rule leaves the permit out of gas, the catch swallows it and the transfer reverts.
-GAS_MARGIN = 1.25
-GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
 
 
 # custom error -> (what happened, what to do or None)
@@ -117,9 +115,7 @@ class Chain:
                               f"{network.rpc_url} (was the chain restarted?)",
                               "deploy again with `facemarket contracts deploy`")
         self.contracts = bind(self.w3, self.deployment)
-        self._nonces: dict[str, int] = {}
-        self._gas_price: tuple[float, int] | None = None
-        self._gas_limits: dict[Hashable, int] = {}
+        self._sender = Sender(self.w3, self.chain_id)
 
     # --- facts read once ---------------------------------------------------------------------
     @cached_property
@@ -154,78 +150,39 @@ class Chain:
     # --- transactions ------------------------------------------------------------------------
     def send(self, signer: LocalAccount, call: Any, what: str, *,
              reuse_gas: Hashable | None = None) -> Any:
-        """Check, sign, send and wait for a contract call; returns the receipt (status 1).
+        """Check, sign, send and wait for a contract call (contracts/transactions.Sender);
+        returns the receipt (status 1), or raises TransactionFailed with the contract's reason
+        and what to do.
 
         Gas estimation runs the call first, so a revert is reported before anything is sent.
-        It is also the slowest step on Ganache (~50 ms): a hot path names its call shape in
-        `reuse_gas` and later calls of that shape reuse the first estimate (a revert then
-        shows on the receipt, and its reason is read by replaying the call)."""
-        params = {"from": signer.address, "chainId": self.chain_id,
-                  "nonce": self._next_nonce(signer.address), "gasPrice": self._current_gas_price()}
-        if reuse_gas is not None and reuse_gas in self._gas_limits:
-            params["gas"] = self._gas_limits[reuse_gas]
-        try:
-            tx = call.build_transaction(params)
-        except (ContractCustomError, ContractLogicError) as error:
-            self._nonces.pop(signer.address, None)
-            raise self.revert_error(error, what) from None
-        if "gas" not in params:
-            tx["gas"] = int(tx["gas"] * GAS_MARGIN)
-            if reuse_gas is not None:
-                self._gas_limits[reuse_gas] = tx["gas"]
-        signed = signer.sign_transaction(tx)
+        A hot path names its call shape in `reuse_gas` and later calls of that shape reuse the
+        first estimate (a revert then shows on the receipt, and its reason is read by
+        replaying the call)."""
         try:
             with self.progress(f"{what}: waiting for the transaction"):
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-                receipt = self.wait_for_receipt(tx_hash)
+                return self._sender.send(signer, call, reuse_gas=reuse_gas)
+        except (ContractCustomError, ContractLogicError) as error:
+            raise self.revert_error(error, what) from None
         except Web3RPCError as error:
-            self._nonces.pop(signer.address, None)
             message = error.rpc_response.get("error", {}).get("message") if isinstance(
                 getattr(error, "rpc_response", None), dict) else None
             message = message or str(error)
             hint = ("the account needs ETH for gas" if "insufficient funds" in message.lower()
                     else None)
             raise TransactionFailed(f"{what} failed: {message}", hint) from None
-        if receipt["status"] != 1:
-            self._gas_limits.pop(reuse_gas, None)
+        except ReceiptTimeout as error:
+            raise TransactionFailed(str(error), "check the chain, then look it up") from None
+        except Reverted as reverted:
             try:  # replay it to learn why (the state may have moved on; then say no more)
                 call.call({"from": signer.address})
             except (ContractCustomError, ContractLogicError) as error:
                 raise self.revert_error(error, what) from None
-            raise TransactionFailed(f"{what}: transaction {tx_hash.to_0x_hex()} reverted")
-        return receipt
-
-    def wait_for_receipt(self, tx_hash: bytes, timeout: float = 300.0) -> Any:
-        """Poll fast first (a local chain mines at once), slower later (a public one takes s)."""
-        deadline, delay = time.monotonic() + timeout, 0.002
-        while True:
-            try:
-                return self.w3.eth.get_transaction_receipt(tx_hash)
-            except TransactionNotFound:
-                pass
-            if time.monotonic() > deadline:
-                raise TransactionFailed(f"transaction {Web3.to_hex(tx_hash)} not mined after "
-                                        f"{timeout:.0f} s", "check the chain, then look it up")
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            tx_hash = reverted.receipt["transactionHash"]
+            raise TransactionFailed(f"{what}: transaction {tx_hash.to_0x_hex()} reverted") from None
 
     def tracked_nonce(self, address: str) -> int | None:
-        """The nonce the next transaction of `address` sent here will carry, when this object
-        tracks it (no round trip): it moves with every transaction sent here, or is dropped."""
-        return self._nonces.get(address)
-
-    def _next_nonce(self, address: str) -> int:
-        if address not in self._nonces:
-            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
-        nonce = self._nonces[address]
-        self._nonces[address] = nonce + 1
-        return nonce
-
-    def _current_gas_price(self) -> int:
-        now = time.monotonic()
-        if self._gas_price is None or now - self._gas_price[0] > GAS_PRICE_TTL:
-            self._gas_price = (now, self.w3.eth.gas_price)
-        return self._gas_price[1]
+        """The nonce the next transaction of `address` sent here will carry, when tracked."""
+        return self._sender.tracked_nonce(address)
 
     def revert_error(self, error: Exception, what: str) -> TransactionFailed:
         """Turn a revert into an error naming the contract's reason and what to do."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facemarket.services.home import facemarket_home
+
 
 def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
     """Write JSON so a crash never leaves half a file (keystores and prepaid jobs are money)."""
@@ -50,7 +52,7 @@ class Home:
 
     @classmethod
     def from_env(cls) -> "Home":
-        return cls(Path(os.environ.get("FACEMARKET_HOME") or Path.home() / ".facemarket"))
+        return cls(facemarket_home())
 
     @property
     def config_file(self) -> Path:

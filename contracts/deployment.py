@@ -13,10 +13,12 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
+from facemarket.services.home import facemarket_home
+
 
 def deployments_dir() -> Path:
     """$FACEMARKET_HOME/deployments (FACEMARKET_HOME defaults to ~/.facemarket)."""
-    return Path(os.environ.get("FACEMARKET_HOME") or "~/.facemarket").expanduser() / "deployments"
+    return facemarket_home() / "deployments"
 
 
 def default_path(chain_id: int) -> Path:

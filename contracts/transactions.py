@@ -1,13 +1,29 @@
-"""Sends a transaction signed by a local key and waits for its receipt (sync web3).
+"""The one way a transaction signed by a local key is built, sent and waited for.
 
 Nodes in production hold no keys, so every transaction is built, signed here and sent raw.
-Used by deploy and by the tests and the gas report; the agent's claimer keeps its own nonces.
+What every sender needs is decided here once: the first nonce of an account (`first_nonce`),
+the gas margin over the estimate, the fee (the node's gas price), signing, and the receipt's
+status. `Sender` (sync web3) is the CLI's and deploy's, keeping nonces, a recent gas price and
+reused gas estimates between transactions; `send`/`call` are one-off sends for tests and
+benchmarks. The agent's claimer (async web3) takes `first_nonce` and `transaction_fields` and
+keeps its own nonce, receipt wait and retries (it records a claim before sending it).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Hashable
+from typing import Any
+
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+# Ganache under-estimates calls whose inner call is wrapped in try/catch (the escrow's permit):
+# the 63/64 rule leaves the permit out of gas, the catch swallows it and the transfer reverts.
+GAS_MARGIN = 1.25
+GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
 
 
 class TransactionFailed(RuntimeError):
@@ -18,27 +34,124 @@ class TransactionFailed(RuntimeError):
         self.receipt = receipt
 
 
+class ReceiptTimeout(TimeoutError):
+    """No receipt within the timeout: the transaction may still be mined later."""
+
+    def __init__(self, tx_hash: bytes, timeout: float) -> None:
+        super().__init__(f"transaction {Web3.to_hex(tx_hash)} not mined after {timeout:.0f} s")
+        self.tx_hash = tx_hash
+
+
+def first_nonce(pending: int, latest: int) -> int:
+    """The nonce of an account's next transaction from the node's two counts: the larger, as
+    "pending" counts transactions not mined yet but Ganache's can lag behind "latest" (e.g.
+    after evm_revert)."""
+    return max(pending, latest)
+
+
+def transaction_fields(address: str, nonce: int, chain_id: int, gas_price: int, gas_estimate: int | None = None) -> dict:
+    """The fields every sender fills; the gas limit is the estimate with GAS_MARGIN."""
+    fields = {"from": address, "nonce": nonce, "chainId": chain_id, "gasPrice": gas_price}
+    if gas_estimate is not None:
+        fields["gas"] = int(gas_estimate * GAS_MARGIN)
+    return fields
+
+
+class Sender:
+    """Signs and sends the transactions of local keys on one chain (sync web3), and waits for
+    their receipts. Keeps each account's next nonce (dropped when a send fails), a gas price
+    for GAS_PRICE_TTL and, for call shapes named in `reuse_gas`, the first gas estimate (gas
+    estimation is the slowest step on Ganache, ~50 ms)."""
+
+    def __init__(self, w3: Web3, chain_id: int) -> None:
+        self.w3 = w3
+        self.chain_id = chain_id
+        self._nonces: dict[str, int] = {}
+        self._gas_price: tuple[float, int] | None = None
+        self._gas_limits: dict[Hashable, int] = {}
+
+    def build(self, signer: LocalAccount, call: Any, reuse_gas: Hashable | None = None) -> dict:
+        """The transaction of a contract call (`contract.functions.f(args)`) or a dict, filled
+        and ready to sign. Estimating gas runs the call, so a revert raises here (web3's
+        ContractCustomError / ContractLogicError) and nothing is sent."""
+        fields = transaction_fields(signer.address, self._next_nonce(signer.address), self.chain_id, self._current_gas_price())
+        if reuse_gas is not None and reuse_gas in self._gas_limits:
+            fields["gas"] = self._gas_limits[reuse_gas]
+        try:
+            if isinstance(call, dict):
+                if "gasPrice" in call or "maxFeePerGas" in call:  # the caller chose the fee
+                    del fields["gasPrice"]
+                tx = {**fields, **call}
+                tx.setdefault("gas", int(self.w3.eth.estimate_gas(tx) * GAS_MARGIN))
+            else:
+                tx = call.build_transaction(fields)
+                if "gas" not in fields:  # web3 filled its own estimate
+                    tx["gas"] = int(tx["gas"] * GAS_MARGIN)
+        except Exception:
+            self.forget_nonce(signer.address)
+            raise
+        if reuse_gas is not None:
+            self._gas_limits[reuse_gas] = tx["gas"]
+        return tx
+
+    def send(self, signer: LocalAccount, call: Any, *, reuse_gas: Hashable | None = None, timeout: float = 300.0) -> Any:
+        """Build, sign, send and wait: the receipt of a successful transaction. Raises what
+        `build` raises, web3's Web3RPCError when the node refuses it, ReceiptTimeout, or
+        TransactionFailed when it reverted."""
+        signed: SignedTransaction = signer.sign_transaction(self.build(signer, call, reuse_gas))
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception:
+            self.forget_nonce(signer.address)
+            raise
+        receipt = self.wait_for_receipt(tx_hash, timeout)
+        if receipt["status"] != 1:
+            self._gas_limits.pop(reuse_gas, None)  # the call may need more gas now
+            raise TransactionFailed(receipt)
+        return receipt
+
+    def wait_for_receipt(self, tx_hash: bytes, timeout: float = 300.0) -> Any:
+        """Poll fast first (a local chain mines at once), slower later (a public one takes s)."""
+        deadline, delay = time.monotonic() + timeout, 0.002
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                pass
+            if time.monotonic() > deadline:
+                raise ReceiptTimeout(tx_hash, timeout)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def tracked_nonce(self, address: str) -> int | None:
+        """The nonce the next transaction of `address` sent here will carry, when this sender
+        tracks it (no round trip): it moves with every transaction sent here, or is dropped."""
+        return self._nonces.get(address)
+
+    def forget_nonce(self, address: str) -> None:
+        self._nonces.pop(address, None)
+
+    def _next_nonce(self, address: str) -> int:
+        if address not in self._nonces:
+            self._nonces[address] = first_nonce(self.w3.eth.get_transaction_count(address, "pending"),
+                                                self.w3.eth.get_transaction_count(address, "latest"))
+        nonce = self._nonces[address]
+        self._nonces[address] = nonce + 1
+        return nonce
+
+    def _current_gas_price(self) -> int:
+        now = time.monotonic()
+        if self._gas_price is None or now - self._gas_price[0] > GAS_PRICE_TTL:
+            self._gas_price = (now, self.w3.eth.gas_price)
+        return self._gas_price[1]
+
+
 def send(w3: Web3, account: LocalAccount, transaction: dict, timeout: float = 60.0):
-    """Fills nonce, chain id, gas and fees of `transaction` (a dict, or `fn.build_transaction()`
-    input), signs it with `account`, sends it and returns the receipt; raises TransactionFailed
-    on a revert (web3 raises ContractLogicError already when estimating gas of a failing call)."""
-    transaction = {"from": account.address, **transaction}
-    if "nonce" not in transaction:
-        # the larger of the two: "pending" counts transactions not mined yet, but Ganache's
-        # pending count can lag behind the latest block (e.g. after evm_revert)
-        transaction["nonce"] = max(w3.eth.get_transaction_count(account.address, block)
-                                   for block in ("pending", "latest"))
-    transaction.setdefault("chainId", w3.eth.chain_id)
-    if "gas" not in transaction:
-        transaction["gas"] = w3.eth.estimate_gas(transaction)
-    if "gasPrice" not in transaction and "maxFeePerGas" not in transaction:
-        transaction["gasPrice"] = w3.eth.gas_price
-    signed = account.sign_transaction(transaction)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
-    if receipt["status"] != 1:
-        raise TransactionFailed(receipt)
-    return receipt
+    """One transaction (a dict, or `fn.build_transaction()` input) from `account`, nonce read
+    afresh (tests revert the chain between sends); returns the receipt, raises
+    TransactionFailed on a revert (web3 raises ContractLogicError already when estimating gas
+    of a failing call)."""
+    return Sender(w3, w3.eth.chain_id).send(account, transaction, timeout=timeout)
 
 
 def call(w3: Web3, account: LocalAccount, function, **overrides):

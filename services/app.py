@@ -14,6 +14,7 @@ from jsonrpcserver.methods import Methods
 
 from facemarket.services.auth import AUTH_HEADER, CONSUMER_HEADER, authorized
 from facemarket.services.errors import Code
+from facemarket.services.gallery_codes import SCAN
 from facemarket.services.rpc_context import RequestContext
 from facemarket.services.rpc_dispatch import dispatch
 from facemarket.services.worker_pool import WorkerPool
@@ -78,6 +79,7 @@ async def handle_health(request: web.Request) -> web.Response:
         "status": "ok" if pool.ready else "loading",
         "methods": sorted(request.app[METHODS]),
         "workers": sorted(pool.pids),
+        "gallery_scan": SCAN,  # the C extension's pass, or the numpy one when it is not built
     }
     return web.json_response(body, status=200 if pool.ready else 503)
 

@@ -37,11 +37,13 @@ class Code(IntEnum):
 class ServiceError(JsonRpcError):
     """An error a client caused or can retry; jsonrpcserver turns it into an error object."""
 
-    def __init__(self, code: IntEnum, message: str) -> None:  # Code, or an area's own (GalleryCode)
+    def __init__(self, code: int, message: str) -> None:  # Code, or an area's own (GalleryCode)
         super().__init__(int(code), message)
 
-    def __reduce__(self):  # crosses the process boundary from the worker intact
-        return (type(self), (Code(self.code), self.message))
+    def __reduce__(self):
+        """Cross the process boundary from a worker intact: rebuilt from the plain int code, so a
+        subclass with its own code enum (GalleryError) pickles too."""
+        return (type(self), (self.code, self.message))
 
 
 def invalid_params(message: str) -> ServiceError:

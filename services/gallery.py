@@ -8,7 +8,6 @@ methods (gallery_methods.py) run them in a thread, off the event loop.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,14 @@ import numpy as np
 from facemarket.services.gallery_errors import GalleryCode, GalleryError
 from facemarket.services.gallery_index import DIMENSIONS, GalleryIndex, Neighbour, Shelf
 from facemarket.services.gallery_store import GalleryStore
+from facemarket.services.home import facemarket_home
 
 DEFAULT_FILE_NAME = "gallery.sqlite3"
 
 
 def default_path() -> Path:
     """$FACEMARKET_HOME/gallery.sqlite3 (FACEMARKET_HOME defaults to ~/.facemarket)."""
-    return Path(os.environ.get("FACEMARKET_HOME") or Path.home() / ".facemarket").expanduser() / DEFAULT_FILE_NAME
+    return facemarket_home() / DEFAULT_FILE_NAME
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ its faces differ most) once it holds enough of them, and again each time it doub
 
 The pass itself is `_gallery_scan.candidates` (gallery_scan.c): 48 bytes a row, read at memory
 speed. Rows sit in blocks of 16, each block grouping 4 coordinates of 16 rows, the order AVX-512
-VNNI multiplies them in.
+VNNI multiplies them in. The extension is optional (setup.py builds it when a compiler is
+there): without it `scan_numpy` does the same pass, row for row the same answer, several times
+slower; `SCAN` names the one that runs (the services' /health shows it).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facemarket.services import _gallery_scan
+try:
+    from facemarket.services import _gallery_scan
+except ImportError:  # built without a C compiler: the numpy pass below answers the same
+    _gallery_scan = None
 
 CODED_DIMENSIONS = 48  # 48 MB at 1,000,000 faces; random faces then leave ~0.1% to check exactly
 LANES, GROUP = 16, 4
@@ -37,6 +42,13 @@ _PUT_SLICE = 16_384  # rows coded at a time: the float64 scratch stays at a few 
 # float32 rounding of the radius and the per-row errors in the C comparison (each under 1e-7
 # relative); the slack is ten times that
 _RADIUS_SLACK = 1 + 1e-6
+_NUMPY_SLICE = 65_536  # rows unpacked at a time by the numpy pass: a few MB of scratch
+
+NUMPY_SCAN = _gallery_scan is None
+if NUMPY_SCAN:
+    SCAN = "numpy (the C extension services/_gallery_scan is not built)"
+else:
+    SCAN = "C, AVX-512 VNNI" if _gallery_scan.vectorised() else "C, portable loop"
 
 
 @dataclass(frozen=True)
@@ -105,20 +117,45 @@ class Codes:
         self._sq_norms[target] = self._sq_norms[source]
         self._errors[target] = self._errors[source]
 
-    def candidates(self, query: np.ndarray, radius: float, rows: int, portable: bool = False) -> np.ndarray:
+    def candidates(self, query: np.ndarray, radius: float, rows: int, engine: str = "best") -> np.ndarray:
         """Every row among the first `rows` that may lie within `radius` of `query`, in order.
-        `portable` takes the plain C loop even where the CPU has VNNI (the tests compare them)."""
+        `engine`: "best" (the C extension, VNNI where the CPU has it; numpy without the
+        extension), "portable" (the plain C loop), "numpy" (the tests compare them)."""
         scaled = self.basis.coordinates(query[None])[0]
         codes = np.clip(np.rint(scaled), -127, 127).astype(np.int8)
         query_error = float(np.linalg.norm(scaled - codes))
         wide = codes.astype(np.int64)
         out = np.empty(rows, dtype=np.int64)
-        found = _gallery_scan.candidates(
+        scan = scan_numpy if engine == "numpy" or _gallery_scan is None else _gallery_scan.candidates
+        found = scan(
             self._blocks, self._sq_norms, self._errors, codes.view(np.int32),
-            int(128 * wide.sum()), int(wide @ wide), (radius / self.basis.scale + query_error) * _RADIUS_SLACK, rows, out, portable=portable,
+            int(128 * wide.sum()), int(wide @ wide), (radius / self.basis.scale + query_error) * _RADIUS_SLACK, rows, out,
+            portable=engine == "portable",
         )
         return out[:found]
 
     @property
     def nbytes(self) -> int:
         return self._blocks.nbytes + self._sq_norms.nbytes + self._errors.nbytes
+
+
+def scan_numpy(blocks: np.ndarray, sq_norms: np.ndarray, errors: np.ndarray, query: np.ndarray, bias: int,
+               query_sq_norm: int, radius: float, rows: int, out: np.ndarray, portable: bool = False) -> int:
+    """gallery_scan.c's pass in numpy, with its int32 and float32 arithmetic, so it keeps the
+    same rows: the fallback when the extension is not built. Returns how many rows it wrote to `out`."""
+    del portable  # one loop only
+    query_codes = query.view(np.uint8).view(np.int8).astype(np.int32)
+    limit_radius = np.float32(radius)
+    found = 0
+    for start in range(0, rows, _NUMPY_SLICE):
+        stop = min(rows, start + _NUMPY_SLICE)
+        first, last = start // LANES, -(-stop // LANES)
+        unpacked = blocks[first:last].transpose(0, 2, 1, 3).reshape(-1, CODED_DIMENSIONS)
+        unpacked = unpacked[start - first * LANES : stop - first * LANES].astype(np.int32)
+        biased_dot = unpacked @ query_codes
+        sq_distance = sq_norms[start:stop] + np.int32(query_sq_norm) - 2 * (biased_dot - np.int32(bias))
+        limit = limit_radius + errors[start:stop]
+        kept = start + np.flatnonzero(sq_distance.astype(np.float32) <= limit * limit)
+        out[found : found + len(kept)] = kept
+        found += len(kept)
+    return found

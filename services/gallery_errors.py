@@ -22,7 +22,7 @@ class GalleryCode(IntEnum):
 
 
 class GalleryError(ServiceError):
-    """A ServiceError with a gallery code; raised in the server process only, never in a worker."""
+    """A ServiceError with a gallery code; pickles like any ServiceError, so a worker may raise it."""
 
 
 class GalleryOpenError(Exception):

@@ -10,6 +10,7 @@ consumer (the `X-Facemarket-Consumer` header the agent sets); no parameter can n
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from jsonrpcserver.methods import Methods
 
 from facemarket.services.boxes import parse_boxes
 from facemarket.services.gallery import Gallery, default_path
+from facemarket.services.gallery_codes import NUMPY_SCAN
 from facemarket.services.gallery_errors import GalleryCode, GalleryError
 from facemarket.services.params import image_param
 from facemarket.services.rpc_context import RequestContext
@@ -35,6 +37,7 @@ DEFAULT_CONSUMER = ""  # the default gallery, for calls that do not come through
 IDENTITY_LANDMARK_MODEL = "5"  # the model worker_tasks.identities aligns with (services/identity.py)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
+log = logging.getLogger(__name__)
 GALLERY = web.AppKey("gallery", Gallery)
 
 
@@ -44,6 +47,9 @@ def gallery_lifetime(path: Path | None = None, landmark_model: str = IDENTITY_LA
     ready; close it at shutdown."""
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        if NUMPY_SCAN:
+            log.warning("the gallery's C scan (services/gallery_scan.c) is not built: recall uses the numpy "
+                        "scan, same answers but slower; install gcc and python3-dev, then make install")
         app[GALLERY] = await asyncio.to_thread(Gallery.open, path or default_path(), landmark_model)
         yield
         app[GALLERY].close()

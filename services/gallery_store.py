@@ -14,7 +14,6 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,11 @@ import numpy as np
 from facemarket.services.gallery_errors import GalleryOpenError
 from facemarket.services.gallery_index import DIMENSIONS
 from facemarket.services.private_files import private_file
+from facemarket.services.sqlite_transaction import transaction
 
+SCHEMA_VERSION = 1  # PRAGMA user_version; 0: before the faces_by_gallery index
+# The DDL is idempotent and brings a version-0 file to version 1 (it adds the missing index); a
+# later change adds its own step here, run when the file's user_version is below it.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS faces (
     id INTEGER PRIMARY KEY,            -- random, below 2^53
@@ -59,12 +62,23 @@ class GalleryStore:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # enrol is on disk before it answers
-            self._db.executescript(_SCHEMA)
+            self._upgrade()
         except (OSError, sqlite3.Error) as exc:
             raise GalleryOpenError(
                 f"cannot open the gallery file {path}: {exc}. Pass --gallery with a writable path, "
                 "or restore the file from a backup"
             ) from None
+
+    def _upgrade(self) -> None:
+        """Create or migrate the schema in one transaction; refuse a file written by newer code."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise GalleryOpenError(
+                f"the gallery file {self.path} has schema version {version}, newer than this code's "
+                f"{SCHEMA_VERSION}: upgrade facemarket, or pass --gallery with another file")
+        if version < SCHEMA_VERSION:
+            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
     def add(self, consumer: str, landmark_model: str, names: list[str], vectors: np.ndarray) -> list[int]:
         """Store faces in one transaction; returns their new ids."""
@@ -73,7 +87,7 @@ class GalleryStore:
         for attempt in range(_ATTEMPTS):
             ids = _fresh_ids(len(names))
             try:
-                with self._lock, self._transaction():
+                with self._lock, transaction(self._db):
                     self._db.executemany(
                         "INSERT INTO faces (id, consumer, name, vector, landmark_model) VALUES (?, ?, ?, ?, ?)",
                         [(i, consumer, n, b, landmark_model) for i, n, b in zip(ids, names, blobs)],
@@ -87,7 +101,7 @@ class GalleryStore:
     def remove(self, consumer: str, *, name: str | None = None, face_id: int | None = None) -> list[tuple[int, str]]:
         """Delete one consumer's faces by name or by id; returns (id, landmark model) of each."""
         column, value = ("name", name) if name is not None else ("id", face_id)
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             return self._db.execute(
                 f"DELETE FROM faces WHERE consumer = ? AND {column} = ? RETURNING id, landmark_model",
                 (consumer, value),
@@ -115,17 +129,6 @@ class GalleryStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), so a batch is all or nothing."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 def _fresh_ids(count: int) -> list[int]:

@@ -13,6 +13,8 @@ How to add a method (the gallery's `enrol`, say):
 2. Add a dict of your methods to SERVICES below under your service's name, e.g.
    `"gallery": GALLERY_METHODS`. It is then served, listed by GET /health, and can be
    served alone with `facemarket services run --service gallery`.
+3. Describe it for the published spec in services/openrpc_methods.py: its summary and result
+   in METHODS, any parameter name not yet in PARAMS (tests/test_spec_from_methods.py checks).
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ ALWAYS: Methods = {"ping": face.ping}
 
 
 def method_table(services: Iterable[str] | None = None) -> Methods:
-    """The methods of the named services (all of them when None), plus `ping`."""
+    """The methods of the named services (all of them when None), plus `ping`, in that order
+    (the order of the published spec, services/openrpc_methods.py)."""
     chosen = SERVICES if services is None else {name: SERVICES[name] for name in services}
-    table = dict(ALWAYS)
+    table: Methods = {}
     for methods in chosen.values():
         table.update(methods)
-    return table
+    return {**table, **ALWAYS}

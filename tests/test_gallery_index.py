@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facemarket.services.gallery_codes import CODED_DIMENSIONS, Basis, Codes
+from facemarket.services.gallery_codes import CODED_DIMENSIONS, SCAN, Basis, Codes
 from facemarket.services.gallery_index import DIMENSIONS, Shelf, brute_force
 
 
@@ -97,7 +97,8 @@ def test_the_code_pass_keeps_every_row_within_the_radius_and_rules_out_most_othe
     codes.put(7, vectors[7:])
     for query in np.concatenate([make_rows(rng, 5), clustered_rows(rng, 5), vectors[-3:]]):
         kept = codes.candidates(query, 0.6, rows)
-        assert np.array_equal(kept, codes.candidates(query, 0.6, rows, portable=True))  # VNNI and plain C agree
+        # the pass that runs here (gallery_codes.SCAN) against the numpy one; C against C: test_gallery_scan_engines.py
+        assert np.array_equal(kept, codes.candidates(query, 0.6, rows, engine="numpy")), f"{SCAN} and numpy differ"
         within = set(np.flatnonzero(brute_force(vectors, query) <= 0.6).tolist())
         assert within <= set(kept.tolist())
         in_vain = set(kept[kept < rows - 1000].tolist()) - within  # the clustered rows lie near 0.6 by design
