@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from facemarket.agent.chain import connect
+from facemarket.agent.escrow_reader import connect
 from facemarket.agent.config import AgentConfig
 from facemarket.agent.startup import check_registration
 from facemarket.contracts.bind import bind

@@ -9,7 +9,7 @@ import pytest
 
 from facemarket.agent.config import AgentConfig, ConfigError
 from facemarket.cli.home import Home
-from facemarket.cli.keystore import read_password as cli_password
+from facemarket.cli.accounts import stated_password as cli_password
 from facemarket.contracts.deployment import deployments_dir
 from facemarket.services import gallery
 
