@@ -81,13 +81,19 @@ class Gallery:
             )
         return len(removed)
 
-    def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int) -> list[list[Match]]:
-        """For each face's vector, the `top` closest distinct names within `threshold`,
-        closest first; an empty list means unknown."""
+    def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int, margin: float) -> list[Recalled]:
+        """For each face's vector, the `top` closest distinct names within `threshold`, closest
+        first, and whether the closest is named: only when it lies within `threshold` and the
+        next other name lies at least `margin` farther (a stranger among many faces is about
+        as close to several of them; a returning person is much closer to their own)."""
         shelf = self.check_not_empty(consumer)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIMENSIONS)
-        first = shelf.nearest(vectors, top, within=threshold)
-        return [self._names_near(shelf, vector, neighbours, threshold, top) for vector, neighbours in zip(vectors, first)]
+        reach, wanted = threshold + margin, max(top, 2)
+        first = shelf.nearest(vectors, wanted, within=reach)
+        return [
+            _decide(self._names_near(shelf, vector, neighbours, reach, wanted), threshold, top, margin)
+            for vector, neighbours in zip(vectors, first)
+        ]
 
     @staticmethod
     def _names_near(shelf: Shelf, vector: np.ndarray, neighbours: list[Neighbour], threshold: float, top: int) -> list[Match]:
@@ -119,6 +125,23 @@ class Gallery:
 
     def close(self) -> None:
         self.store.close()
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """One face's answer: the closest names within the threshold, whether the first is named,
+    and how much farther the next other name lies (None: none within threshold + margin)."""
+
+    matches: list[Match]
+    known: bool
+    margin: float | None
+
+
+def _decide(names: list[Match], threshold: float, top: int, margin: float) -> Recalled:
+    gap = names[1].distance - names[0].distance if len(names) > 1 else None
+    within = [m for m in names if m.distance <= threshold][:top]
+    known = bool(within) and (gap is None or gap >= margin)
+    return Recalled(within, known, gap)
 
 
 def _closest_per_name(neighbours: list[Neighbour]) -> list[Match]:
