@@ -49,7 +49,7 @@ FACE_SERVICES_METHODS: list[dict[str, Any]] = [
      "result": {"name": "enrolled", "schema": {"type": "object"}}},
     {"name": "recall", "summary": "Who in the caller's gallery is in the photo.",
      "params": [_IMAGE, {"name": "threshold", "schema": {"type": "number"}},
-                {"name": "top", "schema": {"type": "integer"}}],
+                {"name": "top", "schema": {"type": "integer"}}, {"name": "margin", "schema": {"type": "number"}}],
      "result": {"name": "faces", "schema": _FACES_RESULT}},
     {"name": "forget", "summary": "Remove faces from the caller's gallery by name or id.",
      "params": [{"name": "name", "schema": {"type": "string"}}, {"name": "id", "schema": {"type": "integer"}}],
