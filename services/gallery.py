@@ -81,23 +81,12 @@ class Gallery:
             )
         return len(removed)
 
-    def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int) -> list[list[Match]]:
-        """For each face's vector, the `top` closest distinct names within `threshold`,
-        closest first; an empty list means unknown."""
-        shelf = self.check_not_empty(consumer)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIMENSIONS)
-        first = shelf.nearest(vectors, top, within=threshold)
-        return [self._names_near(shelf, vector, neighbours, threshold, top) for vector, neighbours in zip(vectors, first)]
-
-    @staticmethod
-    def _names_near(shelf: Shelf, vector: np.ndarray, neighbours: list[Neighbour], threshold: float, top: int) -> list[Match]:
-        count = top
-        while True:  # one name may own several of the nearest faces: widen until `top` names show
-            matches = _closest_per_name(neighbours)
-            if len(matches) >= top or len(neighbours) < count:  # fewer than asked: none left within
-                return matches[:top]
-            count *= 4
-            (neighbours,) = shelf.nearest(vector[None], count, within=threshold)
+    def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int, margin: float) -> list[Recalled]:
+        """For each face's vector, the `top` closest distinct names within `threshold`, closest
+        first, and whether the closest is named: only when it lies within `threshold` and the
+        next other name lies at least `margin` farther (a stranger among many faces is about
+        as close to several of them; a returning person is much closer to their own)."""
+        return recall_on_shelf(self.check_not_empty(consumer), vectors, threshold, top, margin)
 
     def check_not_empty(self, consumer: str) -> Shelf:
         """The consumer's shelf of faces aligned like ours; an empty one is the client's error."""
@@ -119,6 +108,44 @@ class Gallery:
 
     def close(self) -> None:
         self.store.close()
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """One face's answer: the closest names within the threshold, whether the first is named,
+    and how much farther the next other name lies (None: none within threshold + margin)."""
+
+    matches: list[Match]
+    known: bool
+    margin: float | None
+
+
+def recall_on_shelf(shelf: Shelf, vectors: np.ndarray, threshold: float, top: int, margin: float) -> list[Recalled]:
+    """`Gallery.recall` on one shelf (the quality benchmark calls it on synthetic galleries)."""
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIMENSIONS)
+    reach, wanted = threshold + margin, max(top, 2)
+    first = shelf.nearest(vectors, wanted, within=reach)
+    return [
+        _decide(_names_near(shelf, vector, neighbours, reach, wanted), threshold, top, margin)
+        for vector, neighbours in zip(vectors, first)
+    ]
+
+
+def _names_near(shelf: Shelf, vector: np.ndarray, neighbours: list[Neighbour], threshold: float, top: int) -> list[Match]:
+    count = top
+    while True:  # one name may own several of the nearest faces: widen until `top` names show
+        matches = _closest_per_name(neighbours)
+        if len(matches) >= top or len(neighbours) < count:  # fewer than asked: none left within
+            return matches[:top]
+        count *= 4
+        (neighbours,) = shelf.nearest(vector[None], count, within=threshold)
+
+
+def _decide(names: list[Match], threshold: float, top: int, margin: float) -> Recalled:
+    gap = names[1].distance - names[0].distance if len(names) > 1 else None
+    within = [m for m in names if m.distance <= threshold][:top]
+    known = bool(within) and (gap is None or gap >= margin)
+    return Recalled(within, known, gap)
 
 
 def _closest_per_name(neighbours: list[Neighbour]) -> list[Match]:

@@ -19,6 +19,7 @@ class GalleryCode(IntEnum):
     BAD_ID = 1108
     NAME_OR_ID = 1109
     BAD_CONSUMER = 1110
+    BAD_MARGIN = 1111
 
 
 class GalleryError(ServiceError):

@@ -31,6 +31,9 @@ from facemarket.services.rpc_context import RequestContext
 
 DEFAULT_THRESHOLD = 0.6  # dlib's same-person distance
 MAX_THRESHOLD = 2.0
+# how much farther the next other name must lie than the closest for recall to name it: keeps a
+# stranger's chance of being named low as the gallery grows (benchmarks/quality_bench.py, README)
+DEFAULT_MARGIN = 0.1
 DEFAULT_TOP, MAX_TOP = 1, 100
 MAX_NAME_LENGTH = 100
 DEFAULT_CONSUMER = ""  # the default gallery, for calls that do not come through the agent
@@ -73,26 +76,29 @@ async def enrol(context: RequestContext, name: Any, image: Any, face: Any = None
     return Success({"id": face_id, "name": name, "face": box.to_json()})
 
 
-async def recall(context: RequestContext, image: Any, threshold: Any = DEFAULT_THRESHOLD, top: Any = DEFAULT_TOP) -> Result:
+async def recall(
+    context: RequestContext, image: Any, threshold: Any = DEFAULT_THRESHOLD, top: Any = DEFAULT_TOP, margin: Any = DEFAULT_MARGIN
+) -> Result:
     gallery, owner = context.app[GALLERY], consumer_key(context.consumer)
-    threshold, top = check_threshold(threshold), check_top(top)
+    threshold, top, margin = check_threshold(threshold), check_top(top), check_margin(margin)
     gallery.check_not_empty(owner)  # before the costly part
     faces = await context.identities(image_param(image))
     if not faces:
         raise _no_face()
 
     vectors = np.array([vector for _, vector in faces], dtype=np.float32)
-    found = await asyncio.to_thread(gallery.recall, owner, vectors, threshold, top)
+    found = await asyncio.to_thread(gallery.recall, owner, vectors, threshold, top, margin)
     return Success(
         {
             "faces": [
                 {
                     "box": box.to_json(),
-                    "known": bool(matches),
-                    "name": matches[0].name if matches else None,
-                    "matches": [m.to_json() for m in matches],
+                    "known": answer.known,
+                    "name": answer.matches[0].name if answer.known else None,
+                    "matches": [m.to_json() for m in answer.matches],
+                    "margin": None if answer.margin is None else round(answer.margin, 4),
                 }
-                for (box, _), matches in zip(faces, found)
+                for (box, _), answer in zip(faces, found)
             ]
         }
     )
@@ -154,6 +160,16 @@ def check_threshold(threshold: Any) -> float:
             f"(default {DEFAULT_THRESHOLD}; lower is stricter), got {threshold!r}",
         )
     return float(threshold)
+
+
+def check_margin(margin: Any) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin <= MAX_THRESHOLD:
+        raise GalleryError(
+            GalleryCode.BAD_MARGIN,
+            f"margin must be a distance from 0 to {MAX_THRESHOLD} (default {DEFAULT_MARGIN}; 0 names the "
+            f"closest face within the threshold whoever else is near), got {margin!r}",
+        )
+    return float(margin)
 
 
 def check_top(top: Any) -> int:
