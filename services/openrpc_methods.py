@@ -36,6 +36,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "name": {"schema": {"type": "string"}},
     "threshold": {"schema": {"type": "number"}},
     "top": {"schema": {"type": "integer"}},
+    "margin": {"description": "name a face only when the next name is at least this much farther",
+               "schema": {"type": "number"}},
     "id": {"schema": {"type": "integer"}},
 }
 _FACES_RESULT = {"name": "faces", "schema": {"type": "object", "properties": {"faces": {"type": "array"}}}}
