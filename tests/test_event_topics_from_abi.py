@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from facemarket.agent import chain
+from facemarket.agent import escrow_reader as chain
 from facemarket.contracts.artifacts import event_data_types, event_topic
 
 
