@@ -14,7 +14,7 @@ from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.spec import build_spec, spec_bytes
 from tests.fixtures.agent import http, rpc_body, wait_until
 
-# The names README's Agent section promises under GET /metrics.
+# The names docs/agent.md promises under GET /metrics.
 README_METRICS = ("facemarket_agent_requests_total", "facemarket_agent_gate_seconds", "facemarket_agent_upstream_seconds",
                   "facemarket_agent_claim_transactions_total", "facemarket_agent_jobs_claimed_total",
                   "facemarket_agent_tokens_earned_total", "facemarket_agent_claims_pending",
