@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from jsonrpcserver.methods import Methods
 
+from facemarket.services.dlib_build import dlib_build
 from facemarket.services.errors import Code
 from facemarket.services.rpc_context import RequestContext
 from facemarket.services.rpc_dispatch import dispatch
@@ -59,6 +60,8 @@ async def handle_health(request: web.Request) -> web.Response:
         "status": "ok" if pool.ready else "loading",
         "methods": sorted(request.app[METHODS]),
         "workers": sorted(pool.pids),
+        "threads_per_worker": pool.threads,  # OpenCV's and BLAS's, so workers x threads = cores
+        "dlib": dlib_build(),
     }
     return web.json_response(body, status=200 if pool.ready else 503)
 
