@@ -1,11 +1,12 @@
 """Install dlib into the venv: built for this machine when it can be, else the generic `dlib-bin`.
 
 dlib-bin is a portable build without BLAS: its face descriptor and CNN detector run 3-5x
-slower than dlib compiled here against Debian's OpenBLAS with the CPU's AVX. Compiling
-takes 10-20 minutes on 2 cores, so the wheel is kept outside the clone, in
-~/.cache/facemarket/dlib/<key>/, keyed by what it was built for (dlib version, Python,
-CPU vector flags, BLAS package and version): every clone on the machine reuses it, and a
-different CPU or BLAS gets its own build. When a compiler, CMake or OpenBLAS is missing
+slower than dlib compiled here against Debian's OpenBLAS with every vector instruction of
+this CPU (-march=native). Compiling takes 10-25 minutes on 2 cores, so the wheel is kept
+outside the clone, in ~/.cache/facemarket/dlib/<key>/, keyed by what it was built for (dlib
+version, Python, the CPU's model and flags, BLAS package and version): every clone on the
+machine reuses it, and a different CPU or BLAS gets its own build (pip's own wheel cache is
+not used: it would hand back a wheel built for another CPU). When a compiler, CMake or OpenBLAS is missing
 (and cannot be installed with apt-get as root) or the build fails, it says so in one line
 and installs dlib-bin: the install never fails for want of the faster build. A failed build
 is remembered in the key's folder, so the next install does not spend the time again.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import os
 import platform
 import shutil
@@ -42,14 +44,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facemarket" / "dlib"
 
 
-def cpu_flags() -> list[str]:
-    """The vector instructions this CPU runs, as /proc/cpuinfo (and so lscpu) reports them."""
+def cpu_flags() -> tuple[list[str], str]:
+    """The vector instructions this CPU runs, as /proc/cpuinfo (and so lscpu) reports them, and
+    a digest of its model and every flag: `-march=native` code runs on this kind of CPU only."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return [flag for flag in VECTOR_FLAGS if flag in flags]
+        return [], "unknown"
+    lines = text.splitlines()
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    model = next((line for line in lines if line.startswith("model name")), "")
+    digest = hashlib.sha256(f"{model} {' '.join(sorted(flags))}".encode()).hexdigest()[:10]
+    return [flag for flag in VECTOR_FLAGS if flag in flags], digest
 
 
 def blas_version() -> str | None:
@@ -76,7 +82,8 @@ def _dpkg_version(package: str) -> str | None:
 def build_key(blas: str) -> str:
     """What the wheel was built for: a change in any part needs another build."""
     python = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    return "-".join([DLIB_VERSION, python, platform.machine(), "openblas" + blas, *cpu_flags()]).replace(":", "_")
+    vector, digest = cpu_flags()
+    return "-".join([DLIB_VERSION, python, platform.machine(), "openblas" + blas, *vector, "native" + digest]).replace(":", "_")
 
 
 def missing_tools() -> list[str]:
@@ -93,8 +100,10 @@ def build_wheel(folder: Path) -> Path:
     log = folder / "build.log"
     print(f"building dlib {DLIB_VERSION} for this machine (once; 10-20 min on 2 cores), log: {log}", flush=True)
     with tempfile.TemporaryDirectory(dir=folder) as scratch, log.open("w") as out:
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-binary", "dlib", "-w", scratch, f"dlib=={DLIB_VERSION}"]
-        subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True)
+        command = [sys.executable, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "--no-binary", "dlib", "-w", scratch, f"dlib=={DLIB_VERSION}"]
+        # every instruction this CPU has (AVX2, FMA, AVX-512 here), not only the AVX dlib's build adds
+        env = {**os.environ, "CXXFLAGS": f"{os.environ.get('CXXFLAGS', '')} -march=native".strip()}
+        subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True, env=env)
         (built,) = Path(scratch).glob("dlib-*.whl")
         return built.rename(folder / built.name)
 
