@@ -38,6 +38,7 @@ BLAS_PACKAGE = "libopenblas-dev"
 # the flags dlib's build can use (it enables SSE4 and AVX when the host runs them)
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f")
 FAILED = "build.failed"  # left in the key's folder when its build failed
+CHOICE = "facemarket-dlib.txt"  # in the venv: the wheel or dlib-bin pin it holds (another key's wheel is replaced)
 
 
 def cache_root() -> Path:
@@ -125,12 +126,15 @@ def pip(*args: str) -> None:
 
 
 def install(wanted: str, requirement: str) -> None:
-    """Install `requirement` as distribution `wanted`, the other one uninstalled first."""
-    others = installed() - {wanted}
-    if others:
-        pip("uninstall", "--yes", *sorted(others))
-    if wanted not in installed():
-        pip("install", "--no-deps", requirement)
+    """Install `requirement` as distribution `wanted`, whatever dlib was there uninstalled first;
+    nothing to do when the venv's record says it holds this very requirement already."""
+    record = Path(sys.prefix) / CHOICE
+    if installed() == {wanted} and record.exists() and record.read_text() == requirement:
+        return
+    if installed():
+        pip("uninstall", "--yes", *sorted(installed()))
+    pip("install", "--no-deps", requirement)
+    record.write_text(requirement)
 
 
 def choose_wheel() -> tuple[Path | None, str]:
