@@ -12,12 +12,15 @@ PYTEST_ARGS ?=
 
 install: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): pyproject.toml setup.py services/gallery_scan.c
+# tools/install_dlib.py: dlib built for this CPU with OpenBLAS (compiled once per machine, kept in
+# ~/.cache/facemarket/dlib), or the generic dlib-bin when it cannot be; pyproject.toml leaves dlib to it.
+$(STAMP): pyproject.toml setup.py services/gallery_scan.c tools/install_dlib.py
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -c 'import os, sys, sysconfig; h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); print("no Python headers (" + h + "): the gallery recall uses its numpy scan, several times slower than services/gallery_scan.c (Debian: apt install python3-dev)") if not os.path.exists(h) else None'
 	command -v cc >/dev/null || echo "no C compiler: the gallery's recall uses its numpy scan, several times slower than services/gallery_scan.c (Debian: apt install gcc, then make install again)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) tools/install_dlib.py
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 

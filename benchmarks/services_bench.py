@@ -17,15 +17,20 @@ with each algorithm and for face_identity, prints in one run:
 4. the fixed cost of a call without face work, which no load from other programs can hide
    in noise: `ping`, and find_face on a 1x1 image (adds the hop to a worker and back).
 
-It also times dlib_cnn on woman_portrait.jpg (1200x1800) through the service, against raw
-dlib on the full photo (goal: under 4 s; raw dlib took 13 s), unless --skip-raw-cnn.
+First it compares the dlib builds (issue 16): the generic dlib-bin, loaded in a subprocess
+(services/dlib_build.py), against the dlib this venv runs (built for the machine by `make
+install` when it could be), in alternating rounds: face_identity on the 640x480 photo (goal:
+median <= 90 ms; dlib-bin ~190 ms), find_face dlib_hog on it (goal: no slower than dlib-bin),
+both direct and through the service, and dlib_cnn on woman_portrait.jpg (1200x1800) through
+the service (goal: <= 1.2 s; dlib-bin 2.2 s). Raw dlib's CNN on that whole photo (13 s with
+dlib-bin) is timed last, unless --skip-raw-cnn.
 
 The modes alternate in short rounds (direct and 1 client paired, 2 clients, 4 clients,
 again), so that load from other programs falls on each alike; still, the machine has 2
 cores and may be shared: figures are noisy; run it alone for good ones. The benchmark calls
 the services as the agent does, with a secret of its own (`--secret-file`, checked per call).
 
-    .venv/bin/python benchmarks/services_bench.py [--seconds 8] [--rounds 4] [--skip-raw-cnn]
+    .venv/bin/python benchmarks/services_bench.py [--seconds 8] [--rounds 4] [--skip-raw-cnn] [--builds-only]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ import numpy as np  # noqa: E402
 from facemarket.models.locate import models_dir  # noqa: E402
 from facemarket.services import worker, worker_tasks  # noqa: E402
 from facemarket.services.auth import credentials, new_secret, write_private  # noqa: E402
+from facemarket.services.dlib_build import dlib_bin_environment, dlib_build  # noqa: E402
 from facemarket.services.image_decoding import ImageLimits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,28 +251,76 @@ async def fixed_costs(url: str, seconds: float) -> str:
     return "fixed cost per call (median): " + ", ".join(f"{label} {ms:.2f} ms" for label, ms in medians.items())
 
 
-def bench_large_cnn(skip_raw: bool) -> None:
-    """dlib_cnn on the 1200x1800 portrait: the service's budgeted detection against raw dlib."""
-    jpeg = (FACES / "woman_portrait.jpg").read_bytes()
+def portrait_cnn_seconds(url: str, calls: int) -> list[float]:
+    """dlib_cnn on the 1200x1800 portrait through the service: each call's seconds."""
+    body = request_body("find_face", {"algorithm": "dlib_cnn"}, (FACES / "woman_portrait.jpg").read_bytes())
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=HEADERS), timeout=120) as response:
+            (_face,) = json.loads(response.read())["result"]["faces"]
+        times.append(time.perf_counter() - start)
+    return times
+
+
+BUILD_CASES = {  # figure -> (method, params) on the 640x480 photo, paired direct and service
+    "face_identity": ("face_identity", {}),
+    "find_face dlib_hog": ("find_face", {"algorithm": "dlib_hog"}),
+}
+
+
+def build_round(seconds: float) -> dict:
+    """One round of this process's dlib: latencies (s) of each build figure, and its build."""
+    worker.initialize(str(models_dir()), ImageLimits(), threads=1)
+    image = photo_640x480()
     process, url, _ = start_server()
     try:
-        body = request_body("find_face", {"algorithm": "dlib_cnn"}, jpeg)
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=HEADERS), timeout=120) as response:
-                (face,) = json.loads(response.read())["result"]["faces"]
-            times.append(time.perf_counter() - start)
-        print(f"woman_portrait.jpg 1200x1800, dlib_cnn through the service: median {statistics.median(times):.2f} s "
-              f"(of {', '.join(f'{t:.2f}' for t in times)}), face {face}")
+        latencies: dict[str, list[float]] = {}
+        for label, (method, params) in BUILD_CASES.items():
+            call = direct_call(method, params, image)
+            call()  # warm-up
+            direct, service = Tally(), Tally()
+            asyncio.run(run_paired(call, url, request_body(method, params, image), seconds, direct, service))
+            latencies[f"{label}, direct"], latencies[f"{label}, service"] = direct.latencies, service.latencies
+        portrait_cnn_seconds(url, 1)  # warm-up
+        latencies["dlib_cnn 1200x1800, service"] = portrait_cnn_seconds(url, 3)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    if not skip_raw:
-        rgb = cv2.cvtColor(cv2.imread(str(FACES / "woman_portrait.jpg")), cv2.COLOR_BGR2RGB)
-        start = time.perf_counter()
-        found = worker.models().cnn_detector(rgb, 0)
-        print(f"woman_portrait.jpg 1200x1800, raw dlib CNN on the full photo: {time.perf_counter() - start:.2f} s, {len(found)} face(s)")
+    return {"dlib": dlib_build(), "latencies": latencies}
+
+
+def bench_builds(seconds: float, rounds: int) -> None:
+    """dlib-bin (in a subprocess) against this venv's dlib, in alternating rounds, medians in ms."""
+    bin_environment = dlib_bin_environment()
+    runs: dict[str, list[dict]] = {"dlib-bin": [], "this venv": []}
+    for _ in range(rounds):
+        child = subprocess.run(
+            [sys.executable, __file__, "--build-round", str(seconds)], env=bin_environment, check=True,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        runs["dlib-bin"].append(json.loads(child.stdout))
+        runs["this venv"].append(build_round(seconds))
+    medians = {
+        name: {label: statistics.median(x for run in done for x in run["latencies"][label]) * 1000 for label in done[0]["latencies"]}
+        for name, done in runs.items()
+    }
+    for name, done in runs.items():
+        print(f"{name:10} {json.dumps(done[0]['dlib'])}")
+    goals = {"face_identity, direct": "<= 90", "face_identity, service": "<= 90", "dlib_cnn 1200x1800, service": "<= 1200",
+             "find_face dlib_hog, direct": "<= dlib-bin", "find_face dlib_hog, service": "<= dlib-bin"}  # fmt: skip
+    print(f"{'median ms':32} {'dlib-bin':>9} {'this venv':>10} {'speed-up':>9}  goal")
+    for label, old in medians["dlib-bin"].items():
+        new = medians["this venv"][label]
+        print(f"{label:32} {old:9.1f} {new:10.1f} {old / new:8.2f}x  {goals.get(label, '')}")
+
+
+def bench_raw_cnn() -> None:
+    """Raw dlib's CNN on the whole 1200x1800 portrait, which the service's budget avoids."""
+    rgb = cv2.cvtColor(cv2.imread(str(FACES / "woman_portrait.jpg")), cv2.COLOR_BGR2RGB)
+    start = time.perf_counter()
+    found = worker.models().cnn_detector(rgb, 0)
+    print(f"woman_portrait.jpg 1200x1800, raw dlib CNN on the full photo: {time.perf_counter() - start:.2f} s, {len(found)} face(s)")
 
 
 def main() -> None:
@@ -274,9 +328,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="how long each figure is measured, in all")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per figure")
     parser.add_argument("--skip-raw-cnn", action="store_true", help="skip raw dlib CNN on the full 1200x1800 photo (~15 s)")
+    parser.add_argument("--builds-only", action="store_true", help="only compare dlib-bin with this venv's dlib")
+    parser.add_argument("--build-round", type=float, help=argparse.SUPPRESS)  # the dlib-bin subprocess's part
     args = parser.parse_args()
-    bench_services(args.seconds, args.rounds)
-    bench_large_cnn(args.skip_raw_cnn)
+    if args.build_round is not None:
+        print(json.dumps(build_round(args.build_round)))
+        return
+    # set on some machines for old OpenBLAS builds (see the README's Benchmark): they change BLAS speed
+    kept = [f"{v}={os.environ[v]}" for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+    print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; {', '.join(kept) or 'no OPENBLAS_CORETYPE'}")
+    bench_builds(args.seconds / 2, 2)
+    if not args.builds_only:
+        bench_services(args.seconds, args.rounds)
+        if not args.skip_raw_cnn:
+            bench_raw_cnn()
+    print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from aiohttp import web
 from jsonrpcserver.methods import Methods
 
 from facemarket.services.auth import AUTH_HEADER, CONSUMER_HEADER, authorized
+from facemarket.services.dlib_build import dlib_build
 from facemarket.services.errors import Code
 from facemarket.services.gallery_codes import SCAN
 from facemarket.services.rpc_context import RequestContext
@@ -80,6 +81,8 @@ async def handle_health(request: web.Request) -> web.Response:
         "methods": sorted(request.app[METHODS]),
         "workers": sorted(pool.pids),
         "gallery_scan": SCAN,  # the C extension's pass, or the numpy one when it is not built
+        "threads_per_worker": pool.threads,  # OpenCV's and BLAS's, so workers x threads = cores
+        "dlib": dlib_build(),
     }
     return web.json_response(body, status=200 if pool.ready else 503)
 

@@ -3,9 +3,8 @@
 Large photos are shrunk to about 0.4 megapixels before detection (a 1200x1800 portrait
 to 516x775), so the call takes about 2 s instead of 13 s. The detector finds faces from
 about 80 pixels, so in a shrunk photo a face must span about 1/6 of its shorter side;
-for crowds in large photos, dlib_hog (budget 1.5 megapixels) finds smaller faces. Small
-photos are not enlarged: that would cost time for faces that small. Boxes are mapped
-back to the original.
+for crowds in large photos, send crops. Small photos are not enlarged: that would cost
+time for faces that small. Boxes are mapped back to the original.
 """
 
 from __future__ import annotations
