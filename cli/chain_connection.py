@@ -24,7 +24,7 @@ from facemarket.cli.amounts import format_amount
 from facemarket.cli.durations import describe
 from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTokens,
                                    TransactionFailed)
-from facemarket.cli.networks import Network
+from facemarket.cli.networks import LOCAL_CHAIN_ID, Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
 from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
@@ -56,6 +56,16 @@ _SAYS = {
     "InvalidName": ("{name!r} is not a valid name",
                     "use 1-64 of a-z 0-9 . _ - (no capitals, no /)"),
 }
+
+
+def _dev_owner_hint(owner: str, chain_id: int) -> str:
+    """How to act as `owner` when it is one of the local chain's dev accounts."""
+    if chain_id != LOCAL_CHAIN_ID:
+        return ""
+    from facemarket.cli.accounts import dev_address
+    index = next((i for i in range(10) if dev_address(i) == owner), None)
+    return ("" if index is None else f" (it is the local chain's dev account {index}: "
+            f"`facemarket account import-dev {index} owner`, then --account owner)")
 
 
 class _Provider(Web3.HTTPProvider):
@@ -205,8 +215,11 @@ class Chain:
             says, hint = _SAYS[name]
             return TransactionFailed(f"{what}: {says.format(**args)}", hint.format(**args))
         if name == "OwnableUnauthorizedAccount":
-            return TransactionFailed(f"{what}: account {args['account']} is not the contract owner",
-                                     "use the owner's account (--account)")
+            owner = self.contracts.token.functions.owner().call()
+            return TransactionFailed(
+                f"{what}: account {args['account']} is not the token's owner {owner}",
+                "act as the owner: --account NAME|ADDRESS of an imported account holding its key"
+                + _dev_owner_hint(owner, self.chain_id))
         detail = f"{name}({', '.join(f'{k}={v}' for k, v in args.items())})" if name else str(error)
         return TransactionFailed(f"{what} would revert: {detail}")
 

@@ -1,0 +1,77 @@
+"""Issue 17, the newcomer's path by hand, through the CLI alone: a new account gets ETH for gas
+from the local chain's dev accounts, dev accounts are imported by index (their keys are public),
+`--account` takes a name, an address or a dev index everywhere, and the owner-only error names
+the owner and the command that acts as it."""
+
+from __future__ import annotations
+
+from web3 import Web3
+
+from facemarket.cli.accounts import dev_address
+from facemarket.cli.errors import ConfigError
+from facemarket.cli.eth_funding import fund_from_dev
+
+
+def test_a_new_account_is_told_it_cannot_pay_gas_and_is_funded_from_a_dev_account(fm):
+    created = fm("account", "create", "newbie", "--light-kdf")
+    assert created.code == 0, created.err
+    assert "holds no ETH" in created.out and "facemarket account fund newbie --eth 1" in created.out
+    before = fm("account", "balance", "newbie", "--json").json
+    assert before["eth_wei"] == 0 and before["can_pay_gas"] is False
+    assert "no: `facemarket account fund`" in fm("account", "balance", "newbie").out
+
+    funded = fm("account", "fund", "newbie", "--eth", "0.5", "--json")
+    assert funded.code == 0, funded.err
+    assert funded.json["sent_wei"] == 5 * 10**17 and funded.json["from_dev"] == 9
+    after = fm("account", "balance", "newbie", "--json").json
+    assert after["eth_wei"] == 5 * 10**17 and after["can_pay_gas"] is True
+
+
+def test_fund_refuses_bad_amounts_payers_and_accounts_with_a_reason(fm):
+    for eth, says in (("-1", "out of range"), ("0", "out of range"), ("1e9", "out of range"),
+                      ("abc", "not an amount of ETH"), ("nan", "out of range")):
+        run = fm("account", "fund", "alice", "--eth", eth)
+        assert run.code != 0 and says in run.err, (eth, run.err)
+    assert "10 is not in the range" in fm("account", "fund", "alice", "--from-dev", "10").err
+    unknown = fm("account", "fund", "nobody-here")
+    assert unknown.code != 0 and "unknown account 'nobody-here'" in unknown.err
+
+
+def test_funding_is_refused_off_the_local_chain_with_where_eth_comes_from(market_stack):
+    w3 = Web3(Web3.HTTPProvider(market_stack.chain.url))
+    try:
+        fund_from_dev(w3, 11155111, dev_address(3), 10**18)
+    except ConfigError as error:
+        assert "not the local chain" in str(error) and "faucet" in error.hint
+    else:
+        raise AssertionError("funding on a public chain id was not refused")
+
+
+def test_dev_accounts_import_by_index_and_index_means_the_same_in_account(fm):
+    imported = fm("account", "import-dev", "7", "seven")
+    assert imported.code == 0, imported.err
+    assert dev_address(7) in imported.out and "key is public" in imported.out
+    # --account 7, --account seven and --account 0x… are the same account
+    for who in ("7", "seven", dev_address(7)):
+        run = fm("token", "transfer", "alice", "0", "-y", "--account", who, "--json")
+        assert run.code == 0, (who, run.err)
+    assert fm("account", "balance", "7", "--json").json["address"] == dev_address(7)
+    missing = fm("token", "transfer", "alice", "0", "-y", "--account", "8")
+    assert missing.code != 0 and "dev account 8" in missing.err
+    assert "facemarket account import-dev 8" in missing.err
+
+
+def test_import_dev_refuses_bad_indexes_names_and_doubles(fm):
+    assert "is not in the range" in fm("account", "import-dev", "10").err
+    assert "is not a valid integer" in fm("account", "import-dev", "x").err
+    assert "not digits alone" in fm("account", "import-dev", "6", "66").err
+    assert fm("account", "import-dev", "6", "six").code == 0
+    again = fm("account", "import-dev", "6", "six-again")
+    assert again.code != 0 and "is stored already" in again.err
+
+
+def test_minting_as_another_account_names_the_owner_and_the_command(fm):
+    run = fm("token", "mint", "alice", "1", "--account", "alice")
+    assert run.code != 0
+    assert f"not the token's owner {dev_address(0)}" in run.err
+    assert "facemarket account import-dev 0 owner" in run.err
