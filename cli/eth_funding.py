@@ -14,8 +14,6 @@ from facemarket.cli.accounts import dev_key
 from facemarket.cli.errors import ConfigError
 from facemarket.cli.networks import LOCAL_CHAIN_ID
 
-# Gas a claim or a job opening needs at most (a batch claim of a few jobs); the test of "can pay".
-GAS_FOR_ONE_TRANSACTION = 300_000
 FUNDING_DEV_ACCOUNT = 9   # the demo and tests use 0-5; the last one pays for funding
 PUBLIC_CHAIN_ETH = ("on a public chain ETH comes from an exchange or another wallet (send it to "
                     "{address}); on a testnet, from its faucet")
@@ -30,11 +28,6 @@ def wei_of(eth: str) -> int:
     if not amount.is_finite() or amount <= 0 or amount > 100:
         raise ConfigError(f"--eth {eth} is out of range", "give more than 0 and at most 100 ETH")
     return int(amount * 10**18)
-
-
-def can_pay_gas(balance_wei: int, gas_price_wei: int) -> bool:
-    """Whether a balance pays for one transaction (an opening, a register, a claim)."""
-    return balance_wei >= GAS_FOR_ONE_TRANSACTION * max(gas_price_wei, 1)
 
 
 def fund_from_dev(w3, chain_id: int, address: str, wei: int, index: int = FUNDING_DEV_ACCOUNT) -> str:

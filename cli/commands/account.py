@@ -8,7 +8,8 @@ import click
 
 from facemarket.cli.accounts import dev_key
 from facemarket.cli.commands.options import read_password, session_options
-from facemarket.cli.eth_funding import FUNDING_DEV_ACCOUNT, can_pay_gas, fund_from_dev, wei_of
+from facemarket.cli.eth_funding import FUNDING_DEV_ACCOUNT, fund_from_dev, wei_of
+from facemarket.contracts.gas import can_pay_gas
 from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, emit, fields, table
 
