@@ -28,6 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
+from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
@@ -186,6 +187,7 @@ class Client:
         """Prepay `count` calls in one transaction; kept in the home folder for later calls."""
         svc = service if isinstance(service, Service) else self.service(service, agent)
         quote = Quote(svc, method, price if price is not None else self.price_of(svc, method), count)
+        self._outlives_margin(svc, expires_in or self.expires_in)
         self.accept(quote.price)
         if self.confirm is not None:
             self.confirm(quote)
@@ -196,6 +198,18 @@ class Client:
         if keep:
             self.store.add(jobs)
         return jobs
+
+    def _outlives_margin(self, svc: Service, lifetime: int) -> None:
+        """Refuse a job the agent would refuse for every call: one no longer than the expiry
+        margin it publishes (it must claim before the job expires)."""
+        spec = self.spec(svc)
+        margin = spec.expiry_margin if spec is not None else 0
+        if lifetime <= margin:
+            raise JobUnusable(f"a job expiring {describe(lifetime)} is too short for the agent of "
+                              f"{svc.ref}: it refuses jobs within {describe(margin)[3:]} of their "
+                              "expiry (its spec's expiryMarginSeconds), so it could not be used",
+                              f"nothing was paid; give a longer --expires-in (more than "
+                              f"{margin}s, e.g. --expires-in {2 * margin}s)")
 
     def prepaid(self) -> list[Job]:
         """This account's jobs kept for later calls."""
@@ -234,8 +248,23 @@ class Client:
                 return self._post(svc, method, body, stored, "stored")
             except _Retry:
                 continue
+        self._agent_up(svc)
         opened = self.open_jobs(svc, 1, method=method, price=price, keep=False)[0]
         return self._post(svc, method, body, opened, "opened")
+
+    def _agent_up(self, svc: Service) -> None:
+        """Before tokens move into a new job: the agent answers GET /spec (a spec read already
+        says so); a down agent is reported with nothing paid, not after the job is funded."""
+        if self.spec(svc) is not None:
+            return
+        try:
+            fetch_spec(svc.spec_url, svc.spec_hash, self.http)
+        except AgentUnreachable as error:
+            raise AgentUnreachable(f"the agent of {svc.ref} does not answer: {error.message}",
+                                   "nothing was paid and no job was opened; try again when the "
+                                   "agent is up (`facemarket service show` checks it)") from None
+        except FacemarketError:
+            return  # it answers, with a spec we cannot use: the registry's price applies
 
     def _checked_job(self, job_id: int, svc: Service, method: str, params: dict) -> Job:
         """A job named by the user, checked on chain so the refusal is ours, with the fix."""
@@ -275,8 +304,10 @@ class Client:
             raise AgentUnreachable(
                 f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} "
                 f"({type(error).__name__})",
-                f"nothing was charged; job {job.id} is kept for the next call — try again when "
-                f"the agent is up") from None
+                f"nothing was charged, but {self.chain.token.format(job.price)} stays held in "
+                f"job {job.id} on the escrow; the next call uses it, or after it expires at "
+                f"{utc(job.expires_at)} ({describe(job.expires_at - self.chain_time())}) "
+                f"`facemarket job refund {job.id}` returns it") from None
         try:
             payload = json.loads(response.content)
         except ValueError:

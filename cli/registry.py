@@ -63,6 +63,13 @@ class Spec:
     hash: bytes
     matches_registry: bool
 
+    @property
+    def expiry_margin(self) -> int:
+        """Seconds before its expiry the agent stops taking a job (`x-payment`; 0 unstated)."""
+        payment = self.document.get("info", {}).get("x-payment", {})
+        margin = payment.get("expiryMarginSeconds") if isinstance(payment, dict) else None
+        return margin if isinstance(margin, int) and margin >= 0 else 0
+
     def price_of(self, method: str, params: dict | None = None) -> int | None:
         """The method's price as the agent publishes it, if it does: `x-price`, raised by the
         highest `x-price-when` entry these call params match, an absent param matching as its

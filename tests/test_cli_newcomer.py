@@ -10,6 +10,7 @@ from web3 import Web3
 from facemarket.cli.accounts import dev_address
 from facemarket.cli.errors import ConfigError
 from facemarket.cli.eth_funding import fund_from_dev
+from facemarket.cli.localstack import SERVICE
 
 
 def test_a_new_account_is_told_it_cannot_pay_gas_and_is_funded_from_a_dev_account(fm):
@@ -75,3 +76,28 @@ def test_minting_as_another_account_names_the_owner_and_the_command(fm):
     assert run.code != 0
     assert f"not the token's owner {dev_address(0)}" in run.err
     assert "facemarket account import-dev 0 owner" in run.err
+
+
+def test_job_open_refuses_a_job_shorter_than_the_published_expiry_margin(fm, new_consumer):
+    new_consumer("shorty", tokens="1")
+    spec = fm("service", "show", SERVICE, "--json").json["spec"]
+    margin = spec["info"]["x-payment"]["expiryMarginSeconds"]
+    assert margin == 300
+    for lifetime in ("60", "5m"):
+        run = fm("job", "open", "--service", SERVICE, "--expires-in", lifetime, "-y",
+                 "--account", "shorty")
+        assert run.code == 1 and len(run.err.strip().splitlines()) == 1, run.err
+        assert "is too short for the agent of demo/face-services" in run.err
+        assert "within 5m of their expiry" in run.err and "nothing was paid" in run.err
+        assert "--expires-in 600s" in run.err
+    assert fm("job", "list", "--account", "shorty", "--json").json == []
+    assert fm("job", "open", "--service", SERVICE, "--expires-in", "301", "-y",
+              "--account", "shorty").code == 0
+
+
+def test_call_says_served_and_claimed_later_not_paid(fm, new_consumer):
+    new_consumer("worded", tokens="1")
+    run = fm("call", SERVICE, "ping", "-y", "--account", "worded")
+    assert run.code == 0, run.err
+    assert "Served for 0.00000001 FACE by agent" in run.err and "Paid" not in run.err
+    assert "claims the payment from the escrow later" in run.err
