@@ -21,7 +21,7 @@ from web3.exceptions import (ContractCustomError, ContractLogicError,
                              Web3RPCError)
 
 from facemarket.cli.amounts import format_amount
-from facemarket.cli.durations import describe
+from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTokens,
                                    TransactionFailed)
 from facemarket.cli.networks import LOCAL_CHAIN_ID, Network
@@ -206,7 +206,8 @@ class Chain:
         if name == "JobNotExpired":
             left = describe(args["expiresAt"] - self.now())
             return TransactionFailed(f"{what}: job {args['jobId']} has not expired yet (expires "
-                                     f"{left})", "a job can be refunded once it has expired")
+                                     f"{left}, at {utc(args['expiresAt'])} by the chain's clock)",
+                                     "a job can be refunded once it has expired")
         if name == "JobNotRefundable":
             return TransactionFailed(f"{what}: job {args['jobId']} is "
                                      f"{JobState(args['state']).name}", "only an unused job (CREATED "
