@@ -79,12 +79,12 @@ class Spec:
             if entry.get("name") == method:
                 for key in ("x-price", "x-facemarket-price", "price"):
                     if isinstance(entry.get(key), int):
-                        return highest(entry[key], self._parameter_prices(entry), params,
+                        return highest(entry[key], self.parameter_prices(entry), params,
                                        openrpc_defaults(entry))
         return None
 
     @staticmethod
-    def _parameter_prices(entry: dict) -> list[tuple[str, str, int]]:
+    def parameter_prices(entry: dict) -> list[tuple[str, str, int]]:
         """(param, value, price) of the entry's one-parameter `x-price-when` variants."""
         return [(name, str(value), variant["price"]) for variant in entry.get("x-price-when", [])
                 if isinstance(variant.get("price"), int)

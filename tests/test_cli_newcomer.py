@@ -131,3 +131,13 @@ def test_an_early_refund_says_when_in_utc(fm, new_consumer):
     run = fm("job", "refund", str(job["id"]), "--account", "early")
     assert run.code == 1 and "has not expired yet (expires in " in run.err
     assert " UTC by the chain's clock" in run.err
+
+
+def test_service_show_lists_every_price_including_parameter_prices(fm):
+    shown = fm("service", "show", SERVICE)
+    assert shown.code == 0, shown.err
+    [line] = [row for row in shown.out.splitlines() if row.startswith("find_face")]
+    assert "0.01 FACE" in line and "algorithm=dlib_cnn: 1 FACE" in line
+    [method] = [m for m in fm("service", "show", SERVICE, "--json").json["methods"]
+                if m["name"] == "find_face"]
+    assert {"params": {"algorithm": "dlib_cnn"}, "price": 10**8} in method["price_when"]
