@@ -180,6 +180,10 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     await bind_ledger(config.ledger, await deployment_id(w3, deployment), agent=key.address, new_ledger=new_ledger,
                       read_job=lambda job_id: read_job(contracts.escrow, job_id), block_hash=lambda n: block_hash(w3, n))
     ledger = Ledger(config.ledger)
+    freed = await ledger.release_orphans()
+    if freed:
+        log.info("freed job(s) %s reserved by an agent instance that is gone (its requests died with it)",
+                 ", ".join(map(str, freed)))
     metrics = Metrics()
     follower = Follower(w3, deployment.escrow, key.address, ledger, metrics, start_block=deployment.block,
                         confirmations=config.confirmations, log_range=config.log_range,
