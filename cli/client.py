@@ -39,6 +39,7 @@ from facemarket.cli.networks import Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
+from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
 from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
                                                  sign_invocation)
@@ -93,6 +94,9 @@ def encode_image(image: str | Path | bytes) -> str:
     """The `image` param of the face services: base64 of the file's bytes."""
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     return base64.b64encode(data).decode("ascii")
+
+
+AGENT_CHECK_TIMEOUT = 10.0  # seconds for the agent to answer GET /spec before a job is opened
 
 
 class Client:
@@ -226,7 +230,12 @@ class Client:
         """Like `call`, but returns the job, the hashes and the agent's receipt too."""
         svc = self.service(service, agent)
         if image is not None:
-            params["image"] = encode_image(image)
+            data = image if isinstance(image, bytes) else Path(image).read_bytes()
+            check_image(data, "the image" if isinstance(image, bytes) else str(image))
+            params["image"] = encode_image(data)
+        spec = self.spec(svc)
+        if spec is not None and spec.matches_registry:  # before any job is opened or spent
+            check_call(spec.document, svc.ref, method, params)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                           separators=(",", ":")).encode()
         if job is not None:
@@ -257,14 +266,13 @@ class Client:
         says so); a down agent is reported with nothing paid, not after the job is funded."""
         if self.spec(svc) is not None:
             return
-        try:
-            fetch_spec(svc.spec_url, svc.spec_hash, self.http)
-        except AgentUnreachable as error:
-            raise AgentUnreachable(f"the agent of {svc.ref} does not answer: {error.message}",
+        try:  # any HTTP answer means it is up (a spec it cannot serve: the registry's price applies)
+            self.http.get(svc.spec_url, timeout=AGENT_CHECK_TIMEOUT, stream=True).close()
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise AgentUnreachable(f"the agent of {svc.ref} does not answer at {svc.spec_url} "
+                                   f"({type(error).__name__})",
                                    "nothing was paid and no job was opened; try again when the "
                                    "agent is up (`facemarket service show` checks it)") from None
-        except FacemarketError:
-            return  # it answers, with a spec we cannot use: the registry's price applies
 
     def _checked_job(self, job_id: int, svc: Service, method: str, params: dict) -> Job:
         """A job named by the user, checked on chain so the refusal is ours, with the fix."""

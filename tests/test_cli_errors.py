@@ -66,7 +66,7 @@ def test_agent_down_keeps_the_job(fm, new_consumer):
     assert fm("service", "register", "judy/down", "--endpoint", f"http://127.0.0.1:{port}/",
               "--price", "0.01", "--spec-hash", "0x" + "00" * 32, "--account", "judy").code == 0
     run = fm("call", "judy/down", "ping", "-y", "--account", "judy")  # checked before paying
-    assert_one_clear_line(run, "the agent of judy/down does not answer", "no job was opened")
+    assert_one_clear_line(run, "the agent of judy/down does not answer at http", "no job was opened")
     assert fm("job", "list", "--account", "judy", "--json").json == []
     assert fm("job", "open", "--service", "judy/down", "-y", "--account", "judy").code == 0
     kept = fm("job", "list", "--account", "judy", "--json").json

@@ -13,6 +13,7 @@ from facemarket.cli.accounts import dev_address
 from facemarket.cli.errors import ConfigError
 from facemarket.cli.eth_funding import fund_from_dev
 from facemarket.cli.localstack import SERVICE
+from tests.fixtures.cli import PHOTO
 
 
 def test_a_new_account_is_told_it_cannot_pay_gas_and_is_funded_from_a_dev_account(fm):
@@ -141,3 +142,29 @@ def test_service_show_lists_every_price_including_parameter_prices(fm):
     [method] = [m for m in fm("service", "show", SERVICE, "--json").json["methods"]
                 if m["name"] == "find_face"]
     assert {"params": {"algorithm": "dlib_cnn"}, "price": 10**8} in method["price_when"]
+
+
+def test_mistakes_are_refused_before_any_job_is_opened_or_spent(fm, new_consumer, tmp_path):
+    new_consumer("clumsy", tokens="1")
+    [job] = fm("job", "open", "--service", SERVICE, "-y", "--account", "clumsy", "--json").json
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(PHOTO.read_bytes()[:5000])
+    mistakes = [
+        (["find_fcae", "--image", str(PHOTO)], "demo/face-services has no method 'find_fcae'"),
+        (["find_face", "--image", str(PHOTO), "--param", "algorithm=dlib_cnnn"],
+         "algorithm='dlib_cnnn' is not one of haar_cascade, dlib_hog, dlib_cnn"),
+        (["find_face", "--image", str(PHOTO), "--param", "algoritm=dlib_cnn"],
+         "takes no param 'algoritm'"),
+        (["find_face"], "needs 'image'"),
+        (["find_face", "--image", str(text)], "is not an image the services read"),
+        (["find_face", "--image", str(cut)], "is a truncated JPEG"),
+    ]
+    for args, says in mistakes:
+        for job_args in ([], ["--job", str(job["id"])]):
+            run = fm("call", SERVICE, *args, *job_args, "-y", "--account", "clumsy")
+            assert run.code == 1 and says in run.err and "nothing was paid" in run.err, (args, run.err)
+    listed = fm("job", "list", "--all", "--account", "clumsy", "--json").json
+    assert [(j["id"], j["state"], j["prepaid"]) for j in listed] == [(job["id"], "FUNDED", True)]
+    assert fm("token", "balance", "clumsy", "--json").json["balance_units"] == 10**8 - job["price"]
