@@ -177,8 +177,10 @@ class Chain:
             message = error.rpc_response.get("error", {}).get("message") if isinstance(
                 getattr(error, "rpc_response", None), dict) else None
             message = message or str(error)
-            hint = ("the account needs ETH for gas" if "insufficient funds" in message.lower()
-                    else None)
+            hint = (f"account {signer.address} needs ETH for gas: on the local chain "
+                    f"`facemarket account fund {signer.address} --eth 1`, elsewhere send it ETH "
+                    "(an exchange, another wallet, a testnet's faucet)"
+                    if "insufficient funds" in message.lower() else None)
             raise TransactionFailed(f"{what} failed: {message}", hint) from None
         except ReceiptTimeout as error:
             raise TransactionFailed(str(error), "check the chain, then look it up") from None

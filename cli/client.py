@@ -325,6 +325,12 @@ class Client:
         error = payload.get("error") if isinstance(payload, dict) else None
         if error and 4000 <= int(error.get("code", 0)) <= 4099:
             self._refused(svc, method, job, origin, error)
+        if error and 400 <= response.status_code < 500:  # refused before any work: released
+            self.store.add([job])
+            raise ServiceFailed(f"{svc.ref}.{method} refused the request: {error.get('message')}",
+                                f"nothing was charged (refused before any face work); job {job.id} "
+                                "is kept for the next call — fix the request and call again",
+                                code=error.get("code"), data=error.get("data"))
         receipt = self._check_receipt(response, job, request_hash)
         if error:
             raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",

@@ -168,3 +168,21 @@ def test_mistakes_are_refused_before_any_job_is_opened_or_spent(fm, new_consumer
     listed = fm("job", "list", "--all", "--account", "clumsy", "--json").json
     assert [(j["id"], j["state"], j["prepaid"]) for j in listed] == [(job["id"], "FUNDED", True)]
     assert fm("token", "balance", "clumsy", "--json").json["balance_units"] == 10**8 - job["price"]
+
+
+def test_a_request_the_services_refuse_before_any_work_is_not_charged(fm, new_consumer, tmp_path):
+    new_consumer("fixer", tokens="1")
+    [job] = fm("job", "open", "--service", SERVICE, "-y", "--account", "fixer", "--json").json
+    junk = tmp_path / "junk.jpg"  # a JPEG's header and end marker: the client's check passes
+    junk.write_bytes(b"\xff\xd8\xff\xe0" + b"junk" * 50 + b"\xff\xd9")
+    run = fm("call", SERVICE, "find_face", "--image", str(junk), "--job", str(job["id"]), "-y",
+             "--account", "fixer")
+    assert run.code == 1, run.err
+    assert "refused the request" in run.err and "nothing was charged" in run.err
+    assert f"job {job['id']} is kept" in run.err
+    [kept] = fm("job", "list", "--account", "fixer", "--json").json
+    assert (kept["id"], kept["state"], kept["prepaid"]) == (job["id"], "FUNDED", True)
+    again = fm("call", SERVICE, "find_face", "--image", str(PHOTO), "-y", "--account", "fixer",
+               "--json")
+    assert again.code == 0, again.err
+    assert again.json["job"]["id"] == job["id"] and again.json["opened_job"] is False
