@@ -38,6 +38,13 @@ def dev_address(index: int) -> str:
     return Account.from_key(dev_key(index)).address
 
 
+def dev_index_of(address: str) -> int | None:
+    """Which of the local chain's dev accounts `address` is, if it is one."""
+    from facemarket.contracts.localchain import dev_private_keys
+    return next((i for i, key in enumerate(dev_private_keys())
+                 if Account.from_key(key).address == address), None)
+
+
 @dataclass(frozen=True)
 class StoredAccount:
     name: str

@@ -62,8 +62,8 @@ def _dev_owner_hint(owner: str, chain_id: int) -> str:
     """How to act as `owner` when it is one of the local chain's dev accounts."""
     if chain_id != LOCAL_CHAIN_ID:
         return ""
-    from facemarket.cli.accounts import dev_address
-    index = next((i for i in range(10) if dev_address(i) == owner), None)
+    from facemarket.cli.accounts import dev_index_of
+    index = dev_index_of(owner)
     return ("" if index is None else f" (it is the local chain's dev account {index}: "
             f"`facemarket account import-dev {index} owner`, then --account owner)")
 
