@@ -37,7 +37,7 @@ from facemarket.agent.pacing import pace_unpaid
 from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import ReceiptSigner
 from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
-from facemarket.agent.startup import check_chain, check_claim_timing, check_registration
+from facemarket.agent.startup import check_chain, check_claim_timing, check_gas, check_registration
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.typed_messages import Domain, escrow_domain
@@ -176,9 +176,14 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     document = build_spec(config)
     spec = spec_bytes(document)
     await check_registration(contracts.registry, contracts.token, key.address, config, spec_hash(spec))
+    await check_gas(w3, key.address)
     await bind_ledger(config.ledger, await deployment_id(w3, deployment), agent=key.address, new_ledger=new_ledger,
                       read_job=lambda job_id: read_job(contracts.escrow, job_id), block_hash=lambda n: block_hash(w3, n))
     ledger = Ledger(config.ledger)
+    freed = await ledger.release_orphans()
+    if freed:
+        log.info("freed job(s) %s reserved by an agent instance that is gone (its requests died with it)",
+                 ", ".join(map(str, freed)))
     metrics = Metrics()
     follower = Follower(w3, deployment.escrow, key.address, ledger, metrics, start_block=deployment.block,
                         confirmations=config.confirmations, log_range=config.log_range,

@@ -186,8 +186,8 @@ class Gate:
                 seen = await self._first_sight(job_id)
                 job, replay = await self.ledger.reserve_checked(job_id, request_hash, self.lease_seconds, check,
                                                                 seen)
-        except JobBusy:
-            raise self._busy(job_id) from None
+        except JobBusy as busy:
+            raise self._busy(job_id, busy.lease_until) from None
         return replay or Admitted(job, request_hash, signature, call.parsed()[0])
 
     def _check(self, job: JobRecord, request_hash: bytes, signature: bytes, call: Call) -> Admitted | None:
@@ -215,7 +215,7 @@ class Gate:
         if job.state == State.FAILED:
             raise Refused(Reason.ALREADY_USED, f"job {job.job_id} was used and cannot be claimed")
         if job.state == State.RESERVED and (job.lease_until or 0) > time.time():
-            raise self._busy(job.job_id)
+            raise self._busy(job.job_id, job.lease_until)
         price = self.price_of(method, params)
         if job.price < price:
             raise Refused(Reason.UNDERPAID, f"job {job.job_id} pays {job.price}, {method} costs {price}")
@@ -227,8 +227,12 @@ class Gate:
         return None
 
     @staticmethod
-    def _busy(job_id: int) -> Refused:
-        return Refused(Reason.BUSY, f"job {job_id} is being served for another request")
+    def _busy(job_id: int, lease_until: float | None) -> Refused:
+        """Says when the job frees: at its lease's end if that request never finishes (a
+        restarted agent frees its dead predecessor's reservations at start)."""
+        frees = (f"; it frees {describe(int(lease_until - time.time()))} ({_utc(int(lease_until))}) "
+                 "at the latest" if lease_until else "")
+        return Refused(Reason.BUSY, f"job {job_id} is being served for another request{frees}")
 
     async def _first_sight(self, job_id: int) -> SeenJob:
         """A job the follower has not seen: read it from the chain once; the ledger keeps it if

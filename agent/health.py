@@ -20,6 +20,7 @@ from facemarket.agent.claimer import Claimer
 from facemarket.agent.follower import Follower
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.proxy import Upstream
+from facemarket.contracts.gas import can_pay_gas
 
 PROBE_TIMEOUT = 2.0
 # A ledger that failed a real write this recently is reported unwritable even when the probe's
@@ -46,18 +47,38 @@ async def _ledger_writable(ledger: Ledger) -> bool:
     return failed_at is None or time.monotonic() - failed_at > LEDGER_ERROR_WINDOW
 
 
+async def _gas(w3: AsyncWeb3, agent: str) -> tuple[int | None, bool | None]:
+    """The agent's ETH and whether it pays a claim's gas (None: the chain did not say)."""
+    try:
+        balance, price = await asyncio.wait_for(
+            asyncio.gather(w3.eth.get_balance(agent), w3.eth.gas_price), PROBE_TIMEOUT)
+    except Exception:
+        return None, None
+    return balance, can_pay_gas(balance, price)
+
+
 async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: Ledger, follower: Follower,
                         claimer: Claimer) -> tuple[bool, dict[str, Any]]:
     """(healthy, report): healthy (HTTP 200) when chain, service and ledger all answer, so the
-    agent can take paid calls; a follower or claimer in trouble makes the status "degraded"
-    without taking the agent out of a balancer (calls are still served and recorded)."""
-    head, service_ok, ledger_ok = await asyncio.gather(_chain_head(w3), upstream.healthy(), _ledger_writable(ledger))
+    agent can take paid calls; a follower or claimer in trouble, or an agent without ETH for its
+    claims' gas, makes the status "degraded" (each in `reasons`) without taking the agent out of
+    a balancer (calls are still served and recorded)."""
+    head, service_ok, ledger_ok, (eth, pays_gas) = await asyncio.gather(
+        _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent))
     counts = await ledger.counts() if ledger_ok else {}
     healthy = head is not None and service_ok and ledger_ok
-    background_ok = follower.healthy is not False and claimer.healthy is not False
+    reasons = [why for why, bad in (
+        ("the chain does not answer", head is None), ("the service does not answer", not service_ok),
+        ("the ledger is not writable", not ledger_ok),
+        ("the follower is failing", follower.healthy is False),
+        ("the claimer is failing", claimer.healthy is False),
+        (f"the agent {agent} has no ETH for gas, so it cannot claim: send it ETH "
+         "(local chain: `facemarket account fund`)", pays_gas is False)) if bad]
     return healthy, {
-        "status": "ok" if healthy and background_ok else "degraded",
+        "status": "ok" if not reasons else "degraded",
+        "reasons": reasons,
         "agent": agent,
+        "gas": {"eth_wei": eth, "can_pay": pays_gas},
         "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor,
                   "follower_ok": follower.healthy is not False},
         "service": {"reachable": service_ok},

@@ -34,10 +34,13 @@ import concurrent.futures
 import contextlib
 import enum
 import json
+import os
 import queue
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
@@ -46,6 +49,23 @@ from facemarket.services.private_files import private_file
 from facemarket.services.sqlite_transaction import transaction
 
 T = TypeVar("T")
+
+
+def _alive(instance: str | None) -> bool:
+    """Whether the ledger instance `host:pid:nonce` may still run: only a process of this host
+    is known dead (another host's replica keeps its reservation until its lease ends)."""
+    if instance is None:
+        return False
+    host, _, rest = instance.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(rest.partition(":")[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 class State(enum.StrEnum):
@@ -63,6 +83,10 @@ USED = (State.SERVED, State.CLAIMING, State.CLAIMED)
 
 class JobBusy(Exception):
     """The job was reserved by someone else between reading and reserving it."""
+
+    def __init__(self, job_id: int, lease_until: float | None = None) -> None:
+        super().__init__(job_id)
+        self.lease_until = lease_until
 
 
 @dataclass(frozen=True)
@@ -119,8 +143,10 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_block ON jobs (block);
 CREATE INDEX IF NOT EXISTS jobs_by_settled_block ON jobs (settled_block);
 """
-SCHEMA_VERSION = 1  # PRAGMA user_version; 0: before settled_block / settled_from
-_ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT"}
+SCHEMA_VERSION = 2  # PRAGMA user_version; 0: before settled_block / settled_from; 1: before reserved_by
+# reserved_by: the instance (host:pid:nonce) holding a reservation, so a restarted agent frees
+# what its dead predecessor held instead of refusing that job for the whole lease.
+_ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT", "reserved_by": "TEXT"}
 _COLUMNS = ("job_id, consumer, price, expires_at, block, state, lease_until, request_hash, "
             "signature, response, tx_hash, attempts")
 
@@ -141,6 +167,7 @@ class SqliteLedger:
         self.db.executescript(_SCHEMA)
         self._migrate()
         self.db.executescript(_INDEXES)
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def _migrate(self) -> None:
         """Bring a ledger of an older version to this schema (deployed agents keep their files)."""
@@ -176,10 +203,23 @@ class SqliteLedger:
         """Take the job for one request: one conditional UPDATE, so only one request wins."""
         now = time.time()
         cursor = self.db.execute(
-            "UPDATE jobs SET state = 'RESERVED', lease_until = ?, request_hash = ?, updated_at = ? "
-            "WHERE job_id = ? AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < ?))",
-            (now + lease_seconds, request_hash, now, job_id, now))
+            "UPDATE jobs SET state = 'RESERVED', lease_until = ?, request_hash = ?, updated_at = ?, "
+            "reserved_by = ? WHERE job_id = ? AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < ?))",
+            (now + lease_seconds, request_hash, now, self.instance, job_id, now))
         return cursor.rowcount == 1
+
+    def release_orphans(self) -> list[int]:
+        """Free the reservations of instances of this ledger that are gone (their process on this
+        host no longer runs; reservations made before instances were recorded): their requests
+        died with them, nothing was served. The freed job ids."""
+        rows = self.db.execute("SELECT job_id, reserved_by FROM jobs WHERE state = 'RESERVED'").fetchall()
+        orphans = [job_id for job_id, owner in rows if owner != self.instance and not _alive(owner)]
+        with transaction(self.db):
+            for job_id in orphans:
+                self.db.execute("UPDATE jobs SET state = 'SEEN', lease_until = NULL, request_hash = NULL, "
+                                "reserved_by = NULL, updated_at = ? WHERE job_id = ? AND state = 'RESERVED'",
+                                (time.time(), job_id))
+        return orphans
 
     def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
                         check: Callable[[JobRecord], T | None],
@@ -200,7 +240,7 @@ class SqliteLedger:
         job = self.get(job_id)
         answer = check(job)
         if answer is None:
-            raise JobBusy(job_id)
+            raise JobBusy(job_id, job.lease_until)
         return job, answer
 
     def release(self, job_id: int, request_hash: bytes) -> None:
@@ -386,6 +426,9 @@ class Ledger:
                               check: Callable[[JobRecord], T | None],
                               seen: SeenJob | None = None) -> tuple[JobRecord | None, T | None]:
         return await self._run(self._store.reserve_checked, job_id, request_hash, lease_seconds, check, seen)
+
+    async def release_orphans(self) -> list[int]:
+        return await self._run(self._store.release_orphans)
 
     async def release(self, job_id: int, request_hash: bytes) -> None:
         await self._run(self._store.release, job_id, request_hash)

@@ -53,7 +53,9 @@ def build_spec(config: AgentConfig) -> dict[str, Any]:
         "openrpc": "1.3.2",
         "info": {**info, "title": info.get("title", config.service_name),
                  "x-payment": {"headers": [JOB_ID_HEADER, JOB_SIGNATURE_HEADER], "defaultPrice": config.price,
-                               "receiptHeader": RECEIPT_HEADER}},
+                               "receiptHeader": RECEIPT_HEADER,
+                               # a job closer than this to its expiry is refused: clients size jobs by it
+                               "expiryMarginSeconds": config.expiry_margin}},
         "methods": [priced(method) for method in methods],
         "components": {"schemas": {"Box": BOX_SCHEMA}},
     }

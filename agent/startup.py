@@ -14,6 +14,7 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from facemarket.agent.config import AgentConfig
+from facemarket.contracts.gas import can_pay_gas
 
 log = logging.getLogger("facemarket.agent.startup")
 
@@ -82,3 +83,15 @@ def check_claim_timing(config: AgentConfig) -> None:
         log.warning("claim_interval (%gs) is not shorter than expiry_margin (%ds): a job served near its "
                     "expiry may expire before the next claim round; lower claim_interval",
                     config.claim_interval, config.expiry_margin)
+
+
+async def check_gas(w3: AsyncWeb3, agent: str) -> bool:
+    """The agent's account pays its claims' gas; an agent without ETH serves calls it can never
+    claim, so this is logged at start (and shown in /health) with the fix."""
+    balance, price = await w3.eth.get_balance(agent), await w3.eth.gas_price
+    if can_pay_gas(balance, price):
+        return True
+    log.warning("the agent's account %s holds %d wei, too little ETH for the gas of a claim: it can "
+                "serve calls but not claim them; send it ETH (on the local chain: `facemarket "
+                "account fund %s --eth 1`)", agent, balance, agent)
+    return False

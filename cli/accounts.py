@@ -25,6 +25,26 @@ LIGHT_KDF_ITERATIONS = 4096
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def dev_key(index: int) -> str:
+    """The private key of the local chain's dev account `index` (public: Ganache's mnemonic)."""
+    from facemarket.contracts.localchain import ACCOUNT_COUNT, dev_private_keys
+    if not 0 <= index < ACCOUNT_COUNT:
+        raise ConfigError(f"there is no dev account {index}",
+                          f"the local chain has dev accounts 0-{ACCOUNT_COUNT - 1}")
+    return dev_private_keys(index + 1)[index]
+
+
+def dev_address(index: int) -> str:
+    return Account.from_key(dev_key(index)).address
+
+
+def dev_index_of(address: str) -> int | None:
+    """Which of the local chain's dev accounts `address` is, if it is one."""
+    from facemarket.contracts.localchain import dev_private_keys
+    return next((i for i, key in enumerate(dev_private_keys())
+                 if Account.from_key(key).address == address), None)
+
+
 @dataclass(frozen=True)
 class StoredAccount:
     name: str
@@ -61,26 +81,34 @@ class Keystores:
         return accounts[0].name if len(accounts) == 1 else None
 
     def get(self, name: str | None = None) -> StoredAccount:
+        """An account by name, address, or local dev account index (as `contracts deploy --from`)."""
         name = name or self.current_name()
         if name is None:
             raise ConfigError("no account chosen",
                               "create one with `facemarket account create NAME`, or pick one "
                               "with `facemarket account use NAME` or --account")
+        wanted = dev_address(int(name)) if name.isdigit() else name
         for account in self.all():
-            if account.name == name or account.address.lower() == name.lower():
+            if account.name == name or account.address.lower() == wanted.lower():
                 return account
+        if name.isdigit():
+            raise ConfigError(f"dev account {name} ({wanted}) is not imported",
+                              f"import it first: `facemarket account import-dev {name}`")
         raise ConfigError(f"unknown account {name!r}", "see `facemarket account list`")
 
     def resolve_address(self, name_or_address: str) -> str:
         """An address given as an account name or as 0x…; lets commands say `mint alice 10`."""
         if is_address(name_or_address):
             return to_checksum_address(name_or_address)
+        if name_or_address.isdigit():
+            return dev_address(int(name_or_address))
         return self.get(name_or_address).address
 
     def _save(self, name: str, keystore: dict) -> StoredAccount:
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.match(name) or name.isdigit():
             raise ConfigError(f"bad account name {name!r}",
-                              "use letters, digits, '.', '_' or '-' (at most 64)")
+                              "use letters, digits, '.', '_' or '-' (at most 64), not digits "
+                              "alone (those name dev accounts)")
         path = self.home.keystores / f"{name}.json"
         if path.exists():
             raise ConfigError(f"account {name!r} exists already", "pick another name")

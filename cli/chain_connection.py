@@ -21,10 +21,10 @@ from web3.exceptions import (ContractCustomError, ContractLogicError,
                              Web3RPCError)
 
 from facemarket.cli.amounts import format_amount
-from facemarket.cli.durations import describe
+from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTokens,
                                    TransactionFailed)
-from facemarket.cli.networks import Network
+from facemarket.cli.networks import LOCAL_CHAIN_ID, Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
 from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
@@ -56,6 +56,16 @@ _SAYS = {
     "InvalidName": ("{name!r} is not a valid name",
                     "use 1-64 of a-z 0-9 . _ - (no capitals, no /)"),
 }
+
+
+def _dev_owner_hint(owner: str, chain_id: int) -> str:
+    """How to act as `owner` when it is one of the local chain's dev accounts."""
+    if chain_id != LOCAL_CHAIN_ID:
+        return ""
+    from facemarket.cli.accounts import dev_index_of
+    index = dev_index_of(owner)
+    return ("" if index is None else f" (it is the local chain's dev account {index}: "
+            f"`facemarket account import-dev {index} owner`, then --account owner)")
 
 
 class _Provider(Web3.HTTPProvider):
@@ -167,8 +177,10 @@ class Chain:
             message = error.rpc_response.get("error", {}).get("message") if isinstance(
                 getattr(error, "rpc_response", None), dict) else None
             message = message or str(error)
-            hint = ("the account needs ETH for gas" if "insufficient funds" in message.lower()
-                    else None)
+            hint = (f"account {signer.address} needs ETH for gas: on the local chain "
+                    f"`facemarket account fund {signer.address} --eth 1`, elsewhere send it ETH "
+                    "(an exchange, another wallet, a testnet's faucet)"
+                    if "insufficient funds" in message.lower() else None)
             raise TransactionFailed(f"{what} failed: {message}", hint) from None
         except ReceiptTimeout as error:
             raise TransactionFailed(str(error), "check the chain, then look it up") from None
@@ -196,7 +208,8 @@ class Chain:
         if name == "JobNotExpired":
             left = describe(args["expiresAt"] - self.now())
             return TransactionFailed(f"{what}: job {args['jobId']} has not expired yet (expires "
-                                     f"{left})", "a job can be refunded once it has expired")
+                                     f"{left}, at {utc(args['expiresAt'])} by the chain's clock)",
+                                     "a job can be refunded once it has expired")
         if name == "JobNotRefundable":
             return TransactionFailed(f"{what}: job {args['jobId']} is "
                                      f"{JobState(args['state']).name}", "only an unused job (CREATED "
@@ -205,8 +218,11 @@ class Chain:
             says, hint = _SAYS[name]
             return TransactionFailed(f"{what}: {says.format(**args)}", hint.format(**args))
         if name == "OwnableUnauthorizedAccount":
-            return TransactionFailed(f"{what}: account {args['account']} is not the contract owner",
-                                     "use the owner's account (--account)")
+            owner = self.contracts.token.functions.owner().call()
+            return TransactionFailed(
+                f"{what}: account {args['account']} is not the token's owner {owner}",
+                "act as the owner: --account NAME|ADDRESS of an imported account holding its key"
+                + _dev_owner_hint(owner, self.chain_id))
         detail = f"{name}({', '.join(f'{k}={v}' for k, v in args.items())})" if name else str(error)
         return TransactionFailed(f"{what} would revert: {detail}")
 

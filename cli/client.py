@@ -28,6 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
+from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
@@ -38,6 +39,7 @@ from facemarket.cli.networks import Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
+from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
 from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
                                                  sign_invocation)
@@ -92,6 +94,9 @@ def encode_image(image: str | Path | bytes) -> str:
     """The `image` param of the face services: base64 of the file's bytes."""
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     return base64.b64encode(data).decode("ascii")
+
+
+AGENT_CHECK_TIMEOUT = 10.0  # seconds for the agent to answer GET /spec before a job is opened
 
 
 class Client:
@@ -186,6 +191,7 @@ class Client:
         """Prepay `count` calls in one transaction; kept in the home folder for later calls."""
         svc = service if isinstance(service, Service) else self.service(service, agent)
         quote = Quote(svc, method, price if price is not None else self.price_of(svc, method), count)
+        self._outlives_margin(svc, expires_in or self.expires_in)
         self.accept(quote.price)
         if self.confirm is not None:
             self.confirm(quote)
@@ -196,6 +202,18 @@ class Client:
         if keep:
             self.store.add(jobs)
         return jobs
+
+    def _outlives_margin(self, svc: Service, lifetime: int) -> None:
+        """Refuse a job the agent would refuse for every call: one no longer than the expiry
+        margin it publishes (it must claim before the job expires)."""
+        spec = self.spec(svc)
+        margin = spec.expiry_margin if spec is not None else 0
+        if lifetime <= margin:
+            raise JobUnusable(f"a job expiring {describe(lifetime)} is too short for the agent of "
+                              f"{svc.ref}: it refuses jobs within {describe(margin)[3:]} of their "
+                              "expiry (its spec's expiryMarginSeconds), so it could not be used",
+                              f"nothing was paid; give a longer --expires-in (more than "
+                              f"{margin}s, e.g. --expires-in {2 * margin}s)")
 
     def prepaid(self) -> list[Job]:
         """This account's jobs kept for later calls."""
@@ -212,7 +230,12 @@ class Client:
         """Like `call`, but returns the job, the hashes and the agent's receipt too."""
         svc = self.service(service, agent)
         if image is not None:
-            params["image"] = encode_image(image)
+            data = image if isinstance(image, bytes) else Path(image).read_bytes()
+            check_image(data, "the image" if isinstance(image, bytes) else str(image))
+            params["image"] = encode_image(data)
+        spec = self.spec(svc)
+        if spec is not None and spec.matches_registry:  # before any job is opened or spent
+            check_call(spec.document, svc.ref, method, params)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                           separators=(",", ":")).encode()
         if job is not None:
@@ -234,8 +257,22 @@ class Client:
                 return self._post(svc, method, body, stored, "stored")
             except _Retry:
                 continue
+        self._agent_up(svc)
         opened = self.open_jobs(svc, 1, method=method, price=price, keep=False)[0]
         return self._post(svc, method, body, opened, "opened")
+
+    def _agent_up(self, svc: Service) -> None:
+        """Before tokens move into a new job: the agent answers GET /spec (a spec read already
+        says so); a down agent is reported with nothing paid, not after the job is funded."""
+        if self.spec(svc) is not None:
+            return
+        try:  # any HTTP answer means it is up (a spec it cannot serve: the registry's price applies)
+            self.http.get(svc.spec_url, timeout=AGENT_CHECK_TIMEOUT, stream=True).close()
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise AgentUnreachable(f"the agent of {svc.ref} does not answer at {svc.spec_url} "
+                                   f"({type(error).__name__})",
+                                   "nothing was paid and no job was opened; try again when the "
+                                   "agent is up (`facemarket service show` checks it)") from None
 
     def _checked_job(self, job_id: int, svc: Service, method: str, params: dict) -> Job:
         """A job named by the user, checked on chain so the refusal is ours, with the fix."""
@@ -275,8 +312,10 @@ class Client:
             raise AgentUnreachable(
                 f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} "
                 f"({type(error).__name__})",
-                f"nothing was charged; job {job.id} is kept for the next call — try again when "
-                f"the agent is up") from None
+                f"nothing was charged, but {self.chain.token.format(job.price)} stays held in "
+                f"job {job.id} on the escrow; the next call uses it, or after it expires at "
+                f"{utc(job.expires_at)} ({describe(job.expires_at - self.chain_time())}) "
+                f"`facemarket job refund {job.id}` returns it") from None
         try:
             payload = json.loads(response.content)
         except ValueError:
@@ -286,6 +325,12 @@ class Client:
         error = payload.get("error") if isinstance(payload, dict) else None
         if error and 4000 <= int(error.get("code", 0)) <= 4099:
             self._refused(svc, method, job, origin, error)
+        if error and 400 <= response.status_code < 500:  # refused before any work: released
+            self.store.add([job])
+            raise ServiceFailed(f"{svc.ref}.{method} refused the request: {error.get('message')}",
+                                f"nothing was charged (refused before any face work); job {job.id} "
+                                "is kept for the next call — fix the request and call again",
+                                code=error.get("code"), data=error.get("data"))
         receipt = self._check_receipt(response, job, request_hash)
         if error:
             raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",

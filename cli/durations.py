@@ -13,3 +13,9 @@ def describe(seconds: int) -> str:
     shown = [f"{n}{u}" for n, u in parts if n][:2]  # the two largest units say enough
     text = " ".join(shown) or "0s"
     return f"{text} ago" if ago else f"in {text}"
+
+
+def utc(timestamp: int) -> str:
+    """'2026-12-02 07:12:05 UTC': a chain timestamp as people read it, never a raw number."""
+    import datetime as dt
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -96,3 +96,7 @@ class ServiceFailed(FacemarketError):
 
 class ReceiptInvalid(FacemarketError):
     """The agent's X-Job-Receipt is missing or not signed by the job's agent."""
+
+
+class RequestInvalid(FacemarketError):
+    """The call would be refused by the service (method, params, image): caught before paying."""

@@ -3,6 +3,7 @@ read, list and refund. The agent's side (complete) lives in the agent."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -10,7 +11,9 @@ from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from facemarket.cli.chain_connection import Chain
+from facemarket.cli.durations import utc
 from facemarket.cli.errors import InsufficientTokens, TransactionFailed
+from facemarket.cli.networks import LOCAL_CHAIN_ID
 from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712, sign_permit
 
@@ -122,8 +125,25 @@ class Escrow:
         return self.get(job_id)
 
     def refund(self, consumer: LocalAccount, job_id: int) -> Job:
+        self.catch_up_clock(self.get(job_id))
         self.chain.send(consumer, self.contract.functions.refund(job_id), f"refund job {job_id}")
         return self.get(job_id)
+
+    def catch_up_clock(self, job: Job) -> bool:
+        """The escrow judges expiry by the last block's time, and an idle chain makes no block:
+        when the wall clock says `job` has expired but the last block does not, mine one on the
+        local chain (True), or say both clocks and when to retry elsewhere."""
+        chain_now, wall = self.chain.now(), int(time.time())
+        if not chain_now < job.expires_at <= wall:
+            return False
+        if self.chain.chain_id == LOCAL_CHAIN_ID:
+            self.chain.w3.provider.make_request("evm_mine", [])
+            return self.chain.now() >= job.expires_at
+        raise TransactionFailed(
+            f"refund job {job.id}: it expired at {utc(job.expires_at)} by this machine's clock, but "
+            f"the chain's last block is from {utc(chain_now)}, before that",
+            "the escrow goes by the block's time: retry once the chain makes a new block (seconds "
+            "on a live chain; check this machine's clock if it persists)")
 
     def jobs_of(self, consumer: str) -> list[Job]:
         """Every job the consumer opened, read back from events (create-and-fund emits only

@@ -36,8 +36,7 @@ ADVICE: dict[Reason, tuple[str, JobFate]] = {
                            "account that opened it (--account)", JobFate.KEEP),
     Reason.ALREADY_USED: ("job {job} was used for another request: open a new one "
                           "(`facemarket job open --service {service}`)", JobFate.DROP),
-    Reason.BUSY: ("job {job} is serving another request right now: wait for it, or use "
-                  "another job", JobFate.KEEP),
+    Reason.BUSY: ("wait until then, or use another job", JobFate.KEEP),
     Reason.NOT_ONE_CALL: ("send one JSON-RPC request per job, params by name", JobFate.KEEP),
     Reason.CHAIN_UNAVAILABLE: ("the agent cannot reach its chain: nothing was charged, job {job} "
                                "is kept; try again later", JobFate.KEEP),

@@ -63,6 +63,13 @@ class Spec:
     hash: bytes
     matches_registry: bool
 
+    @property
+    def expiry_margin(self) -> int:
+        """Seconds before its expiry the agent stops taking a job (`x-payment`; 0 unstated)."""
+        payment = self.document.get("info", {}).get("x-payment", {})
+        margin = payment.get("expiryMarginSeconds") if isinstance(payment, dict) else None
+        return margin if isinstance(margin, int) and margin >= 0 else 0
+
     def price_of(self, method: str, params: dict | None = None) -> int | None:
         """The method's price as the agent publishes it, if it does: `x-price`, raised by the
         highest `x-price-when` entry these call params match, an absent param matching as its
@@ -72,12 +79,12 @@ class Spec:
             if entry.get("name") == method:
                 for key in ("x-price", "x-facemarket-price", "price"):
                     if isinstance(entry.get(key), int):
-                        return highest(entry[key], self._parameter_prices(entry), params,
+                        return highest(entry[key], self.parameter_prices(entry), params,
                                        openrpc_defaults(entry))
         return None
 
     @staticmethod
-    def _parameter_prices(entry: dict) -> list[tuple[str, str, int]]:
+    def parameter_prices(entry: dict) -> list[tuple[str, str, int]]:
         """(param, value, price) of the entry's one-parameter `x-price-when` variants."""
         return [(name, str(value), variant["price"]) for variant in entry.get("x-price-when", [])
                 if isinstance(variant.get("price"), int)

@@ -60,11 +60,25 @@ async def handle_rpc(request: web.Request) -> web.Response:
     answer = await dispatch(body, request.app[METHODS], RequestContext.of(request, request.app[POOL]))
     if answer is None:
         return web.Response(status=204)  # notifications only: JSON-RPC sends nothing back
-    return web.json_response(answer, status=503 if _nothing_computed(answer) else 200)
+    status = 503 if _nothing_computed(answer) else 400 if _refused_before_work(answer) else 200
+    return web.json_response(answer, status=status)
 
 
 # The services did no work for these: the caller may retry, and an agent must not charge for them.
 NOTHING_COMPUTED = frozenset({Code.DEADLINE_PASSED, Code.WORKER_CRASHED})
+# The request itself is wrong, found before any face work (unknown method, invalid params, an
+# image that does not decode): HTTP 400, so the agent releases the job uncharged (a mistake is
+# not a service rendered) and the caller can fix the request and use the same job.
+REFUSED_BEFORE_WORK = frozenset({
+    Code.PARSE_ERROR, Code.INVALID_REQUEST, Code.METHOD_NOT_FOUND, Code.INVALID_PARAMS,
+    Code.IMAGE_NOT_BASE64, Code.IMAGE_EMPTY, Code.IMAGE_UNREADABLE, Code.IMAGE_TOO_MANY_BYTES,
+    Code.IMAGE_TOO_MANY_PIXELS, Code.BOX_OUTSIDE_IMAGE, Code.UNKNOWN_ALGORITHM,
+    Code.UNKNOWN_LANDMARK_MODEL})
+
+
+def _refused_before_work(answer: dict | list) -> bool:
+    """A single call refused for its own request (a batch keeps 200, as above)."""
+    return isinstance(answer, dict) and answer.get("error", {}).get("code") in REFUSED_BEFORE_WORK
 
 
 def _nothing_computed(answer: dict | list) -> bool:

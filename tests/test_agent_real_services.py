@@ -48,14 +48,18 @@ def test_paid_find_face_is_served_by_the_real_services_and_claimed(agent, market
     assert agent.metric("facemarket_agent_tokens_earned_total") >= AGENT_PRICE
 
 
-def test_a_service_error_answer_is_a_served_call(agent, market):
-    """The service checked the input and answered with a JSON-RPC error: that is its work, paid."""
+def test_an_image_the_service_cannot_read_is_not_charged_and_the_job_serves_again(agent, market):
+    """The service refused the request before any face work (HTTP 400): the agent releases the
+    job uncharged, without a receipt, and the same job pays for the corrected call."""
     consumer = market.new_account()
     job_id = market.open_job(consumer, agent.address)
     body = rpc_body("find_face", {"image": "bm90IGFuIGltYWdl"})  # base64 of "not an image"
     reply = agent.post(body, market.payment(consumer, job_id, agent.address, body))
-    assert reply.status == 200 and "error" in reply.json
-    assert 1000 <= reply.json["error"]["code"] <= 1099
+    assert reply.status == 400 and reply.json["error"]["code"] == 1002
+    assert "X-Job-Receipt" not in reply.headers
+    ping = rpc_body("ping")
+    again = agent.post(ping, market.payment(consumer, job_id, agent.address, ping))
+    assert again.status == 200 and again.json["result"] == "pong", again.body
     wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
 
 

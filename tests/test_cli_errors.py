@@ -65,12 +65,17 @@ def test_agent_down_keeps_the_job(fm, new_consumer):
     assert fm("provider", "create", "judy", "--account", "judy").code == 0
     assert fm("service", "register", "judy/down", "--endpoint", f"http://127.0.0.1:{port}/",
               "--price", "0.01", "--spec-hash", "0x" + "00" * 32, "--account", "judy").code == 0
-    run = fm("call", "judy/down", "ping", "-y", "--account", "judy")
-    assert_one_clear_line(run, "cannot reach the agent of 'judy/down'", "nothing was charged")
+    run = fm("call", "judy/down", "ping", "-y", "--account", "judy")  # checked before paying
+    assert_one_clear_line(run, "the agent of judy/down does not answer at http", "no job was opened")
+    assert fm("job", "list", "--account", "judy", "--json").json == []
+    assert fm("job", "open", "--service", "judy/down", "-y", "--account", "judy").code == 0
     kept = fm("job", "list", "--account", "judy", "--json").json
     assert len(kept) == 1 and kept[0]["prepaid"] and kept[0]["state"] == "FUNDED"
     again = fm("call", "judy/down", "ping", "-y", "--account", "judy")  # uses the kept job
-    assert_one_clear_line(again, f"job {kept[0]['id']} is kept")
+    assert_one_clear_line(again, "cannot reach the agent of 'judy/down'",
+                          f"0.01 FACE stays held in job {kept[0]['id']} on the escrow",
+                          f"`facemarket job refund {kept[0]['id']}` returns it")
+    assert " UTC (in " in again.err
     assert len(fm("job", "list", "--account", "judy", "--json").json) == 1
 
 

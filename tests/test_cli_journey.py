@@ -68,14 +68,15 @@ def test_call_uses_prepaid_jobs_first_then_opens_one(fm, new_consumer):
 
 def test_refund_of_an_expired_unused_job(fm, new_consumer, chain_rpc):
     new_consumer("dave", tokens="1")
-    [job] = fm("job", "open", "--service", SERVICE, "--expires-in", "60", "-y", "--account", "dave",
+    # longer than the agent's expiry margin (300 s): `job open` refuses a job it could not use
+    [job] = fm("job", "open", "--service", SERVICE, "--expires-in", "400", "-y", "--account", "dave",
                "--json").json
     early = fm("job", "refund", str(job["id"]), "--account", "dave")
     assert early.code == 1
     assert "has not expired yet" in early.err and "Traceback" not in early.err
     assert fm("job", "list", "--account", "dave", "--json").json[0]["prepaid"] is True
 
-    chain_rpc("evm_increaseTime", [120])
+    chain_rpc("evm_increaseTime", [460])
     chain_rpc("evm_mine")
     refunded = fm("job", "refund", str(job["id"]), "--account", "dave", "--json")
     assert refunded.code == 0, refunded.err

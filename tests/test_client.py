@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 import requests
@@ -139,9 +140,13 @@ def test_a_job_that_cannot_pay_is_refused_before_sending(client):
 
 def test_a_service_error_names_the_service_and_its_code(client):
     with pytest.raises(ServiceFailed) as failed:
-        client.call(SERVICE, "find_face", image=b"not an image")
+        # a JPEG's header and end marker (the client's own check passes), junk between
+        client.call(SERVICE, "find_face", image=b"\xff\xd8\xff\xe0" + b"junk" * 10 + b"\xff\xd9")
     assert 1000 <= failed.value.code < 1100
-    assert "find_face failed" in str(failed.value)
+    assert "find_face refused the request" in str(failed.value) and "nothing was charged" in str(failed.value)
+    refused = int(re.search(r"job (\d+) is kept", str(failed.value)).group(1))
+    assert refused in [job.id for job in client.prepaid()]
+    assert client.invoke(SERVICE, "ping", job=refused).job.id == refused  # it pays the next call
 
 
 def test_the_request_hash_is_over_the_exact_body_sent(client):

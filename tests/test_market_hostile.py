@@ -24,6 +24,7 @@ from facemarket.contracts.typed_messages import (
     request_hash,
     sign_invocation,
 )
+from facemarket.services.app import REFUSED_BEFORE_WORK
 from tests.fixtures.agent import CountingUpstream, rpc_body
 from tests.fixtures.services import FACES, b64
 from tests.market_http import jsonrpc_error, raw_post
@@ -329,21 +330,25 @@ def services_jobs(services_agent, market, consumer) -> JobPool:
 @pytest.mark.parametrize("method", ["find_face", "face_identity", "enrol", "recall"])
 def test_images_that_are_not_images_are_answered_with_a_service_error(services_agent, services_jobs, market, consumer, method):
     """Paid calls with bad images reach the real services once each and get their JSON-RPC
-    error (the service did the checking, so they are paid); the services keep serving."""
+    error; one refused before any face work (HTTP 400: unreadable image, invalid params) is not
+    charged and its job serves again, any other is served and paid; the services keep serving."""
     agent, upstream = services_agent
     pool = services_jobs
+    job = pool.take()
     for name, image in IMAGES.items():
         params = {"image": image, **({"name": "x"} if method == "enrol" else {})}
         body = rpc_body(method, params)
-        job = pool.take()
         seen = upstream.count()
         reply = raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body))
-        assert_served(reply, agent, market, job, body)
         error = json.loads(reply.body)["error"]
         assert (1000 <= error["code"] < 1200 or error["code"] == -32602) and error["message"], (name, error)
+        if error["code"] in REFUSED_BEFORE_WORK:
+            assert reply.status == 400, (name, reply.status)
+        else:
+            assert_served(reply, agent, market, job, body)
+            job = pool.take()
         assert upstream.count() == seen + 1
-    body = rpc_body("ping")
-    job = pool.take()
+    body = rpc_body("ping")  # on the last job: a refused one serves again
     assert json.loads(raw_post(agent.url, body, payment_headers(market, consumer, agent, job, body)).body)["result"] == "pong"
 
 

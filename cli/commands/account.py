@@ -1,4 +1,4 @@
-"""`facemarket account create|import|list|use|show|balance`: encrypted keystores, never keys."""
+"""`facemarket account create|import|import-dev|fund|list|use|show|balance`: encrypted keystores, never keys."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
+from facemarket.cli.accounts import dev_key
 from facemarket.cli.commands.options import read_password, session_options
+from facemarket.cli.eth_funding import FUNDING_DEV_ACCOUNT, fund_from_dev, wei_of
+from facemarket.contracts.gas import can_pay_gas
 from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, emit, fields, table
 
@@ -14,6 +17,11 @@ from facemarket.cli.ui import Group, emit, fields, table
 @click.group(cls=Group)
 def account() -> None:
     """Accounts: encrypted keystore files (geth/MetaMask format) in FACEMARKET_HOME."""
+
+
+NO_GAS = ("It holds no ETH, so it cannot pay gas for a transaction yet: on the local chain run "
+          "`facemarket account fund {name} --eth 1`; on a public chain send it ETH from an "
+          "exchange or another wallet (a testnet's faucet).")
 
 
 def _record(stored, current: str | None = None) -> dict:
@@ -32,7 +40,8 @@ def create(name: str, password_file: Path | None, light_kdf: bool) -> None:
     session = Session()
     stored = session.keystores.create(name, read_password(password_file, confirm=True),
                                       light_kdf=light_kdf)
-    emit(_record(stored), f"Created account {name!r}: {stored.address}")
+    emit({**_record(stored), "eth": "0", "can_pay_gas": False},
+         f"Created account {name!r}: {stored.address}\n{NO_GAS.format(name=name)}")
 
 
 @account.command("import")
@@ -56,6 +65,43 @@ def import_(name: str, keystore_file: Path | None, key_file: Path | None,
         stored = session.keystores.create(name, read_password(password_file, confirm=True),
                                           light_kdf=light_kdf, private_key=key)
     emit(_record(stored), f"Imported account {name!r}: {stored.address}")
+
+
+@account.command("import-dev")
+@click.argument("index", type=click.IntRange(0, 9))
+@click.argument("name", required=False)
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Password to encrypt the key with (else $FACEMARKET_PASSWORD, else a prompt).")
+def import_dev(index: int, name: str | None, password_file: Path | None) -> None:
+    """Import the local chain's dev account INDEX (0 deploys the contracts and owns the token)
+    as NAME (default: dev-INDEX). Their keys are public: for the local chain only."""
+    session = Session()
+    name = name or f"dev-{index}"
+    stored = session.keystores.create(name, read_password(password_file, confirm=True),
+                                      light_kdf=True, private_key=dev_key(index))
+    emit({**_record(stored), "dev_index": index},
+         f"Imported dev account {index} as {name!r}: {stored.address}\nIts key is public "
+         "(Ganache's well-known mnemonic): never send it anything on a public chain.")
+
+
+@account.command()
+@click.argument("who", metavar="NAME|ADDRESS|INDEX")
+@click.option("--eth", default="1", show_default=True, help="How much ETH to send.")
+@click.option("--from-dev", type=click.IntRange(0, 9), default=FUNDING_DEV_ACCOUNT,
+              show_default=True, help="The dev account that pays.")
+@session_options
+def fund(session: Session, who: str, eth: str, from_dev: int) -> None:
+    """Give an account ETH for gas from a local chain's dev account (chain id 1337 only; on a
+    public chain ETH comes from an exchange, another wallet or a testnet's faucet)."""
+    address = session.address(who)
+    wei = wei_of(eth)
+    chain = session.chain
+    tx_hash = fund_from_dev(chain.w3, chain.chain_id, address, wei, from_dev)
+    balance = chain.w3.eth.get_balance(address)
+    record = {"address": address, "sent_wei": wei, "from_dev": from_dev, "tx": tx_hash,
+              "eth_wei": balance, "eth": str(chain.w3.from_wei(balance, "ether"))}
+    emit(record, f"Sent {eth} ETH to {address} from dev account {from_dev}; it now holds "
+                 f"{record['eth']} ETH.")
 
 
 @account.command("list")
@@ -100,6 +146,8 @@ def balance(session: Session, who: str | None) -> None:
     units = chain.contracts.token.functions.balanceOf(address).call()
     record = {"address": address, "network": session.network.name, "eth_wei": eth,
               "eth": str(chain.w3.from_wei(eth, "ether")), "token_units": units,
-              "token": chain.token.format(units), "symbol": chain.token.symbol}
-    emit(record, fields([("address", address), ("ETH", record["eth"]),
+              "token": chain.token.format(units), "symbol": chain.token.symbol,
+              "can_pay_gas": can_pay_gas(eth, chain.w3.eth.gas_price)}
+    gas = "yes" if record["can_pay_gas"] else "no: `facemarket account fund` (local chain)"
+    emit(record, fields([("address", address), ("ETH", record["eth"]), ("can pay gas", gas),
                          (chain.token.symbol, record["token"])]))

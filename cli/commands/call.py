@@ -63,9 +63,10 @@ def call(session: Session, service_name: str, method: str, image: Path | None,
     def human() -> None:
         click.echo(pretty(readable(paid.result)))
         how = "new job" if paid.opened_job else "job"
-        click.echo(f"Paid {record['job']['price_text']} to agent {paid.service.agent} (provider "
-                   f"{paid.service.provider}) with {how} {paid.job.id} "
-                   f"(now {record['job']['state']}); receipt checked.", err=True)
+        click.echo(f"Served for {record['job']['price_text']} by agent {paid.service.agent} "
+                   f"(provider {paid.service.provider}) on {how} {paid.job.id}; receipt checked. "
+                   f"The agent claims the payment from the escrow later (the job stays "
+                   f"{record['job']['state']} until then).", err=True)
         if annotate:
             click.echo(f"Annotated picture: {annotate}", err=True)
 

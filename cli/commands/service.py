@@ -46,6 +46,14 @@ def _spec_hash(endpoint: str, spec_hash: str | None) -> bytes:
 AGENT_HELP = "Address (or account name) of the agent paid for it (default: the current account)."
 
 
+def _prices(token, method: dict, default: int) -> str:
+    """'0.01 FACE; algorithm=dlib_cnn: 1 FACE': the method's price and every parameter price."""
+    base = token.format(method["price"] if method["price"] is not None else default)
+    return "; ".join([base] + [f"{k}={v}: {token.format(variant['price'])}"
+                               for variant in method["price_when"]
+                               for k, v in variant["params"].items()])
+
+
 @service.command()
 @click.argument("ref", metavar="PROVIDER/NAME")
 @click.option("--endpoint", required=True, help="The agent's public URL, e.g. http://host:8000/.")
@@ -122,6 +130,8 @@ def show(session: Session, ref: str) -> None:
         with progress(f"reading the spec at {svc.spec_url}"):
             spec = fetch_spec(svc.spec_url, svc.spec_hash)
         methods = [{"name": m.get("name"), "price": spec.price_of(m.get("name", "")),
+                    "price_when": [{"params": {param: value}, "price": price}
+                                   for param, value, price in spec.parameter_prices(m)],
                     "params": ", ".join(p["name"] + ("" if p.get("required") else "?")
                                         for p in m.get("params", [])),
                     "summary": m.get("summary", "")} for m in spec.document.get("methods", [])]
@@ -140,8 +150,7 @@ def show(session: Session, ref: str) -> None:
                             else record.get("spec_error") or "DIFFERS from the registered hash")]))
         if record["methods"]:
             click.echo()
-            click.echo(table([{**m, "price": token.format(m["price"]) if m["price"] is not None
-                               else token.format(svc.price)} for m in record["methods"]],
+            click.echo(table([{**m, "price": _prices(token, m, svc.price)} for m in record["methods"]],
                              ["name", "price", "params", "summary"]))
             click.echo("(? = optional)")
 
