@@ -142,7 +142,7 @@ def run_demo(workdir: Path, photo: Path, desk_port: int | None = None) -> None:
             raise SystemExit(1)
         if desk_port is None:
             say("Next, the front desk: `make desk` runs this demo and keeps its market up with a web "
-                "page that names people at the camera (README, Desk).")
+                "page that names people at the camera (docs/desk.md).")
         else:
             serve_desk(stack, desk_port)
     finally:
