@@ -60,7 +60,7 @@ def test_a_squatter_who_registers_the_name_first_is_never_paid(fm, new_consumer,
     asked = fm("call", f"{PROVIDER}/faces", "ping", "--account", "victim")  # no -y: asks first
     assert f"to agent {real['agent']} (provider {PROVIDER})?" in asked.err
     shown = fm("call", f"{PROVIDER}/faces", "ping", "-y", "--account", "victim")
-    assert f"to agent {real['agent']} (provider {PROVIDER}) with" in shown.err
+    assert f"by agent {real['agent']} (provider {PROVIDER}) on" in shown.err  # "Served for … by agent … on job N"
     assert {j["agent"] for j in jobs_of(fm, "victim")} == {real["agent"]}
     assert units(fm, "squatter") == squatter_before
 
