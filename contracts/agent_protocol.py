@@ -21,6 +21,28 @@ JOB_ID_HEADER = "X-Job-Id"                # the job that pays, decimal
 JOB_SIGNATURE_HEADER = "X-Job-Signature"  # the consumer's Invocation signature, 0x + 65 bytes hex
 RECEIPT_HEADER = "X-Job-Receipt"          # the agent's Receipt signature over what it served
 
+# A call paid from a payment channel (ChannelEscrow): the channel, the cumulative amount the
+# consumer now authorises on it (token units, decimal) and the channel signer's Voucher signature
+# over (channel, amount, keccak256 of this body). The answer carries the agent's ChannelReceipt.
+CHANNEL_ID_HEADER = "X-Channel-Id"
+CHANNEL_AMOUNT_HEADER = "X-Channel-Amount"
+CHANNEL_SIGNATURE_HEADER = "X-Channel-Signature"
+CHANNEL_RECEIPT_HEADER = "X-Channel-Receipt"
+# GET /channels/{id}: the agent's view of a channel, for its consumer (or the channel's signer)
+# only: a ChannelStateRequest(channelId, issuedAt) signature; issuedAt is unix seconds, near now.
+CHANNEL_STATE_TIME_HEADER = "X-Channel-State-Issued-At"
+CHANNEL_STATE_SIGNATURE_HEADER = "X-Channel-State-Signature"
+
+# A free trial call: the grant the agent signed (as `facemarket agent grant` prints it), the
+# index of this call under the grant (0, 1, …) and the consumer's TrialCall signature.
+TRIAL_GRANT_HEADER = "X-Trial-Grant"
+TRIAL_CALL_HEADER = "X-Trial-Call"
+TRIAL_SIGNATURE_HEADER = "X-Trial-Signature"
+
+# On every 402: how to pay this call, machine-readable (base64 of JSON), in the spirit of x402's
+# PAYMENT-REQUIRED; the same object is in the JSON-RPC error's data.payment.
+PAYMENT_REQUIRED_HEADER = "Payment-Required"
+
 
 class Reason(enum.Enum):
     """(code, HTTP status, what the client should do)."""
@@ -43,6 +65,22 @@ class Reason(enum.Enum):
     OVERLOADED = (4014, 503, "the agent is at its concurrency limit; retry shortly")
     NOT_RECORDED = (4015, 503, "the agent could not record the call; nothing was charged, retry")
     BODY_INCOMPLETE = (4016, 408, "the whole request body did not arrive in time; nothing was charged, send it at once")
+    # Channels (4020-4039)
+    UNKNOWN_CHANNEL = (4020, 402, "no such channel in the ChannelEscrow; open one first")
+    CHANNEL_WRONG_AGENT = (4021, 402, "the channel pays another agent; open a channel to this agent")
+    CHANNEL_BAD_SIGNATURE = (4022, 402, "the signature is not the channel signer's Voucher over this "
+                                        "channel, amount and body")
+    CHANNEL_UNDERPAID = (4023, 402, "the voucher's cumulative amount does not cover everything served on "
+                                    "the channel plus this call; GET /channels/{id} for the channel's state")
+    CHANNEL_DEPOSIT_EXCEEDED = (4024, 402, "the voucher's amount is more than the channel's deposit; top it up")
+    CHANNEL_EXPIRING = (4025, 402, "the channel expires too soon to be claimed; extend it")
+    CHANNEL_CLOSED = (4026, 402, "the channel was reclaimed by its consumer; open a new one")
+    CHANNEL_BUSY = (4027, 409, "this very voucher is being served for an identical request in progress; wait")
+    # Trial calls (4040-4049)
+    TRIAL_INVALID = (4040, 402, "the trial grant is not signed by this agent, or is not for this consumer")
+    TRIAL_EXPIRED = (4041, 402, "the trial grant has expired")
+    TRIAL_USED_UP = (4042, 402, "every call of the trial grant was used; pay with a channel or a job")
+    TRIAL_BAD_SIGNATURE = (4043, 402, "the signature is not the grant's consumer's TrialCall over this body")
 
     @property
     def code(self) -> int:

@@ -22,15 +22,31 @@ from eth_utils import to_checksum_address
 
 ESCROW_DOMAIN_NAME = "facemarket JobEscrow"
 ESCROW_DOMAIN_VERSION = "1"
+CHANNELS_DOMAIN_NAME = "facemarket ChannelEscrow"
+CHANNELS_DOMAIN_VERSION = "1"
 
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 INVOCATION_TYPE = "Invocation(uint256 jobId,address agent,bytes32 requestHash)"
 RECEIPT_TYPE = "Receipt(uint256 jobId,bytes32 requestHash,bytes32 responseHash)"
 PERMIT_TYPE = "Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"
+# Channels (ChannelEscrow's domain): a voucher authorises a cumulative amount and is bound to one
+# request body; the agent's ChannelReceipt answers it; a ChannelStateRequest lets a consumer (or
+# its signer) read the agent's view of a channel; a TrialGrant, signed by the agent, gives a
+# consumer free calls, each presented with the consumer's TrialCall.
+VOUCHER_TYPE = "Voucher(uint256 channelId,uint256 amount,bytes32 requestHash)"
+CHANNEL_RECEIPT_TYPE = "ChannelReceipt(uint256 channelId,uint256 amount,bytes32 requestHash,bytes32 responseHash)"
+CHANNEL_STATE_REQUEST_TYPE = "ChannelStateRequest(uint256 channelId,uint256 issuedAt)"
+TRIAL_GRANT_TYPE = "TrialGrant(address consumer,address agent,uint256 calls,uint256 expiresAt)"
+TRIAL_CALL_TYPE = "TrialCall(bytes32 grantHash,uint256 callIndex,bytes32 requestHash)"
 _DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
 _INVOCATION_TYPEHASH = keccak(INVOCATION_TYPE.encode())
 _RECEIPT_TYPEHASH = keccak(RECEIPT_TYPE.encode())
 _PERMIT_TYPEHASH = keccak(PERMIT_TYPE.encode())
+_VOUCHER_TYPEHASH = keccak(VOUCHER_TYPE.encode())
+_CHANNEL_RECEIPT_TYPEHASH = keccak(CHANNEL_RECEIPT_TYPE.encode())
+_CHANNEL_STATE_REQUEST_TYPEHASH = keccak(CHANNEL_STATE_REQUEST_TYPE.encode())
+_TRIAL_GRANT_TYPEHASH = keccak(TRIAL_GRANT_TYPE.encode())
+_TRIAL_CALL_TYPEHASH = keccak(TRIAL_CALL_TYPE.encode())
 
 # secp256k1 order: signatures with s above half of it are malleable copies, refused like OZ ECDSA does.
 _HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
@@ -66,6 +82,11 @@ class Domain:
 def escrow_domain(chain_id: int, escrow_address: str) -> Domain:
     """The domain of the JobEscrow at `escrow_address` on chain `chain_id`."""
     return Domain(ESCROW_DOMAIN_NAME, ESCROW_DOMAIN_VERSION, chain_id, to_checksum_address(escrow_address))
+
+
+def channels_domain(chain_id: int, channels_address: str) -> Domain:
+    """The domain of the ChannelEscrow at `channels_address` on chain `chain_id`."""
+    return Domain(CHANNELS_DOMAIN_NAME, CHANNELS_DOMAIN_VERSION, chain_id, to_checksum_address(channels_address))
 
 
 def domain_from_eip712(fields: tuple | list) -> Domain:
@@ -187,7 +208,120 @@ def sign_permit(
     return signature[64], signature[:32], signature[32:64]
 
 
+# ---------------------------------------------------------------- channels (ChannelEscrow's domain)
+
+
+def voucher_digest(domain: Domain, channel_id: int, amount: int, request_hash: bytes | str) -> bytes:
+    """The EIP-712 digest of Voucher(channelId, amount, requestHash): `amount` is cumulative
+    (everything the consumer authorises on the channel so far), `requestHash` binds it to one body."""
+    struct_hash = keccak(_VOUCHER_TYPEHASH + _uint_word(channel_id) + _uint_word(amount) + _bytes32(request_hash))
+    return _digest(domain, struct_hash)
+
+
+def sign_voucher(private_key: bytes | str, domain: Domain, channel_id: int, amount: int,
+                 request_hash: bytes | str) -> bytes:
+    """The channel signer's 65-byte signature of the Voucher."""
+    return _sign(private_key, voucher_digest(domain, channel_id, amount, request_hash))
+
+
+def recover_voucher_signer(domain: Domain, channel_id: int, amount: int, request_hash: bytes | str,
+                           signature: bytes | str) -> str:
+    """The checksum address that signed the Voucher; raises InvalidSignature."""
+    return _recover(voucher_digest(domain, channel_id, amount, request_hash), signature)
+
+
+def voucher_typed_data(domain: Domain, channel_id: int, amount: int, request_hash: bytes | str) -> dict:
+    """The Voucher as eth_signTypedData_v4 JSON (what a wallet shows and signs)."""
+    return _typed_data(domain, "Voucher", VOUCHER_TYPE, {
+        "channelId": channel_id, "amount": amount, "requestHash": "0x" + _bytes32(request_hash).hex()})
+
+
+def channel_receipt_digest(domain: Domain, channel_id: int, amount: int, request_hash: bytes | str,
+                           response_hash: bytes | str) -> bytes:
+    """The EIP-712 digest of the agent's ChannelReceipt over what it served for a voucher."""
+    struct_hash = keccak(_CHANNEL_RECEIPT_TYPEHASH + _uint_word(channel_id) + _uint_word(amount)
+                         + _bytes32(request_hash) + _bytes32(response_hash))
+    return _digest(domain, struct_hash)
+
+
+def sign_channel_receipt(private_key: bytes | str, domain: Domain, channel_id: int, amount: int,
+                         request_hash: bytes | str, response_hash: bytes | str) -> bytes:
+    """The agent's 65-byte signature of the ChannelReceipt."""
+    return _sign(private_key, channel_receipt_digest(domain, channel_id, amount, request_hash, response_hash))
+
+
+def recover_channel_receipt_signer(domain: Domain, channel_id: int, amount: int, request_hash: bytes | str,
+                                   response_hash: bytes | str, signature: bytes | str) -> str:
+    """The checksum address that signed the ChannelReceipt; raises InvalidSignature."""
+    return _recover(channel_receipt_digest(domain, channel_id, amount, request_hash, response_hash), signature)
+
+
+def channel_state_request_digest(domain: Domain, channel_id: int, issued_at: int) -> bytes:
+    """The EIP-712 digest of ChannelStateRequest(channelId, issuedAt): a consumer asking the agent
+    for its view of the channel proves it holds the consumer's or the channel signer's key."""
+    return _digest(domain, keccak(_CHANNEL_STATE_REQUEST_TYPEHASH + _uint_word(channel_id) + _uint_word(issued_at)))
+
+
+def sign_channel_state_request(private_key: bytes | str, domain: Domain, channel_id: int, issued_at: int) -> bytes:
+    """The 65-byte signature of a ChannelStateRequest."""
+    return _sign(private_key, channel_state_request_digest(domain, channel_id, issued_at))
+
+
+def recover_channel_state_request_signer(domain: Domain, channel_id: int, issued_at: int,
+                                         signature: bytes | str) -> str:
+    """The checksum address that signed the ChannelStateRequest; raises InvalidSignature."""
+    return _recover(channel_state_request_digest(domain, channel_id, issued_at), signature)
+
+
+def trial_grant_hash(consumer: str, agent: str, calls: int, expires_at: int) -> bytes:
+    """The EIP-712 struct hash of TrialGrant: what each TrialCall names as `grantHash`."""
+    return keccak(_TRIAL_GRANT_TYPEHASH + _address_word(consumer) + _address_word(agent)
+                  + _uint_word(calls) + _uint_word(expires_at))
+
+
+def trial_grant_digest(domain: Domain, consumer: str, agent: str, calls: int, expires_at: int) -> bytes:
+    """The EIP-712 digest of TrialGrant(consumer, agent, calls, expiresAt), signed by the agent."""
+    return _digest(domain, trial_grant_hash(consumer, agent, calls, expires_at))
+
+
+def sign_trial_grant(private_key: bytes | str, domain: Domain, consumer: str, agent: str, calls: int,
+                     expires_at: int) -> bytes:
+    """The agent's 65-byte signature of the TrialGrant."""
+    return _sign(private_key, trial_grant_digest(domain, consumer, agent, calls, expires_at))
+
+
+def recover_trial_grant_signer(domain: Domain, consumer: str, agent: str, calls: int, expires_at: int,
+                               signature: bytes | str) -> str:
+    """The checksum address that signed the TrialGrant; raises InvalidSignature."""
+    return _recover(trial_grant_digest(domain, consumer, agent, calls, expires_at), signature)
+
+
+def trial_call_digest(domain: Domain, grant_hash: bytes | str, call_index: int, request_hash: bytes | str) -> bytes:
+    """The EIP-712 digest of TrialCall(grantHash, callIndex, requestHash), signed by the consumer."""
+    struct_hash = keccak(_TRIAL_CALL_TYPEHASH + _bytes32(grant_hash) + _uint_word(call_index) + _bytes32(request_hash))
+    return _digest(domain, struct_hash)
+
+
+def sign_trial_call(private_key: bytes | str, domain: Domain, grant_hash: bytes | str, call_index: int,
+                    request_hash: bytes | str) -> bytes:
+    """The consumer's 65-byte signature of one TrialCall."""
+    return _sign(private_key, trial_call_digest(domain, grant_hash, call_index, request_hash))
+
+
+def recover_trial_call_signer(domain: Domain, grant_hash: bytes | str, call_index: int, request_hash: bytes | str,
+                              signature: bytes | str) -> str:
+    """The checksum address that signed the TrialCall; raises InvalidSignature."""
+    return _recover(trial_call_digest(domain, grant_hash, call_index, request_hash), signature)
+
+
 # ---------------------------------------------------------------- encoding and keys
+
+
+def _typed_data(domain: Domain, primary: str, type_string: str, message: dict) -> dict:
+    """eth_signTypedData_v4 JSON for one message of `type_string` in `domain`."""
+    return {"types": {"EIP712Domain": _fields(DOMAIN_TYPE), primary: _fields(type_string)},
+            "primaryType": primary, "domain": domain.as_typed_data(), "message": message}
+
 
 
 def _digest(domain: Domain, struct_hash: bytes) -> bytes:
