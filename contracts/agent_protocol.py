@@ -81,6 +81,9 @@ class Reason(enum.Enum):
     TRIAL_EXPIRED = (4041, 402, "the trial grant has expired")
     TRIAL_USED_UP = (4042, 402, "every call of the trial grant was used; pay with a channel or a job")
     TRIAL_BAD_SIGNATURE = (4043, 402, "the signature is not the grant's consumer's TrialCall over this body")
+    TRIAL_CALL_USED = (4044, 402, "this call index of the grant served another request; send the next index "
+                                  "in X-Trial-Call")
+    TRIAL_BUSY = (4045, 409, "this call index of the grant is being served for a request in progress; wait")
 
     @property
     def code(self) -> int:
