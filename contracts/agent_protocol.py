@@ -106,8 +106,12 @@ class Refused(Exception):
         self.reason = reason
         self.detail = detail
 
-    def body(self, request_id: Any = None) -> bytes:
-        """The JSON-RPC error response for this refusal."""
+    def body(self, request_id: Any = None, payment: dict | None = None) -> bytes:
+        """The JSON-RPC error response for this refusal; `payment`: how to pay (on a 402, the
+        Payment-Required object, in `data.payment`)."""
         message = f"{self.detail}: {self.reason.hint}" if self.detail else self.reason.hint
-        error = {"code": self.reason.code, "message": message, "data": {"reason": self.reason.name.lower()}}
+        data: dict[str, Any] = {"reason": self.reason.name.lower()}
+        if payment is not None:
+            data["payment"] = payment
+        error = {"code": self.reason.code, "message": message, "data": data}
         return json.dumps({"jsonrpc": "2.0", "error": error, "id": request_id}).encode()
