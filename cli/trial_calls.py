@@ -11,11 +11,7 @@ given back, so a retry of the same body gets the agent's stored answer instead o
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +21,7 @@ from eth_utils import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.errors import AgentRefused, AgentUnreachable, FacemarketError, ServiceFailed
-from facemarket.cli.home import Home, read_json, write_json_atomic
+from facemarket.cli.home import Home, locked_json
 from facemarket.cli.how_to_pay import payment_of, with_payment
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.registry import Service
@@ -33,7 +29,6 @@ from facemarket.contracts.agent_protocol import (TRIAL_CALL_HEADER, TRIAL_GRANT_
                                                  Reason)
 from facemarket.contracts.trial_grant import BadGrant, TrialGrant, parse_grant
 from facemarket.contracts.typed_messages import Domain, sign_trial_call
-from facemarket.services.private_files import PRIVATE_FILE, private_folder
 
 
 @dataclass(frozen=True)
@@ -62,27 +57,16 @@ class TrialIndexes:
     def __init__(self, home: Home, chain_id: int, channels: str) -> None:
         self.path = home.root / "trials" / f"{chain_id}-{channels.lower()}.json"
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, int]]:
-        private_folder(self.path.parent)
-        with open(os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            indexes = read_json(self.path, {})
-            before = dict(indexes)
-            yield indexes
-            if indexes != before:
-                write_json_atomic(self.path, indexes, mode=0o600)
-
     def take(self, grant_hash: bytes, at_least: int = 0) -> int:
         """The next index of the grant (at least `at_least`), recorded as taken."""
-        with self._locked() as indexes:
+        with locked_json(self.path) as indexes:
             index = max(indexes.get(grant_hash.hex(), 0), at_least)
             indexes[grant_hash.hex()] = index + 1
             return index
 
     def give_back(self, grant_hash: bytes, index: int) -> None:
         """The call at `index` never reached the agent: the next call may use it."""
-        with self._locked() as indexes:
+        with locked_json(self.path) as indexes:
             indexes[grant_hash.hex()] = min(indexes.get(grant_hash.hex(), index), index)
 
 
