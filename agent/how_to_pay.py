@@ -11,8 +11,9 @@ our EIP-712 messages, not x402's `exact` transfer; `eip712` names the message to
 domain, `headers` where the call carries it. docs/agent.md documents every field.
 
 The amount is this call's price: the body's method and params priced as the gate prices them;
-a body that does not parse as one call (or is not read yet: missing payment headers) is quoted
-at the spec's cheapest method, and `method` is then null.
+a body that does not parse as one call, is not read yet (missing payment headers) or is too big
+to parse for a stranger (`PRICED_UNPARSED_BYTES`) is quoted at the spec's cheapest method, and
+`method` is then null.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from facemarket.contracts.typed_messages import (CHANNELS_DOMAIN_NAME, CHANNELS_
                                                  ESCROW_DOMAIN_VERSION)
 
 VERSION = 1
+# A refused body the gate did not parse (refused before its signature was checked: a stranger's,
+# as far as the agent knows) is priced only up to this size: parsing costs the event loop ~0.5 ms
+# at 256 KiB but tens of ms for a 16 MiB photo (json.loads holds the GIL, so no thread helps),
+# and a stranger must not buy that with a made-up job id. A bigger one is quoted at the cheapest.
+PRICED_UNPARSED_BYTES = 256 * 1024
 CHANNEL, JOB, TRIAL = "facemarket-channel", "facemarket-job", "facemarket-trial"
 
 
@@ -66,10 +72,8 @@ class HowToPay:
     def required(self, reason: Reason, call: Call | None) -> dict[str, Any]:
         """What to pay for `call` (None: its body was not read)."""
         method, price = None, self.cheapest
-        if call is not None:
+        if call is not None and (call.parsed_already or len(call.body) <= PRICED_UNPARSED_BYTES):
             try:
-                # Parsing a stranger's refused body is bounded: its JSON tokens are counted first
-                # (gate.parse_call), big bodies arrive at a rationed rate, and refusals are paced.
                 method, _id, params = call.parsed()
                 price = self.price_of(method, params)
             except Refused:

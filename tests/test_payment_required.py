@@ -101,6 +101,16 @@ def test_a_call_that_cannot_be_priced_is_quoted_at_the_cheapest_method(agent, sp
         assert_amount(how_to_pay(reply, Reason.UNKNOWN_JOB), None, cheapest, agent, deployment)
 
 
+def test_a_big_body_is_priced_only_once_its_signature_made_the_gate_parse_it(agent, market, consumer, deployment):
+    body = rpc_body("find_face", {"image": "A" * (300 * 1024)})  # over PRICED_UNPARSED_BYTES
+    missing = market.contracts.escrow.functions.nextJobId().call() + 1000
+    stranger_reply = agent.post(body, market.payment(consumer, missing, agent.address, body))
+    assert_amount(how_to_pay(stranger_reply, Reason.UNKNOWN_JOB), None, PING_PRICE, agent, deployment)
+    cheap_job = market.open_job(consumer, agent.address, price=PING_PRICE)
+    paying_reply = agent.post(body, market.payment(consumer, cheap_job, agent.address, body))
+    assert_amount(how_to_pay(paying_reply, Reason.UNDERPAID), "find_face", FIND_FACE_PRICE, agent, deployment)
+
+
 def test_trial_refusals_say_how_to_pay_too(agent, market, consumer, deployment):
     domain = channels_domain(deployment.chain_id, deployment.channels)
     grant = make_grant(agent.key.key, domain, agent.address, consumer.address, 1, market.now() + 3600)
