@@ -26,6 +26,7 @@ VERSION = "1"
 FORMAT = f"{PREFIX}:{VERSION}:<consumer>:<calls>:<expiresAt>:<signature>"
 MAX_CALLS = 1_000_000      # a grant of more free calls than this is a typo, not a trial
 MAX_CALL_INDEX = 2**32 - 1  # X-Trial-Call: the index of one call under a grant
+MAX_EXPIRES_AT = 253_402_300_799  # 9999-12-31 23:59:59 UTC: as far as dates are written, 12 digits
 _LINE = re.compile(rf"{PREFIX}:{VERSION}:(0x[0-9a-fA-F]{{40}}):([0-9]{{1,7}}):([0-9]{{1,12}}):(0x[0-9a-fA-F]{{130}})")
 
 
@@ -72,6 +73,8 @@ def make_grant(private_key: bytes, domain: Domain, agent: str, consumer: str, ca
     """The agent's grant of `calls` free calls to `consumer` until `expires_at`."""
     if not 0 < calls <= MAX_CALLS:
         raise BadGrant(f"a trial grant gives 1 to {MAX_CALLS} calls, not {calls}")
+    if not 0 <= expires_at <= MAX_EXPIRES_AT:
+        raise BadGrant(f"a trial grant expires by 9999-12-31 (unix time {MAX_EXPIRES_AT}), not at {expires_at}")
     consumer = to_checksum_address(consumer)
     signature = sign_trial_grant(private_key, domain, consumer, agent, calls, expires_at)
     return TrialGrant(consumer, calls, expires_at, signature)

@@ -61,7 +61,8 @@ def test_hostile_grant_and_trial_input_gets_one_clear_line(fm, new_consumer, mar
                        (("frank", "--calls", "0"), "Invalid value for '--calls'"),
                        (("frank", "--calls", "2000000"), "a trial grant gives 1 to 1000000 calls"),
                        (("frank", "--calls", "2", "--expires-in", "soon"), "is not a duration"),
-                       (("frank", "--calls", "2", "--expires-in", "-5m"), "must be positive")):
+                       (("frank", "--calls", "2", "--expires-in", "-5m"), "must be positive"),
+                       (("frank", "--calls", "2", "--expires-in", "99999999999d"), "a trial grant expires by")):
         run = grant(fm, market_stack, *args)
         assert run.code == 2 and says in run.err, (args, run.err)
     line = grant(fm, market_stack, "frank", "--calls", "1").out.strip()
