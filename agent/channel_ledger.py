@@ -231,12 +231,17 @@ class ChannelStore:
         """After a rewind: set the chain's fields to what the chain says now (`gone`: channels that
         no longer exist on it; forgotten when nothing was served on them)."""
         with transaction(self.db):
+            # A signer change that was undone: the voucher it moved aside is the restored signer's again.
+            self.db.executemany(
+                "UPDATE channels SET voucher_amount = old_voucher_amount, voucher_hash = old_voucher_hash, "
+                "voucher_signature = old_voucher_signature, old_voucher_amount = 0, old_voucher_hash = NULL, "
+                "old_voucher_signature = NULL, signer_block = 0 WHERE channel_id = ? AND signer_block > ?",
+                [(c.channel_id, c.block) for c in channels])
             self.db.executemany(
                 "UPDATE channels SET consumer = ?, signer = ?, deposit = ?, expires_at = ?, closed = ?, claimed = ?, "
-                "old_signer = ?, old_signer_until = ?, synced_block = ?, signer_block = MIN(signer_block, ?), "
-                "updated_at = ? WHERE channel_id = ?",
+                "old_signer = ?, old_signer_until = ?, synced_block = ?, updated_at = ? WHERE channel_id = ?",
                 [(c.consumer, c.signer, _padded(c.deposit), c.expires_at, int(c.closed), c.claimed, c.old_signer,
-                  c.old_signer_until, c.block, c.block, time.time(), c.channel_id) for c in channels])
+                  c.old_signer_until, c.block, time.time(), c.channel_id) for c in channels])
             self.db.executemany(
                 "DELETE FROM channels WHERE channel_id = ? AND served = 0 AND reserved = 0 "
                 "AND NOT EXISTS (SELECT 1 FROM channel_calls WHERE channel_calls.channel_id = channels.channel_id)",
