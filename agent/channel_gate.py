@@ -35,6 +35,7 @@ class ChannelAdmitted:
 
     call: ChannelCall
     consumer: str
+    expires_at: int
     method: str
     replay: bytes | None = None
 
@@ -106,8 +107,9 @@ class ChannelGate:
             read, block = await self.reads.usable(channel_id)
             seen = dataclasses.replace(read.channel, block=block)
             accepted = await self.ledger.accept_channel_call(voucher, min_expiry, seen)
-        consumer = accepted.channel.consumer if accepted.channel is not None else ""
-        return ChannelAdmitted(voucher, consumer, method, accepted.replay)
+        channel = accepted.channel
+        return ChannelAdmitted(voucher, channel.consumer if channel else "", channel.expires_at if channel else 0,
+                               method, accepted.replay)
 
     async def channel(self, channel_id: int) -> ChannelRecord:
         """The channel from the ledger, else read from the chain once (and recorded); `Refused`

@@ -383,6 +383,11 @@ class ChannelStore:
             (max_attempts, int(everything), threshold, expiring_before, limit)).fetchall()
         return [_channel(row) for row in rows]
 
+    def earliest_unclaimed_expiry(self, after: float) -> int | None:
+        """The earliest expiry after `after` of an open channel with served calls not claimed yet."""
+        return self.db.execute("SELECT MIN(expires_at) FROM channels WHERE closed = 0 AND served > claimed "
+                               "AND claim_tx IS NULL AND expires_at > ?", (after,)).fetchone()[0]
+
     def channels_claiming(self) -> list[ChannelRecord]:
         rows = self.db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE claim_tx IS NOT NULL "
                                "ORDER BY channel_id").fetchall()
@@ -489,6 +494,9 @@ class AsyncChannelLedger:
                                 everything: bool) -> list[ChannelRecord]:
         return await self._run(self._store.channels_to_claim, limit, max_attempts, threshold, expiring_before,
                                everything)
+
+    async def earliest_unclaimed_expiry(self, after: float) -> int | None:
+        return await self._run(self._store.earliest_unclaimed_expiry, after)
 
     async def channels_claiming(self) -> list[ChannelRecord]:
         return await self._run(self._store.channels_claiming)
