@@ -103,13 +103,11 @@ class ChannelGate:
         voucher = ChannelCall(channel_id, amount, request_hash, signature, signer, self.price_of(method, params))
         min_expiry = self.chain_time() + self.expiry_margin
         accepted = await self.ledger.accept_channel_call(voucher, min_expiry)
-        if accepted.channel is None and accepted.replay is None:
+        if accepted.consumer is None:
             read, block = await self.reads.usable(channel_id)
             seen = dataclasses.replace(read.channel, block=block)
             accepted = await self.ledger.accept_channel_call(voucher, min_expiry, seen)
-        channel = accepted.channel
-        return ChannelAdmitted(voucher, channel.consumer if channel else "", channel.expires_at if channel else 0,
-                               method, accepted.replay)
+        return ChannelAdmitted(voucher, accepted.consumer or "", accepted.expires_at, method, accepted.replay)
 
     async def channel(self, channel_id: int) -> ChannelRecord:
         """The channel from the ledger, else read from the chain once (and recorded); `Refused`

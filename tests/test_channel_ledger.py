@@ -38,7 +38,7 @@ def store(tmp_path):
 
 def test_vouchers_in_any_order_are_admitted_while_the_highest_covers_everything(store):
     for n, amount in enumerate([40, 10, 30, 20], start=1):  # four calls, out of order
-        assert store.accept_channel_call(voucher(amount, n), 0).channel is not None
+        assert store.accept_channel_call(voucher(amount, n), 0).consumer == CONSUMER
     with pytest.raises(Refused) as refused:  # a fifth needs 50
         store.accept_channel_call(voucher(45, 5), 0)
     assert refused.value.reason == Reason.CHANNEL_UNDERPAID and "sign at least 50" in refused.value.detail
@@ -56,7 +56,7 @@ def test_a_finished_call_moves_its_price_to_served_and_a_failed_one_gives_it_bac
     assert (record.served, record.reserved) == (10, 0)
     assert store.accept_channel_call(voucher(10, 1), 0).replay == b"answer"
     assert not store.finish_channel_call(1, 20, bytes([2]) * 32, b"late")  # released: not recorded
-    assert store.accept_channel_call(voucher(20, 2), 0).channel is not None  # the same voucher, again
+    assert store.accept_channel_call(voucher(20, 2), 0).consumer == CONSUMER  # the same voucher, again
 
 
 def test_a_retry_in_progress_is_busy_and_a_pruned_answer_is_never_served_again(store):
@@ -80,12 +80,12 @@ def test_the_checks_name_their_reason(store):
         with pytest.raises(Refused) as refused:
             store.accept_channel_call(call, min_expiry)
         assert refused.value.reason == reason
-    assert store.accept_channel_call(voucher(10, 1, signer=CONSUMER), 0).channel is not None  # the consumer may sign
+    assert store.accept_channel_call(voucher(10, 1, signer=CONSUMER), 0).consumer == CONSUMER  # the consumer may sign
     store.apply_channel_events([ChannelEvent("reclaimed", 1, 9)])
     with pytest.raises(Refused) as closed:
         store.accept_channel_call(voucher(20, 2), 0)
     assert closed.value.reason == Reason.CHANNEL_CLOSED
-    assert store.accept_channel_call(voucher(99, 3, channel_id=2), 0).channel is None  # unknown: read the chain
+    assert store.accept_channel_call(voucher(99, 3, channel_id=2), 0).consumer is None  # unknown: read the chain
 
 
 def test_events_apply_totals_so_a_repeated_or_late_one_changes_nothing(store):
@@ -169,4 +169,4 @@ def test_a_ledger_of_schema_2_gains_the_channel_tables_and_keeps_its_jobs(tmp_pa
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3
     assert store.get(7).state == State.SEEN
     store.add_channels([channel()])
-    assert store.accept_channel_call(voucher(10, 1), 0).channel is not None
+    assert store.accept_channel_call(voucher(10, 1), 0).consumer == CONSUMER
