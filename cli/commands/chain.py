@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ def chain() -> None:
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the chain in this folder across restarts (default: in memory, gone at `down`).")
 @click.option("--block-time", type=click.FloatRange(min=0, max=3600), default=0, show_default=True,
+              callback=lambda ctx, param, value: _finite(value),
               metavar="SECONDS", help="Mine a block every SECONDS, as a public chain does (0: each transaction "
                                       "is mined at once).")
 def up(port: int, state_dir: Path | None, block_time: float) -> None:
@@ -35,6 +37,12 @@ def up(port: int, state_dir: Path | None, block_time: float) -> None:
                          ("blocks", _blocks(block_time)),
                          ("state", record["state_dir"] or "in memory"), ("log", record["log"]),
                          ("next", "facemarket contracts deploy --from 0")]))
+
+
+def _finite(seconds: float) -> float:
+    if not math.isfinite(seconds):  # nan passes FloatRange: every comparison with it is false
+        raise click.BadParameter(f"{seconds} is not a number of seconds")
+    return seconds
 
 
 def _blocks(block_time: float) -> str:

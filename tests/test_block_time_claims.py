@@ -1,0 +1,161 @@
+"""Claims on a chain with real block times: Ganache mining a block every 2 s (one chain for the
+module; each wait for a block costs seconds), the agent in this process (fixtures/agent.py
+`InProcessAgent`) on it over real HTTP.
+
+- A paid job call is served, and its claim lands with EIP-1559 fees (a type 2 transaction at
+  2 x base fee + the node's tip); the CLI's sender pays the same way.
+- A claim sent under the base fee (the operator's cap was below it) is not mined: Ganache drops
+  it at the next block (geth would keep it waiting; either way it is not mined). Held by the cap,
+  the agent keeps it CLAIMING, its versions in the ledger; restarted with a higher cap, it sends
+  the claim again at the same nonce with a higher fee, and the jobs are paid exactly once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from facemarket.agent.ledger import State
+from facemarket.contracts.deploy import deploy_all
+from facemarket.contracts.escrow_job import JobState
+from facemarket.contracts.transactions import Sender
+from tests.fixtures.agent import AGENT_PRICE, InProcessAgent, Market, rpc_body, wait_until
+from tests.fixtures.chain import start_chain_on_free_port
+
+BLOCK_TIME = 2
+CLAIMS = {"claim_interval": 0.5, "retry_window": 0, "follow_interval": 0.2, "claim_replace_after_blocks": 2}
+
+
+@pytest.fixture(scope="module")
+def timed_chain():
+    chain = start_chain_on_free_port(block_time=BLOCK_TIME)
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(scope="module")
+def timed_market(timed_chain) -> Market:
+    w3 = Web3(Web3.HTTPProvider(timed_chain.url))
+    return Market(w3, deploy_all(w3, Account.from_key(timed_chain.accounts[0])), timed_chain.accounts[0])
+
+
+@pytest.fixture(scope="module")
+def consumer(timed_chain, timed_market):
+    """Dev account 2 (ETH already), with tokens and the escrow approved."""
+    account = Account.from_key(timed_chain.accounts[2])
+    timed_market.send(timed_market.owner, timed_market.contracts.token.functions.mint(account.address, 10**12))
+    timed_market.send(account, timed_market.contracts.token.functions.approve(timed_market.deployment.escrow, 2**256 - 1))
+    return account
+
+
+@pytest.fixture
+def start_agent(tmp_path_factory, timed_chain, timed_market, counting_upstream):
+    """start(folder, key, **settings) -> an InProcessAgent on the 2 s chain; all stopped after the test."""
+    started: list[InProcessAgent] = []
+
+    def start(folder: Path, key, **settings) -> InProcessAgent:
+        agent = InProcessAgent(folder, timed_chain.url, timed_market.deployment, counting_upstream.url, key,
+                               **{**CLAIMS, **settings})
+        started.append(agent)
+        agent.start()
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+def _job(agent: InProcessAgent, job_id: int):
+    return agent._await(agent.agent.ledger.get(job_id))
+
+
+def _completions(market: Market, job_id: int) -> list[str]:
+    """The hashes of the transactions that completed `job_id`."""
+    topic = Web3.keccak(text="JobCompleted(uint256,address,bytes32)").to_0x_hex()
+    logs = market.w3.eth.get_logs({"fromBlock": market.deployment.block, "toBlock": "latest",
+                                   "address": market.deployment.escrow,
+                                   "topics": [topic, "0x" + job_id.to_bytes(32, "big").hex()]})
+    return [entry["transactionHash"].to_0x_hex() for entry in logs]
+
+
+def _no_receipt(w3: Web3, tx_hash: str) -> bool:
+    try:
+        w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return True
+    return False
+
+
+def test_a_paid_call_is_claimed_with_eip1559_fees(tmp_path, timed_market, consumer, start_agent) -> None:
+    market, w3 = timed_market, timed_market.w3
+    agent = start_agent(tmp_path / "agent", Account.from_key(Account.create().key))
+    market.send(market.owner, to=agent.address, value=10**18)
+    job_id = market.open_job(consumer, agent.address)
+    body = rpc_body("ping")
+    assert agent.post(body, market.payment(consumer, job_id, agent.address, body)).status == 200
+    wait_until(lambda: _job(agent, job_id).state == State.CLAIMED, 30, "the claim to be mined")
+    assert market.job_state(job_id) == JobState.COMPLETED and len(_completions(market, job_id)) == 1
+    assert market.balance(agent.address) == AGENT_PRICE
+    claim = w3.eth.get_transaction(_job(agent, job_id).tx_hash)
+    tip = w3.eth.max_priority_fee
+    assert claim["type"] == 2 and claim["maxPriorityFeePerGas"] == tip
+    # 2 x the base fee of the head it was priced at (a block or two before its own) + the tip
+    mined = claim["blockNumber"]
+    bases = {w3.eth.get_block(n)["baseFeePerGas"] for n in range(max(mined - 3, 0), mined)}
+    assert (claim["maxFeePerGas"] - tip) // 2 in bases and (claim["maxFeePerGas"] - tip) % 2 == 0
+    receipt = w3.eth.get_transaction_receipt(claim["hash"])
+    assert receipt["effectiveGasPrice"] == w3.eth.get_block(mined)["baseFeePerGas"] + tip  # pays base + tip only
+
+
+def test_the_cli_sender_pays_eip1559_fees(timed_chain, timed_market) -> None:
+    w3 = timed_market.w3
+    sender = Sender(w3, w3.eth.chain_id)
+    receipt = sender.send(timed_market.owner, timed_market.contracts.token.functions.mint(timed_market.owner.address, 1))
+    sent = w3.eth.get_transaction(receipt["transactionHash"])
+    assert sent["type"] == 2 and sent["maxPriorityFeePerGas"] == w3.eth.max_priority_fee
+    assert sent["maxFeePerGas"] > w3.eth.get_block(receipt["blockNumber"])["baseFeePerGas"]
+
+
+def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_once(
+        tmp_path, timed_market, consumer, start_agent) -> None:
+    market, w3 = timed_market, timed_market.w3
+    key = Account.from_key(Account.create().key)
+    market.send(market.owner, to=key.address, value=10**18)
+    folder = tmp_path / "agent"
+    # 1 wei per gas: under any base fee Ganache reaches (it never falls below 7 wei)
+    held = start_agent(folder, key, claim_max_fee_gwei=1e-9, claim_receipt_timeout=3)
+    jobs = market.open_jobs(consumer, key.address, 2)
+    for job_id in jobs:
+        body = rpc_body("ping", request_id=job_id)
+        assert held.post(body, market.payment(consumer, job_id, key.address, body)).status == 200
+    wait_until(lambda: all(_job(held, j).state == State.CLAIMING for j in jobs), 30, "the claim to be sent")
+    first = _job(held, jobs[0]).tx_hash
+    assert _job(held, jobs[1]).tx_hash == first
+    sends = held._await(held.agent.ledger.claim_sends(first))
+    assert [s.tx_hash for s in sends] == [first] and sends[0].tx["maxFeePerGas"] == 1
+    nonce = sends[0].tx["nonce"]
+    head = w3.eth.block_number
+    wait_until(lambda: w3.eth.block_number >= head + 3, 20, "three more blocks")
+    wait_until(lambda: held.metric('facemarket_agent_claim_transactions_total{result="stuck"}') == 1, 10,
+               "the claim to be reported held by the cap")
+    assert all(_job(held, j).state == State.CLAIMING for j in jobs)  # not dropped, not claimed twice
+    assert _no_receipt(w3, first) and w3.eth.get_transaction_count(key.address) == nonce
+    assert all(market.job_state(j) == JobState.FUNDED for j in jobs)
+    held.stop()
+
+    raised = start_agent(folder, key)  # the operator lifts the cap and restarts the agent
+    wait_until(lambda: all(_job(raised, j).state == State.CLAIMED for j in jobs), 30, "the replacement to be mined")
+    assert raised.metric('facemarket_agent_claim_transactions_total{result="replaced"}') >= 1
+    paid_by = {tx for j in jobs for tx in _completions(market, j)}
+    assert len(paid_by) == 1 and sum(len(_completions(market, j)) for j in jobs) == 2  # once each
+    replacement = w3.eth.get_transaction(paid_by.pop())
+    assert replacement["hash"].to_0x_hex() != first and replacement["nonce"] == nonce
+    assert replacement["type"] == 2 and replacement["maxFeePerGas"] > w3.eth.get_block(replacement["blockNumber"])["baseFeePerGas"]
+    assert _no_receipt(w3, first)
+    assert market.balance(key.address) == 2 * AGENT_PRICE
+    wait_until(lambda: raised._await(raised.agent.ledger.claim_sends(first)) == [], 10,
+               "the settled claim's versions to be forgotten")
