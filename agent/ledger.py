@@ -320,6 +320,13 @@ class SqliteLedger:
                 "settled_block = CASE WHEN state = ?1 THEN MIN(settled_block, ?2) ELSE ?2 END, "
                 "state = ?1, response = NULL, lease_until = NULL, updated_at = ?3 WHERE job_id = ?4",
                 [(str(target), block, time.time(), job_id) for job_id, block in jobs])
+            # the follower may settle a claim's jobs before the claimer sees its receipt: the
+            # versions of a claim that holds no CLAIMING job any more are history
+            self.db.execute(
+                "DELETE FROM claim_sends WHERE claim IN (SELECT tx_hash FROM jobs WHERE job_id IN "
+                "(SELECT value FROM json_each(?))) AND claim NOT IN "
+                "(SELECT tx_hash FROM jobs WHERE state = 'CLAIMING' AND tx_hash IS NOT NULL)",
+                (json.dumps([job_id for job_id, _ in jobs]),))
 
     def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
         """A claim failed or was dropped: the jobs wait for the next round."""

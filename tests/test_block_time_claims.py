@@ -126,9 +126,12 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
     key = Account.from_key(Account.create().key)
     market.send(market.owner, to=key.address, value=10**18)
     folder = tmp_path / "agent"
-    # 1 wei per gas: under any base fee Ganache reaches (it never falls below 7 wei)
-    held = start_agent(folder, key, claim_max_fee_gwei=1e-9, claim_receipt_timeout=3)
     jobs = market.open_jobs(consumer, key.address, 2)
+    # 1 wei per gas: under any base fee Ganache reaches (it never falls below 7 wei); both jobs in
+    # one claim: its round comes when the second is served (a full batch), not on a schedule
+    held = start_agent(folder, key, claim_max_fee_gwei=1e-9, claim_receipt_timeout=3, claim_batch_size=2,
+                       claim_interval=600)
+    wait_until(lambda: held.agent.claimer.healthy, 10, "the claimer's first round")
     for job_id in jobs:
         body = rpc_body("ping", request_id=job_id)
         assert held.post(body, market.payment(consumer, job_id, key.address, body)).status == 200
