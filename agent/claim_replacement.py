@@ -27,7 +27,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import AsyncWeb3, Web3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import RequestTimedOut, TransactionNotFound, Web3RPCError
 
 from facemarket.agent.ledger import ClaimSend, Ledger
 from facemarket.agent.metrics import Metrics
@@ -134,17 +134,27 @@ class ClaimSender:
         tx = {name: value for name, value in sends[-1].tx.items() if name not in _FEE_FIELDS} | fees.fields()
         version = await self._signed(claim, tx, head)
         await self.ledger.record_claim_send(version)
-        self.metrics.claim_transactions.labels(result="replaced").inc()
         log.info("claim %s: %s after %d blocks; version %d (%s) at %d wei per gas (was %d)", claim,
                  "waiting" if alive else "forgotten by the node", head - sends[-1].sent_block, len(sends) + 1,
                  version.tx_hash, fees.max_fee, sent.max_fee)
-        await self._send_raw(claim, version)
+        if await self._send_raw(claim, version):
+            self.metrics.claim_transactions.labels(result="replaced").inc()
+        else:  # refused ("nonce too low": a version was mined meanwhile; no ETH; …): it will never
+            # be mined, and the next bump must start from a fee the node took, not climb from this one
+            await self.ledger.forget_claim_send(version.tx_hash)
 
-    async def _send_raw(self, claim: str, version: ClaimSend) -> None:
+    async def _send_raw(self, claim: str, version: ClaimSend) -> bool:
+        """Send a version; False when the node answered with a refusal."""
         try:
             await self.w3.eth.send_raw_transaction(version.raw)
-        except Exception as error:  # e.g. "nonce too low": a version was mined meanwhile (next check)
+        except RequestTimedOut as error:  # no answer: it may have arrived, so it stays recorded
+            log.warning("claim %s: sending %s timed out: %s", claim, version.tx_hash, error)
+        except Web3RPCError as error:
+            log.warning("claim %s: the node refused %s: %s", claim, version.tx_hash, error)
+            return False
+        except Exception as error:  # no answer: it may have arrived, so it stays recorded
             log.warning("claim %s: sending %s failed: %s", claim, version.tx_hash, error)
+        return True
 
     async def _signed(self, claim: str | None, tx: dict, head: int | None = None) -> ClaimSend:
         signed = Account.sign_transaction(tx, self.key.private_key)

@@ -397,6 +397,10 @@ class SqliteLedger:
         """The claim is settled (mined, or dropped and its rows back to be claimed again)."""
         self.db.execute("DELETE FROM claim_sends WHERE claim = ?", (claim,))
 
+    def forget_claim_send(self, tx_hash: str) -> None:
+        """One version the node refused: it can never be mined."""
+        self.db.execute("DELETE FROM claim_sends WHERE tx_hash = ?", (tx_hash,))
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
@@ -522,6 +526,9 @@ class Ledger:
 
     async def forget_claim_sends(self, claim: str) -> None:
         await self._run(self._store.forget_claim_sends, claim)
+
+    async def forget_claim_send(self, tx_hash: str) -> None:
+        await self._run(self._store.forget_claim_send, tx_hash)
 
     async def get_meta(self, key: str) -> str | None:
         return await self._run(self._store.get_meta, key)

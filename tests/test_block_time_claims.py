@@ -6,7 +6,8 @@ module; each wait for a block costs seconds), the agent in this process (fixture
   2 x base fee + the node's tip); the CLI's sender pays the same way.
 - A claim sent under the base fee (the operator's cap was below it) is not mined: Ganache drops
   it at the next block (geth would keep it waiting; either way it is not mined). Held by the cap,
-  the agent keeps it CLAIMING, its versions in the ledger; restarted with a higher cap, it sends
+  the agent keeps it CLAIMING, its versions in the ledger; restarted with a higher cap but too
+  little ETH for it, the node refuses every higher version and none is kept; given ETH, it sends
   the claim again at the same nonce with a higher fee, and the jobs are paid exactly once.
 """
 
@@ -124,7 +125,7 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
         tmp_path, timed_market, consumer, start_agent) -> None:
     market, w3 = timed_market, timed_market.w3
     key = Account.from_key(Account.create().key)
-    market.send(market.owner, to=key.address, value=10**18)
+    market.send(market.owner, to=key.address, value=10**12)  # gas at 1 wei, not at today's fee
     folder = tmp_path / "agent"
     jobs = market.open_jobs(consumer, key.address, 2)
     # 1 wei per gas: under any base fee Ganache reaches (it never falls below 7 wei); both jobs in
@@ -151,6 +152,14 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
     held.stop()
 
     raised = start_agent(folder, key)  # the operator lifts the cap and restarts the agent
+    head = w3.eth.block_number
+    wait_until(lambda: w3.eth.block_number >= head + 3, 20, "three more blocks")
+    # a higher fee is more ETH than the agent holds: the node refuses each version, none is kept
+    # (the next bump starts again from what the node took, so the fee cannot run away)
+    assert [s.tx_hash for s in raised._await(raised.agent.ledger.claim_sends(first))] == [first]
+    assert raised.metric('facemarket_agent_claim_transactions_total{result="replaced"}') == 0
+    assert all(_job(raised, j).state == State.CLAIMING for j in jobs)
+    market.send(market.owner, to=key.address, value=10**18)
     wait_until(lambda: all(_job(raised, j).state == State.CLAIMED for j in jobs), 30, "the replacement to be mined")
     assert raised.metric('facemarket_agent_claim_transactions_total{result="replaced"}') >= 1
     paid_by = {tx for j in jobs for tx in _completions(market, j)}
