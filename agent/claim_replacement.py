@@ -14,7 +14,14 @@ that lost its pool); the latter, at the cap, sends the newest version again inst
 Every version is recorded in the ledger (`claim_sends`) under the first version's hash, which
 the claimed rows hold while CLAIMING, with its signed bytes, before it is sent: after a crash
 the agent still knows every hash to look for and can send the claim again. Job claims
-(agent/claimer.py) and channel claims share this; each caller marks its own rows.
+(agent/claimer.py) and channel claims share this; each caller marks its own rows:
+
+    first = await sender.sign(contract.functions.claimX(...), nonce)
+    (mark the rows CLAIMING with first.tx_hash)
+    await sender.send(first)           # on failure: rows back, `await sender.forget(first.tx_hash)`
+    outcome = await sender.wait(first.tx_hash, timeout)   # and each round: `await sender.check(hash)`
+    (Mined(receipt): settle the rows from it; Dropped(): rows back; None: still waiting)
+    await sender.forget(first.tx_hash)  # once the rows are settled or back
 """
 
 from __future__ import annotations
