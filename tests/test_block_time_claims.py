@@ -9,21 +9,32 @@ module; each wait for a block costs seconds), the agent in this process (fixture
   the agent keeps it CLAIMING, its versions in the ledger; restarted with a higher cap but too
   little ETH for it, the node refuses every higher version and none is kept; given ETH, it sends
   the claim again at the same nonce with a higher fee, and the jobs are paid exactly once.
+- A claim the node keeps waiting is replaced after a few blocks, at the same nonce with at least
+  12.5% more in both fee fields; the version mined settles it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from facemarket.agent.ledger import State
+from facemarket.agent.claim_replacement import ClaimSender, Mined
+from facemarket.agent.escrow_reader import connect
+from facemarket.agent.ledger import ClaimSend, Ledger, State
+from facemarket.agent.metrics import Metrics
+from facemarket.agent.signing_key import AgentKey
+from facemarket.contracts.bind import bind
 from facemarket.contracts.deploy import deploy_all
 from facemarket.contracts.escrow_job import JobState
+from facemarket.contracts.fees import FeePolicy
 from facemarket.contracts.transactions import Sender
+from facemarket.contracts.typed_messages import request_hash
 from tests.fixtures.agent import AGENT_PRICE, InProcessAgent, Market, rpc_body, wait_until
 from tests.fixtures.chain import start_chain_on_free_port
 
@@ -171,3 +182,48 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
     assert market.balance(key.address) == 2 * AGENT_PRICE
     wait_until(lambda: raised._await(raised.agent.ledger.claim_sends(first)) == [], 10,
                "the settled claim's versions to be forgotten")
+
+
+def test_a_claim_left_waiting_is_replaced_after_a_few_blocks_and_the_mined_version_settles_it(
+        tmp_path, timed_chain, timed_market, consumer) -> None:
+    """The claim waits where the node keeps it (as geth keeps one under the base fee): here behind a
+    missing earlier nonce, which keeps it pending on Ganache too. After `replace_after_blocks`
+    blocks it is replaced at the same nonce; once the gap is filled the replacement is mined and
+    its receipt is what the claim's check returns."""
+    market, w3 = timed_market, timed_market.w3
+    account = Account.create()
+    market.send(market.owner, to=account.address, value=10**18)
+    job_id = market.open_job(consumer, account.address)
+    body = rpc_body("ping")
+    signature = bytes.fromhex(market.payment(consumer, job_id, account.address, body)["X-Job-Signature"][2:])
+
+    async def scenario() -> tuple[Any, list[ClaimSend], list[ClaimSend]]:
+        async_w3 = connect(timed_chain.url)
+        ledger = Ledger(tmp_path / "ledger.sqlite")
+        sender = ClaimSender(async_w3, AgentKey(account.address, bytes(account.key)), market.deployment.chain_id,
+                             ledger, Metrics(), policy=FeePolicy(), replace_after_blocks=2)
+        escrow = bind(async_w3, market.deployment).escrow
+        call = escrow.functions.completeJobs([job_id], [request_hash(body)], [signature])
+        first = await sender.sign(call, nonce=1)  # nonce 0 not sent yet: the claim cannot be mined
+        await sender.send(first)
+        assert await sender.wait(first.tx_hash, timeout=3 * BLOCK_TIME + 1) is None  # waited, and replaced
+        waiting = await ledger.claim_sends(first.tx_hash)
+        gap = account.sign_transaction({"to": account.address, "value": 0, "gas": 21_000, "nonce": 0,
+                                        "chainId": market.deployment.chain_id, "maxFeePerGas": 10**10,
+                                        "maxPriorityFeePerGas": 10**9})
+        await async_w3.eth.send_raw_transaction(gap.raw_transaction)
+        outcome = await sender.wait(first.tx_hash, timeout=10 * BLOCK_TIME)
+        await sender.forget(first.tx_hash)
+        left = await ledger.claim_sends(first.tx_hash)
+        await ledger.close()
+        return outcome, waiting, left
+
+    outcome, waiting, left = asyncio.run(scenario())
+    assert len(waiting) >= 2 and {v.tx["nonce"] for v in waiting} == {1}
+    assert waiting[1].tx["maxFeePerGas"] * 8 >= waiting[0].tx["maxFeePerGas"] * 9  # at least 12.5% more
+    assert waiting[1].tx["maxPriorityFeePerGas"] * 8 >= waiting[0].tx["maxPriorityFeePerGas"] * 9
+    assert isinstance(outcome, Mined) and outcome.receipt["status"] == 1
+    mined = outcome.receipt["transactionHash"].to_0x_hex()
+    assert mined in {v.tx_hash for v in waiting[1:]} and _no_receipt(w3, waiting[0].tx_hash)
+    assert _completions(market, job_id) == [mined] and market.balance(account.address) == AGENT_PRICE
+    assert left == []
