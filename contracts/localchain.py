@@ -6,6 +6,8 @@ well-known development mnemonic, ten funded accounts whose private keys are `.ac
 With `state_dir` the chain is kept there across restarts; without it, it lives in memory.
 With `block_time` it mines a block every that many seconds, as a public chain does (a
 transaction waits for the next block); without it, each transaction is mined at once.
+`hardfork` names Ganache's rules (default shanghai; "berlin" is a chain before EIP-1559: no
+base fee, legacy gas prices, as some chains still are).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class LocalChain:
         log_path: str | os.PathLike | None = None,
         timeout: float = START_TIMEOUT,
         block_time: float = 0,
+        hardfork: str | None = None,
     ) -> None:
         self.url = f"http://{host}:{port}"
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -98,6 +101,8 @@ class LocalChain:
                                           "--accounts", str(ACCOUNT_COUNT)]
         if block_time:
             argv += ["--block-time", str(block_time)]
+        if hardfork:
+            argv += ["--hardfork", hardfork]
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             argv += ["--state", str(self.state_dir)]

@@ -1,18 +1,21 @@
 """contracts/fees.py's arithmetic (no chain: what a fee is made of, how a replacement is priced),
-the agent's fee settings, and `facemarket chain up --block-time` with its hostile inputs."""
+the agent's fee settings, `facemarket chain up --block-time` with its hostile inputs, and the
+legacy gas price on a chain without EIP-1559."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from eth_account import Account
 from web3 import Web3
 
 from facemarket.agent.config import ConfigError, load_config
-from facemarket.contracts.fees import FeePolicy, Fees, gwei_to_wei
+from facemarket.contracts.fees import FeePolicy, Fees, gwei_to_wei, read_fees
 from facemarket.contracts.localchain import answers
+from facemarket.contracts.transactions import Sender
 from tests.fixtures.agent import wait_until
-from tests.fixtures.chain import free_port
+from tests.fixtures.chain import free_port, start_chain_on_free_port
 from tests.test_localchain import run_cli
 
 GWEI = 10**9
@@ -91,3 +94,20 @@ def test_chain_up_with_a_block_time_mines_blocks_by_the_clock(tmp_path) -> None:
     finally:
         run_cli("chain", "down", home=tmp_path)
     assert not answers(f"http://127.0.0.1:{port}")
+
+
+def test_a_chain_without_a_base_fee_gets_legacy_gas_prices() -> None:
+    """Ganache under the Berlin rules (before EIP-1559): no baseFeePerGas, so the one sender pays
+    the node's gas price in a legacy (type 0) transaction."""
+    chain = start_chain_on_free_port(hardfork="berlin")
+    try:
+        w3 = Web3(Web3.HTTPProvider(chain.url))
+        assert "baseFeePerGas" not in w3.eth.get_block("latest")
+        assert read_fees(w3, FeePolicy()) == Fees(w3.eth.gas_price)
+        alice, bob = (Account.from_key(key) for key in chain.accounts[:2])
+        receipt = Sender(w3, w3.eth.chain_id).send(alice, {"to": bob.address, "value": 1})
+        sent = w3.eth.get_transaction(receipt["transactionHash"])
+        assert sent["type"] == 0 and sent["gasPrice"] == w3.eth.gas_price
+        assert "maxFeePerGas" not in sent
+    finally:
+        chain.stop()
