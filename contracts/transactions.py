@@ -66,10 +66,9 @@ class Sender:
     FEE_TTL and, for call shapes named in `reuse_gas`, the first gas estimate (gas
     estimation is the slowest step on Ganache, ~50 ms)."""
 
-    def __init__(self, w3: Web3, chain_id: int, policy: FeePolicy = FeePolicy()) -> None:
+    def __init__(self, w3: Web3, chain_id: int) -> None:
         self.w3 = w3
         self.chain_id = chain_id
-        self.policy = policy
         self._nonces: dict[str, int] = {}
         self._fees: tuple[float, Fees] | None = None
         self._gas_limits: dict[Hashable, int] = {}
@@ -147,7 +146,7 @@ class Sender:
     def _current_fees(self) -> Fees:
         now = time.monotonic()
         if self._fees is None or now - self._fees[0] > FEE_TTL:
-            self._fees = (now, read_fees(self.w3, self.policy))
+            self._fees = (now, read_fees(self.w3, FeePolicy()))  # the node's tip, no floor, no cap
         return self._fees[1]
 
 
