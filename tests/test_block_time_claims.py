@@ -104,7 +104,7 @@ def _no_receipt(w3: Web3, tx_hash: str) -> bool:
 
 def test_a_paid_call_is_claimed_with_eip1559_fees(tmp_path, timed_market, consumer, start_agent) -> None:
     market, w3 = timed_market, timed_market.w3
-    agent = start_agent(tmp_path / "agent", Account.from_key(Account.create().key))
+    agent = start_agent(tmp_path / "agent", Account.create())
     market.send(market.owner, to=agent.address, value=10**18)
     job_id = market.open_job(consumer, agent.address)
     body = rpc_body("ping")
@@ -135,7 +135,7 @@ def test_the_cli_sender_pays_eip1559_fees(timed_chain, timed_market) -> None:
 def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_once(
         tmp_path, timed_market, consumer, start_agent) -> None:
     market, w3 = timed_market, timed_market.w3
-    key = Account.from_key(Account.create().key)
+    key = Account.create()
     market.send(market.owner, to=key.address, value=10**12)  # gas at 1 wei, not at today's fee
     folder = tmp_path / "agent"
     jobs = market.open_jobs(consumer, key.address, 2)
