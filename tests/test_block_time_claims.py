@@ -165,9 +165,11 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
     raised = start_agent(folder, key)  # the operator lifts the cap and restarts the agent
     head = w3.eth.block_number
     wait_until(lambda: w3.eth.block_number >= head + 3, 20, "three more blocks")
-    # a higher fee is more ETH than the agent holds: the node refuses each version, none is kept
-    # (the next bump starts again from what the node took, so the fee cannot run away)
-    assert [s.tx_hash for s in raised._await(raised.agent.ledger.claim_sends(first))] == [first]
+    # a higher fee is more ETH than the agent holds: the node refuses a version each block and none
+    # is kept (the next bump starts again from what the node took, so the fee cannot run away); at
+    # most the one being sent right now is recorded beside the first
+    versions = [s.tx_hash for s in raised._await(raised.agent.ledger.claim_sends(first))]
+    assert versions[0] == first and len(versions) <= 2
     assert raised.metric('facemarket_agent_claim_transactions_total{result="replaced"}') == 0
     assert all(_job(raised, j).state == State.CLAIMING for j in jobs)
     market.send(market.owner, to=key.address, value=10**18)
