@@ -115,9 +115,9 @@ def test_a_paid_call_is_claimed_with_eip1559_fees(tmp_path, timed_market, consum
     claim = w3.eth.get_transaction(_job(agent, job_id).tx_hash)
     tip = w3.eth.max_priority_fee
     assert claim["type"] == 2 and claim["maxPriorityFeePerGas"] == tip
-    # 2 x the base fee of the head it was priced at (a block or two before its own) + the tip
+    # 2 x the base fee of the head it was priced at (a few blocks before its own at most) + the tip
     mined = claim["blockNumber"]
-    bases = {w3.eth.get_block(n)["baseFeePerGas"] for n in range(max(mined - 3, 0), mined)}
+    bases = {w3.eth.get_block(n)["baseFeePerGas"] for n in range(max(mined - 6, 0), mined)}
     assert (claim["maxFeePerGas"] - tip) // 2 in bases and (claim["maxFeePerGas"] - tip) % 2 == 0
     receipt = w3.eth.get_transaction_receipt(claim["hash"])
     assert receipt["effectiveGasPrice"] == w3.eth.get_block(mined)["baseFeePerGas"] + tip  # pays base + tip only
@@ -208,8 +208,10 @@ def test_a_claim_left_waiting_is_replaced_after_a_few_blocks_and_the_mined_versi
         call = escrow.functions.completeJobs([job_id], [request_hash(body)], [signature])
         first = await sender.sign(call, nonce=1)  # nonce 0 not sent yet: the claim cannot be mined
         await sender.send(first)
-        assert await sender.wait(first.tx_hash, timeout=3 * BLOCK_TIME + 1) is None  # waited, and replaced
-        waiting = await ledger.claim_sends(first.tx_hash)
+        for _ in range(10):  # it waits, and is replaced after 2 blocks
+            assert await sender.wait(first.tx_hash, timeout=BLOCK_TIME) is None
+            if len(waiting := await ledger.claim_sends(first.tx_hash)) >= 2:
+                break
         gap = account.sign_transaction({"to": account.address, "value": 0, "gas": 21_000, "nonce": 0,
                                         "chainId": market.deployment.chain_id, "maxFeePerGas": 10**10,
                                         "maxPriorityFeePerGas": 10**9})
