@@ -249,7 +249,8 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout,
-                      retry_window=config.retry_window, expiry_margin=config.expiry_margin)
+                      retry_window=config.retry_window, expiry_margin=config.expiry_margin,
+                      fee_policy=config.fee_policy(), replace_after_blocks=config.claim_replace_after_blocks)
     follower.on_rewind = claimer.forget_nonce
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
                         config.services_secret())

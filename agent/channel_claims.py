@@ -92,9 +92,7 @@ class ChannelClaims:
                                           lambda: self.ledger.settle_channel_claims([], ids, count_attempt=False))
         log.info("channel claim %s sent: %d channels (%s)", tx_hash, len(ids),
                  ", ".join(f"{channel.channel_id}: {amount}" for channel, (amount, _) in entries[:10]))
-        receipt = await self.claimer.wait_receipt(tx_hash)
-        if receipt is not None:
-            await self._settle([channel for channel, _ in entries], receipt)
+        await self._follow(tx_hash, [channel for channel, _ in entries], await self.claimer.wait_receipt(tx_hash))
 
     async def settle_claiming(self) -> None:
         """Settle the claims an earlier round (or run) sent and did not see mined."""
@@ -102,12 +100,18 @@ class ChannelClaims:
         for channel in await self.ledger.channels_claiming():
             pending.setdefault(channel.claim_tx, []).append(channel)
         for tx_hash, channels in pending.items():
-            receipt = await self.claimer.sent_receipt(tx_hash)
-            if receipt is False:
-                log.warning("channel claim %s was dropped; %d channels wait for the next round", tx_hash, len(channels))
-                await self.ledger.settle_channel_claims([], [c.channel_id for c in channels], count_attempt=False)
-            elif receipt is not None:
-                await self._settle(channels, receipt)
+            await self._follow(tx_hash, channels, await self.claimer.sent_receipt(tx_hash))
+
+    async def _follow(self, tx_hash: str, channels: list[ChannelRecord], receipt: dict | None | bool) -> None:
+        """Settle the channels of a mined claim, put those of a dropped one back; None: still waiting."""
+        if receipt is False:
+            log.warning("channel claim %s was dropped; %d channels wait for the next round", tx_hash, len(channels))
+            await self.ledger.settle_channel_claims([], [c.channel_id for c in channels], count_attempt=False)
+        elif receipt is not None:
+            await self._settle(channels, receipt)
+        else:
+            return
+        await self.claimer.forget(tx_hash)
 
     async def _settle(self, channels: list[ChannelRecord], receipt: dict) -> None:
         """Record what a mined claimMany did to each channel: ChannelClaimed (the new total) or
