@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from facemarket.cli.client import PAY_MODES
 from facemarket.cli.commands.options import AGENT_HELP, max_price_option, session_options
 from facemarket.cli.commands.paying import consumer_client, job_record
 from facemarket.cli.errors import FacemarketError
@@ -38,6 +39,9 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
               help="A param of the method; VALUE is JSON if it parses (repeatable).")
 @click.option("--job", "job_id", type=int, help="Pay with this job (default: a prepaid job, "
                                                "else a new one).")
+@click.option("--pay", type=click.Choice(PAY_MODES), default="auto", show_default=True,
+              help="auto: from an open channel with room to the service's agent, else a job; "
+                   "channel or job: only that way.")
 @click.option("--agent", help=AGENT_HELP)
 @click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
               help="Draw the result on the photo (needs --image).")
@@ -45,16 +49,19 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @yes_option
 @session_options
 def call(session: Session, service_name: str, method: str, image: Path | None,
-         params: tuple[str, ...], job_id: int | None, agent: str | None,
+         params: tuple[str, ...], job_id: int | None, pay: str, agent: str | None,
          annotate: Path | None, max_price: str | None, yes: bool) -> None:
     """Pay for and call METHOD of PROVIDER/SERVICE; prints the result and whom it paid."""
     if annotate and image is None:
         raise FacemarketError("--annotate needs --image", "give the photo with --image FILE")
     client = consumer_client(session, yes, max_price)
-    paid = client.invoke(service_name, method, image=image, job=job_id,
+    if job_id is not None and pay == "channel":
+        raise FacemarketError("--job and --pay channel contradict each other", "give one of them")
+    paid = client.invoke(service_name, method, image=image, job=job_id, pay=pay,
                          agent=session.address(agent) if agent else None, **parse_params(params))
-    record = {**paid.to_json(),
-              "job": job_record(session, client.escrow.get(paid.job.id), client.chain_time())}
+    record = paid.to_json()
+    if paid.job is not None:
+        record["job"] = job_record(session, client.escrow.get(paid.job.id), client.chain_time())
     if annotate:
         from facemarket.cli.annotate import annotate_file  # OpenCV only when drawing
         width, height = annotate_file(image, paid.result, annotate)
@@ -62,11 +69,19 @@ def call(session: Session, service_name: str, method: str, image: Path | None,
 
     def human() -> None:
         click.echo(pretty(readable(paid.result)))
-        how = "new job" if paid.opened_job else "job"
-        click.echo(f"Served for {record['job']['price_text']} by agent {paid.service.agent} "
-                   f"(provider {paid.service.provider}) on {how} {paid.job.id}; receipt checked. "
-                   f"The agent claims the payment from the escrow later (the job stays "
-                   f"{record['job']['state']} until then).", err=True)
+        if paid.channel is not None:
+            token = session.chain.token
+            click.echo(f"Served for {token.format(paid.channel.price)} by agent {paid.service.agent} "
+                       f"(provider {paid.service.provider}) on channel {paid.channel.channel_id} "
+                       f"(voucher for {token.format(paid.channel.amount)} in all, "
+                       f"{token.format(paid.channel.room)} left); receipt checked. The agent "
+                       "claims from the channel later.", err=True)
+        else:
+            how = "new job" if paid.opened_job else "job"
+            click.echo(f"Served for {record['job']['price_text']} by agent {paid.service.agent} "
+                       f"(provider {paid.service.provider}) on {how} {paid.job.id}; receipt checked. "
+                       f"The agent claims the payment from the escrow later (the job stays "
+                       f"{record['job']['state']} until then).", err=True)
         if annotate:
             click.echo(f"Annotated picture: {annotate}", err=True)
 
