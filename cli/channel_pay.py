@@ -26,7 +26,8 @@ from eth_utils import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.channel_store import ChannelRecord, ChannelStore
-from facemarket.cli.channels import Channel, Channels, ChannelUnusable
+from facemarket.cli.channels import Channels, ChannelUnusable
+from facemarket.contracts.channel import Channel
 from facemarket.cli.durations import describe
 from facemarket.cli.errors import (AgentRefused, AgentUnreachable, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.refusals import BY_CODE

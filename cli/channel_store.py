@@ -68,6 +68,7 @@ class ChannelStore:
     def new_session_key(self) -> LocalAccount:
         """A fresh signer key, on disk (0600, fsynced) before anything names it on chain."""
         account = Account.create()
+        private_folder(self.folder)  # before keys/ (mkdir's mode only applies to the last part)
         _write_durably(self.keys / f"{account.address}.key", account.key.hex().encode())
         return account
 

@@ -9,55 +9,32 @@ instead of a bare revert. The agent's side (claim) lives in the agent.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from facemarket.cli.chain_connection import Chain
 from facemarket.cli.durations import describe, utc
-from facemarket.cli.errors import FacemarketError, TransactionFailed
+from facemarket.cli.errors import ConfigError, FacemarketError
 from facemarket.cli.escrow import PERMIT_LIFETIME, Escrow
 from facemarket.cli.networks import LOCAL_CHAIN_ID
+from facemarket.contracts.channel import Channel, read_channel
 from facemarket.contracts.typed_messages import Domain, channels_domain
-from eth_utils import to_checksum_address
-
-ZERO = "0x" + "00" * 20
 
 
 class ChannelUnusable(FacemarketError):
     """The channel named cannot do what was asked (unknown, someone else's, closed, expired)."""
 
 
-@dataclass(frozen=True)
-class Channel:
-    """One channel as `ChannelEscrow.getChannel` returns it."""
-
-    id: int
-    consumer: str
-    agent: str
-    signer: str
-    deposit: int
-    claimed: int
-    expires_at: int
-    closed: bool
-
-    @property
-    def exists(self) -> bool:
-        return self.consumer != ZERO
-
-    @classmethod
-    def from_chain(cls, channel_id: int, fields: tuple) -> "Channel":
-        consumer, agent, signer, deposit, claimed, expires_at, _old, _until, closed = fields
-        return cls(channel_id, to_checksum_address(consumer), to_checksum_address(agent),
-                   to_checksum_address(signer), int(deposit), int(claimed), int(expires_at),
-                   bool(closed))
-
-
 class Channels:
     """The ChannelEscrow of one chain, as a consumer uses it."""
 
     def __init__(self, chain: Chain) -> None:
+        if chain.contracts.channels is None:
+            raise ConfigError(f"network {chain.network.name!r} has no ChannelEscrow in its "
+                              "deployment file (deployed before channels existed)",
+                              "deploy the contracts again (`facemarket contracts deploy`), or pay "
+                              "with jobs (--pay job)")
         self.chain = chain
         self.contract = chain.contracts.channels
         self.escrow = Escrow(chain)  # the token's permit and balance checks
@@ -68,7 +45,7 @@ class Channels:
         return channels_domain(self.chain.chain_id, self.contract.address)
 
     def get(self, channel_id: int) -> Channel:
-        return Channel.from_chain(channel_id, self.contract.functions.getChannel(channel_id).call())
+        return read_channel(self.contract, channel_id)
 
     def mine(self, channel_id: int, consumer: str) -> Channel:
         """The channel, refused with the fix when it does not exist or is not `consumer`'s."""
@@ -166,10 +143,3 @@ class Channels:
             self.chain.w3.provider.make_request("evm_mine", [])
             now = self.chain.now()
         return now
-
-
-def require_open_channel_support(chain: Chain) -> None:
-    """Refuse, with the fix, a network whose deployment has no ChannelEscrow (an older one)."""
-    if getattr(chain.contracts, "channels", None) is None:
-        raise TransactionFailed(f"network {chain.network.name!r} has no ChannelEscrow in its deployment",
-                                "deploy the contracts again (`facemarket contracts deploy`) to get one")

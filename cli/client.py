@@ -289,7 +289,7 @@ class Client:
         price = self.price_of(svc, method, params)
         self.accept(price)
         self.known_agents.pin(svc)
-        if pay != "job":
+        if pay == "channel" or (pay == "auto" and self.chain.contracts.channels is not None):
             channel = self.channels.usable(svc, price) or (
                 self.channels.from_chain(svc, price) if pay == "channel" else None)
             if channel is not None:

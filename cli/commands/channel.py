@@ -6,7 +6,8 @@ import click
 
 from facemarket.cli.amounts import parse_amount
 from facemarket.cli.channel_store import ChannelRecord
-from facemarket.cli.channels import Channel, ChannelUnusable
+from facemarket.cli.channels import ChannelUnusable
+from facemarket.contracts.channel import Channel
 from facemarket.cli.client import Client
 from facemarket.cli.commands.options import AGENT_HELP, Duration, session_options
 from facemarket.cli.durations import describe, utc
