@@ -114,15 +114,17 @@ def status(session: Session, channel_id: int, service: str | None) -> None:
     onchain = payer.contract.mine(channel_id, client.address)
     local = payer.store.get(channel_id)
     ref = service or (local.service if local is not None else None)
-    state = None
+    state, unknown = None, "unknown (give --service to ask the agent)" if not onchain.closed else "-"
     if ref and not onchain.closed:
         svc = client.service(ref)
         if svc.agent != onchain.agent:
             raise ChannelUnusable(f"channel {channel_id} pays agent {onchain.agent}, not {ref}'s "
                                   f"agent {svc.agent}", "name the channel's own service (--service)")
-        state = payer.agent_state(svc, onchain)
+        try:
+            state = payer.agent_state(svc, onchain)
+        except FacemarketError as error:  # the chain's facts still stand
+            unknown = f"unknown: {error.message}"
     record = channel_record(session, onchain, session.chain.now(), local, state)
-    unknown = "unknown (give --service to ask the agent)" if not onchain.closed else "-"
     emit(record, fields([
         ("channel", record["id"]), ("state", record["state"]), ("agent", record["agent"]),
         ("service", record["service"] or ref or "?"), ("deposit", record["deposit_text"]),
