@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from facemarket.agent.channel_ledger import CHANNEL_SCHEMA, AsyncChannelLedger, ChannelStore
 from facemarket.services.private_files import private_file
 from facemarket.services.sqlite_transaction import transaction
 
@@ -143,7 +144,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_block ON jobs (block);
 CREATE INDEX IF NOT EXISTS jobs_by_settled_block ON jobs (settled_block);
 """
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0: before settled_block / settled_from; 1: before reserved_by
+SCHEMA_VERSION = 3  # PRAGMA user_version; 0: before settled_block / settled_from; 1: before reserved_by;
+# 2: before the channel tables (channel_ledger.py; created by CHANNEL_SCHEMA)
 # reserved_by: the instance (host:pid:nonce) holding a reservation, so a restarted agent frees
 # what its dead predecessor held instead of refusing that job for the whole lease.
 _ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT", "reserved_by": "TEXT"}
@@ -155,8 +157,10 @@ def _record(row: tuple) -> JobRecord:
     return JobRecord(row[0], row[1], int(row[2]), row[3], row[4], State(row[5]), *row[6:])
 
 
-class SqliteLedger:
+class SqliteLedger(ChannelStore):
     """The ledger's statements over one SQLite connection (use from a single thread)."""
+
+    alive = staticmethod(_alive)  # whether a reservation's instance may still run (channels use it too)
 
     def __init__(self, path: Path) -> None:
         private_file(Path(path))  # signatures and answers: the owner's only
@@ -165,6 +169,7 @@ class SqliteLedger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(_SCHEMA)
+        self.db.executescript(CHANNEL_SCHEMA)
         self._migrate()
         self.db.executescript(_INDEXES)
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -359,7 +364,7 @@ class SqliteLedger:
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
 
-class Ledger:
+class Ledger(AsyncChannelLedger):
     """The async ledger: every call runs `SqliteLedger` on the ledger's own thread.
 
     Why not `run_in_executor` / `asyncio.to_thread` on one thread (or aiosqlite, which works
