@@ -60,7 +60,10 @@ def test_open_calls_status_topup_extend_and_reclaim_to_the_token_unit(fm, new_co
         amounts.append(paid["amount"])
     price = amounts[0]
     assert amounts == [price, 2 * price, 3 * price]
-    assert "on channel" in call(fm, "chan-dana", "--pay", "channel").err  # the human line says how
+    human = fm("call", SERVICE, "find_face", "--image", str(PHOTO), "--pay", "channel", "-y",
+               "--account", "chan-dana")
+    assert human.code == 0, human.err
+    assert f"on channel {channel['id']} (voucher for 0.04 FACE in all, 4.96 FACE left)" in human.err
 
     served = 4 * price
     status = wait_claimed(fm, "chan-dana", channel["id"], served)
