@@ -137,7 +137,8 @@ class Client:
             self.signer = account
         elif password is not None:
             self.signer = session.keystores.unlock(session.account, password)
-        # else the keystore is decrypted on first use (`signer`): a call on a channel never does
+        else:  # decrypted on first use (`signer`): a call on a channel never needs it
+            session.require_password_source()
         self.chain = session.chain
         self.escrow = Escrow(self.chain)
         self.registry = Registry(self.chain)
