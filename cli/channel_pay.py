@@ -29,14 +29,15 @@ from facemarket.cli.channel_store import ChannelRecord, ChannelStore
 from facemarket.cli.channels import Channels, ChannelUnusable
 from facemarket.contracts.channel import Channel
 from facemarket.cli.durations import describe
-from facemarket.cli.errors import (AgentRefused, AgentUnreachable, ReceiptInvalid, ServiceFailed)
+from facemarket.cli.errors import AgentRefused, AgentUnreachable, ServiceFailed
+from facemarket.cli.receipts import checked_receipt
 from facemarket.cli.refusals import BY_CODE
 from facemarket.cli.registry import Service
 from facemarket.contracts.agent_protocol import (CHANNEL_AMOUNT_HEADER, CHANNEL_ID_HEADER,
                                                  CHANNEL_RECEIPT_HEADER, CHANNEL_SIGNATURE_HEADER,
                                                  CHANNEL_STATE_SIGNATURE_HEADER,
                                                  CHANNEL_STATE_TIME_HEADER, Reason)
-from facemarket.contracts.typed_messages import (InvalidSignature, recover_channel_receipt_signer,
+from facemarket.contracts.typed_messages import (recover_channel_receipt_signer,
                                                  sign_channel_state_request, sign_voucher)
 
 if TYPE_CHECKING:
@@ -247,19 +248,10 @@ class ChannelPayer:
     def _check_receipt(self, response: requests.Response, record: ChannelRecord,
                        request_hash: bytes) -> bytes:
         """The agent's ChannelReceipt over (channel, amount, request, response)."""
-        header = response.headers.get(CHANNEL_RECEIPT_HEADER, "")
-        try:
-            receipt = bytes.fromhex(header.removeprefix("0x"))
-            signer = recover_channel_receipt_signer(self.contract.domain, record.id, record.signed,
-                                                    request_hash, keccak(response.content), receipt)
-        except (ValueError, InvalidSignature):
-            raise ReceiptInvalid(f"the agent's answer on channel {record.id} has no valid receipt "
-                                 f"({CHANNEL_RECEIPT_HEADER} {header[:20] or 'missing'})",
-                                 "do not trust this result; report the agent") from None
-        if signer != record.agent:
-            raise ReceiptInvalid(f"the receipt on channel {record.id} is signed by {signer}, not "
-                                 f"by the channel's agent {record.agent}", "do not trust this result")
-        return receipt
+        return checked_receipt(response, CHANNEL_RECEIPT_HEADER, f"channel {record.id}", record.agent,
+                               lambda response_hash, receipt: recover_channel_receipt_signer(
+                                   self.contract.domain, record.id, record.signed, request_hash,
+                                   response_hash, receipt))
 
     def _key_for(self, signer: str) -> LocalAccount:
         """The session key of `signer` when held here, else the consumer's own key (the contract

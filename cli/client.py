@@ -36,7 +36,7 @@ from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.channel_pay import ChannelCharge, ChannelPayer
 from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
-                                   JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
+                                   JobUnusable, PriceTooHigh, ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.cli.escrow import Escrow
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
@@ -45,10 +45,10 @@ from facemarket.cli.networks import Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
+from facemarket.cli.receipts import checked_receipt
 from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
-from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
-                                                 sign_invocation)
+from facemarket.contracts.typed_messages import recover_receipt_signer, sign_invocation
 
 DEFAULT_EXPIRES_IN = 3600   # seconds a job opened by the client lives (the agent claims sooner)
 SAFETY_MARGIN = 360         # a stored job is used only if it lives this much longer (agent margin)
@@ -441,19 +441,9 @@ class Client:
 
     def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
         """The agent's signature over (job, request, response): proof of what was served."""
-        header = response.headers.get(RECEIPT_HEADER, "")
-        try:
-            receipt = bytes.fromhex(header.removeprefix("0x"))
-            signer = recover_receipt_signer(self.chain.domain, job.id, request_hash,
-                                            keccak(response.content), receipt)
-        except (ValueError, InvalidSignature):
-            raise ReceiptInvalid(f"the agent's answer for job {job.id} has no valid receipt "
-                                 f"({RECEIPT_HEADER} {header[:20] or 'missing'})",
-                                 "do not trust this result; report the agent") from None
-        if signer != job.agent:
-            raise ReceiptInvalid(f"the receipt for job {job.id} is signed by {signer}, not by the "
-                                 f"job's agent {job.agent}", "do not trust this result")
-        return receipt
+        return checked_receipt(response, RECEIPT_HEADER, f"job {job.id}", job.agent,
+                               lambda response_hash, receipt: recover_receipt_signer(
+                                   self.chain.domain, job.id, request_hash, response_hash, receipt))
 
     def close(self) -> None:
         self.http.close()
