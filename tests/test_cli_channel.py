@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from facemarket.cli.client import Client
+from facemarket.cli.home import Home
 from facemarket.cli.localstack import SERVICE
 from tests.fixtures.cli import PHOTO
 
@@ -112,3 +115,25 @@ def test_the_client_resumes_from_the_agents_state_with_its_own_deleted(fm, new_c
                                        "room": 1 * UNIT - 2 * price}
     status = fm("channel", "status", str(channel["id"]), "--account", "chan-emil", "--json").json
     assert (status["served"], status["signed"]) == (2 * price, 2 * price)
+
+
+def test_concurrent_calls_from_one_process_never_decrypt_and_get_distinct_amounts(new_consumer, market_stack, fm):
+    """Eight threads, each with its own Client of the same account and home, call at once on one
+    channel: every call is served, the vouchers' amounts are exactly price x 1..8, the agent
+    counts 8 calls served, and no thread ever asked for the keystore's password."""
+    new_consumer("chan-threads", tokens="2")
+    home = Home(market_stack.home)
+    opener = Client("demo", "chan-threads", home=home, password=market_stack.password)
+    opened = opener.open_channel(SERVICE, UNIT, 3600)
+
+    def never_asked() -> str:
+        raise AssertionError("a call on a channel asked for the keystore's password")
+
+    clients = [Client("demo", "chan-threads", home=home, ask_password=never_asked) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        paid = list(pool.map(lambda c: c.invoke(SERVICE, "ping", pay="channel"), clients))
+    price = paid[0].price
+    assert all(p.channel.channel_id == opened.id and p.job is None for p in paid)
+    assert sorted(p.channel.amount for p in paid) == [price * n for n in range(1, 9)]
+    status = fm("channel", "status", str(opened.id), "--account", "chan-threads", "--json").json
+    assert (status["served"], status["signed"]) == (8 * price, 8 * price)
