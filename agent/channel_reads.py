@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
-from web3.exceptions import ContractLogicError
 
 from facemarket.agent.channel_ledger import SeenChannel
 from facemarket.agent.job_reads import JobReads
 from facemarket.contracts.agent_protocol import Reason, Refused
+from facemarket.contracts.channel import ZERO_ADDRESS, Channel
 from facemarket.contracts.view_calls import call_params, call_result
-
-ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -40,19 +37,17 @@ async def read_channel(channels: Any, channel_id: int, block: int | str = "lates
     try:
         fields = call_result(function, await function.w3.provider.make_request(
             "eth_call", call_params(function, block)))
-    except ContractLogicError:  # UnknownChannel
-        return ChannelRead(channel_id, None)
     except Exception as error:  # connection refused, timeout, no contract code, odd answer
         raise Refused(Reason.CHAIN_UNAVAILABLE,
                       f"reading channel {channel_id} failed ({type(error).__name__})") from error
-    consumer, agent, signer, deposit, claimed, expires_at, old_signer, old_signer_until, closed = fields
-    if consumer == ZERO_ADDRESS:
+    chain = Channel.from_chain(channel_id, fields)  # a channel never opened reads as zeros
+    if not chain.exists:
         return ChannelRead(channel_id, None)
-    number = block if isinstance(block, int) else 0
-    return ChannelRead(channel_id, SeenChannel(channel_id, to_checksum_address(consumer), to_checksum_address(signer), deposit, expires_at,
-                       claimed, bool(closed),
-                       None if old_signer == ZERO_ADDRESS else to_checksum_address(old_signer), old_signer_until,
-                       number), to_checksum_address(agent))
+    old_signer = None if chain.old_signer == ZERO_ADDRESS else chain.old_signer
+    return ChannelRead(channel_id, SeenChannel(channel_id, chain.consumer, chain.signer, chain.deposit,
+                                               chain.expires_at, chain.claimed, chain.closed, old_signer,
+                                               chain.old_signer_until, block if isinstance(block, int) else 0),
+                       chain.agent)
 
 
 class ChannelReads(JobReads):
