@@ -72,7 +72,9 @@ class Payer:
 
     def channel_open(self) -> bool:
         """A channel with room for a recall is open to the agent: calls pay from it (the client
-        prefers it), so no jobs need prepaying."""
+        prefers it), so no jobs need prepaying. False on a deployment without channels."""
+        if self.refiller.chain.contracts.channels is None:
+            return False
         svc = self.refiller.service(self.service)
         price = self.refiller.price_of(svc, PREPAID_METHOD)
         return self.refiller.channels.usable(svc, price) is not None
