@@ -5,6 +5,7 @@ unit; and the client resumes from the agent's state when its own is deleted."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -137,3 +138,24 @@ def test_concurrent_calls_from_one_process_never_decrypt_and_get_distinct_amount
     assert sorted(p.channel.amount for p in paid) == [price * n for n in range(1, 9)]
     status = fm("channel", "status", str(opened.id), "--account", "chan-threads", "--json").json
     assert (status["served"], status["signed"]) == (8 * price, 8 * price)
+
+
+def test_a_stale_record_is_caught_up_from_the_agents_state(fm, new_consumer, market_stack):
+    """This machine's record says less than the agent holds (restored from an old backup, or
+    another machine paid on the channel): the agent refuses the low voucher as underpaid, the
+    client resumes from the agent's state and the call is paid with the next amount, once."""
+    new_consumer("chan-stale", tokens="2")
+    channel = opened_channel(fm, "chan-stale", "1")
+    price = call(fm, "chan-stale").json["channel"]["amount"]
+    assert call(fm, "chan-stale").json["channel"]["amount"] == 2 * price
+    [record_file] = (market_stack.home / "channels").glob(f"*/{channel['id']}.json")
+    record = json.loads(record_file.read_text())
+    record_file.write_text(json.dumps({**record, "signed": 0}))  # the backup's view
+
+    # another body (the same body and amount again would be a retry: the stored answer, free)
+    caught_up = fm("call", SERVICE, "ping", "--pay", "channel", "-y", "--account", "chan-stale", "--json")
+    assert caught_up.code == 0, caught_up.err
+    ping = caught_up.json["channel"]["price"]
+    assert caught_up.json["channel"]["amount"] == 2 * price + ping
+    status = fm("channel", "status", str(channel["id"]), "--account", "chan-stale", "--json").json
+    assert (status["served"], status["signed"]) == (2 * price + ping, 2 * price + ping)
