@@ -163,10 +163,13 @@ class ChannelPayer:
         except ValueError:
             raise AgentRefused(f"the agent's state of channel {channel.id} is not JSON "
                                f"(HTTP {response.status_code})") from None
-        if response.status_code != 200 or not isinstance(state, dict) or "next_amount" not in state:
-            message = state.get("error", {}).get("message") if isinstance(state, dict) else None
+        amounts = ("next_amount", "served")
+        if (response.status_code != 200 or not isinstance(state, dict)
+                or not all(str(state.get(key, "")).isdigit() for key in amounts)):
+            error = state.get("error") if isinstance(state, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
             raise AgentRefused(f"the agent of {svc.ref} did not give channel {channel.id}'s state "
-                               f"(HTTP {response.status_code}: {message or state})",
+                               f"(HTTP {response.status_code}: {message or str(state)[:200]})",
                                "check the channel is this agent's (`facemarket channel list`)")
         return state
 
