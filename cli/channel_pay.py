@@ -108,16 +108,20 @@ class ChannelPayer:
     # --- opening ------------------------------------------------------------------------------
     def open(self, svc: Service, deposit: int, expires_in: int) -> ChannelRecord:
         """A channel to `svc`'s agent with a fresh session key as its signer (on disk first)."""
+        self.check_lifetime(svc, expires_in)
+        session_key = self.store.new_session_key()
+        channel = self.contract.open(self.client.signer, svc.agent, session_key.address, deposit,
+                                     self.client.chain_time() + expires_in)
+        return self.store.save(_record(channel, 0, svc.ref))
+
+    def check_lifetime(self, svc: Service, expires_in: int) -> None:
+        """Refuse a channel the agent would refuse every voucher of: one no longer than its margin."""
         margin = self.margin(svc)
         if expires_in <= margin:
             raise ChannelUnusable(f"a channel expiring {describe(expires_in)} is too short for the "
                                   f"agent of {svc.ref}: it refuses vouchers within "
                                   f"{describe(margin)[3:]} of expiry", "nothing was paid; give a "
                                   f"longer --expires-in (e.g. --expires-in {max(2 * margin, 86400)}s)")
-        session_key = self.store.new_session_key()
-        channel = self.contract.open(self.client.signer, svc.agent, session_key.address, deposit,
-                                     self.client.chain_time() + expires_in)
-        return self.store.save(_record(channel, 0, svc.ref))
 
     # --- choosing -----------------------------------------------------------------------------
     def usable(self, svc: Service, price: int) -> ChannelRecord | None:

@@ -77,9 +77,10 @@ def open_(session: Session, service: str, agent: str | None, amount: str, expire
     client = Client(session=session)
     svc = client.service(service, session.address(agent) if agent else None)
     expires_at = _expires_at(client, expires_in)
+    client.channels.check_lifetime(svc, expires_in)  # before asking to pay
     confirm_spend(f"Deposit {session.chain.token.format(deposit)} in a channel to agent "
                   f"{svc.agent} (provider {svc.provider}) until {utc(expires_at)}?", yes)
-    opened = client.open_channel(svc, deposit, expires_at - client.chain_time())
+    opened = client.open_channel(svc, deposit, expires_in)
     record = channel_record(session, client.channels.contract.get(opened.id), client.chain_time(), opened)
     emit(record, f"Opened channel {opened.id}: {record['deposit_text']} to agent {svc.agent} "
                  f"(provider {svc.provider}) for {svc.ref}, expires {record['expires']} "
