@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
+from facemarket.contracts import artifacts
 from facemarket.contracts.channel import Channel, read_channel
+from facemarket.contracts.deploy import deploy_contract
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712, request_hash, sign_permit, sign_voucher
 from tests.escrow_support import HOUR, Parties
 
@@ -82,3 +84,9 @@ class ChannelParties:
 
     def events(self, receipt, name: str) -> list[dict]:
         return self.p.events(receipt, name, self.channels)
+
+
+def fresh_channels(parties: Parties, owner: LocalAccount, token: str | None = None) -> ChannelParties:
+    """A newly deployed ChannelEscrow (on the session's token unless `token`), seen by the same parties."""
+    address = deploy_contract(parties.w3, owner, "ChannelEscrow", token or parties.token.address)["contractAddress"]
+    return ChannelParties(parties, parties.w3.eth.contract(address=address, abi=artifacts.load("ChannelEscrow")["abi"]))
