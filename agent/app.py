@@ -270,6 +270,7 @@ async def _channel_parts(agent: Agent, deployment: Deployment, document: dict) -
         claimer, channels, ledger, agent.metrics, batch_size=config.claim_batch_size, interval=config.claim_interval,
         threshold=config.channel_claim_threshold, expiry_margin=config.expiry_margin,
         max_attempts=config.claim_max_attempts, answer_seconds=config.retry_window, chain_time=follower.chain_time)
+    follower.channels.on_blocks = agent.channel_claims.check_urgent
 
 
 AGENT = web.AppKey("agent", Agent)

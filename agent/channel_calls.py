@@ -60,7 +60,7 @@ class ChannelCalls:
             release=lambda: self.ledger.release_channel_call(*key),
             record=lambda answer: self.ledger.finish_channel_call(*key, answer),
             answer=lambda answer: self._channel_answer(voucher, answer),
-            served=lambda: self.channel_claims.served(channel_id, voucher.price)))
+            served=lambda: self.channel_claims.served(channel_id, voucher.price, admitted.expires_at)))
 
     def _channel_answer(self, voucher: ChannelCall, body: bytes) -> web.Response:
         receipt = self.channel_receipts.channel_header(voucher.channel_id, voucher.amount, voucher.request_hash, body)

@@ -45,11 +45,23 @@ class ChannelClaims:
         self.answer_seconds, self.chain_time = answer_seconds, chain_time
         self._full_round_at = 0.0             # monotonic time of the next round that claims everything
         self._served: dict[int, int] = {}     # served since the last round, per channel
+        self._urgent_at = float("inf")        # chain time when a channel must be claimed (see claim_round)
 
-    def served(self, channel_id: int, price: int) -> None:
+    def served(self, channel_id: int, price: int, expires_at: int) -> None:
         """Called per served call: a channel reaching the threshold starts a round now."""
         self._served[channel_id] = total = self._served.get(channel_id, 0) + price
+        self._urgent_at = min(self._urgent_at, expires_at - self.expiry_margin)
         if total >= self.threshold:
+            self.claimer.wake()
+
+    def seconds_to_urgent(self) -> float:
+        """Seconds until a channel with something unclaimed comes within the margin of its expiry
+        (the claimer's round comes no later)."""
+        return max(0.0, self._urgent_at - self.chain_time())
+
+    def check_urgent(self) -> None:
+        """After new blocks (the chain's clock may have jumped): a round now if one is due."""
+        if self.seconds_to_urgent() == 0:
             self.claimer.wake()
 
     async def claim_round(self) -> None:
@@ -66,6 +78,9 @@ class ChannelClaims:
                    and (claim := channel.claim(now)) is not None]
         for start in range(0, len(entries), self.batch_size):
             await self._claim(entries[start:start + self.batch_size])
+        earliest = await self.ledger.earliest_unclaimed_expiry(now)
+        # At least a second on if it is due already (its claim failed: retried, but not in a busy loop).
+        self._urgent_at = float("inf") if earliest is None else max(earliest - self.expiry_margin, now + 1)
 
     async def _claim(self, entries: list) -> None:
         ids = [channel.channel_id for channel, _ in entries]

@@ -79,6 +79,7 @@ class ChannelFollowing:
     def __init__(self, w3: AsyncWeb3, channels: Any, agent: str, ledger: Ledger) -> None:
         self.w3, self.channels, self.agent, self.ledger = w3, channels, agent, ledger
         self.on_claim_needed: Callable[[], None] = lambda: None  # the claimer's wake-up
+        self.on_blocks: Callable[[], None] = lambda: None  # new blocks read (the chain's clock moved)
 
     async def read_range(self, first: int, last: int) -> None:
         agent = address_topic(self.agent)
@@ -97,6 +98,7 @@ class ChannelFollowing:
             await self.ledger.apply_channel_events(events)
         if any(event.kind == "signer" for event in events):
             self.on_claim_needed()
+        self.on_blocks()
         if decoded:
             log.debug("blocks %d-%d: %d channels opened, %d channel events", first, last, len(opened), len(events))
 

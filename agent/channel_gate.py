@@ -35,6 +35,7 @@ class ChannelAdmitted:
 
     call: ChannelCall
     consumer: str
+    expires_at: int
     method: str
     replay: bytes | None = None
 
@@ -102,12 +103,11 @@ class ChannelGate:
         voucher = ChannelCall(channel_id, amount, request_hash, signature, signer, self.price_of(method, params))
         min_expiry = self.chain_time() + self.expiry_margin
         accepted = await self.ledger.accept_channel_call(voucher, min_expiry)
-        if accepted.channel is None and accepted.replay is None:
+        if accepted.consumer is None:
             read, block = await self.reads.usable(channel_id)
             seen = dataclasses.replace(read.channel, block=block)
             accepted = await self.ledger.accept_channel_call(voucher, min_expiry, seen)
-        consumer = accepted.channel.consumer if accepted.channel is not None else ""
-        return ChannelAdmitted(voucher, consumer, method, accepted.replay)
+        return ChannelAdmitted(voucher, accepted.consumer or "", accepted.expires_at, method, accepted.replay)
 
     async def channel(self, channel_id: int) -> ChannelRecord:
         """The channel from the ledger, else read from the chain once (and recorded); `Refused`

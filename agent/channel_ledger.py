@@ -31,6 +31,7 @@ Plain SQL in one place (a PostgreSQL ledger runs the same statements).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -195,11 +196,16 @@ class ChannelCall:
 
 @dataclass(frozen=True)
 class Acceptance:
-    """The ledger's answer: the channel (None: unknown to the ledger) and, for a retry of a
-    served call, its stored answer."""
+    """The ledger's answer: the channel's consumer and expiry (consumer None: the channel is
+    unknown to the ledger), or for a retry of a served call its stored answer."""
 
-    channel: ChannelRecord | None
+    consumer: str | None
+    expires_at: int = 0
     replay: bytes | None = None
+
+
+class _NotAdmitted(Exception):
+    """The conditional UPDATE did not admit the call (its transaction is rolled back)."""
 
 
 class ChannelStore:
@@ -287,12 +293,48 @@ class ChannelStore:
     # ------------------------------------------------------------------ calls
     def accept_channel_call(self, call: ChannelCall, min_expiry: float,
                             seen: SeenChannel | None = None) -> Acceptance:
-        """The gate's whole ledger work for a channel call, in one trip: a retry's stored answer, or
-        every check and then the call admitted (one conditional UPDATE and the call's INSERT in one
-        transaction); `Refused` with the reason otherwise. `seen` (read from the chain just now)
-        is recorded first."""
+        """The gate's whole ledger work for a channel call, in one trip: the call admitted (the
+        call's INSERT and one conditional UPDATE in one transaction), a retry's stored answer, or
+        `Refused` with the reason. `seen` (read from the chain just now) is recorded first.
+
+        Why two ways: the usual call is admitted with no read at all (the UPDATE's WHERE holds
+        every check); only when it is not are the channel and the call read, to answer a retry or
+        to say exactly why it is refused."""
         if seen is not None:
             self.add_channels([seen])
+        if call.signer is not None:
+            with contextlib.suppress(_NotAdmitted), transaction(self.db):
+                admitted = self._admit(call, min_expiry)
+                if admitted is None:
+                    raise _NotAdmitted  # rolled back; the reason is worked out below
+                return admitted
+        return self._accept_or_say_why(call, min_expiry)
+
+    def _admit(self, call: ChannelCall, min_expiry: float) -> Acceptance | None:
+        """INSERT the call, then reserve its price if the channel admits it (within a transaction)."""
+        inserted = self.db.execute(
+            "INSERT INTO channel_calls (channel_id, amount, request_hash, state, price, signature, instance, updated_at) "
+            "VALUES (?, ?, ?, 'RESERVED', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (call.channel_id, call.amount, call.request_hash, call.price, call.signature, self.instance,
+             time.time())).rowcount
+        if inserted != 1:
+            return None
+        row = self.db.execute(
+            "UPDATE channels SET reserved = reserved + :price, updated_at = :now, "
+            "voucher_hash = CASE WHEN :amount > voucher_amount THEN :hash ELSE voucher_hash END, "
+            "voucher_signature = CASE WHEN :amount > voucher_amount THEN :signature ELSE voucher_signature END, "
+            "voucher_amount = MAX(voucher_amount, :amount) "
+            "WHERE channel_id = :id AND closed = 0 AND (signer = :signer OR consumer = :signer) "
+            "AND deposit >= :deposit AND expires_at > :min_expiry "
+            "AND MAX(voucher_amount, :amount) >= served + reserved + :price RETURNING consumer, expires_at",
+            {"price": call.price, "now": time.time(), "amount": call.amount, "hash": call.request_hash,
+             "signature": call.signature, "id": call.channel_id, "signer": call.signer,
+             "deposit": _padded(call.amount), "min_expiry": min_expiry}).fetchone()
+        return None if row is None else Acceptance(row[0], row[1])
+
+    def _accept_or_say_why(self, call: ChannelCall, min_expiry: float) -> Acceptance:
+        """A call the UPDATE did not admit: unknown channel, a retry, a refusal with its reason,
+        or (another process sharing the ledger changed the channel meanwhile) admitted now."""
         channel = self.channel(call.channel_id)
         if channel is None:
             return Acceptance(None)
@@ -306,27 +348,11 @@ class ChannelStore:
         if prior is not None:
             return _retry(call, prior[0], prior[1])
         _check(channel, call, min_expiry)
-        try:
-            with transaction(self.db):
-                admitted = self.db.execute(
-                    "UPDATE channels SET reserved = reserved + :price, updated_at = :now, "
-                    "voucher_hash = CASE WHEN :amount > voucher_amount THEN :hash ELSE voucher_hash END, "
-                    "voucher_signature = CASE WHEN :amount > voucher_amount THEN :signature ELSE voucher_signature END, "
-                    "voucher_amount = MAX(voucher_amount, :amount) "
-                    "WHERE channel_id = :id AND closed = 0 AND (signer = :signer OR consumer = :signer) "
-                    "AND MAX(voucher_amount, :amount) >= served + reserved + :price",
-                    {"price": call.price, "now": time.time(), "amount": call.amount, "hash": call.request_hash,
-                     "signature": call.signature, "id": call.channel_id, "signer": call.signer}).rowcount
-                if admitted != 1:
-                    raise _underpaid(self.channel(call.channel_id) or channel, call)
-                self.db.execute(
-                    "INSERT INTO channel_calls (channel_id, amount, request_hash, state, price, signature, instance, "
-                    "updated_at) VALUES (?, ?, ?, 'RESERVED', ?, ?, ?, ?)",
-                    (call.channel_id, call.amount, call.request_hash, call.price, call.signature, self.instance,
-                     time.time()))
-        except sqlite3.IntegrityError:  # another process sharing the ledger admitted this voucher just now
-            raise Refused(Reason.CHANNEL_BUSY, f"channel {call.channel_id}: this voucher is being served") from None
-        return Acceptance(channel)
+        with transaction(self.db):
+            admitted = self._admit(call, min_expiry)
+            if admitted is None:
+                raise _underpaid(self.channel(call.channel_id) or channel, call)
+        return admitted
 
     def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:
         """Record the answer durably (before it is sent) and move its price from reserved to
@@ -383,6 +409,11 @@ class ChannelStore:
             (max_attempts, int(everything), threshold, expiring_before, limit)).fetchall()
         return [_channel(row) for row in rows]
 
+    def earliest_unclaimed_expiry(self, after: float) -> int | None:
+        """The earliest expiry after `after` of an open channel with served calls not claimed yet."""
+        return self.db.execute("SELECT MIN(expires_at) FROM channels WHERE closed = 0 AND served > claimed "
+                               "AND claim_tx IS NULL AND expires_at > ?", (after,)).fetchone()[0]
+
     def channels_claiming(self) -> list[ChannelRecord]:
         rows = self.db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE claim_tx IS NOT NULL "
                                "ORDER BY channel_id").fetchall()
@@ -424,7 +455,7 @@ def _retry(call: ChannelCall, state: str, response: bytes | None) -> Acceptance:
     if response is None:
         raise Refused(Reason.CHANNEL_UNDERPAID, f"channel {call.channel_id}: this voucher was served and its "
                                                 "answer is no longer kept; sign a new voucher")
-    return Acceptance(None, replay=response)
+    return Acceptance("", replay=response)
 
 
 def _check(channel: ChannelRecord, call: ChannelCall, min_expiry: float) -> None:
@@ -489,6 +520,9 @@ class AsyncChannelLedger:
                                 everything: bool) -> list[ChannelRecord]:
         return await self._run(self._store.channels_to_claim, limit, max_attempts, threshold, expiring_before,
                                everything)
+
+    async def earliest_unclaimed_expiry(self, after: float) -> int | None:
+        return await self._run(self._store.earliest_unclaimed_expiry, after)
 
     async def channels_claiming(self) -> list[ChannelRecord]:
         return await self._run(self._store.channels_claiming)

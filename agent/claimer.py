@@ -82,6 +82,8 @@ class Claimer:
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
                 self.healthy, self.nonce = False, None
                 delay, backoff = min(backoff, self.interval), min(backoff * 2, MAX_BACKOFF)
+            if self.channels is not None:  # a channel nearing its expiry is claimed in time
+                delay = min(delay, self.channels.seconds_to_urgent())
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
