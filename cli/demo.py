@@ -5,10 +5,11 @@ the face services behind the agent; then alice pays for four calls through the C
 find_face, find_landmarks, align_face, face_identity on a bundled photo — and the demo shows
 each result, each job on the chain, both balances before and after (alice paid exactly the
 prices; the agent received them once its claims landed), and writes the annotated pictures to
-./demo-output/. Then alice opens a payment channel once and pays three more calls from it with
-vouchers (no transaction per call); the agent claims them with its latest voucher (one claim
-per claim round: one for all three when they fall in one round), and the books still balance to
-the token unit (what stays in the channel is alice's). Everything it started is stopped at the end, also on Ctrl-C or failure.
+./demo-output/. Then alice opens a payment channel once and pays three more calls from it at
+once with vouchers (no transaction per call, served in parallel); the agent claims them with
+its latest voucher (one claim per claim round: one for all three when they fall in one round),
+and the books still balance to the token unit (what stays in the channel is alice's).
+Everything it started is stopped at the end, also on Ctrl-C or failure.
 With --desk (`make desk`) the market stays up afterwards and alice's front desk page is
 served until Ctrl-C.
 """
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -74,11 +76,13 @@ def channel_calls(stack: LocalStack, chain: Chain, photo: Path) -> tuple[int, in
     say(f"$ facemarket channel open --service {SERVICE} --amount {CHANNEL_DEPOSIT} --expires-in 1d -y")
     say(f"channel {opened['id']}: {opened['deposit_text']} to agent {opened['agent']}, signed by a "
         f"session key of its own ({opened['signer']}), expires {opened['expires']}")
+    args = ["call", SERVICE, "find_face", "--image", str(photo), "-y"]
+    say(f"$ facemarket {' '.join(args)}   # {CHANNEL_CALLS} at once: calls on one channel are "
+        "served in parallel, no lock")
+    with ThreadPoolExecutor(CHANNEL_CALLS) as pool:
+        records = list(pool.map(lambda _: stack.json(*args), range(CHANNEL_CALLS)))
     served = 0
-    for _ in range(CHANNEL_CALLS):
-        args = ["call", SERVICE, "find_face", "--image", str(photo), "-y"]
-        say(f"$ facemarket {' '.join(args)}")
-        record = stack.json(*args)
+    for record in sorted(records, key=lambda r: r["channel"]["amount"]):
         paid = record["channel"]
         served += paid["price"]
         say(f"{len(record['result']['faces'])} face(s); paid {chain.token.format(paid['price'])} on "
