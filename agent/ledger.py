@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from facemarket.agent.channel_ledger import CHANNEL_SCHEMA, AsyncChannelLedger, ChannelStore
+from facemarket.agent import trial_ledger
 from facemarket.services.private_files import private_file
 from facemarket.services.sqlite_transaction import transaction
 
@@ -172,6 +173,7 @@ class SqliteLedger(ChannelStore):
         self.db.executescript(CHANNEL_SCHEMA)
         self._migrate()
         self.db.executescript(_INDEXES)
+        self.db.executescript(trial_ledger.SCHEMA)
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def _migrate(self) -> None:
@@ -481,6 +483,20 @@ class Ledger(AsyncChannelLedger):
     async def close(self) -> None:
         await self._run(self._store.close)
         self._thread.join()
+
+    # Trial calls (agent/trial_ledger.py), on this thread and connection like the rest.
+    async def trial_reserve(self, call: trial_ledger.TrialCallKey,
+                            lease_seconds: float) -> tuple[trial_ledger.Outcome, bytes | None]:
+        return await self._run(trial_ledger.reserve, self._store.db, call, lease_seconds)
+
+    async def trial_release(self, call: trial_ledger.TrialCallKey) -> None:
+        await self._run(trial_ledger.release, self._store.db, call)
+
+    async def trial_served(self, call: trial_ledger.TrialCallKey, response: bytes) -> bool:
+        return await self._run(trial_ledger.mark_served, self._store.db, call, response)
+
+    async def trial_counts(self) -> dict[str, int]:
+        return await self._run(trial_ledger.counts, self._store.db)
 
 
 def _settle(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:

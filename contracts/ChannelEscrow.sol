@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.20;
+pragma solidity ^0.8.28; // the pinned solc: free of the severe bugs Slither lists for ^0.8.20
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
@@ -221,7 +221,7 @@ contract ChannelEscrow is EIP712 {
             revert LengthMismatch(n, amounts.length, voucherAmounts.length, requestHashes.length, signatures.length);
         }
         if (n == 0) revert ZeroCount();
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < n;) {
             (bytes memory failure, uint256 paid) =
                 _claim(channelIds[i], amounts[i], voucherAmounts[i], requestHashes[i], signatures[i]);
@@ -380,6 +380,7 @@ contract ChannelEscrow is EIP712 {
             s := calldataload(add(signature.offset, 0x20))
             v := byte(0, calldataload(add(signature.offset, 0x40)))
         }
-        (signer,,) = ECDSA.tryRecover(digest, v, r, s);
+        (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
+        if (error == ECDSA.RecoverError.NoError) signer = recovered;
     }
 }

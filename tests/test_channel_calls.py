@@ -12,7 +12,7 @@ import pytest
 
 from facemarket.contracts.agent_protocol import Reason
 from tests.channel_calls_support import ChannelConsumer
-from tests.fixtures.agent import rpc_body, wait_until
+from tests.fixtures.agent import http, rpc_body, wait_until
 
 PRICE = 7
 
@@ -156,3 +156,13 @@ def test_a_service_failure_gives_the_price_back(agent, consumer, counting_upstre
     # Nothing was charged: the next voucher needs to cover one call only (and the same voucher works again).
     assert agent.post(ping(1), consumer.pay(channel_id, PRICE, ping(1))).status == 200
     assert agent.post(ping(2), consumer.pay(channel_id, 2 * PRICE, ping(2))).status == 200
+
+
+def test_health_and_metrics_count_the_channels(agent, consumer):
+    channel_id = consumer.open(agent.address)
+    assert agent.post(ping(1), consumer.pay(channel_id, PRICE, ping(1))).status == 200
+    health = http("GET", agent.url + "health").json["channels"]
+    assert health["channels"] >= 1 and int(health["served"]) >= PRICE and health["calls_in_progress"] == 0
+    assert agent.metric('facemarket_agent_channels{state="open"}') == health["channels"] - health["closed"]
+    assert agent.metric('facemarket_agent_channel_units{kind="served"}') == int(health["served"])
+    assert agent.metric('facemarket_agent_channel_calls{state="SERVED"}') == health["calls_served"]

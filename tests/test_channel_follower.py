@@ -39,9 +39,7 @@ def test_after_a_signer_change_the_old_signer_is_refused_and_what_it_paid_is_cla
     channel_id = consumer.open(agent.address, signer=old.address)
     assert agent.post(ping(1), consumer.pay(channel_id, PRICE, ping(1), key=old)).status == 200
     assert consumer.chain(channel_id).claimed == 0  # the claim interval is an hour
-    # (gas given: Ganache's eth_estimateGas of setSigner hangs here while the agent follows the chain)
-    market.send(consumer.account, to=consumer.channels.address, gas=100_000,
-                data=consumer.channels.encode_abi("setSigner", [channel_id, new.address]))
+    market.send(consumer.account, consumer.channels.functions.setSigner(channel_id, new.address))
     wait_until(lambda: consumer.chain(channel_id).claimed == PRICE, 30, "the claim the signer change starts")
     refused = agent.post(ping(2), consumer.pay(channel_id, 2 * PRICE, ping(2), key=old))
     assert refused.error_code == Reason.CHANNEL_BAD_SIGNATURE.code, refused.body

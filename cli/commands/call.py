@@ -13,6 +13,7 @@ from facemarket.cli.commands.paying import consumer_client, job_record
 from facemarket.cli.errors import FacemarketError
 from facemarket.cli.results import pretty, readable
 from facemarket.cli.session import Session
+from facemarket.cli.trial_calls import FreeCall
 from facemarket.cli.ui import Command, emit, yes_option
 
 
@@ -42,6 +43,8 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @click.option("--pay", type=click.Choice(PAY_MODES), default="auto", show_default=True,
               help="auto: from an open channel with room to the service's agent, else a job; "
                    "channel or job: only that way.")
+@click.option("--trial", metavar="GRANT", help="Call free under this trial grant (the line "
+                                                "`facemarket agent grant` printed for you).")
 @click.option("--agent", help=AGENT_HELP)
 @click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
               help="Draw the result on the photo (needs --image).")
@@ -49,18 +52,21 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @yes_option
 @session_options
 def call(session: Session, service_name: str, method: str, image: Path | None,
-         params: tuple[str, ...], job_id: int | None, pay: str, agent: str | None,
+         params: tuple[str, ...], job_id: int | None, pay: str, trial: str | None,
+         agent: str | None,
          annotate: Path | None, max_price: str | None, yes: bool) -> None:
     """Pay for and call METHOD of PROVIDER/SERVICE; prints the result and whom it paid."""
     if annotate and image is None:
         raise FacemarketError("--annotate needs --image", "give the photo with --image FILE")
+    if trial is not None and job_id is not None:
+        raise FacemarketError("--trial and --job both say how to pay", "give one of them")
     client = consumer_client(session, yes, max_price)
     if job_id is not None and pay == "channel":
         raise FacemarketError("--job and --pay channel contradict each other", "give one of them")
-    paid = client.invoke(service_name, method, image=image, job=job_id, pay=pay,
+    paid = client.invoke(service_name, method, image=image, job=job_id, pay=pay, trial=trial,
                          agent=session.address(agent) if agent else None, **parse_params(params))
     record = paid.to_json()
-    if paid.job is not None:
+    if not isinstance(paid, FreeCall) and paid.job is not None:
         record["job"] = job_record(session, client.escrow.get(paid.job.id), client.chain_time())
     if annotate:
         from facemarket.cli.annotate import annotate_file  # OpenCV only when drawing
@@ -69,7 +75,10 @@ def call(session: Session, service_name: str, method: str, image: Path | None,
 
     def human() -> None:
         click.echo(pretty(readable(paid.result)))
-        if paid.channel is not None:
+        if isinstance(paid, FreeCall):
+            click.echo(f"Served free by agent {paid.service.agent} (provider {paid.service.provider}) as trial "
+                       f"call {paid.index} of the grant's {paid.grant.calls}; nothing was paid.", err=True)
+        elif paid.channel is not None:
             token = session.chain.token
             click.echo(f"Served for {token.format(paid.channel.price)} by agent {paid.service.agent} "
                        f"(provider {paid.service.provider}) on channel {paid.channel.channel_id} "
