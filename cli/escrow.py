@@ -43,12 +43,12 @@ class Escrow:
         """The token's EIP-712 domain for permits, as it publishes it (ERC-5267)."""
         return domain_from_eip712(self.chain.contracts.token.functions.eip712Domain().call())
 
-    def permit(self, owner: LocalAccount, value: int, nonce: int,
-               deadline: int) -> tuple[int, bytes, bytes]:
-        """The owner's EIP-2612 permit letting the escrow take `value` (no separate approve);
-        `nonce` is the owner's current `nonces()` on the token."""
-        return sign_permit(owner.key, self.token_domain, owner.address, self.contract.address,
-                           value, nonce, deadline)
+    def permit(self, owner: LocalAccount, value: int, nonce: int, deadline: int,
+               spender: str | None = None) -> tuple[int, bytes, bytes]:
+        """The owner's EIP-2612 permit letting the escrow (or `spender`: the channels contract)
+        take `value` (no separate approve); `nonce` is the owner's current `nonces()` on the token."""
+        return sign_permit(owner.key, self.token_domain, owner.address,
+                           spender or self.contract.address, value, nonce, deadline)
 
     def get(self, job_id: int) -> Job:
         return Job.from_chain(job_id, self.contract.functions.getJob(job_id).call())

@@ -62,14 +62,18 @@ class Session:
     @cached_property
     def signer(self) -> LocalAccount:
         """The decrypted account (asks for the password at most once per session)."""
+        self.require_password_source()
         password = stated_password(self._password_file)
         if password is None:
-            if self._ask_password is None:
-                raise ConfigError(f"no password for account {self.account.name!r}",
-                                  f"set {PASSWORD_ENV}, or give the client password= or "
-                                  "ask_password=")
             password = self._ask_password()
         return self.keystores.unlock(self.account, password)
+
+    def require_password_source(self) -> None:
+        """Refuse up front, not halfway through paying, when no password can be had (no file,
+        no $FACEMARKET_PASSWORD, nobody to ask), even if the keystore is decrypted only later."""
+        if self._ask_password is None and stated_password(self._password_file) is None:
+            raise ConfigError(f"no password for account {self.account.name!r}",
+                              f"set {PASSWORD_ENV}, or give the client password= or ask_password=")
 
     def address(self, name_or_address: str | None) -> str:
         """An account name or address; None means the session's account."""
