@@ -13,7 +13,8 @@ is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts 
 lock); the planner uses it once it is valid. HNSW is approximate: benchmarks/gallery_bench.py
 measures its recall@1 against the exact search (docs/gallery.md).
 
-A database that does not answer makes a gallery call fail with DATABASE_UNAVAILABLE (1112), which
+A database that does not answer (or is read-only, as during a failover) makes a gallery call
+fail with DATABASE_UNAVAILABLE (1112), which
 the server answers with HTTP 503, so the agent charges nothing; the pool reconnects by itself.
 """
 
@@ -40,6 +41,7 @@ from facemarket.services.gallery_store import fresh_ids
 SCHEMA_VERSION = 1
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort takes a few ms (docs/gallery.md)
 HNSW_EF_SEARCH = 100  # candidates the HNSW search keeps; more: better recall, slower
+HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
 SLACK = 16  # rows fetched beyond those asked, re-ranked in float64 (float32 order can swap near ties)
 _REACH_SLACK = 1e-4  # float32 distance error is ~1e-6 here: rows this far past `within` are fetched too
 WAIT_SECONDS = 2.0  # how long a call waits for a connection before it answers "database unavailable"
@@ -149,8 +151,8 @@ class PostgresGallery:
         try:
             with self.pool.connection() as connection:
                 yield connection
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise unavailable(exc) from None
+        except (PoolTimeout, psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            raise unavailable(exc) from None  # read-only: a primary demoted, a failover under way
 
     def enrol(self, consumer: str, name: str, vector: np.ndarray) -> int:
         """Store the face (committed before this returns); returns its id."""
@@ -261,7 +263,7 @@ class PostgresGallery:
             if valid is not None:  # left invalid by a build that died: start again
                 connection.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             log.info("building the HNSW index of a gallery of %d faces (exact search meanwhile)", self._sizes.get(consumer, 0))
-            connection.execute("SET maintenance_work_mem = '512MB'")
+            connection.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(HNSW_BUILD_MEMORY)))
             connection.execute(sql.SQL(
                 "CREATE INDEX CONCURRENTLY {} ON gallery_faces USING hnsw (embedding vector_l2_ops) "
                 "WITH (m = 16, ef_construction = 64) WHERE consumer = {} AND landmark_model = {}").format(

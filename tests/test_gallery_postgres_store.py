@@ -139,6 +139,28 @@ def outage_and_recovery(server: LocalPostgres) -> None:
         gallery.close()
 
 
+def test_a_read_only_database_refuses_enrol_as_unavailable_and_still_recalls(pg_gallery: PostgresGallery, postgres) -> None:
+    who, database = "0x" + "55" * 20, pg_gallery.url.rsplit("/", 1)[1]
+    pg_gallery.enrol(who, "ada", np.full(DIMENSIONS, 0.05, dtype=np.float32))
+
+    def reconnect_with(setting: str) -> None:  # as a demoted primary: the sessions end, new ones are read-only
+        with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {database} {setting}")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+
+    reconnect_with("SET default_transaction_read_only = on")
+    try:
+        with pytest.raises(GalleryError) as caught:
+            pg_gallery.enrol(who, "bob", np.zeros(DIMENSIONS, dtype=np.float32))
+        assert caught.value.code == GalleryCode.DATABASE_UNAVAILABLE and "read-only" in caught.value.message
+        (answer,) = pg_gallery.recall(who, np.full((1, DIMENSIONS), 0.05, dtype=np.float32), 0.6, 1, 0.1)
+        assert answer.known and answer.matches[0].name == "ada"
+    finally:
+        reconnect_with("RESET default_transaction_read_only")
+    pg_gallery.enrol(who, "bob", np.zeros(DIMENSIONS, dtype=np.float32))
+    assert pg_gallery.names(who) == {"ada": 1, "bob": 1}
+
+
 def test_databases_it_cannot_use_are_refused_with_one_line_without_the_password(postgres: LocalPostgres) -> None:
     url = postgres.url()
     password = url.split(":")[2].split("@")[0]
