@@ -114,8 +114,8 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
     few = max(3, queries // 40)  # the exact sort over every row is slow at a million: a few suffice
     print(f"  pg exact       returning  {summary(search(pg_shelf, 'returning', few))}   (no HNSW index: a sort of every row)")
     started = time.perf_counter()
-    built = gallery.build_hnsw("")
-    print(f"  pg HNSW build  {time.perf_counter() - started:8.1f} s (m 16, ef_construction 64){'' if built else ' (already there)'}")
+    state = gallery.build_hnsw("")
+    print(f"  pg HNSW build  {time.perf_counter() - started:8.1f} s (m 16, ef_construction 64): {state}")
     for kind, rows in probes.items():
         print(f"  pg HNSW        {kind:<10} {summary(search(pg_shelf, kind, queries))}")
         approximate = first_ids(pg_shelf.nearest(rows, 1, within=THRESHOLD))
