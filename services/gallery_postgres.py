@@ -10,12 +10,12 @@ the threshold is ever named, whatever the index returned.
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
 and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of that gallery alone
 is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
-lock); the planner uses it once it is valid. HNSW is approximate: benchmarks/gallery_bench.py
+lock); the planner uses it once it is valid. HNSW is approximate: benchmarks/gallery_pgvector_bench.py
 measures its recall@1 against the exact search (docs/gallery.md).
 
 A database that does not answer (or is read-only, as during a failover) makes a gallery call
-fail with DATABASE_UNAVAILABLE (1112), which
-the server answers with HTTP 503, so the agent charges nothing; the pool reconnects by itself.
+fail with DATABASE_UNAVAILABLE (1112), which the server answers with HTTP 503, so the agent
+charges nothing; the pool reconnects by itself.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from facemarket.services.gallery import Recalled, empty_gallery, nothing_removed, recall_on_shelf
 from facemarket.services.gallery_errors import GalleryCode, GalleryError, GalleryOpenError
-from facemarket.services.gallery_index import DIMENSIONS, Neighbour, _as_matrix
+from facemarket.services.gallery_index import DIMENSIONS, Neighbour, as_matrix, brute_force
 from facemarket.services.gallery_store import fresh_ids
 
 SCHEMA_VERSION = 1
-HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort takes a few ms (docs/gallery.md)
+HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
 HNSW_EF_SEARCH = 100  # candidates the HNSW search keeps; more: better recall, slower
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
@@ -165,7 +165,7 @@ class PostgresGallery:
 
     def add(self, consumer: str, names: list[str], vectors: np.ndarray) -> list[int]:
         """Store faces in one transaction (fresh random ids again after a collision); their ids."""
-        texts = [vector_text(row) for row in _as_matrix(vectors)]
+        texts = [vector_text(row) for row in as_matrix(vectors)]
         for attempt in range(3):
             ids = fresh_ids(len(names))
             try:
@@ -295,7 +295,7 @@ class PostgresShelf:
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
         first, re-ranked in float64 (exact without an HNSW index; with one, as good as its recall)."""
-        queries = _as_matrix(queries)
+        queries = as_matrix(queries)
         reach = within + _REACH_SLACK
         found = []
         with self.gallery._connection() as connection, connection.transaction():
@@ -316,9 +316,7 @@ class PostgresShelf:
 def _ranked(rows: list[tuple[int, str, str]], query: np.ndarray, count: int, within: float) -> list[Neighbour]:
     if not rows:
         return []
-    vectors = np.array([text[1:-1].split(",") for _, _, text in rows], dtype=np.float32)
-    difference = vectors.astype(np.float64) - query.astype(np.float64)
-    distances = np.sqrt(np.einsum("ij,ij->i", difference, difference))
+    distances = brute_force(np.array([text[1:-1].split(",") for _, _, text in rows], dtype=np.float32), query)
     ids = np.array([face_id for face_id, _, _ in rows], dtype=np.int64)
     order = [i for i in np.lexsort((ids, distances)) if distances[i] <= within][:count]
     return [Neighbour(int(ids[i]), rows[i][1], float(distances[i])) for i in order]
