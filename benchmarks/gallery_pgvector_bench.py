@@ -9,8 +9,9 @@ it prints, for returning people (a new face of an enrolled person) and strangers
    HNSW index: what a gallery below HNSW_FROM gets), the HNSW index's build time, then the
    search through it (PostgresShelf.nearest, as `recall` runs it) with its recall@1 against the
    exact answer (the in-process one, equal to a float64 brute force);
-3. the whole `recall` against `face_identity` on one photo through a real services process
-   on that database (the ratio is the gallery's cost over the identity work it contains).
+3. the whole `recall` against `face_identity` on one photo through a real services process,
+   first with the same faces in a SQLite gallery file (the in-process index), then on that
+   database (the ratio is the gallery's cost over the identity work it contains).
 
 Goals (issue 13): at 1,000,000 faces recall@1 >= 0.99, search median <= 10 ms and p95 <= 25 ms,
 `recall` within 10% of `face_identity`. On a shared 2-core machine run it alone.
@@ -38,6 +39,7 @@ from facemarket.services.gallery_index import DIMENSIONS, Shelf
 from facemarket.services.gallery_methods import DEFAULT_THRESHOLD as THRESHOLD
 from facemarket.services.gallery_methods import IDENTITY_LANDMARK_MODEL as MODEL
 from facemarket.services.gallery_postgres import PostgresGallery, PostgresShelf
+from facemarket.services.gallery_store import GalleryStore
 
 CHUNK = 100_000
 NAME_DIGITS = 7  # person names "0000042": fixed width, so a COPY row is a fixed numpy record
@@ -62,8 +64,9 @@ def copy_rows(ids: np.ndarray, people: np.ndarray, faces: np.ndarray) -> bytes:
     return rows.tobytes()
 
 
-def fill(gallery: PostgresGallery, shelf: Shelf, rng: np.random.Generator, centres: np.ndarray, size: int) -> float:
-    """The same faces into both galleries; seconds the COPY took."""
+def fill(gallery: PostgresGallery, shelf: Shelf, store: GalleryStore, rng: np.random.Generator, centres: np.ndarray,
+         size: int) -> float:
+    """The same faces into the in-process index, a SQLite gallery file and PostgreSQL; seconds the COPY took."""
     copying = 0.0
     with psycopg.connect(gallery.url) as connection, connection.cursor() as cursor:
         with cursor.copy("COPY gallery_faces (id, consumer, name, embedding, landmark_model) FROM STDIN WITH (FORMAT binary)") as copy:
@@ -72,7 +75,9 @@ def fill(gallery: PostgresGallery, shelf: Shelf, rng: np.random.Generator, centr
                 ids = np.arange(start + 1, min(start + CHUNK, size) + 1)
                 people = (ids - 1) // FACES_PER_PERSON
                 faces = faces_of(rng, centres, people)
-                shelf.add(ids, [f"{p:0{NAME_DIGITS}d}" for p in people], faces)
+                names = [f"{p:0{NAME_DIGITS}d}" for p in people]
+                shelf.add(ids, names, faces)
+                store.add("", MODEL, names, faces)
                 started = time.perf_counter()
                 copy.write(copy_rows(ids, people, faces))
                 copying += time.perf_counter() - started
@@ -87,10 +92,11 @@ def first_ids(answers) -> list[int | None]:
     return [found[0].id if found else None for found in answers]
 
 
-def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostgres, database: str) -> None:
+def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostgres, home: Path) -> None:
     rng = np.random.default_rng(size)
     people = size // FACES_PER_PERSON
     centres = rng.standard_normal((people, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD
+    database = f"bench_{size}"
     with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {database}")
@@ -98,7 +104,10 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
     gallery = PostgresGallery(url, MODEL)
     shelf = Shelf()
     shelf.reserve(size)
-    print(f"{size:,} faces of {people:,} synthetic people; loaded by COPY in {fill(gallery, shelf, rng, centres, size):.1f} s")
+    store = GalleryStore(home / f"gallery-{size}.sqlite3")
+    print(f"{size:,} faces of {people:,} synthetic people; loaded by COPY in "
+          f"{fill(gallery, shelf, store, rng, centres, size):.1f} s")
+    store.close()
     probes = {"returning": faces_of(rng, centres, rng.integers(0, people, queries)),
               "stranger": faces_of(rng, rng.standard_normal((queries, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD,
                                    np.arange(queries))}
@@ -124,13 +133,14 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
               f" ({sum(e is not None for e in exact[kind])} of the exact answers name a face within {THRESHOLD})")
     gallery.close()
     del shelf
-    with tempfile.TemporaryDirectory(prefix="facemarket-pgvector-bench-") as home:
-        services = Server(url, Path(home))
+    for where, gallery_location in (("in-process (SQLite file)", store.path), ("PostgreSQL + pgvector", url)):
+        services = Server(gallery_location, home)
         try:
-            print(f"  services on PostgreSQL started in {services.start_seconds:.1f} s (nothing loaded into memory)")
+            print(f"  services with the gallery {where}: started in {services.start_seconds:.1f} s")
             recall_against_identity(services, calls, image)
         finally:
             services.stop()
+    store.path.unlink()
 
 
 def main() -> None:
@@ -142,11 +152,11 @@ def main() -> None:
     image = photo_640x480()
     print(f"pgvector gallery benchmark on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="facemarket-pgvector-bench-") as folder:
-        server = LocalPostgres(Path(folder))
+        server = LocalPostgres(Path(folder) / "postgres")
         server.start(find_port())
         try:
             for size in args.sizes:
-                one_size(size, args.queries, args.calls, image, server, f"bench_{size}")
+                one_size(size, args.queries, args.calls, image, server, Path(folder))
         finally:
             server.stop()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
