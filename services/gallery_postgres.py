@@ -90,6 +90,7 @@ class PostgresGallery:
         self.url = url
         self.landmark_model = landmark_model
         self.hnsw_from = hnsw_from
+        self.ef_search = HNSW_EF_SEARCH  # the benchmark tries others on one index
         self._check_reachable()
         self.pool = ConnectionPool(
             # reconnect_timeout: the pool's retries back off (1, 2, 4 … s) until it gives up, and the next
@@ -300,7 +301,7 @@ class PostgresShelf:
         found = []
         with self.gallery._connection() as connection, connection.transaction():
             connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
-                sql.Literal(min(1000, max(HNSW_EF_SEARCH, count + SLACK)))))
+                sql.Literal(min(1000, max(self.gallery.ef_search, count + SLACK)))))
             for query in queries:
                 rows = connection.execute(
                     "SELECT id, name, embedding::text FROM gallery_faces "
