@@ -209,7 +209,10 @@ def _postmaster_pid(data: Path) -> int | None:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on it. SO_REUSEADDR as PostgreSQL sets it: the connections our own server
+    closed at its last stop linger in TIME_WAIT on the port, and do not keep it from listening."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
