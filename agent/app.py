@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -24,7 +23,7 @@ from aiohttp import web
 from facemarket.agent.bodies import BodyReader
 from facemarket.agent.escrow_reader import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
-from facemarket.agent.config import AgentConfig
+from facemarket.agent.config import AgentConfig, is_database_url
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, RECEIPT_HEADER, Reason, Refused
 from facemarket.agent.follower import Follower
 from facemarket.agent.gate import Call, Gate, parse_payment
@@ -98,7 +97,7 @@ class Agent:
         body = call.body
         try:
             admitted = await self.gate.admit(job_id, signature, call)
-        except sqlite3.Error as error:
+        except self.ledger.errors as error:  # the engine failed (file, disk, database server)
             log.error("job=%s ledger error while admitting: %s", job_id, error)
             return self._refusal(Refused(Reason.NOT_RECORDED, "the ledger failed"), call.request_id, job_id)
         except Refused as refusal:
@@ -128,7 +127,7 @@ class Agent:
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         try:
             recorded = await self.ledger.mark_served(job_id, admitted.request_hash, signature, answer.body)
-        except sqlite3.Error as error:  # the lease frees the job later: nothing is charged
+        except self.ledger.errors as error:  # the lease frees the job later: nothing is charged
             log.error("job=%d ledger error while recording the answer: %s", job_id, error)
             recorded = False
         if not recorded:
@@ -197,12 +196,21 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout,
-                      retry_window=config.retry_window, expiry_margin=config.expiry_margin)
+                      retry_window=config.retry_window, expiry_margin=config.expiry_margin,
+                      lock=claimer_lock(config, deployment.chain_id, key.address))
     follower.on_rewind = claimer.forget_nonce
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
                         config.services_secret())
     return Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
                  claimer, metrics, spec)
+
+
+def claimer_lock(config: AgentConfig, chain_id: int, agent: str) -> Any:
+    """Replicas on a PostgreSQL ledger take turns claiming; an agent on its SQLite file claims alone."""
+    if not is_database_url(config.ledger):
+        return None
+    from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
+    return PgClaimerLock(str(config.ledger), lock_key(chain_id, agent))
 
 
 AGENT = web.AppKey("agent", Agent)
@@ -231,6 +239,7 @@ async def _parts(app: web.Application, config: AgentConfig, new_ledger: bool) ->
         yield
     finally:
         await agent.upstream.close()
+        await agent.claimer.lock.close()
         await agent.ledger.close()
 
 

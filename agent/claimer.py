@@ -13,6 +13,11 @@ answer a crash lost retry when it is back), or nearing expiry: until the claim i
 who lost an answer gets it again by retrying, and sending the claim ends that (ledger.py);
 a failing chain is retried with exponential backoff. The nonce is kept locally and re-read
 from the chain after any failure.
+
+Replicas sharing one ledger (PostgreSQL) each run a claimer, but only the one holding the
+claimer lock (pg_claimer_lock.py) claims; it re-reads the nonce when it takes the lock and asks
+again before each claim it sends, so the agent's nonces are used by one replica at a time. The
+others wait, trying the lock every interval. With an SQLite ledger the agent is alone: `SoleClaimer`.
 """
 
 from __future__ import annotations
@@ -42,10 +47,25 @@ def _hex(value: Any) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
+class SoleClaimer:
+    """The claimer lock of an agent alone on its ledger: always held."""
+
+    async def held(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+class LockLost(Exception):
+    """Another replica may claim now: this one stops before sending."""
+
+
 class Claimer:
     def __init__(self, w3: AsyncWeb3, escrow: Any, key: AgentKey, chain_id: int, ledger: Ledger,
                  metrics: Metrics, *, batch_size: int, interval: float, max_attempts: int,
-                 receipt_timeout: float, retry_window: float = 0.0, expiry_margin: float = 0.0) -> None:
+                 receipt_timeout: float, retry_window: float = 0.0, expiry_margin: float = 0.0,
+                 lock: Any = None) -> None:
         self.w3, self.escrow, self.key, self.chain_id = w3, escrow, key, chain_id
         self.ledger, self.metrics = ledger, metrics
         self.batch_size, self.interval = batch_size, interval
@@ -54,6 +74,8 @@ class Claimer:
         self.started = time.time()
         self.nonce: int | None = None
         self.healthy: bool | None = None
+        self.lock = lock or SoleClaimer()
+        self.holding = False  # this replica holds the claimer lock (the last time it asked)
         self._served_since_round = 0
         self._wake = asyncio.Event()
 
@@ -72,10 +94,13 @@ class Claimer:
         while True:
             delay = self.interval
             try:
-                await self.claim_round()
+                if await self._take_turn():
+                    await self.claim_round()
                 self.healthy, backoff = True, 1.0
             except asyncio.CancelledError:
                 raise
+            except LockLost:
+                pass  # nothing was sent; the replica holding the lock now claims these jobs
             except Exception as error:
                 self.metrics.claim_transactions.labels(result="error").inc()
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
@@ -86,6 +111,14 @@ class Claimer:
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    async def _take_turn(self) -> bool:
+        """Whether this replica claims now: it holds the lock (the nonce is re-read on taking it)."""
+        held = await self.lock.held()
+        if held != self.holding:
+            log.info("claimer lock %s", "taken: this replica claims" if held else "not held: another replica claims")
+            self.holding, self.nonce = held, None
+        return held
 
     async def claim_round(self) -> None:
         """Settle what an earlier run left CLAIMING, then claim every SERVED job in batches."""
@@ -131,6 +164,8 @@ class Claimer:
                                                              await self.w3.eth.gas_price, gas))
         signed = Account.sign_transaction(tx, self.key.private_key)
         tx_hash = _hex(signed.hash)
+        if not await self._take_turn():
+            raise LockLost("the claimer lock was lost; another replica claims")
         await self.ledger.mark_claiming(ids, tx_hash)
         try:
             await self.w3.eth.send_raw_transaction(signed.raw_transaction)
