@@ -61,7 +61,7 @@ def _open(location: Path | str) -> SqliteLedger:
     except SchemaError as error:
         raise StartupError(str(error)) from None
     except ImportError:
-        raise StartupError("ledger: a PostgreSQL ledger needs psycopg: pip install 'facemarket[postgres]'") from None
+        raise StartupError("ledger: a PostgreSQL ledger needs psycopg: pip install 'facemarket[pg]'") from None
     except Exception as error:  # OSError, or the engine's own (sqlite3.Error, psycopg.Error)
         raise StartupError(f"ledger: cannot open {ledger_name(location)} ({str(error).strip()}); fix `ledger`, "
                            "the file's permissions or the database server") from None
