@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "job": "facemarket.cli.commands.job:job",
     "call": "facemarket.cli.commands.call:call",
     "desk": "facemarket.cli.commands.desk:desk",
+    "db": "facemarket.cli.commands.db:db",
 }
 
 # command name -> the first sentence of its help, shown by `facemarket --help`
@@ -35,6 +36,7 @@ SUMMARIES: dict[str, str] = {
     "call": "Pay for and call METHOD of PROVIDER/SERVICE; prints the result and whom it paid.",
     "chain": "The local chain: pinned Ganache, chain id 1337, ten funded dev accounts.",
     "contracts": "The escrow contracts.",
+    "db": "A local PostgreSQL with pgvector, to share a ledger or a gallery between processes.",
     "desk": "Serve the front desk page: a camera names people it knows; staff enrol newcomers.",
     "job": "Jobs in the escrow: each pays for one call.",
     "network": "Named networks: RPC URL, chain id, deployment file (`local` is always there).",
