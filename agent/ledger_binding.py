@@ -63,7 +63,8 @@ def _open(location: Path | str) -> SqliteLedger:
     except ImportError:
         raise StartupError("ledger: a PostgreSQL ledger needs psycopg: pip install 'facemarket[pg]'") from None
     except Exception as error:  # OSError, or the engine's own (sqlite3.Error, psycopg.Error)
-        raise StartupError(f"ledger: cannot open {ledger_name(location)} ({str(error).strip()}); fix `ledger`, "
+        detail = ledger_name(" ".join(str(error).split()))  # one line; a URL in it without its password
+        raise StartupError(f"ledger: cannot open {ledger_name(location)} ({detail}); fix `ledger`, "
                            "the file's permissions or the database server") from None
 
 

@@ -77,13 +77,15 @@ assert len(STEPS) == SCHEMA_VERSION + 1
 
 
 def _version(db: Any, dialect: Dialect, where: str) -> int:
-    """The ledger's schema version; -1 for an empty database."""
+    """The ledger's schema version; -1 for an empty database. Jobs first: the step that creates
+    it records the version in the same transaction, so a ledger being created meanwhile by
+    another replica reads as empty (and is read again under the lock), never as versionless."""
+    if db.execute(dialect.has_table, ("jobs",)).fetchone() is None:
+        return -1
     if db.execute(dialect.has_table, ("meta",)).fetchone() is not None:
         row = db.execute("SELECT value FROM meta WHERE key = ?", (VERSION_KEY,)).fetchone()
         if row is not None:
             return int(row[0])
-    if db.execute(dialect.has_table, ("jobs",)).fetchone() is None:
-        return -1
     if dialect is SQLITE:  # a ledger from before versions lived in meta
         return int(db.execute("PRAGMA user_version").fetchone()[0])
     raise SchemaError(f"ledger: {where} has a jobs table but no schema version: not an agent ledger; "
