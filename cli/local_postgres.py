@@ -21,6 +21,7 @@ import pwd
 import secrets
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -165,7 +166,16 @@ class LocalPostgres:
         """pgvector in template1 (so every new database has it) and the `facemarket` database."""
         import psycopg
 
-        with psycopg.connect(self.url("template1"), autocommit=True) as connection:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:  # pg_ctl -w can return a moment before connections are accepted
+            try:
+                connection = psycopg.connect(self.url("template1"), autocommit=True, connect_timeout=5)
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with connection:
             connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
             if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
                 connection.execute(f"CREATE DATABASE {DATABASE}")
