@@ -209,7 +209,10 @@ def _postmaster_pid(data: Path) -> int | None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether PostgreSQL could listen there: as it does, with SO_REUSEADDR, so the TIME_WAIT
+    connections a stopped server leaves behind do not hold its port for a minute."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
