@@ -113,6 +113,9 @@ def test_consumers_spread_over_two_replicas_are_served_and_each_answer_is_claime
     served_by = [replicas[i].metric('facemarket_agent_requests_total{outcome="served"}') for i in (0, 1)]
     assert all(count >= 24 for count in served_by), served_by  # both replicas served their half
     reconcile(market, agent, every, calls.answered, earned)
+    sent = [replica.metric('facemarket_agent_claim_transactions_total{result="sent"}') for replica in replicas]
+    holder = claimer_holder(replicas)
+    assert sent[replicas.index(holder)] > 0 and sent[1 - replicas.index(holder)] == 0  # one claimer: one nonce user
 
 
 def test_one_job_sent_to_both_replicas_at_once_is_served_once(replicas, market, counting_upstream):
