@@ -3,13 +3,12 @@
 Why numbered steps: deployed agents keep their ledgers across upgrades, and several replicas may
 share one PostgreSQL ledger, so the layout must move forward in known steps, each in one
 transaction (all of a step or nothing), and an agent must refuse a ledger written by a NEWER
-version instead of misreading it. The version lives in `meta` (`schema_version`), the same
-record on both engines. Ledgers written before it (SQLite only) kept it in PRAGMA user_version:
-0, 1 and 2 there are the same layouts as versions 0, 1 and 2 here, and it is still written (up to
-2), so an agent of before this change that opens the file finds the layout it knows.
+version instead of misreading it. The version lives in `meta` (`schema_version`), the same record on
+both engines; SQLite files also keep it in PRAGMA user_version, where ledgers written before this
+module kept theirs (0, 1 and 2 there are the same layouts as versions 0, 1 and 2 here).
 
 Versions: 0 jobs + meta; 1 adds what a reorg needs (settled_block, settled_from); 2 adds the
-instance holding a reservation (reserved_by); 3 moves the version into `meta`.
+instance holding a reservation (reserved_by).
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 VERSION_KEY = "schema_version"
 # Replicas starting together on one PostgreSQL: one migrates, the others wait and find it done.
 PG_MIGRATION_LOCK = 0x66_6d_6c_65_64_67_72  # "fmledgr"
-LEGACY_TOP = 2  # the newest PRAGMA user_version of the ledgers of before
 
 
 class SchemaError(Exception):
@@ -71,7 +69,6 @@ STEPS: list[list[str]] = [
     # the instance (host:pid:nonce) holding a reservation, so a restarted agent frees what its
     # dead predecessor held, and only that (another replica's reservations keep their lease)
     ["ALTER TABLE jobs ADD COLUMN reserved_by TEXT"],
-    [],  # the version itself moves to meta (written by `migrate` for every step)
 ]
 assert len(STEPS) == SCHEMA_VERSION + 1
 
@@ -113,7 +110,7 @@ def migrate(db: Any, dialect: Dialect, where: str, transaction: Any) -> int:
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                        (VERSION_KEY, str(version)))
             if dialect is SQLITE:
-                db.execute(f"PRAGMA user_version = {min(version, LEGACY_TOP)}")
+                db.execute(f"PRAGMA user_version = {version}")
     return found
 
 

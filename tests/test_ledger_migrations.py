@@ -35,12 +35,18 @@ def versions(path: Path) -> tuple[str | None, int]:
         return (row[0] if row else None), db.execute("PRAGMA user_version").fetchone()[0]
 
 
+def dump(path: Path) -> list[str]:
+    """Every table, row and PRAGMA user_version (the journal mode aside)."""
+    with sqlite3.connect(path) as db:
+        return [*db.iterdump(), str(db.execute("PRAGMA user_version").fetchone())]
+
+
 def test_the_schema_2_ledger_of_the_previous_version_migrates_and_keeps_everything(tmp_path):
     path = tmp_path / "ledger.sqlite"
     shutil.copy(SCHEMA_2, path)
     assert versions(path) == (None, 2)
     store = SqliteLedger(path)
-    assert versions(path) == (str(SCHEMA_VERSION), 2)  # user_version stays what older agents know
+    assert versions(path)[1] == SCHEMA_VERSION
     assert store.counts() == {"SEEN": 2, "RESERVED": 1, "SERVED": 1, "CLAIMED": 1}
     served = store.get(3)
     assert (served.state, served.response, served.signature) == (State.SERVED, b'{"result": 3}', b"s" * 65)
@@ -55,16 +61,15 @@ def test_the_schema_2_ledger_of_the_previous_version_migrates_and_keeps_everythi
 
 def test_a_new_ledger_starts_at_the_current_version(tmp_path):
     SqliteLedger(tmp_path / "ledger.sqlite").close()
-    assert versions(tmp_path / "ledger.sqlite") == (str(SCHEMA_VERSION), 2)
+    assert versions(tmp_path / "ledger.sqlite") == (str(SCHEMA_VERSION), SCHEMA_VERSION)
 
 
 def test_a_ledger_newer_than_the_code_is_refused_in_one_line_and_left_untouched(tmp_path):
     path = tmp_path / "ledger.sqlite"
     shutil.copy(SCHEMA_2, path)
-    SqliteLedger(path).close()
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
-    before = path.read_bytes()
+    with sqlite3.connect(path) as db:  # what a newer agent writes
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION + 1),))
+    before = dump(path)
     with pytest.raises(SchemaError) as error:
         open_store(path)
     assert str(error.value) == (f"ledger: {path} has schema version {SCHEMA_VERSION + 1}, newer than this agent's "
@@ -74,7 +79,7 @@ def test_a_ledger_newer_than_the_code_is_refused_in_one_line_and_left_untouched(
         asyncio.run(bind_ledger(path, deployment, agent="0x" + "ab" * 20, new_ledger=True,
                                 read_job=None, block_hash=None))
     assert str(startup.value) == str(error.value) and "\n" not in str(startup.value)
-    assert path.read_bytes() == before and not list(tmp_path.glob("*set-aside*"))  # not set aside either
+    assert dump(path) == before and not list(tmp_path.glob("*set-aside*"))  # not set aside either
 
 
 def test_a_failing_step_leaves_the_ledger_at_the_version_before(tmp_path):
@@ -91,4 +96,4 @@ def test_a_failing_step_leaves_the_ledger_at_the_version_before(tmp_path):
         db.execute("DROP TABLE jobs_by_block")
     assert "settled_block" not in columns and versions(path) == (None, 0)  # step 1 was all or nothing
     assert SqliteLedger(path).get(7).state == State.SEEN  # and runs whole once the obstacle is gone
-    assert versions(path) == (str(SCHEMA_VERSION), 2)
+    assert versions(path) == (str(SCHEMA_VERSION), SCHEMA_VERSION)
