@@ -27,7 +27,8 @@ pytest_plugins: list[str] = [
 FAST_MODULES = {
     "test_agent_config_ledger", "test_agent_config_schema", "test_agent_in_process", "test_agent_paid_calls",
     "test_deployment_and_bind", "test_docs", "test_escrow", "test_escrow_reentrancy",
-    "test_gallery_index", "test_ledger_lifecycle", "test_ledger_migrations", "test_models", "test_packaging", "test_registry",
+    "test_gallery_index", "test_ledger_lifecycle", "test_ledger_migrations", "test_models", "test_packaging",
+    "test_registry",
     "test_services_errors", "test_services_protocol", "test_suite_markers", "test_typed_messages", "test_view_calls",
 }
 
