@@ -98,11 +98,15 @@ def reconcile(market: Market, agent: str, jobs: list[int], answered: set[int], e
     assert market.balance(agent) - earned_before == AGENT_PRICE * len(answered)
 
 
+def open_round(market: Market, agent: str, consumers: int, jobs_each: int) -> tuple[list, dict[str, list[int]], int]:
+    """Fresh consumers, each with `jobs_each` funded jobs for `agent`; the agent's balance before."""
+    accounts = [market.new_account() for _ in range(consumers)]
+    return accounts, {c.address: market.open_jobs(c, agent, jobs_each) for c in accounts}, market.balance(agent)
+
+
 def test_consumers_spread_over_two_replicas_are_served_and_each_answer_is_claimed_once(replicas, market):
-    consumers = [market.new_account() for _ in range(3)]
     agent = replicas[0].address
-    earned = market.balance(agent)
-    jobs = {c.address: market.open_jobs(c, agent, 16) for c in consumers}
+    consumers, jobs, earned = open_round(market, agent, 3, 16)
     calls = Calls()
     deadline = time.monotonic() + 60
     with ThreadPoolExecutor(8) as pool:
@@ -163,10 +167,8 @@ def test_sigkill_of_the_claiming_replica_hands_every_claim_to_the_other_none_twi
 
 
 def test_postgresql_stopped_and_started_under_load_breaks_no_promise(replicas, market, postgres):
-    consumers = [market.new_account() for _ in range(2)]
     agent = replicas[0].address
-    earned = market.balance(agent)
-    jobs = {c.address: market.open_jobs(c, agent, 20) for c in consumers}
+    consumers, jobs, earned = open_round(market, agent, 2, 20)
     calls = Calls()
     deadline = time.monotonic() + 90
     down_report: list[dict] = []

@@ -16,16 +16,9 @@ from facemarket.agent.ledger import SqliteLedger, State, open_store
 from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
 from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
 from facemarket.agent.startup import StartupError
+from tests.test_ledger_lifecycle import OLD_SCHEMA  # version 0: the jobs table of the first ledgers
 
 SCHEMA_2 = Path(__file__).parent / "data" / "ledger-schema2.sqlite"
-VERSION_0 = """
-CREATE TABLE jobs (job_id INTEGER PRIMARY KEY, consumer TEXT NOT NULL, price TEXT NOT NULL,
-    expires_at INTEGER NOT NULL, block INTEGER NOT NULL, state TEXT NOT NULL, lease_until REAL,
-    request_hash BLOB, signature BLOB, response BLOB, tx_hash TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL);
-CREATE INDEX jobs_by_state_expiry ON jobs (state, expires_at);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 
 
 def versions(path: Path) -> tuple[str | None, int]:
@@ -85,7 +78,7 @@ def test_a_ledger_newer_than_the_code_is_refused_in_one_line_and_left_untouched(
 def test_a_failing_step_leaves_the_ledger_at_the_version_before(tmp_path):
     path = tmp_path / "ledger.sqlite"
     with sqlite3.connect(path) as db:
-        db.executescript(VERSION_0)
+        db.executescript(OLD_SCHEMA)
         db.execute("INSERT INTO jobs (job_id, consumer, price, expires_at, block, state, updated_at) "
                    "VALUES (7, '0xC0', '5', 9999999999, 3, 'SEEN', 0)")
         db.execute("CREATE TABLE jobs_by_block (x)")  # step 1's index name is taken: the step fails
