@@ -280,3 +280,27 @@ def test_the_async_ledger_on_postgresql_names_its_engine(database):
 
     assert asyncio.run(use()) == ("postgresql", True, (True, False))
     assert isinstance(open_store(database), PgLedger)
+
+
+def test_commits_wait_for_the_disk_only_where_something_leaves_the_agent_unless_the_url_says(database):
+    store = PgLedger(database)
+    setting = lambda ledger: ledger.db.execute("SHOW synchronous_commit").fetchone()[0]  # noqa: E731
+    seen_in: list[str] = []
+    real_update = store.db.execute
+
+    def watching(sql: str, params=()):  # what the session's setting is when the answer is recorded
+        if sql.startswith("UPDATE jobs SET state = 'SERVED'"):
+            seen_in.append(real_update("SHOW synchronous_commit").fetchone()[0])
+        return real_update(sql, params)
+
+    store.add_seen(seen(1, 1))
+    store.reserve(1, HASH, 60)
+    store.db.execute = watching
+    assert store.mark_served(1, HASH, b"s" * 65, b"{}")
+    store.db.execute = real_update
+    assert (setting(store), seen_in) == ("off", ["on"])  # durable for the answer only
+    operator = PgLedger(database + "?options=-c%20synchronous_commit%3Dremote_write")
+    assert setting(operator) == "remote_write"  # the URL's choice holds for every statement
+    operator.add_seen(seen(2, 1))
+    operator.reserve(2, HASH, 60)
+    assert operator.mark_served(2, HASH, b"s" * 65, b"{}") and setting(operator) == "remote_write"
