@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 from typing import Any, Iterator
 
@@ -57,12 +58,20 @@ def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **KEEPALIVE, **options)
 
 
-@functools.lru_cache(maxsize=256)
-def _pg(sql: str) -> str:
-    """An SQLite statement with psycopg's placeholders (the ledger's SQL has no `?` or `%` in literals)."""
+_SCALAR_MIN_MAX = re.compile(r"\b(MIN|MAX)\(([^(),]+),([^(),]+)\)")
+_NAMED = re.compile(r"(?<![:\w]):([a-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=512)
+def _pg(sql: str, named: bool = False) -> str:
+    """An SQLite statement as PostgreSQL takes it from psycopg: its placeholders (`?`, or `:name`
+    when the parameters are a mapping), and SQLite's two-argument MIN/MAX as LEAST/GREATEST (the
+    ledger's SQL has no `?`, `%` or `:` in literals, and no NULL in those arguments)."""
     if sql == "BEGIN IMMEDIATE":
         return "BEGIN"
-    return sql.replace("%", "%%").replace("?", "%s")
+    sql = _SCALAR_MIN_MAX.sub(lambda m: f"{'LEAST' if m[1] == 'MIN' else 'GREATEST'}({m[2]},{m[3]})", sql)
+    sql = sql.replace("%", "%%")
+    return _NAMED.sub(r"%(\1)s", sql) if named else sql.replace("?", "%s")
 
 
 class PgConnection:
@@ -99,7 +108,7 @@ class PgConnection:
                 if sql == "ROLLBACK":
                     return None
                 raise psycopg.OperationalError("the connection was lost before the commit")
-        cursor = self._connection().execute(_pg(sql), params)
+        cursor = self._connection().execute(_pg(sql, isinstance(params, dict)), params)
         if sql == "BEGIN IMMEDIATE":
             self._in_transaction = True
         return cursor
