@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable, Literal
 
 from eth_account import Account
 from web3 import AsyncWeb3
@@ -78,6 +78,7 @@ class Claimer:
         self.holding = False  # this replica holds the claimer lock (the last time it asked)
         self._served_since_round = 0
         self._wake = asyncio.Event()
+        self.channels: Any = None  # channel_claims.ChannelClaims: its rounds run in this claimer's
 
     def forget_nonce(self) -> None:
         """A rewind may have undone our transactions: read the nonce from the chain again."""
@@ -106,6 +107,8 @@ class Claimer:
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
                 self.healthy, self.nonce = False, None
                 delay, backoff = min(backoff, self.interval), min(backoff * 2, MAX_BACKOFF)
+            if self.channels is not None:  # a channel nearing its expiry is claimed in time
+                delay = min(delay, self.channels.seconds_to_urgent())
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
@@ -126,6 +129,12 @@ class Claimer:
         await self.settle_claiming()
         while batch := await self.ledger.claimable(self.batch_size, self.max_attempts, *self._claim_window()):
             await self._claim(batch)
+        if self.channels is not None:
+            await self.channels.claim_round()
+
+    def wake(self) -> None:
+        """Start a round now (a channel's unclaimed amount passed its threshold, its signer changed)."""
+        self._wake.set()
 
     def _claim_window(self) -> tuple[float, float]:
         """(served before, expiring before): the jobs whose consumers had their time to retry, and
@@ -140,22 +149,42 @@ class Claimer:
         for job in await self.ledger.in_state(State.CLAIMING):
             pending.setdefault(job.tx_hash, []).append(job)
         for tx_hash, jobs in pending.items():
-            receipt = await self._receipt(tx_hash)
-            if receipt is None and not await self._can_still_be_mined(tx_hash):
-                receipt = await self._receipt(tx_hash)  # mined between the two looks?
-                if receipt is None:
-                    log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
-                                "back to SERVED", tx_hash, len(jobs))
-                    self.metrics.claim_transactions.labels(result="dropped").inc()
-                    await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
-                    self.nonce = None
-            if receipt is not None:
+            receipt = await self.sent_receipt(tx_hash)
+            if receipt is False:
+                log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
+                            "back to SERVED", tx_hash, len(jobs))
+                await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
+            elif receipt is not None:
                 await self._settle(jobs, receipt)
+
+    async def sent_receipt(self, tx_hash: str) -> dict | None | Literal[False]:
+        """The receipt of a transaction sent earlier; None while it may still be mined; False
+        when it was dropped (counted, and the nonce read again)."""
+        receipt = await self._receipt(tx_hash)
+        if receipt is None and not await self._can_still_be_mined(tx_hash):
+            receipt = await self._receipt(tx_hash)  # mined between the two looks?
+            if receipt is None:
+                self.metrics.claim_transactions.labels(result="dropped").inc()
+                self.nonce = None
+                return False
+        return receipt
 
     async def _claim(self, batch: list[JobRecord]) -> None:
         ids = [job.job_id for job in batch]
         call = self.escrow.functions.completeJobs(ids, [job.request_hash for job in batch],
                                                   [job.signature for job in batch])
+        tx_hash = await self.send(call, lambda tx_hash: self.ledger.mark_claiming(ids, tx_hash),
+                                  lambda: self.ledger.back_to_served(ids, count_attempt=False))
+        log.info("claim %s sent: %d jobs (%d..%d)", tx_hash, len(ids), ids[0], ids[-1])
+        receipt = await self.wait_receipt(tx_hash)
+        if receipt is not None:
+            await self._settle(batch, receipt)
+
+    async def send(self, call: Any, mark: Callable[[str], Awaitable[None]],
+                   unmark: Callable[[], Awaitable[None]]) -> str:
+        """Sign `call` as the agent's next transaction, let `mark` record its hash durably, then
+        send it (`unmark` when sending fails); the hash. Job and channel claims (channel_claims.py)
+        share this: one nonce sequence."""
         if self.nonce is None:
             self.nonce = first_nonce(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
                                      await self.w3.eth.get_transaction_count(self.key.address, "latest"))
@@ -166,20 +195,18 @@ class Claimer:
         tx_hash = _hex(signed.hash)
         if not await self._take_turn():
             raise LockLost("the claimer lock was lost; another replica claims")
-        await self.ledger.mark_claiming(ids, tx_hash)
+        await mark(tx_hash)
         try:
             await self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Exception:
-            await self.ledger.back_to_served(ids, count_attempt=False)
+            await unmark()
             raise
         self.nonce += 1
         self.metrics.claim_transactions.labels(result="sent").inc()
-        log.info("claim %s sent: %d jobs (%d..%d), nonce %d", tx_hash, len(ids), ids[0], ids[-1], tx["nonce"])
-        receipt = await self._wait_receipt(tx_hash)
-        if receipt is not None:
-            await self._settle(batch, receipt)
+        log.debug("transaction %s sent with nonce %d", tx_hash, tx["nonce"])
+        return tx_hash
 
-    async def _wait_receipt(self, tx_hash: str) -> dict | None:
+    async def wait_receipt(self, tx_hash: str) -> dict | None:
         deadline = time.monotonic() + self.receipt_timeout
         while time.monotonic() < deadline:
             receipt = await self._receipt(tx_hash)

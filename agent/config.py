@@ -107,6 +107,9 @@ class AgentConfig:
         "Jobs per completeJobs transaction."))
     claim_max_attempts: int = _setting(5, section="claimer", bound="positive", help=(
         "Claims of one job that fail before it is given up (logged, stays in the ledger)."))
+    channel_claim_threshold: int = _setting(100_000_000, section="claimer", bound="positive", help=(
+        "Token units served on one channel and not claimed yet that start a claim before claim_interval\n"
+        "(channels are claimed every claim_interval anyway, and at once near their expiry)."))
     claim_receipt_timeout: float = _setting(120.0, section="claimer", bound="positive", help=(
         "Seconds to wait for a claim transaction's receipt before treating it as dropped."))
     retry_window: float = _setting(10.0, section="claimer", bound="non_negative", help=(

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from facemarket.agent.channel_ledger import AsyncChannelLedger, ChannelStore
 from facemarket.agent.config import is_database_url
 from facemarket.agent.ledger_schema import SQLITE, Dialect, migrate
 from facemarket.services.private_files import private_file
@@ -126,12 +127,14 @@ def _record(row: tuple) -> JobRecord:
     return JobRecord(row[0], row[1], int(row[2]), row[3], row[4], State(row[5]), *row[6:])
 
 
-class SqliteLedger:
+class SqliteLedger(ChannelStore):
     """The ledger's statements over one SQLite connection (use from a single thread)."""
 
     engine = "sqlite"
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # the engine failed (not our input)
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)  # a key taken meanwhile
     _ID_LIST = "SELECT value FROM json_each(?)"  # the ids of a JSON array, as a subquery
+    alive = staticmethod(_alive)  # whether a reservation's instance may still run (channels use it too)
 
     def __init__(self, path: Path) -> None:
         private_file(Path(path))  # signatures and answers: the owner's only
@@ -342,7 +345,7 @@ def open_store(location: Path | str) -> SqliteLedger:
     return SqliteLedger(Path(location))
 
 
-class Ledger:
+class Ledger(AsyncChannelLedger):
     """The async ledger: every call runs the synchronous ledger (`open_store`) on the ledger's own
     thread (for PostgreSQL: its one connection lives on that thread).
 

@@ -8,7 +8,7 @@ both engines; SQLite files also keep it in PRAGMA user_version, where ledgers wr
 module kept theirs (0, 1 and 2 there are the same layouts as versions 0, 1 and 2 here).
 
 Versions: 0 jobs + meta; 1 adds what a reorg needs (settled_block, settled_from); 2 adds the
-instance holding a reservation (reserved_by).
+instance holding a reservation (reserved_by); 3 adds the payment channels (channels, channel_calls).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = "schema_version"
 # Replicas starting together on one PostgreSQL: one migrates, the others wait and find it done.
 PG_MIGRATION_LOCK = 0x66_6d_6c_65_64_67_72  # "fmledgr"
@@ -69,6 +69,47 @@ STEPS: list[list[str]] = [
     # the instance (host:pid:nonce) holding a reservation, so a restarted agent frees what its
     # dead predecessor held, and only that (another replica's reservations keep their lease)
     ["ALTER TABLE jobs ADD COLUMN reserved_by TEXT"],
+    # the payment channels beside the jobs (channel_ledger.py); IF NOT EXISTS: ledgers of the channel
+    # branch created them before these steps
+    ["""CREATE TABLE IF NOT EXISTS channels (
+         channel_id        {bigint} PRIMARY KEY,
+         consumer          TEXT NOT NULL,
+         signer            TEXT NOT NULL,
+         deposit           TEXT NOT NULL,          -- decimal, 78 digits zero-padded: a uint256 that MAX() orders
+         expires_at        {bigint} NOT NULL,
+         closed            {bigint} NOT NULL DEFAULT 0,
+         claimed           {bigint} NOT NULL DEFAULT 0,   -- on the chain
+         served            {bigint} NOT NULL DEFAULT 0,   -- prices of completed calls
+         reserved          {bigint} NOT NULL DEFAULT 0,   -- prices of calls in progress
+         voucher_amount    {bigint} NOT NULL DEFAULT 0,   -- the highest voucher of the current signer
+         voucher_hash      {blob},
+         voucher_signature {blob},
+         old_signer        TEXT,                   -- the signer before the last SignerChanged ...
+         old_signer_until  {bigint} NOT NULL DEFAULT 0,   -- ... whose vouchers the contract takes until then
+         old_voucher_amount {bigint} NOT NULL DEFAULT 0,  -- the highest voucher held when the signer changed
+         old_voucher_hash  {blob},
+         old_voucher_signature {blob},
+         claim_now         {bigint} NOT NULL DEFAULT 0,   -- claim at once (the signer changed)
+         claim_tx          TEXT,                   -- a claim transaction sent and not settled yet
+         claim_attempts    {bigint} NOT NULL DEFAULT 0,
+         block             {bigint} NOT NULL,       -- block the channel was first seen at
+         synced_block      {bigint} NOT NULL,       -- block of the newest chain fact applied
+         signer_block      {bigint} NOT NULL DEFAULT 0,   -- block of the SignerChanged applied last
+         updated_at        {real} NOT NULL
+     )""",
+     """CREATE TABLE IF NOT EXISTS channel_calls (
+         channel_id   {bigint} NOT NULL,
+         amount       {bigint} NOT NULL,
+         request_hash {blob} NOT NULL,
+         state        TEXT NOT NULL,               -- RESERVED or SERVED
+         price        {bigint} NOT NULL,
+         signature    {blob} NOT NULL,               -- the voucher's (a retry must present the same)
+         instance     TEXT,                        -- the agent instance serving it (host:pid:nonce)
+         response     {blob},                        -- the answer, kept for retries (pruned later)
+         updated_at   {real} NOT NULL,
+         PRIMARY KEY (channel_id, amount, request_hash)
+     )""",
+     """CREATE INDEX IF NOT EXISTS channel_calls_by_state ON channel_calls (state, updated_at)"""],
 ]
 assert len(STEPS) == SCHEMA_VERSION + 1
 

@@ -50,7 +50,16 @@ class Metrics:
         self.follower_block = Gauge("facemarket_agent_follower_block", "Last block whose events are in the ledger.",
                                     registry=registry)
 
-    def render(self, ledger_counts: dict[str, int], in_flight: int, follower_block: int) -> bytes:
+        self.channels = Gauge("facemarket_agent_channels", "Payment channels in the ledger (open, closed).",
+                              ["state"], registry=registry)
+        self.channel_units = Gauge("facemarket_agent_channel_units",
+                                   "Token units on channels: served (completed calls), claimed, unclaimed.",
+                                   ["kind"], registry=registry)
+        self.channel_calls = Gauge("facemarket_agent_channel_calls", "Channel calls in the ledger by state.",
+                                   ["state"], registry=registry)
+
+    def render(self, ledger_counts: dict[str, int], in_flight: int, follower_block: int,
+               channel_counts: dict[str, int] | None = None) -> bytes:
         """The exposition text (format 0.0.4), with the gauges set from what the caller read."""
         self.ledger_jobs.clear()  # a state no job is in any more is not reported
         for state, count in sorted(ledger_counts.items()):
@@ -58,4 +67,11 @@ class Metrics:
         self.claims_pending.set(ledger_counts.get("SERVED", 0) + ledger_counts.get("CLAIMING", 0))
         self.in_flight.set(in_flight)
         self.follower_block.set(follower_block)
+        if channel_counts is not None:
+            self.channels.labels(state="open").set(channel_counts["channels"] - channel_counts["closed"])
+            self.channels.labels(state="closed").set(channel_counts["closed"])
+            for kind in ("served", "claimed", "unclaimed"):
+                self.channel_units.labels(kind=kind).set(channel_counts[kind])
+            self.channel_calls.labels(state="RESERVED").set(channel_counts["calls_in_progress"])
+            self.channel_calls.labels(state="SERVED").set(channel_counts["calls_served"])
         return generate_latest(self.registry)

@@ -14,7 +14,8 @@ connects again, at most once per RECONNECT_PAUSE so a database that is down cost
 Why commits wait for the disk only where something leaves the agent: a commit that waits for
 PostgreSQL's WAL to reach the disk costs an fsync (measured here: ~4 ms on a busy 2-core machine,
 against 0.1 ms without). The answer is recorded (`mark_served`) before it is sent and the claim's
-hash (`mark_claiming`) before the claim is sent: those two commits are durable. Every other
+hash (`mark_claiming`) before the claim is sent, and the same for channels: those commits are
+durable. Every other
 write may be lost only with the database server's own crash, and then costs nothing: a lost
 reservation or first sight is made again, a lost settlement is read again from the chain; a
 later durable commit makes every earlier one durable too (the WAL is one sequence). An operator
@@ -147,6 +148,7 @@ class PgLedger(SqliteLedger):
 
     engine = "postgresql"
     errors = (psycopg.Error,)
+    integrity_errors = (psycopg.errors.IntegrityError,)
     _ID_LIST = "SELECT value::bigint FROM json_array_elements_text(?::json)"
 
     def __init__(self, url: str) -> None:  # no super().__init__: that one opens a file
@@ -160,6 +162,14 @@ class PgLedger(SqliteLedger):
     def mark_claiming(self, job_ids: list[int], tx_hash: str) -> None:
         with self.db.durable():  # type: ignore[attr-defined]
             super().mark_claiming(job_ids, tx_hash)
+
+    def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:
+        with self.db.durable():  # type: ignore[attr-defined]
+            return super().finish_channel_call(channel_id, amount, request_hash, response)
+
+    def mark_channels_claiming(self, channel_ids: list[int], tx_hash: str) -> None:
+        with self.db.durable():  # type: ignore[attr-defined]
+            super().mark_channels_claiming(channel_ids, tx_hash)
 
     def probe(self) -> tuple[bool, bool]:
         """(reachable, read-only) for /health."""

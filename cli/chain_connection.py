@@ -27,7 +27,7 @@ from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTo
 from facemarket.cli.networks import LOCAL_CHAIN_ID, Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
-from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
+from facemarket.contracts.custom_errors import CustomError, all_errors, decode_custom_error, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.transactions import ReceiptTimeout, Sender
@@ -154,8 +154,8 @@ class Chain:
 
     @cached_property
     def _errors(self) -> dict[bytes, CustomError]:
-        """Custom errors of all three contracts by selector, to say why a call would revert."""
-        return error_table(c.abi for c in (self.contracts.token, self.contracts.registry, self.contracts.escrow))
+        """Custom errors of every contract by selector, to say why a call would revert."""
+        return all_errors()
 
     # --- transactions ------------------------------------------------------------------------
     def send(self, signer: LocalAccount, call: Any, what: str, *,

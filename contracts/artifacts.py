@@ -9,7 +9,7 @@ from pathlib import Path
 from eth_utils.abi import event_abi_to_log_topic
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
-CONTRACT_NAMES = ("FaceToken", "ServiceRegistry", "JobEscrow")
+CONTRACT_NAMES = ("FaceToken", "ServiceRegistry", "JobEscrow", "ChannelEscrow")
 
 
 @cache

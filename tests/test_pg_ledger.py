@@ -3,7 +3,8 @@ same ledger as on SQLite; two replicas racing for every job serve each once; mig
 when replicas start together and refuse a newer database; a restart frees only its own dead
 reservations; the database going away fails calls (never half a transaction) and the ledger
 recovers by itself; a read-only database is reported; one claimer lock holder at a time, and the
-next replica takes the lock as soon as the holder is killed."""
+next replica takes the lock as soon as the holder is killed; the channel statements keep their
+promises there too (the SQLite channel tests, run on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import time
 import psycopg
 import pytest
 
+from facemarket.agent.channel_ledger import ChannelCall
 from facemarket.agent.config import ConfigError, load_config
 from facemarket.agent.ledger import Ledger, SeenJob, SqliteLedger, State, open_store
 from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
@@ -26,7 +28,9 @@ from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
 from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
 from facemarket.agent.pg_ledger import PgLedger
 from facemarket.agent.startup import StartupError
+from facemarket.contracts.agent_protocol import Refused
 from facemarket.services.sqlite_transaction import transaction
+from tests import test_channel_ledger as channel_tests
 from tests.fixtures.agent import wait_until
 from tests.fixtures.postgres import fresh_database, start_local_postgres
 
@@ -304,3 +308,44 @@ def test_commits_wait_for_the_disk_only_where_something_leaves_the_agent_unless_
     operator.add_seen(seen(2, 1))
     operator.reserve(2, HASH, 60)
     assert operator.mark_served(2, HASH, b"s" * 65, b"{}") and setting(operator) == "remote_write"
+
+
+# ------------------------------------------------------------------ channels (channel_ledger.py)
+SQLITE_CHANNEL_TESTS = [channel_tests.test_vouchers_in_any_order_are_admitted_while_the_highest_covers_everything,
+                        channel_tests.test_a_finished_call_moves_its_price_to_served_and_a_failed_one_gives_it_back,
+                        channel_tests.test_a_retry_in_progress_is_busy_and_a_pruned_answer_is_never_served_again,
+                        channel_tests.test_the_checks_name_their_reason,
+                        channel_tests.test_events_apply_totals_so_a_repeated_or_late_one_changes_nothing,
+                        channel_tests.test_a_signer_change_sets_the_highest_voucher_aside_once]
+
+
+@pytest.mark.parametrize("check", SQLITE_CHANNEL_TESTS, ids=lambda check: check.__name__[len("test_"):][:40])
+def test_the_channel_ledger_tests_pass_on_postgresql_too(check, database):
+    store = PgLedger(database)
+    store.add_channels([channel_tests.channel()])
+    check(store)
+
+
+def test_two_replicas_never_admit_two_calls_on_the_same_room_of_a_channel(database):
+    replicas = [PgLedger(database), PgLedger(database)]
+    replicas[0].add_channels([channel_tests.channel(deposit=10**6)])
+    won = [0, 0]
+    start = threading.Barrier(2)
+
+    def tries(n: int) -> None:
+        start.wait()
+        for k in range(600):
+            call = ChannelCall(1, 1000, bytes([n, k % 256, k // 256]) * 10 + b"xx", b"s" * 65, channel_tests.SIGNER, 1)
+            try:
+                replicas[n].accept_channel_call(call, 0)
+                won[n] += 1
+            except Refused:
+                pass
+
+    threads = [threading.Thread(target=tries, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(won) == 1000  # of 1200 tries, a voucher of 1000 covers exactly 1000 calls at 1
+    assert replicas[1].channel(1).reserved == 1000 and all(won)
