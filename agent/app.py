@@ -145,6 +145,14 @@ class Agent(ChannelCalls):
             answer=lambda answer: self._answer(job_id, request_hash, answer),
             served=self.claimer.served))
 
+    async def _release(self, service: Service, payer: str) -> None:
+        """Give an unserved call's payment back; a ledger that fails (its database down) leaves it
+        reserved until its lease ends, still uncharged: the refusal goes out either way."""
+        try:
+            await service.release()
+        except self.ledger.errors as error:
+            log.error("%s ledger error while giving the payment back (it frees at its lease's end): %s", payer, error)
+
     async def _serve(self, call: Call, consumer: str, payer: str, service: Service) -> web.Response:
         """Forward an admitted call; its payment is released when the service fails, recorded
         durably with the answer before the answer is sent."""
@@ -152,15 +160,15 @@ class Agent(ChannelCalls):
         try:
             answer = await self.upstream.forward(call.body, consumer)
         except Refused as refusal:
-            await service.release()
+            await self._release(service, payer)
             return self._refusal(refusal, call.request_id, payer)
         except BaseException:
-            await asyncio.shield(service.release())
+            await asyncio.shield(self._release(service, payer))
             raise
         finally:
             self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
         if answer.status >= 300:  # the service refused the request itself (4xx): nothing to charge
-            await service.release()
+            await self._release(service, payer)
             self.metrics.requests.labels(outcome="service_refused").inc()
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         try:

@@ -407,7 +407,7 @@ class ChannelStore:
             "(SELECT COUNT(*) FROM channel_calls WHERE state = 'RESERVED'), "
             "(SELECT COUNT(*) FROM channel_calls WHERE state = 'SERVED') FROM channels").fetchone()
         keys = ("channels", "closed", "served", "claimed", "unclaimed", "calls_in_progress", "calls_served")
-        return dict(zip(keys, row))
+        return dict(zip(keys, map(int, row)))  # PostgreSQL sums 64-bit integers as numeric
 
 
 def _retry(call: ChannelCall, state: str, response: bytes | None) -> Acceptance:
