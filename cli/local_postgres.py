@@ -209,8 +209,8 @@ def _postmaster_pid(data: Path) -> int | None:
 
 
 def _port_free(port: int) -> bool:
-    """Whether PostgreSQL could listen there: as it does, with SO_REUSEADDR, so the TIME_WAIT
-    connections a stopped server leaves behind do not hold its port for a minute."""
+    """Nothing listens on it. SO_REUSEADDR as PostgreSQL sets it: the connections our own server
+    closed at its last stop linger in TIME_WAIT on the port, and do not keep it from listening."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

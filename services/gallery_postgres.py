@@ -10,11 +10,12 @@ the threshold is ever named, whatever the index returned.
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
 and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of that gallery alone
 is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
-lock); the planner uses it once it is valid. HNSW is approximate: benchmarks/gallery_bench.py
+lock); the planner uses it once it is valid. HNSW is approximate: benchmarks/gallery_pgvector_bench.py
 measures its recall@1 against the exact search (docs/gallery.md).
 
-A database that does not answer makes a gallery call fail with DATABASE_UNAVAILABLE (1112), which
-the server answers with HTTP 503, so the agent charges nothing; the pool reconnects by itself.
+A database that does not answer (or is read-only, as during a failover) makes a gallery call
+fail with DATABASE_UNAVAILABLE (1112), which the server answers with HTTP 503, so the agent
+charges nothing; the pool reconnects by itself.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -34,12 +36,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from facemarket.services.gallery import Recalled, empty_gallery, nothing_removed, recall_on_shelf
 from facemarket.services.gallery_errors import GalleryCode, GalleryError, GalleryOpenError
-from facemarket.services.gallery_index import DIMENSIONS, Neighbour, _as_matrix
+from facemarket.services.gallery_index import DIMENSIONS, Neighbour, as_matrix, brute_force
 from facemarket.services.gallery_store import fresh_ids
 
 SCHEMA_VERSION = 1
-HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort takes a few ms (docs/gallery.md)
+HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
 HNSW_EF_SEARCH = 100  # candidates the HNSW search keeps; more: better recall, slower
+HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
+HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
 SLACK = 16  # rows fetched beyond those asked, re-ranked in float64 (float32 order can swap near ties)
 _REACH_SLACK = 1e-4  # float32 distance error is ~1e-6 here: rows this far past `within` are fetched too
 WAIT_SECONDS = 2.0  # how long a call waits for a connection before it answers "database unavailable"
@@ -82,9 +86,11 @@ def unavailable(exc: Exception) -> GalleryError:
 class PostgresGallery:
     """Gallery's methods on a PostgreSQL database (see the module's doc)."""
 
-    def __init__(self, url: str, landmark_model: str) -> None:
+    def __init__(self, url: str, landmark_model: str, hnsw_from: int = HNSW_FROM) -> None:
         self.url = url
         self.landmark_model = landmark_model
+        self.hnsw_from = hnsw_from
+        self.ef_search = HNSW_EF_SEARCH  # the benchmark tries others on one index
         self._check_reachable()
         self.pool = ConnectionPool(
             # reconnect_timeout: the pool's retries back off (1, 2, 4 … s) until it gives up, and the next
@@ -95,6 +101,7 @@ class PostgresGallery:
             name="gallery")
         self.pool.open(wait=True, timeout=10)
         self._building: set[str] = set()  # HNSW indexes this process builds now
+        self._next_attempt: dict[str, float] = {}  # HNSW index -> no new attempt before (monotonic s)
         self._sizes_lock = threading.Lock()
         self._sizes: dict[str, int] = {}
         for consumer, _, count in self.galleries():
@@ -149,8 +156,8 @@ class PostgresGallery:
         try:
             with self.pool.connection() as connection:
                 yield connection
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise unavailable(exc) from None
+        except (PoolTimeout, psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            raise unavailable(exc) from None  # read-only: a primary demoted, a failover under way
 
     def enrol(self, consumer: str, name: str, vector: np.ndarray) -> int:
         """Store the face (committed before this returns); returns its id."""
@@ -159,7 +166,7 @@ class PostgresGallery:
 
     def add(self, consumer: str, names: list[str], vectors: np.ndarray) -> list[int]:
         """Store faces in one transaction (fresh random ids again after a collision); their ids."""
-        texts = [vector_text(row) for row in _as_matrix(vectors)]
+        texts = [vector_text(row) for row in as_matrix(vectors)]
         for attempt in range(3):
             ids = fresh_ids(len(names))
             try:
@@ -230,43 +237,50 @@ class PostgresGallery:
         return f"gallery_faces_hnsw_{digest}"
 
     def _index_when_large(self, consumer: str, size: int) -> None:
+        """From HNSW_FROM faces on, see to the gallery's HNSW index in a thread: once found or built
+        it is not looked for again; while another host builds it, again a minute later."""
         name = self.hnsw_index_name(consumer)
         with self._sizes_lock:
-            if size < HNSW_FROM or name in self._building:
+            if size < self.hnsw_from or time.monotonic() < self._next_attempt.get(name, 0.0):
                 return
+            self._next_attempt[name] = math.inf  # this attempt runs
             self._building.add(name)
         threading.Thread(target=self._build_quietly, args=(consumer,), name=f"hnsw {name}", daemon=True).start()
 
     def _build_quietly(self, consumer: str) -> None:
+        name, again = self.hnsw_index_name(consumer), time.monotonic() + HNSW_RETRY_SECONDS
         try:
-            self.build_hnsw(consumer)
-        except psycopg.Error as exc:  # the next enrol or start tries again
+            if self.build_hnsw(consumer) != "busy":
+                again = math.inf
+        except psycopg.Error as exc:  # the next enrol or start after `again` tries again
             log.warning("building the HNSW index of a large gallery failed: %s", exc)
         finally:
-            self._building.discard(self.hnsw_index_name(consumer))
+            with self._sizes_lock:
+                self._next_attempt[name] = again
+                self._building.discard(name)
 
-    def build_hnsw(self, consumer: str) -> bool:
-        """Build the consumer's partial HNSW index unless a valid one exists or another host builds
-        it now; True when this call built it. Exact search serves meanwhile."""
+    def build_hnsw(self, consumer: str) -> str:
+        """Build the consumer's partial HNSW index: "built"; "present" when a valid one exists,
+        "busy" when another host builds it now. Exact search serves meanwhile."""
         name = self.hnsw_index_name(consumer)
         with psycopg.connect(self.url, autocommit=True) as connection:
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
             if not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-                return False
+                return "busy"
             valid = connection.execute(
                 "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = %s",
                 (name,)).fetchone()
             if valid is not None and valid[0]:
-                return False
+                return "present"
             if valid is not None:  # left invalid by a build that died: start again
                 connection.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             log.info("building the HNSW index of a gallery of %d faces (exact search meanwhile)", self._sizes.get(consumer, 0))
-            connection.execute("SET maintenance_work_mem = '512MB'")
+            connection.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(HNSW_BUILD_MEMORY)))
             connection.execute(sql.SQL(
                 "CREATE INDEX CONCURRENTLY {} ON gallery_faces USING hnsw (embedding vector_l2_ops) "
                 "WITH (m = 16, ef_construction = 64) WHERE consumer = {} AND landmark_model = {}").format(
                     sql.Identifier(name), sql.Literal(consumer), sql.Literal(self.landmark_model)))
-            return True
+            return "built"
 
     def close(self) -> None:
         self.pool.close()
@@ -282,12 +296,12 @@ class PostgresShelf:
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
         first, re-ranked in float64 (exact without an HNSW index; with one, as good as its recall)."""
-        queries = _as_matrix(queries)
+        queries = as_matrix(queries)
         reach = within + _REACH_SLACK
         found = []
         with self.gallery._connection() as connection, connection.transaction():
             connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
-                sql.Literal(min(1000, max(HNSW_EF_SEARCH, count + SLACK)))))
+                sql.Literal(min(1000, max(self.gallery.ef_search, count + SLACK)))))
             for query in queries:
                 rows = connection.execute(
                     "SELECT id, name, embedding::text FROM gallery_faces "
@@ -303,9 +317,7 @@ class PostgresShelf:
 def _ranked(rows: list[tuple[int, str, str]], query: np.ndarray, count: int, within: float) -> list[Neighbour]:
     if not rows:
         return []
-    vectors = np.array([text[1:-1].split(",") for _, _, text in rows], dtype=np.float32)
-    difference = vectors.astype(np.float64) - query.astype(np.float64)
-    distances = np.sqrt(np.einsum("ij,ij->i", difference, difference))
+    distances = brute_force(np.array([text[1:-1].split(",") for _, _, text in rows], dtype=np.float32), query)
     ids = np.array([face_id for face_id, _, _ in rows], dtype=np.int64)
     order = [i for i in np.lexsort((ids, distances)) if distances[i] <= within][:count]
     return [Neighbour(int(ids[i]), rows[i][1], float(distances[i])) for i in order]

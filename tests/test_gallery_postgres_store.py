@@ -6,6 +6,8 @@ refused at start with one line."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import psycopg
 import pytest
@@ -101,7 +103,7 @@ def test_a_large_gallery_gets_an_hnsw_index_that_never_names_beyond_the_threshol
     pg_gallery.add(who, names, faces)
     returning = faces[::10] + rng.standard_normal((len(faces[::10]), DIMENSIONS)).astype(np.float32) * 0.03
     exact = pg_gallery.check_not_empty(who).nearest(returning, 1, within=0.6)
-    assert pg_gallery.build_hnsw(who) and not pg_gallery.build_hnsw(who)  # built once, then kept
+    assert pg_gallery.build_hnsw(who) == "built" and pg_gallery.build_hnsw(who) == "present"
     with psycopg.connect(pg_gallery.url) as connection:
         plan = "\n".join(row[0] for row in connection.execute(
             "EXPLAIN SELECT id FROM gallery_faces WHERE consumer = %s AND landmark_model = %s "
@@ -114,6 +116,28 @@ def test_a_large_gallery_gets_an_hnsw_index_that_never_names_beyond_the_threshol
     strangers = identities(np.random.default_rng(7), 50, 1)[1]
     for answer in pg_gallery.recall(who, strangers, 0.6, 1, 0.1):
         assert all(m.distance <= 0.6 for m in answer.matches)
+
+
+def test_a_gallery_growing_past_hnsw_from_gets_its_index_built_in_the_background(postgres: LocalPostgres) -> None:
+    url = fresh_database(postgres, "gallery_hnsw_growth")  # no large gallery of other tests in it
+    gallery = PostgresGallery(url, MODEL, hnsw_from=300)
+    try:
+        who = "0x" + "66" * 20
+        _, faces = identities(np.random.default_rng(4), 100, 2)
+        gallery.add(who, [f"p{i}" for i in range(200)], faces)
+        assert gallery.health()["hnsw_building"] == 0  # below the size: exact search only
+        _, more = identities(np.random.default_rng(5), 100, 2)
+        gallery.add(who, [f"q{i}" for i in range(200)], more)
+        deadline = time.monotonic() + 120
+        with psycopg.connect(url, autocommit=True) as connection:  # no open snapshot: CONCURRENTLY waits for those
+            while not connection.execute(
+                    "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = %s",
+                    (gallery.hnsw_index_name(who),)).fetchone() == (True,):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert gallery.build_hnsw(who) == "present"
+    finally:
+        gallery.close()
 
 
 def test_an_outage_answers_database_unavailable_and_recovery_is_automatic() -> None:
@@ -137,6 +161,28 @@ def outage_and_recovery(server: LocalPostgres) -> None:
         assert gallery.health()["reachable"] is True
     finally:
         gallery.close()
+
+
+def test_a_read_only_database_refuses_enrol_as_unavailable_and_still_recalls(pg_gallery: PostgresGallery, postgres) -> None:
+    who, database = "0x" + "55" * 20, pg_gallery.url.rsplit("/", 1)[1]
+    pg_gallery.enrol(who, "ada", np.full(DIMENSIONS, 0.05, dtype=np.float32))
+
+    def reconnect_with(setting: str) -> None:  # as a demoted primary: the sessions end, new ones are read-only
+        with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {database} {setting}")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+
+    reconnect_with("SET default_transaction_read_only = on")
+    try:
+        with pytest.raises(GalleryError) as caught:
+            pg_gallery.enrol(who, "bob", np.zeros(DIMENSIONS, dtype=np.float32))
+        assert caught.value.code == GalleryCode.DATABASE_UNAVAILABLE and "read-only" in caught.value.message
+        (answer,) = pg_gallery.recall(who, np.full((1, DIMENSIONS), 0.05, dtype=np.float32), 0.6, 1, 0.1)
+        assert answer.known and answer.matches[0].name == "ada"
+    finally:
+        reconnect_with("RESET default_transaction_read_only")
+    pg_gallery.enrol(who, "bob", np.zeros(DIMENSIONS, dtype=np.float32))
+    assert pg_gallery.names(who) == {"ada": 1, "bob": 1}
 
 
 def test_databases_it_cannot_use_are_refused_with_one_line_without_the_password(postgres: LocalPostgres) -> None:
