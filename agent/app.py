@@ -31,10 +31,12 @@ from facemarket.agent.serving import Service
 from facemarket.agent.escrow_reader import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.config import AgentConfig, is_database_url
-from facemarket.contracts.agent_protocol import CHANNEL_ID_HEADER, JOB_ID_HEADER, RECEIPT_HEADER, Reason, Refused
+from facemarket.contracts.agent_protocol import (CHANNEL_ID_HEADER, JOB_ID_HEADER, PAYMENT_REQUIRED_HEADER,
+                                                 RECEIPT_HEADER, Reason, Refused)
 from facemarket.agent.follower import Follower
 from facemarket.agent.gate import Call, Gate, parse_payment
 from facemarket.agent.health import HealthCache, health_report
+from facemarket.agent.how_to_pay import HowToPay, cheapest_price, header_value, payment_modes
 from facemarket.agent.signing_key import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
@@ -44,6 +46,8 @@ from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import ReceiptSigner
 from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
 from facemarket.agent.startup import check_chain, check_claim_timing, check_gas, check_registration
+from facemarket.agent.trial_calls import serve_trial
+from facemarket.agent.trial_gate import TrialGate, is_trial
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.typed_messages import Domain, channels_domain, escrow_domain
@@ -78,6 +82,8 @@ class Agent(ChannelCalls):
     claimer: Claimer
     metrics: Metrics
     spec: bytes
+    trials: TrialGate
+    payments: HowToPay
     channel_gate: ChannelGate | None = None
     channel_receipts: ReceiptSigner | None = None
     channel_claims: ChannelClaims | None = None
@@ -94,8 +100,9 @@ class Agent(ChannelCalls):
 
     # ------------------------------------------------------------------ paid calls
     async def handle_call(self, request: web.Request) -> web.Response:
+        if is_trial(request.headers):  # a free trial call (trial_calls.py)
+            return await serve_trial(self, request)
         channel = CHANNEL_ID_HEADER in request.headers  # paid from a channel (channel_calls.py), else by a job
-        # X-Trial-* (free trial calls, helper trial-402) dispatch here, as channel calls do.
         try:
             if channel:
                 payment = self.channel_payment(request.headers)
@@ -125,7 +132,7 @@ class Agent(ChannelCalls):
             log.error("%s ledger error while admitting: %s", payer, error)
             return self._refusal(Refused(Reason.NOT_RECORDED, "the ledger failed"), call.request_id, payer)
         except Refused as refusal:
-            return self._refusal(refusal, call.request_id, payer)
+            return self._refusal(refusal, call.request_id, payer, call)
         finally:
             self.metrics.gate_seconds.observe(time.perf_counter() - started)
 
@@ -187,13 +194,17 @@ class Agent(ChannelCalls):
         receipt = self.receipts.header(job_id, request_hash, body)
         return web.Response(body=body, content_type="application/json", headers={RECEIPT_HEADER: receipt})
 
-    def _refusal(self, refusal: Refused, request_id: Any = None, payer: Any = None) -> web.Response:
+    def _refusal(self, refusal: Refused, request_id: Any = None, payer: Any = None,
+                 call: Call | None = None) -> web.Response:
+        """The refusal's answer; a 402 says how to pay `call` (agent/how_to_pay.py)."""
         if refusal.reason in (Reason.CHAIN_UNAVAILABLE, Reason.SERVICE_UNAVAILABLE, Reason.SERVICE_TIMEOUT):
             self.health.stale()  # a real call just failed: the next /health probes again
         self.metrics.requests.labels(outcome=refusal.reason.name.lower()).inc()
         log.info("%s outcome=%s detail=%r", payer, refusal.reason.name.lower(), refusal.detail)
-        return web.Response(body=refusal.body(request_id), status=refusal.reason.http_status,
-                            content_type="application/json")
+        payment = self.payments.required(refusal.reason, call) if refusal.reason.http_status == 402 else None
+        return web.Response(body=refusal.body(request_id, payment), status=refusal.reason.http_status,
+                            content_type="application/json",
+                            headers={PAYMENT_REQUIRED_HEADER: header_value(payment)} if payment else None)
 
     # ------------------------------------------------------------------ operations
     async def handle_spec(self, request: web.Request) -> web.Response:
@@ -204,6 +215,7 @@ class Agent(ChannelCalls):
         return web.json_response(report, status=200 if healthy else 503)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
+        self.metrics.set_trials(await self.ledger.trial_counts())
         text = self.metrics.render(await self.ledger.counts(), self.in_flight, self.follower.cursor,
                                    await self.ledger.channel_counts())
         return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
@@ -219,7 +231,8 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     await check_chain(w3, deployment, config.chain_url)
     contracts = bind(w3, deployment)
     domain = escrow_domain(deployment.chain_id, deployment.escrow)
-    document = build_spec(config)
+    modes = payment_modes(deployment, key.address, config.expiry_margin)
+    document = build_spec(config, modes)
     spec = spec_bytes(document)
     await check_registration(contracts.registry, contracts.token, key.address, config, spec_hash(spec))
     await check_gas(w3, key.address)
@@ -248,9 +261,13 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     follower.on_rewind = claimer.forget_nonce
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
                         config.services_secret())
+    trials = TrialGate(agent=key.address, ledger=ledger, lease_seconds=config.lease_seconds,
+                       chain_time=follower.chain_time,
+                       domain=channels_domain(deployment.chain_id, deployment.channels) if deployment.channels else None)
+    payments = HowToPay(modes, gate.price_of, cheapest_price(document))
     agent = Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
-                  claimer, metrics, spec)
-    if getattr(deployment, "channels", None):
+                  claimer, metrics, spec, trials, payments)
+    if deployment.channels:
         await _channel_parts(agent, deployment, document)
     return agent
 

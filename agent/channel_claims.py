@@ -87,7 +87,8 @@ class ChannelClaims:
         call = self.channels.functions.claimMany(
             ids, [amount for _, (amount, _) in entries], [voucher.amount for _, (_, voucher) in entries],
             [voucher.request_hash for _, (_, voucher) in entries], [voucher.signature for _, (_, voucher) in entries])
-        tx_hash = await self.claimer.send(call, lambda tx_hash: self.ledger.mark_channels_claiming(ids, tx_hash),
+        vouchers = [(channel.channel_id, voucher) for channel, (_, voucher) in entries]
+        tx_hash = await self.claimer.send(call, lambda tx_hash: self.ledger.mark_channels_claiming(vouchers, tx_hash),
                                           lambda: self.ledger.settle_channel_claims([], ids, count_attempt=False))
         log.info("channel claim %s sent: %d channels (%s)", tx_hash, len(ids),
                  ", ".join(f"{channel.channel_id}: {amount}" for channel, (amount, _) in entries[:10]))

@@ -381,10 +381,16 @@ class ChannelStore:
                                "ORDER BY channel_id").fetchall()
         return [_channel(row) for row in rows]
 
-    def mark_channels_claiming(self, channel_ids: list[int], tx_hash: str) -> None:
+    def mark_channels_claiming(self, vouchers: list[tuple[int, Voucher]], tx_hash: str) -> None:
+        """The claim `tx_hash` is about to be sent with these (channel, voucher)s. It makes each
+        voucher public, signature and request hash: the answer stored for it is dropped, so that
+        nobody who guesses its body (a gallery listing has no parameters) can replay it."""
         with transaction(self.db):
             self.db.executemany("UPDATE channels SET claim_tx = ?, updated_at = ? WHERE channel_id = ?",
-                                [(tx_hash, time.time(), channel_id) for channel_id in channel_ids])
+                                [(tx_hash, time.time(), channel_id) for channel_id, _ in vouchers])
+            self.db.executemany("UPDATE channel_calls SET response = NULL WHERE channel_id = ? AND amount = ? "
+                                "AND request_hash = ?",
+                                [(channel_id, v.amount, v.request_hash) for channel_id, v in vouchers])
 
     def settle_channel_claims(self, claimed: list[tuple[int, int]], failed: list[int], count_attempt: bool) -> None:
         """A claim transaction is settled: (channel, new claimed total) for those it paid; `failed`
@@ -489,8 +495,8 @@ class AsyncChannelLedger:
     async def channels_claiming(self) -> list[ChannelRecord]:
         return await self._run(self._store.channels_claiming)
 
-    async def mark_channels_claiming(self, channel_ids: list[int], tx_hash: str) -> None:
-        await self._run(self._store.mark_channels_claiming, channel_ids, tx_hash)
+    async def mark_channels_claiming(self, vouchers: list[tuple[int, Voucher]], tx_hash: str) -> None:
+        await self._run(self._store.mark_channels_claiming, vouchers, tx_hash)
 
     async def settle_channel_claims(self, claimed: list[tuple[int, int]], failed: list[int],
                                     count_attempt: bool) -> None:

@@ -75,6 +75,7 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
         _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent), _ledger_probe(ledger))
     counts = await ledger.counts() if ledger_ok else {}
     channel_counts = await ledger.channel_counts() if ledger_ok and channels else None
+    trials = await ledger.trial_counts() if ledger_ok else {}
     healthy = head is not None and service_ok and ledger_ok
     reasons = [why for why, bad in (
         ("the chain does not answer", head is None), ("the service does not answer", not service_ok),
@@ -92,7 +93,7 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
                   "follower_ok": follower.healthy is not False},
         "service": {"reachable": service_ok},
         "ledger": {"engine": ledger.engine, "reachable": reachable, "read_only": read_only, "writable": ledger_ok,
-                   "jobs": counts},
+                   "jobs": counts, "trials": trials},
         "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),
                    "failed": counts.get("FAILED", 0), "claimer_ok": claimer.healthy is not False,
                    "claiming_here": claimer.holding},

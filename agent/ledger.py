@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from facemarket.agent import trial_ledger
 from facemarket.agent.channel_ledger import AsyncChannelLedger, ChannelStore
 from facemarket.agent.config import is_database_url
 from facemarket.agent.ledger_schema import SQLITE, Dialect, migrate
@@ -149,6 +150,11 @@ class SqliteLedger(ChannelStore):
         """Migrate the schema (ledger_schema.py) and name this instance (reservations carry it)."""
         migrate(self.db, dialect, where, transaction)
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def durably(self, statements: Callable[..., T], *args: Any) -> T:
+        """`statements(db, *args)`, their commits durable before the call returns (an answer recorded
+        before it is sent: pg_ledger.py; every SQLite commit survives the agent's death already)."""
+        return statements(self.db, *args)
 
     def probe(self) -> tuple[bool, bool]:
         """(reachable, read-only) for /health: the file answers a read; the file cannot be written."""
@@ -467,6 +473,20 @@ class Ledger(AsyncChannelLedger):
     async def close(self) -> None:
         await self._run(self._store.close)
         self._thread.join()
+
+    # Trial calls (agent/trial_ledger.py), on this thread and connection like the rest.
+    async def trial_reserve(self, call: trial_ledger.TrialCallKey,
+                            lease_seconds: float) -> tuple[trial_ledger.Outcome, bytes | None]:
+        return await self._run(trial_ledger.reserve, self._store.db, call, lease_seconds)
+
+    async def trial_release(self, call: trial_ledger.TrialCallKey) -> None:
+        await self._run(trial_ledger.release, self._store.db, call)
+
+    async def trial_served(self, call: trial_ledger.TrialCallKey, response: bytes) -> bool:
+        return await self._run(self._store.durably, trial_ledger.mark_served, call, response)
+
+    async def trial_counts(self) -> dict[str, int]:
+        return await self._run(trial_ledger.counts, self._store.db)
 
 
 def _settle(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:

@@ -8,7 +8,8 @@ both engines; SQLite files also keep it in PRAGMA user_version, where ledgers wr
 module kept theirs (0, 1 and 2 there are the same layouts as versions 0, 1 and 2 here).
 
 Versions: 0 jobs + meta; 1 adds what a reorg needs (settled_block, settled_from); 2 adds the
-instance holding a reservation (reserved_by); 3 adds the payment channels (channels, channel_calls).
+instance holding a reservation (reserved_by); 3 adds the payment channels (channels,
+channel_calls) and the trial grants (trial_grants, trial_calls).
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ STEPS: list[list[str]] = [
     # the instance (host:pid:nonce) holding a reservation, so a restarted agent frees what its
     # dead predecessor held, and only that (another replica's reservations keep their lease)
     ["ALTER TABLE jobs ADD COLUMN reserved_by TEXT"],
-    # the payment channels beside the jobs (channel_ledger.py); IF NOT EXISTS: ledgers of the channel
-    # branch created them before these steps
+    # the payment channels beside the jobs (channel_ledger.py); IF NOT EXISTS: ledgers of before
+    # these steps created them in place
     ["""CREATE TABLE IF NOT EXISTS channels (
          channel_id        {bigint} PRIMARY KEY,
          consumer          TEXT NOT NULL,
@@ -109,7 +110,25 @@ STEPS: list[list[str]] = [
          updated_at   {real} NOT NULL,
          PRIMARY KEY (channel_id, amount, request_hash)
      )""",
-     """CREATE INDEX IF NOT EXISTS channel_calls_by_state ON channel_calls (state, updated_at)"""],
+     """CREATE INDEX IF NOT EXISTS channel_calls_by_state ON channel_calls (state, updated_at)""",
+     # and the free trial grants (trial_ledger.py), which ledgers of before created in place too
+     """CREATE TABLE IF NOT EXISTS trial_grants (
+         grant_hash  {blob} PRIMARY KEY,   -- the TrialGrant's EIP-712 struct hash
+         consumer    TEXT NOT NULL,
+         calls       {bigint} NOT NULL,
+         expires_at  {bigint} NOT NULL,
+         used        {bigint} NOT NULL DEFAULT 0   -- calls served or in progress (never above calls)
+     )""",
+     """CREATE TABLE IF NOT EXISTS trial_calls (
+         grant_hash   {blob} NOT NULL,
+         call_index   {bigint} NOT NULL,
+         request_hash {blob} NOT NULL,
+         state        TEXT NOT NULL,     -- RESERVED (lease_until) or SERVED (response)
+         lease_until  {real},
+         response     {blob},
+         updated_at   {real} NOT NULL,
+         PRIMARY KEY (grant_hash, call_index)
+     )"""],
 ]
 assert len(STEPS) == SCHEMA_VERSION + 1
 

@@ -49,6 +49,13 @@ class Metrics:
         self.in_flight = Gauge("facemarket_agent_in_flight", "Paid calls being served now.", registry=registry)
         self.follower_block = Gauge("facemarket_agent_follower_block", "Last block whose events are in the ledger.",
                                     registry=registry)
+        self.trial_calls = Gauge("facemarket_agent_trial_calls", "Free trial calls in the ledger (served, "
+                                 "in_progress) and the grants seen (grants).", ["state"], registry=registry)
+
+    def set_trials(self, counts: dict[str, int]) -> None:
+        """The trial gauge from the ledger's trial counts (agent/trial_ledger.py `counts`)."""
+        for state, count in counts.items():
+            self.trial_calls.labels(state=state).set(count)
 
         self.channels = Gauge("facemarket_agent_channels", "Payment channels in the ledger (open, closed).",
                               ["state"], registry=registry)

@@ -30,7 +30,7 @@ import contextlib
 import functools
 import re
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -39,6 +39,7 @@ from facemarket.agent.config import ledger_name
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.ledger_schema import POSTGRESQL
 
+T = TypeVar("T")
 RECONNECT_PAUSE = 0.5
 CONNECT_TIMEOUT = 3  # seconds; psycopg's minimum is 2
 # A replica on another host whose network vanished: its session (and the claimer's lock) ends
@@ -170,6 +171,10 @@ class PgLedger(SqliteLedger):
     def mark_channels_claiming(self, channel_ids: list[int], tx_hash: str) -> None:
         with self.db.durable():  # type: ignore[attr-defined]
             super().mark_channels_claiming(channel_ids, tx_hash)
+
+    def durably(self, statements: Callable[..., T], *args: Any) -> T:
+        with self.db.durable():  # type: ignore[attr-defined]
+            return super().durably(statements, *args)
 
     def probe(self) -> tuple[bool, bool]:
         """(reachable, read-only) for /health."""

@@ -31,6 +31,7 @@ FAST_MODULES = {
     "test_gallery_index", "test_ledger_lifecycle", "test_ledger_migrations", "test_models", "test_packaging",
     "test_registry",
     "test_services_errors", "test_services_protocol", "test_suite_markers", "test_typed_messages", "test_view_calls",
+    "test_trial_calls", "test_trial_ledger", "test_payment_required",
 }
 
 

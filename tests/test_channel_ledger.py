@@ -170,3 +170,16 @@ def test_a_ledger_of_schema_2_gains_the_channel_tables_and_keeps_its_jobs(tmp_pa
     assert store.get(7).state == State.SEEN
     store.add_channels([channel()])
     assert store.accept_channel_call(voucher(10, 1), 0).consumer == CONSUMER
+
+
+def test_the_answer_of_a_voucher_a_claim_makes_public_is_dropped_when_the_claim_is_sent(store):
+    for n, amount in ((1, 10), (2, 20)):
+        store.accept_channel_call(voucher(amount, n), 0)
+        store.finish_channel_call(1, amount, bytes([n]) * 32, b"answer %d" % n)
+    amount, claimed_with = store.channel(1).claim(now=0)
+    assert (amount, claimed_with.amount) == (20, 20)
+    store.mark_channels_claiming([(1, claimed_with)], "0xabc")
+    with pytest.raises(Refused) as gone:  # its signature and request hash are on the chain now
+        store.accept_channel_call(voucher(20, 2), 0)
+    assert "no longer kept" in gone.value.detail
+    assert store.accept_channel_call(voucher(10, 1), 0).replay == b"answer 1"  # still private
