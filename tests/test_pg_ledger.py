@@ -4,7 +4,7 @@ when replicas start together and refuse a newer database; a restart frees only i
 reservations; the database going away fails calls (never half a transaction) and the ledger
 recovers by itself; a read-only database is reported; one claimer lock holder at a time, and the
 next replica takes the lock as soon as the holder is killed; the channel statements keep their
-promises there too (the SQLite channel tests, run on PostgreSQL)."""
+promises there too (the SQLite channel tests, run on PostgreSQL), and so do the trial grants."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from facemarket.agent.pg_ledger import PgLedger
 from facemarket.agent.startup import StartupError
 from facemarket.contracts.agent_protocol import Refused
 from facemarket.services.sqlite_transaction import transaction
+from facemarket.agent import trial_ledger
 from tests import test_channel_ledger as channel_tests
+from tests import test_trial_ledger as trial_tests
 from tests.fixtures.agent import wait_until
 from tests.fixtures.postgres import fresh_database, start_local_postgres
 
@@ -349,3 +351,26 @@ def test_two_replicas_never_admit_two_calls_on_the_same_room_of_a_channel(databa
         thread.join()
     assert sum(won) == 1000  # of 1200 tries, a voucher of 1000 covers exactly 1000 calls at 1
     assert replicas[1].channel(1).reserved == 1000 and all(won)
+
+
+# ------------------------------------------------------------------ trial grants (trial_ledger.py)
+def test_four_replicas_racing_on_one_trial_grant_never_exceed_its_count(database):
+    replicas = [PgLedger(database) for _ in range(4)]
+    outcomes: list[trial_ledger.Outcome] = []
+    start = threading.Barrier(4)
+
+    def race(store: PgLedger, first: int) -> None:
+        start.wait()
+        for index in range(first, first + 10):
+            outcomes.append(trial_ledger.reserve(store.db, trial_tests.key(index), lease_seconds=60)[0])
+
+    threads = [threading.Thread(target=race, args=(store, 10 * n)) for n, store in enumerate(replicas)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(trial_ledger.Outcome.RESERVED) == 5 and len(outcomes) == 40
+    assert trial_ledger.counts(replicas[0].db) == {"grants": 1, "served": 0, "in_progress": 5}
+    reserved = [row[0] for row in replicas[0].db.execute("SELECT call_index FROM trial_calls").fetchall()]
+    assert replicas[1].durably(trial_ledger.mark_served, trial_tests.key(reserved[0]), b"{}")  # another replica's
+    assert trial_ledger.reserve(replicas[2].db, trial_tests.key(reserved[0]), 60) == (trial_ledger.Outcome.REPLAY, b"{}")
