@@ -51,12 +51,6 @@ class Metrics:
                                     registry=registry)
         self.trial_calls = Gauge("facemarket_agent_trial_calls", "Free trial calls in the ledger (served, "
                                  "in_progress) and the grants seen (grants).", ["state"], registry=registry)
-
-    def set_trials(self, counts: dict[str, int]) -> None:
-        """The trial gauge from the ledger's trial counts (agent/trial_ledger.py `counts`)."""
-        for state, count in counts.items():
-            self.trial_calls.labels(state=state).set(count)
-
         self.channels = Gauge("facemarket_agent_channels", "Payment channels in the ledger (open, closed).",
                               ["state"], registry=registry)
         self.channel_units = Gauge("facemarket_agent_channel_units",
@@ -64,6 +58,11 @@ class Metrics:
                                    ["kind"], registry=registry)
         self.channel_calls = Gauge("facemarket_agent_channel_calls", "Channel calls in the ledger by state.",
                                    ["state"], registry=registry)
+
+    def set_trials(self, counts: dict[str, int]) -> None:
+        """The trial gauge from the ledger's trial counts (agent/trial_ledger.py `counts`)."""
+        for state, count in counts.items():
+            self.trial_calls.labels(state=state).set(count)
 
     def render(self, ledger_counts: dict[str, int], in_flight: int, follower_block: int,
                channel_counts: dict[str, int] | None = None) -> bytes:
