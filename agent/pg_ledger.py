@@ -144,6 +144,15 @@ class PgConnection:
             self._conn.close()
 
 
+def _durable(method: Callable[..., T]) -> Callable[..., T]:
+    """`method` of the store with its commits waiting for the disk (`PgConnection.durable`)."""
+    @functools.wraps(method)
+    def durable(self: PgLedger, *args: Any) -> T:
+        with self.db.durable():  # type: ignore[attr-defined]
+            return method(self, *args)
+    return durable
+
+
 class PgLedger(SqliteLedger):
     """`SqliteLedger`'s statements over one PostgreSQL connection (use from a single thread)."""
 
@@ -156,25 +165,12 @@ class PgLedger(SqliteLedger):
         self.db = PgConnection(url)  # type: ignore[assignment]
         self._ready(POSTGRESQL, ledger_name(url))
 
-    def mark_served(self, job_id: int, request_hash: bytes, signature: bytes, response: bytes) -> bool:
-        with self.db.durable():  # type: ignore[attr-defined]
-            return super().mark_served(job_id, request_hash, signature, response)
-
-    def mark_claiming(self, job_ids: list[int], tx_hash: str) -> None:
-        with self.db.durable():  # type: ignore[attr-defined]
-            super().mark_claiming(job_ids, tx_hash)
-
-    def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:
-        with self.db.durable():  # type: ignore[attr-defined]
-            return super().finish_channel_call(channel_id, amount, request_hash, response)
-
-    def mark_channels_claiming(self, channel_ids: list[int], tx_hash: str) -> None:
-        with self.db.durable():  # type: ignore[attr-defined]
-            super().mark_channels_claiming(channel_ids, tx_hash)
-
-    def durably(self, statements: Callable[..., T], *args: Any) -> T:
-        with self.db.durable():  # type: ignore[attr-defined]
-            return super().durably(statements, *args)
+    # Commits after which something leaves the agent (an answer, a claim): durable (module docstring).
+    mark_served = _durable(SqliteLedger.mark_served)
+    mark_claiming = _durable(SqliteLedger.mark_claiming)
+    finish_channel_call = _durable(SqliteLedger.finish_channel_call)
+    mark_channels_claiming = _durable(SqliteLedger.mark_channels_claiming)
+    durably = _durable(SqliteLedger.durably)
 
     def probe(self) -> tuple[bool, bool]:
         """(reachable, read-only) for /health."""
