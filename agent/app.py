@@ -186,8 +186,8 @@ class Agent(ChannelCalls):
         if not recorded:
             return self._refusal(Refused(Reason.NOT_RECORDED, f"{payer}: not recorded"), call.request_id, payer)
         service.served()
-        self.metrics.requests.labels(outcome="served").inc()
-        log.debug("%s outcome=served", payer)
+        self.metrics.requests.labels(outcome=service.outcome).inc()
+        log.debug("%s outcome=%s", payer, service.outcome)
         return service.answer(answer.body)
 
     def _answer(self, job_id: int, request_hash: bytes, body: bytes) -> web.Response:

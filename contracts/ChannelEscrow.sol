@@ -380,6 +380,7 @@ contract ChannelEscrow is EIP712 {
             s := calldataload(add(signature.offset, 0x20))
             v := byte(0, calldataload(add(signature.offset, 0x40)))
         }
+        // slither-disable-next-line unused-return (the third value only details the error checked here)
         (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
         if (error == ECDSA.RecoverError.NoError) signer = recovered;
     }
