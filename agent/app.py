@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, TypeVar
@@ -31,7 +30,7 @@ from facemarket.agent.channel_reads import read_channel
 from facemarket.agent.serving import Service
 from facemarket.agent.escrow_reader import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
-from facemarket.agent.config import AgentConfig
+from facemarket.agent.config import AgentConfig, is_database_url
 from facemarket.contracts.agent_protocol import (CHANNEL_ID_HEADER, JOB_ID_HEADER, PAYMENT_REQUIRED_HEADER,
                                                  RECEIPT_HEADER, Reason, Refused)
 from facemarket.agent.follower import Follower
@@ -129,7 +128,7 @@ class Agent(ChannelCalls):
         started = time.perf_counter()
         try:
             return await admitting
-        except sqlite3.Error as error:
+        except self.ledger.errors as error:  # the engine failed (file, disk, database server)
             log.error("%s ledger error while admitting: %s", payer, error)
             return self._refusal(Refused(Reason.NOT_RECORDED, "the ledger failed"), call.request_id, payer)
         except Refused as refusal:
@@ -153,6 +152,14 @@ class Agent(ChannelCalls):
             answer=lambda answer: self._answer(job_id, request_hash, answer),
             served=self.claimer.served))
 
+    async def _release(self, service: Service, payer: str) -> None:
+        """Give an unserved call's payment back; a ledger that fails (its database down) leaves it
+        reserved until its lease ends, still uncharged: the refusal goes out either way."""
+        try:
+            await service.release()
+        except self.ledger.errors as error:
+            log.error("%s ledger error while giving the payment back (it frees at its lease's end): %s", payer, error)
+
     async def _serve(self, call: Call, consumer: str, payer: str, service: Service) -> web.Response:
         """Forward an admitted call; its payment is released when the service fails, recorded
         durably with the answer before the answer is sent."""
@@ -160,20 +167,20 @@ class Agent(ChannelCalls):
         try:
             answer = await self.upstream.forward(call.body, consumer)
         except Refused as refusal:
-            await service.release()
+            await self._release(service, payer)
             return self._refusal(refusal, call.request_id, payer)
         except BaseException:
-            await asyncio.shield(service.release())
+            await asyncio.shield(self._release(service, payer))
             raise
         finally:
             self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
         if answer.status >= 300:  # the service refused the request itself (4xx): nothing to charge
-            await service.release()
+            await self._release(service, payer)
             self.metrics.requests.labels(outcome="service_refused").inc()
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         try:
             recorded = await service.record(answer.body)
-        except sqlite3.Error as error:  # nothing is charged: the reservation frees later
+        except self.ledger.errors as error:  # nothing is charged: the reservation frees later
             log.error("%s ledger error while recording the answer: %s", payer, error)
             recorded = False
         if not recorded:
@@ -250,7 +257,8 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout,
                       retry_window=config.retry_window, expiry_margin=config.expiry_margin,
-                      fee_policy=config.fee_policy(), replace_after_blocks=config.claim_replace_after_blocks)
+                      fee_policy=config.fee_policy(), replace_after_blocks=config.claim_replace_after_blocks,
+                      lock=claimer_lock(config, deployment.chain_id, key.address))
     follower.on_rewind = claimer.forget_nonce
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
                         config.services_secret())
@@ -291,6 +299,14 @@ async def _channel_parts(agent: Agent, deployment: Deployment, document: dict) -
     follower.channels.on_blocks = agent.channel_claims.check_urgent
 
 
+def claimer_lock(config: AgentConfig, chain_id: int, agent: str) -> Any:
+    """Replicas on a PostgreSQL ledger take turns claiming; an agent on its SQLite file claims alone."""
+    if not is_database_url(config.ledger):
+        return None
+    from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
+    return PgClaimerLock(str(config.ledger), lock_key(chain_id, agent))
+
+
 AGENT = web.AppKey("agent", Agent)
 
 
@@ -318,6 +334,7 @@ async def _parts(app: web.Application, config: AgentConfig, new_ledger: bool) ->
         yield
     finally:
         await agent.upstream.close()
+        await agent.claimer.lock.close()
         await agent.ledger.close()
 
 

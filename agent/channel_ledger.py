@@ -26,7 +26,7 @@ Why SignerChanged moves the highest voucher aside: the contract honours the old 
 vouchers for SIGNER_GRACE only, so the agent claims with it at once (`claim_now`) and admits
 new calls only on vouchers of the new signer (or the consumer) covering everything anew.
 
-Plain SQL in one place (a PostgreSQL ledger runs the same statements).
+Plain SQL in one place: a PostgreSQL ledger (pg_ledger.py) runs the same statements.
 """
 
 from __future__ import annotations
@@ -46,47 +46,8 @@ MAX_AMOUNT = 2**63 - 1  # the ledger's integers (see above)
 def _padded(amount: int) -> str:
     return format(amount, "078d")
 
-CHANNEL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS channels (
-    channel_id        INTEGER PRIMARY KEY,
-    consumer          TEXT NOT NULL,
-    signer            TEXT NOT NULL,
-    deposit           TEXT NOT NULL,          -- decimal, 78 digits zero-padded: a uint256 that MAX() orders
-    expires_at        INTEGER NOT NULL,
-    closed            INTEGER NOT NULL DEFAULT 0,
-    claimed           INTEGER NOT NULL DEFAULT 0,   -- on the chain
-    served            INTEGER NOT NULL DEFAULT 0,   -- prices of completed calls
-    reserved          INTEGER NOT NULL DEFAULT 0,   -- prices of calls in progress
-    voucher_amount    INTEGER NOT NULL DEFAULT 0,   -- the highest voucher of the current signer
-    voucher_hash      BLOB,
-    voucher_signature BLOB,
-    old_signer        TEXT,                   -- the signer before the last SignerChanged ...
-    old_signer_until  INTEGER NOT NULL DEFAULT 0,   -- ... whose vouchers the contract takes until then
-    old_voucher_amount INTEGER NOT NULL DEFAULT 0,  -- the highest voucher held when the signer changed
-    old_voucher_hash  BLOB,
-    old_voucher_signature BLOB,
-    claim_now         INTEGER NOT NULL DEFAULT 0,   -- claim at once (the signer changed)
-    claim_tx          TEXT,                   -- a claim transaction sent and not settled yet
-    claim_attempts    INTEGER NOT NULL DEFAULT 0,
-    block             INTEGER NOT NULL,       -- block the channel was first seen at
-    synced_block      INTEGER NOT NULL,       -- block of the newest chain fact applied
-    signer_block      INTEGER NOT NULL DEFAULT 0,   -- block of the SignerChanged applied last
-    updated_at        REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS channel_calls (
-    channel_id   INTEGER NOT NULL,
-    amount       INTEGER NOT NULL,
-    request_hash BLOB NOT NULL,
-    state        TEXT NOT NULL,               -- RESERVED or SERVED
-    price        INTEGER NOT NULL,
-    signature    BLOB NOT NULL,               -- the voucher's (a retry must present the same)
-    instance     TEXT,                        -- the agent instance serving it (host:pid:nonce)
-    response     BLOB,                        -- the answer, kept for retries (pruned later)
-    updated_at   REAL NOT NULL,
-    PRIMARY KEY (channel_id, amount, request_hash)
-);
-CREATE INDEX IF NOT EXISTS channel_calls_by_state ON channel_calls (state, updated_at);
-"""
+# The tables: ledger_schema.py, step 3 (the schema's migrations are one list for both engines).
+
 
 _CHANNEL_COLUMNS = (
     "channel_id, consumer, signer, deposit, expires_at, closed, claimed, served, reserved, voucher_amount, "
@@ -214,6 +175,7 @@ class ChannelStore:
     db: sqlite3.Connection
     instance: str
     alive: Callable[[str | None], bool]
+    integrity_errors: tuple[type[BaseException], ...]
 
     def channel(self, channel_id: int) -> ChannelRecord | None:
         row = self.db.execute(f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE channel_id = ?",
@@ -404,7 +366,7 @@ class ChannelStore:
         amount reached `threshold`, or which expire before `expiring_before`; the most urgent first."""
         rows = self.db.execute(
             f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE closed = 0 AND claim_tx IS NULL AND served > claimed "
-            "AND claim_attempts < ? AND (? OR claim_now = 1 OR served - claimed >= ? OR expires_at < ?) "
+            "AND claim_attempts < ? AND (? = 1 OR claim_now = 1 OR served - claimed >= ? OR expires_at < ?) "
             "ORDER BY claim_now DESC, expires_at, channel_id LIMIT ?",
             (max_attempts, int(everything), threshold, expiring_before, limit)).fetchall()
         return [_channel(row) for row in rows]
@@ -451,7 +413,7 @@ class ChannelStore:
             "(SELECT COUNT(*) FROM channel_calls WHERE state = 'RESERVED'), "
             "(SELECT COUNT(*) FROM channel_calls WHERE state = 'SERVED') FROM channels").fetchone()
         keys = ("channels", "closed", "served", "claimed", "unclaimed", "calls_in_progress", "calls_served")
-        return dict(zip(keys, row))
+        return dict(zip(keys, map(int, row)))  # PostgreSQL sums 64-bit integers as numeric
 
 
 def _retry(call: ChannelCall, state: str, response: bytes | None) -> Acceptance:

@@ -14,6 +14,11 @@ who lost an answer gets it again by retrying, and sending the claim ends that (l
 a failing chain is retried with exponential backoff. The nonce is kept locally and re-read
 from the chain after any failure. Fees, and replacing a claim left waiting with a higher fee at
 the same nonce (its versions recorded under the first one's hash), are claim_replacement.py's.
+
+Replicas sharing one ledger (PostgreSQL) each run a claimer, but only the one holding the
+claimer lock (pg_claimer_lock.py) claims; it re-reads the nonce when it takes the lock and asks
+again before each claim it sends, so the agent's nonces are used by one replica at a time. The
+others wait, trying the lock every interval. With an SQLite ledger the agent is alone: `SoleClaimer`.
 """
 
 from __future__ import annotations
@@ -43,11 +48,26 @@ def _hex(value: Any) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
+class SoleClaimer:
+    """The claimer lock of an agent alone on its ledger: always held."""
+
+    async def held(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+class LockLost(Exception):
+    """Another replica may claim now: this one stops before sending."""
+
+
 class Claimer:
     def __init__(self, w3: AsyncWeb3, escrow: Any, key: AgentKey, chain_id: int, ledger: Ledger,
                  metrics: Metrics, *, batch_size: int, interval: float, max_attempts: int,
                  receipt_timeout: float, retry_window: float = 0.0, expiry_margin: float = 0.0,
-                 fee_policy: FeePolicy = FeePolicy(), replace_after_blocks: int = 3) -> None:
+                 fee_policy: FeePolicy = FeePolicy(), replace_after_blocks: int = 3,
+                 lock: Any = None) -> None:
         self.w3, self.escrow, self.key, self.chain_id = w3, escrow, key, chain_id
         self.ledger, self.metrics = ledger, metrics
         self.batch_size, self.interval = batch_size, interval
@@ -58,6 +78,8 @@ class Claimer:
         self.started = time.time()
         self.nonce: int | None = None
         self.healthy: bool | None = None
+        self.lock = lock or SoleClaimer()
+        self.holding = False  # this replica holds the claimer lock (the last time it asked)
         self._served_since_round = 0
         self._wake = asyncio.Event()
         self.channels: Any = None  # channel_claims.ChannelClaims: its rounds run in this claimer's
@@ -77,10 +99,13 @@ class Claimer:
         while True:
             delay = self.interval
             try:
-                await self.claim_round()
+                if await self._take_turn():
+                    await self.claim_round()
                 self.healthy, backoff = True, 1.0
             except asyncio.CancelledError:
                 raise
+            except LockLost:
+                pass  # nothing was sent; the replica holding the lock now claims these jobs
             except Exception as error:
                 self.metrics.claim_transactions.labels(result="error").inc()
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
@@ -93,6 +118,14 @@ class Claimer:
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    async def _take_turn(self) -> bool:
+        """Whether this replica claims now: it holds the lock (the nonce is re-read on taking it)."""
+        held = await self.lock.held()
+        if held != self.holding:
+            log.info("claimer lock %s", "taken: this replica claims" if held else "not held: another replica claims")
+            self.holding, self.nonce = held, None
+        return held
 
     async def claim_round(self) -> None:
         """Settle what an earlier run left CLAIMING, then claim every SERVED job in batches."""
@@ -153,6 +186,8 @@ class Claimer:
             self.nonce = first_nonce(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
                                      await self.w3.eth.get_transaction_count(self.key.address, "latest"))
         first = await self.sender.sign(call, self.nonce)
+        if not await self._take_turn():
+            raise LockLost("the claimer lock was lost; another replica claims")
         await mark(first.tx_hash)
         try:
             await self.sender.send(first)

@@ -129,8 +129,10 @@ class AgentConfig:
         "that lost the answer gets it again by retrying (same job, body and signature); the claim makes\n"
         "the signature public, so the stored answer is dropped when it is sent. Jobs within expiry_margin\n"
         "of their expiry are claimed at once."))
-    ledger: Path = _setting(section="daemon", factory=lambda: facemarket_home() / "agent" / "ledger.sqlite",
-                            help="Durable job ledger (SQLite).")
+    ledger: Path | str = _setting(section="daemon", factory=lambda: facemarket_home() / "agent" / "ledger.sqlite",
+                                  help=(
+        "Durable job ledger: an SQLite file, or a postgresql://user:password@host/db URL shared by\n"
+        "several agent replicas of one service (docs/agent.md, \"Replicas\")."))
     upstream_timeout: float = _setting(60.0, section="service", bound="positive", help=(
         "Seconds to wait for the service before the call fails (and the job is released, uncharged)."))
     max_body_bytes: int = _setting(16 * 1024 * 1024, section="daemon", bound="positive", help=(
@@ -222,9 +224,23 @@ def _prices(value: Any) -> dict[str, int]:
     return prices
 
 
+def is_database_url(location: Path | str) -> bool:
+    """A `ledger` naming a PostgreSQL database rather than an SQLite file."""
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+def ledger_name(location: Path | str) -> str:
+    """The ledger as messages name it: the file's path, or the URL without its password."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", str(location))
+
+
 def _convert(key: str, value: Any) -> Any:
     """Turn a TOML or environment value into the field's type, or say which key is wrong."""
     kind = _kind(key)
+    if key == "ledger" and "://" in str(value):
+        if not is_database_url(value):
+            raise ConfigError(f"ledger: expected an SQLite file's path or a postgresql:// URL, got {value!r}")
+        return str(value)
     try:
         if typing.get_origin(kind) is dict:
             return _prices(value)

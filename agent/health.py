@@ -47,6 +47,14 @@ async def _ledger_writable(ledger: Ledger) -> bool:
     return failed_at is None or time.monotonic() - failed_at > LEDGER_ERROR_WINDOW
 
 
+async def _ledger_probe(ledger: Ledger) -> tuple[bool, bool]:
+    """(reachable, read-only): a database server may answer and still refuse writes (a standby)."""
+    try:
+        return await asyncio.wait_for(ledger.probe(), PROBE_TIMEOUT)
+    except Exception:
+        return False, False
+
+
 async def _gas(w3: AsyncWeb3, agent: str) -> tuple[int | None, bool | None]:
     """The agent's ETH and whether it pays a claim's gas (None: the chain did not say)."""
     try:
@@ -63,8 +71,8 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
     agent can take paid calls; a follower or claimer in trouble, or an agent without ETH for its
     claims' gas, makes the status "degraded" (each in `reasons`) without taking the agent out of
     a balancer (calls are still served and recorded)."""
-    head, service_ok, ledger_ok, (eth, pays_gas) = await asyncio.gather(
-        _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent))
+    head, service_ok, ledger_ok, (eth, pays_gas), (reachable, read_only) = await asyncio.gather(
+        _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent), _ledger_probe(ledger))
     counts = await ledger.counts() if ledger_ok else {}
     channel_counts = await ledger.channel_counts() if ledger_ok and channels else None
     trials = await ledger.trial_counts() if ledger_ok else {}
@@ -84,9 +92,11 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
         "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor,
                   "follower_ok": follower.healthy is not False},
         "service": {"reachable": service_ok},
-        "ledger": {"writable": ledger_ok, "jobs": counts, "trials": trials},
+        "ledger": {"engine": ledger.engine, "reachable": reachable, "read_only": read_only, "writable": ledger_ok,
+                   "jobs": counts, "trials": trials},
         "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),
-                   "failed": counts.get("FAILED", 0), "claimer_ok": claimer.healthy is not False},
+                   "failed": counts.get("FAILED", 0), "claimer_ok": claimer.healthy is not False,
+                   "claiming_here": claimer.holding},
         # token units as strings (uint256), counts as numbers; null: the agent takes no channels
         "channels": channel_counts and {key: str(value) if key in ("served", "claimed", "unclaimed") else value
                                         for key, value in channel_counts.items()},

@@ -21,15 +21,15 @@ the one mined; the rows it claims hold the first version's hash while CLAIMING, 
 is recorded under that hash, signed, before it is sent. Job claims and channel claims share it.
 
 The ledger belongs to one deployment (chain id, escrow, the escrow's deployment block): see
-ledger_binding.py. Files of an older schema are migrated in place (`_migrate`).
+ledger_binding.py. Ledgers of an older schema are migrated in place (ledger_schema.py).
 
 Why SQLite in WAL mode with `synchronous=NORMAL`: a commit survives the agent's process being
 killed (the case the tests prove); only an OS crash can lose the last commits. Reservation is
 one conditional UPDATE, so two requests with one job can never both win, even from two
 processes sharing the file. `SqliteLedger` is synchronous and used from ONE thread; `Ledger` is
 the async face the daemon uses, running it on a dedicated thread so the event loop never waits
-on the disk. A PostgreSQL variant would implement the same async methods over a pool with the
-same statements (`UPDATE … WHERE state = 'SEEN' … RETURNING`).
+on the disk. `PgLedger` (pg_ledger.py) runs these same statements on PostgreSQL, for several
+agent replicas on one ledger; the few that differ between the engines are class attributes.
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from facemarket.agent.channel_ledger import CHANNEL_SCHEMA, AsyncChannelLedger, ChannelStore
 from facemarket.agent import trial_ledger
+from facemarket.agent.channel_ledger import AsyncChannelLedger, ChannelStore
+from facemarket.agent.config import is_database_url
+from facemarket.agent.ledger_schema import SQLITE, Dialect, migrate
 from facemarket.services.private_files import private_file
 from facemarket.services.sqlite_transaction import transaction
 
@@ -135,46 +137,6 @@ class SeenJob:
     block: int
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id       INTEGER PRIMARY KEY,
-    consumer     TEXT NOT NULL,
-    price        TEXT NOT NULL,      -- decimal: a uint96 does not fit SQLite's INTEGER
-    expires_at   INTEGER NOT NULL,
-    block        INTEGER NOT NULL,   -- block the job was seen funded in (undone on a reorg)
-    state        TEXT NOT NULL,
-    lease_until  REAL,
-    request_hash BLOB,
-    signature    BLOB,
-    response     BLOB,
-    tx_hash      TEXT,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    updated_at   REAL NOT NULL,
-    settled_block INTEGER,           -- block of the claim or refund that settled the job
-    settled_from  TEXT               -- the state to go back to if that block is undone
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state_expiry ON jobs (state, expires_at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS claim_sends (
-    tx_hash    TEXT PRIMARY KEY,
-    claim      TEXT NOT NULL,     -- the first version's hash (what the claimed rows hold)
-    sent_block INTEGER NOT NULL,  -- the chain's head when this version was sent
-    tx         TEXT NOT NULL,     -- the unsigned transaction, JSON
-    raw        BLOB NOT NULL      -- the signed transaction, to send again if the node forgot it
-);
-CREATE INDEX IF NOT EXISTS claim_sends_by_claim ON claim_sends (claim);
-"""
-# After the migration (settled_block may be a new column): the follower checks each block range it
-# reads against what the ledger says happened there (`confirm_range`).
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS jobs_by_block ON jobs (block);
-CREATE INDEX IF NOT EXISTS jobs_by_settled_block ON jobs (settled_block);
-"""
-SCHEMA_VERSION = 3  # PRAGMA user_version; 0: before settled_block / settled_from; 1: before reserved_by;
-# 2: before the channel tables (channel_ledger.py; created by CHANNEL_SCHEMA)
-# reserved_by: the instance (host:pid:nonce) holding a reservation, so a restarted agent frees
-# what its dead predecessor held instead of refusing that job for the whole lease.
-_ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT", "reserved_by": "TEXT"}
 _COLUMNS = ("job_id, consumer, price, expires_at, block, state, lease_until, request_hash, "
             "signature, response, tx_hash, attempts")
 
@@ -186,31 +148,38 @@ def _record(row: tuple) -> JobRecord:
 class SqliteLedger(ChannelStore):
     """The ledger's statements over one SQLite connection (use from a single thread)."""
 
+    engine = "sqlite"
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # the engine failed (not our input)
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)  # a key taken meanwhile
+    _ID_LIST = "SELECT value FROM json_each(?)"  # the ids of a JSON array, as a subquery
     alive = staticmethod(_alive)  # whether a reservation's instance may still run (channels use it too)
 
     def __init__(self, path: Path) -> None:
         private_file(Path(path))  # signatures and answers: the owner's only
+        self.path = Path(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(_SCHEMA)
-        self.db.executescript(CHANNEL_SCHEMA)
-        self._migrate()
-        self.db.executescript(_INDEXES)
-        self.db.executescript(trial_ledger.SCHEMA)
+        self._ready(SQLITE, str(path))
+
+    def _ready(self, dialect: Dialect, where: str) -> None:
+        """Migrate the schema (ledger_schema.py) and name this instance (reservations carry it)."""
+        migrate(self.db, dialect, where, transaction)
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def _migrate(self) -> None:
-        """Bring a ledger of an older version to this schema (deployed agents keep their files)."""
-        if self.db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-            return
-        with transaction(self.db):
-            present = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in present:
-                    self.db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def durably(self, statements: Callable[..., T], *args: Any) -> T:
+        """`statements(db, *args)`, their commits durable before the call returns (an answer recorded
+        before it is sent: pg_ledger.py; every SQLite commit survives the agent's death already)."""
+        return statements(self.db, *args)
+
+    def probe(self) -> tuple[bool, bool]:
+        """(reachable, read-only) for /health: the file answers a read; the file cannot be written."""
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False, False
+        return True, not os.access(self.path, os.W_OK)
 
     def close(self) -> None:
         self.db.close()
@@ -324,16 +293,15 @@ class SqliteLedger(ChannelStore):
                 "UPDATE jobs SET settled_from = CASE WHEN state IN ('CLAIMED', 'REFUNDED') THEN settled_from "
                 "WHEN state = 'CLAIMING' THEN 'SERVED' WHEN state = 'RESERVED' THEN 'SEEN' ELSE state END, "
                 # the earliest block that says so: the event's own beats a later receipt's
-                "settled_block = CASE WHEN state = ?1 THEN MIN(settled_block, ?2) ELSE ?2 END, "
-                "state = ?1, response = NULL, lease_until = NULL, updated_at = ?3 WHERE job_id = ?4",
-                [(str(target), block, time.time(), job_id) for job_id, block in jobs])
+                "settled_block = CASE WHEN state = ? AND settled_block < ? THEN settled_block ELSE ? END, "
+                "state = ?, response = NULL, lease_until = NULL, updated_at = ? WHERE job_id = ?",
+                [(str(target), block, block, str(target), time.time(), job_id) for job_id, block in jobs])
             # the follower may settle a claim's jobs before the claimer sees its receipt: the
             # versions of a claim that holds no CLAIMING job any more are history
-            self.db.execute(
-                "DELETE FROM claim_sends WHERE claim IN (SELECT tx_hash FROM jobs WHERE job_id IN "
-                "(SELECT value FROM json_each(?))) AND claim NOT IN "
+            self.db.executemany(
+                "DELETE FROM claim_sends WHERE claim = (SELECT tx_hash FROM jobs WHERE job_id = ?) AND claim NOT IN "
                 "(SELECT tx_hash FROM jobs WHERE state = 'CLAIMING' AND tx_hash IS NOT NULL)",
-                (json.dumps([job_id for job_id, _ in jobs]),))
+                [(job_id,) for job_id, _ in jobs])
 
     def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
         """A claim failed or was dropped: the jobs wait for the next round."""
@@ -363,7 +331,7 @@ class SqliteLedger(ChannelStore):
         what the ledger recorded in those blocks without such an event (a claim receipt or a
         first sight from blocks a reorg replaced before the follower got there) is undone, as
         `rewind` does. Returns (undone, forgotten)."""
-        missing = "BETWEEN ? AND ? AND job_id NOT IN (SELECT value FROM json_each(?))"
+        missing = f"BETWEEN ? AND ? AND job_id NOT IN ({self._ID_LIST})"
         return self._undo(f"settled_block {missing}", (first, last, json.dumps(settled)),
                           f"block {missing}", (first, last, json.dumps(funded)))
 
@@ -391,13 +359,15 @@ class SqliteLedger(ChannelStore):
 
     def record_claim_send(self, send: ClaimSend) -> None:
         """Remember a version of a claim before it is sent."""
-        self.db.execute("INSERT OR REPLACE INTO claim_sends (tx_hash, claim, sent_block, tx, raw) VALUES (?, ?, ?, ?, ?)",
-                        (send.tx_hash, send.claim, send.sent_block, json.dumps(send.tx), send.raw))
+        self.db.execute("INSERT INTO claim_sends (tx_hash, claim, version, sent_block, tx, raw) "
+                        "VALUES (?, ?, (SELECT COUNT(*) FROM claim_sends WHERE claim = ?), ?, ?, ?) "
+                        "ON CONFLICT (tx_hash) DO UPDATE SET sent_block = excluded.sent_block",
+                        (send.tx_hash, send.claim, send.claim, send.sent_block, json.dumps(send.tx), send.raw))
 
     def claim_sends(self, claim: str) -> list[ClaimSend]:
         """Every version of the claim whose first version is `claim`, the first first."""
         rows = self.db.execute("SELECT tx_hash, claim, sent_block, tx, raw FROM claim_sends WHERE claim = ? "
-                               "ORDER BY rowid", (claim,)).fetchall()
+                               "ORDER BY version", (claim,)).fetchall()
         return [ClaimSend(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
 
     def forget_claim_sends(self, claim: str) -> None:
@@ -417,8 +387,17 @@ class SqliteLedger(ChannelStore):
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
 
+def open_store(location: Path | str) -> SqliteLedger:
+    """The synchronous ledger at `location`: a PostgreSQL URL or an SQLite file's path."""
+    if is_database_url(location):
+        from facemarket.agent.pg_ledger import PgLedger  # psycopg: only when PostgreSQL is asked for
+        return PgLedger(str(location))
+    return SqliteLedger(Path(location))
+
+
 class Ledger(AsyncChannelLedger):
-    """The async ledger: every call runs `SqliteLedger` on the ledger's own thread.
+    """The async ledger: every call runs the synchronous ledger (`open_store`) on the ledger's own
+    thread (for PostgreSQL: its one connection lives on that thread).
 
     Why not `run_in_executor` / `asyncio.to_thread` on one thread (or aiosqlite, which works
     the same way): under load many calls wait at once; this thread takes every queued call in
@@ -428,17 +407,18 @@ class Ledger(AsyncChannelLedger):
     (writes) with 64 calls waiting.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.last_error_at: float | None = None  # monotonic time of the last failed SQLite call
+        self.last_error_at: float | None = None  # monotonic time of the last failed engine call
         opened: concurrent.futures.Future = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._serve, args=(path, opened), name="ledger", daemon=True)
         self._thread.start()
         self._store: SqliteLedger = opened.result()
+        self.engine, self.errors = self._store.engine, self._store.errors
 
-    def _serve(self, path: Path, opened: concurrent.futures.Future) -> None:
+    def _serve(self, path: Path | str, opened: concurrent.futures.Future) -> None:
         try:
-            store = SqliteLedger(path)
+            store = open_store(path)
         except BaseException as error:
             opened.set_exception(error)
             return
@@ -453,7 +433,7 @@ class Ledger(AsyncChannelLedger):
                 try:
                     results.append((future, method(*args), None))
                 except BaseException as error:  # handed to the caller, who decides
-                    if isinstance(error, sqlite3.Error):
+                    if isinstance(error, store.errors):
                         self.last_error_at = time.monotonic()
                     results.append((future, None, error))
             by_loop: dict[asyncio.AbstractEventLoop, list] = {}
@@ -537,6 +517,9 @@ class Ledger(AsyncChannelLedger):
     async def forget_claim_send(self, tx_hash: str) -> None:
         await self._run(self._store.forget_claim_send, tx_hash)
 
+    async def probe(self) -> tuple[bool, bool]:
+        return await self._run(self._store.probe)
+
     async def get_meta(self, key: str) -> str | None:
         return await self._run(self._store.get_meta, key)
 
@@ -556,7 +539,7 @@ class Ledger(AsyncChannelLedger):
         await self._run(trial_ledger.release, self._store.db, call)
 
     async def trial_served(self, call: trial_ledger.TrialCallKey, response: bytes) -> bool:
-        return await self._run(trial_ledger.mark_served, self._store.db, call, response)
+        return await self._run(self._store.durably, trial_ledger.mark_served, call, response)
 
     async def trial_counts(self) -> dict[str, int]:
         return await self._run(trial_ledger.counts, self._store.db)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,9 @@ from web3 import AsyncWeb3
 from facemarket.agent.escrow_reader import block_hash
 from facemarket.contracts.agent_protocol import Refused
 from facemarket.agent.follower import CHECKPOINTS_KEY
-from facemarket.agent.ledger import SqliteLedger
+from facemarket.agent.config import is_database_url, ledger_name
+from facemarket.agent.ledger import SqliteLedger, open_store
+from facemarket.agent.ledger_schema import SchemaError
 from facemarket.agent.startup import StartupError
 from facemarket.contracts.escrow_job import Job, JobState
 
@@ -53,32 +54,47 @@ async def deployment_id(w3: AsyncWeb3, deployment: Any) -> DeploymentId:
     return DeploymentId(deployment.chain_id, deployment.escrow, await block_hash(w3, deployment.block) or "none")
 
 
-async def bind_ledger(path: Path, expected: DeploymentId, *, agent: str, new_ledger: bool,
+def _open(location: Path | str) -> SqliteLedger:
+    """The ledger's store, or a `StartupError` saying what to fix."""
+    try:
+        return open_store(location)
+    except SchemaError as error:
+        raise StartupError(str(error)) from None
+    except ImportError:
+        raise StartupError("ledger: a PostgreSQL ledger needs psycopg: pip install 'facemarket[pg]'") from None
+    except Exception as error:  # OSError, or the engine's own (sqlite3.Error, psycopg.Error)
+        detail = ledger_name(" ".join(str(error).split()))  # one line; a URL in it without its password
+        raise StartupError(f"ledger: cannot open {ledger_name(location)} ({detail}); fix `ledger`, "
+                           "the file's permissions or the database server") from None
+
+
+async def bind_ledger(path: Path | str, expected: DeploymentId, *, agent: str, new_ledger: bool,
                       read_job: Callable[[int], Awaitable[Job]],
                       block_hash: Callable[[int], Awaitable[str | None]]) -> None:
     """Make the ledger at `path` one of `expected`'s deployment, or raise `StartupError`."""
-    try:
-        store = SqliteLedger(path)
-    except (OSError, sqlite3.Error) as error:
-        raise StartupError(f"ledger: cannot open {path} ({error}); fix `ledger` or the file's permissions") from None
+    store = _open(path)
     try:
         problem = await _problem(store, expected, agent, read_job, block_hash)
     except Refused as refused:  # the chain stopped answering while the ledger was checked against it
-        raise StartupError(f"ledger: cannot check {path} against chain {expected.chain_id}: {refused.detail}; "
+        raise StartupError(f"ledger: cannot check {ledger_name(path)} against chain {expected.chain_id}: {refused.detail}; "
                            "start again when the chain answers") from None
     finally:
         store.close()
     if problem is not None:
+        if is_database_url(path):
+            raise StartupError(f"ledger: {ledger_name(path)} {problem}; a PostgreSQL ledger is never set aside: "
+                               "point `ledger` at a new database (createdb) for this deployment")
         if not new_ledger:
             raise StartupError(f"ledger: {path} {problem}; start with `facemarket agent run --new-ledger` to set it "
                                "aside and begin a new ledger, or set `ledger` to this deployment's file")
+        path = Path(path)
         aside = path.with_name(f"{path.name}.set-aside-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
         for suffix in ("", "-wal", "-shm"):
             if Path(f"{path}{suffix}").exists():
                 Path(f"{path}{suffix}").rename(f"{aside}{suffix}")
         log.warning("ledger %s %s: set aside as %s (--new-ledger); starting a new ledger for %s",
                     path, problem, aside, expected)
-    store = SqliteLedger(path)
+    store = _open(path)
     try:
         store.set_meta(DEPLOYMENT_KEY, json.dumps(asdict(expected)))
     finally:

@@ -20,25 +20,7 @@ from dataclasses import dataclass
 
 from facemarket.services.sqlite_transaction import transaction
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS trial_grants (
-    grant_hash  BLOB PRIMARY KEY,   -- the TrialGrant's EIP-712 struct hash
-    consumer    TEXT NOT NULL,
-    calls       INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    used        INTEGER NOT NULL DEFAULT 0   -- calls served or in progress (never above calls)
-);
-CREATE TABLE IF NOT EXISTS trial_calls (
-    grant_hash   BLOB NOT NULL,
-    call_index   INTEGER NOT NULL,
-    request_hash BLOB NOT NULL,
-    state        TEXT NOT NULL,     -- RESERVED (lease_until) or SERVED (response)
-    lease_until  REAL,
-    response     BLOB,
-    updated_at   REAL NOT NULL,
-    PRIMARY KEY (grant_hash, call_index)
-);
-"""
+# The tables: ledger_schema.py, step 3 (the schema's migrations are one list for both engines).
 
 
 class Outcome(enum.Enum):

@@ -158,9 +158,14 @@ class BenchMarket:
     agent_url: str
     agent: subprocess.Popen
     services_credentials: dict[str, str]  # the header the agent sends the services (their secret)
+    config: Path  # the agent's config and environment: more agents start from them (env overrides)
+    env: dict[str, str]
 
-    def paid_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600) -> list[tuple[bytes, dict]]:
-        """(body, payment headers) for each body: jobs opened in bulk, invocations signed."""
+    def paid_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600,
+                      agent: str | None = None) -> list[tuple[bytes, dict]]:
+        """(body, payment headers) for each body: jobs opened in bulk for `agent` (default: the
+        started agent's), invocations signed."""
+        agent = agent or self.agent_key.address
         domain = escrow_domain(self.deployment.chain_id, self.deployment.escrow)
         expires = self.w3.eth.get_block("latest")["timestamp"] + expires_in
         job_ids: list[int] = []
@@ -168,10 +173,10 @@ class BenchMarket:
             chunk = min(JOBS_PER_TRANSACTION, len(bodies) - len(job_ids))
             first = self.contracts.escrow.functions.nextJobId().call()
             call(self.w3, self.consumer, self.contracts.escrow.functions.createAndFundJobs(
-                self.agent_key.address, PRICE, expires, chunk))
+                agent, PRICE, expires, chunk))
             job_ids += range(first, first + chunk)
         return [(b, {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + sign_invocation(
-            self.consumer.key, domain, job_id, self.agent_key.address, request_hash(b)).hex()})
+            self.consumer.key, domain, job_id, agent, request_hash(b)).hex()})
             for job_id, b in zip(job_ids, bodies)]
 
     def channel_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600) -> list[tuple[bytes, dict]]:
@@ -190,10 +195,10 @@ class BenchMarket:
                                                                 request_hash(b)).hex()})
                 for n, b in enumerate(bodies)]
 
-    def wait_for_follower(self, wanted: int, timeout: float = 120) -> int:
+    def wait_for_follower(self, wanted: int, timeout: float = 120, agent_url: str | None = None) -> int:
         """Wait until the agent's ledger holds `wanted` jobs (paid calls then need no chain read)."""
         def seen() -> int:
-            text = urllib.request.urlopen(self.agent_url + "metrics").read().decode()
+            text = urllib.request.urlopen((agent_url or self.agent_url) + "metrics").read().decode()
             return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
                        if line.startswith("facemarket_agent_ledger_jobs{"))
         deadline = time.monotonic() + timeout
@@ -245,7 +250,7 @@ def bench_market(total_jobs: int, settings: tuple[str, ...] = ()) -> Iterator[Be
         wait_http(direct_url + "health", services)
         wait_http(agent_url + "spec", agent)
         yield BenchMarket(w3, contracts, deployment, consumer, agent_key, direct_url, agent_url, agent,
-                          credentials(secret.encode()))
+                          credentials(secret.encode()), config, {**env, "FACEMARKET_AGENT_PASSWORD": PASSWORD})
     finally:
         for process in reversed(processes):
             process.terminate()

@@ -14,6 +14,7 @@ import pytest
 
 from facemarket.agent.channel_ledger import ChannelCall, ChannelEvent, SeenChannel
 from facemarket.agent.ledger import SqliteLedger, State
+from facemarket.agent.ledger_schema import SCHEMA_VERSION
 from facemarket.contracts.agent_protocol import Reason, Refused
 
 CONSUMER, SIGNER = "0x" + "c0" * 20, "0x" + "5e" * 20
@@ -166,7 +167,7 @@ def test_a_ledger_of_schema_2_gains_the_channel_tables_and_keeps_its_jobs(tmp_pa
                    "VALUES (7, ?, '5', ?, 3, 'SEEN', 0)", (CONSUMER, 2**40))
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'channels'").fetchone() is None
     store = SqliteLedger(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.get(7).state == State.SEEN
     store.add_channels([channel()])
     assert store.accept_channel_call(voucher(10, 1), 0).consumer == CONSUMER

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from facemarket.agent.ledger import SeenJob, SqliteLedger, State
+from facemarket.agent.ledger_schema import SCHEMA_VERSION
 from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
 from facemarket.agent.startup import StartupError
 from facemarket.cli.home import Home
@@ -60,7 +61,7 @@ def test_a_ledger_of_the_previous_schema_is_migrated_and_keeps_its_jobs(tmp_path
                    "response, updated_at) VALUES (7, '0xC0', '5', 9999999999, 3, 'SERVED', ?, ?, ?, 0)",
                    (b"h" * 32, b"s" * 65, b"r"))
     store = SqliteLedger(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3  # and the channel tables exist
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # and the channel tables exist
     assert (store.get(7).state, store.get(7).response) == (State.SERVED, b"r")
     store.mark_claiming([7], "0xabc")
     store.mark_claimed([(7, 20)])

@@ -1,0 +1,376 @@
+"""The ledger on a real PostgreSQL (pg_ledger.py), without a chain: the same statements leave the
+same ledger as on SQLite; two replicas racing for every job serve each once; migrations run once
+when replicas start together and refuse a newer database; a restart frees only its own dead
+reservations; the database going away fails calls (never half a transaction) and the ledger
+recovers by itself; a read-only database is reported; one claimer lock holder at a time, and the
+next replica takes the lock as soon as the holder is killed; the channel statements keep their
+promises there too (the SQLite channel tests, run on PostgreSQL), and so do the trial grants."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import psycopg
+import pytest
+
+from facemarket.agent.channel_ledger import ChannelCall
+from facemarket.agent.config import ConfigError, load_config
+from facemarket.agent.ledger import Ledger, SeenJob, SqliteLedger, State, open_store
+from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
+from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
+from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
+from facemarket.agent.pg_ledger import PgLedger
+from facemarket.agent.startup import StartupError
+from facemarket.contracts.agent_protocol import Refused
+from facemarket.services.sqlite_transaction import transaction
+from facemarket.agent import trial_ledger
+from tests import test_channel_ledger as channel_tests
+from tests import test_trial_ledger as trial_tests
+from tests.fixtures.agent import wait_until
+from tests.fixtures.postgres import fresh_database, start_local_postgres
+
+HASH, OTHER = b"h" * 32, b"o" * 32
+FAR = int(time.time()) + 10**6
+
+
+def seen(first: int, count: int, block: int = 10) -> list[SeenJob]:
+    return [SeenJob(job_id, "0xC0", 10**24 + job_id, FAR + job_id, block) for job_id in range(first, first + count)]
+
+
+def rows(store: SqliteLedger) -> list[tuple]:
+    """Every job row as plain values (updated_at and lease times left out: they are clocks)."""
+    return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in store.db.execute(
+        "SELECT job_id, consumer, price, expires_at, block, state, request_hash, signature, response, tx_hash, "
+        "attempts, settled_block, settled_from, reserved_by IS NOT NULL FROM jobs ORDER BY job_id").fetchall()]
+
+
+def scenario(store: SqliteLedger) -> list:
+    """A ledger's life: funding, reservations, serving, claims, a skipped claim, refunds, a reorg."""
+    results: list = []
+    store.add_seen(seen(1, 8))
+    store.add_seen([SeenJob(1, "0xC0", 10**24 + 1, FAR + 1, 7)], exact=True)  # the event's own block
+    results += [store.reserve(job_id, HASH, 60) for job_id in (1, 2, 3, 4, 5, 6)]
+    results.append(store.reserve(1, OTHER, 60))  # taken: refused
+    store.release(6, HASH)
+    results += [store.mark_served(job_id, HASH, b"s" * 65, b'{"r": %d}' % job_id) for job_id in (1, 2, 3, 4)]
+    results.append(store.mark_served(6, HASH, b"s" * 65, b"{}"))  # released: not recorded
+    results.append([job.job_id for job in store.claimable(3, 5)])
+    store.mark_claiming([1, 2], "0xaa")
+    store.back_to_served([2], count_attempt=True)
+    store.mark_claimed([(1, 20)])
+    store.mark_claimed([(1, 18)])  # the event's earlier block wins
+    store.mark_refunded([(3, 21)])
+    store.mark_final([4], State.FAILED)
+    results.append(store.confirm_range(15, 25, funded=[], settled=[1]))  # 3's refund is not in these blocks
+    results.append(store.rewind(19))
+    results.append(store.release_orphans())
+    results.append(store.counts())
+    results.append([job.job_id for job in store.unsettled_and_newest()])
+    results.append(store.reserve_checked(7, HASH, 60, lambda job: None)[0].job_id)
+    results.append(store.reserve_checked(7, OTHER, 60, lambda job: "stored" if job.state == State.RESERVED else None)[1])
+    store.set_meta("k", "1")
+    store.set_meta("k", "2")
+    results.append(store.get_meta("k"))
+    return results
+
+
+@pytest.fixture
+def database(postgres, request) -> str:
+    """A database of this test alone."""
+    return fresh_database(postgres, "t_" + request.node.name.lower()[:40].replace("[", "_").replace("]", ""))
+
+
+def test_the_same_statements_leave_the_same_ledger_on_both_engines(tmp_path, database):
+    sqlite, pg = SqliteLedger(tmp_path / "ledger.sqlite"), PgLedger(database)
+    assert scenario(pg) == scenario(sqlite)
+    assert rows(pg) == rows(sqlite)
+    assert pg.get(1) == sqlite.get(1) and pg.get(1).price == 10**24 + 1  # beyond 64 bits, exact
+
+
+def test_two_replicas_racing_for_every_job_serve_each_once(database):
+    replicas = [PgLedger(database), PgLedger(database)]
+    replicas[0].add_seen(seen(1, 300))
+    won: list[list[int]] = [[], []]
+    start = threading.Barrier(2)
+
+    def race(index: int) -> None:
+        start.wait()
+        store = replicas[index]
+        for job_id in range(1, 301):
+            request = bytes([index]) * 32
+            if store.reserve(job_id, request, 60) and store.mark_served(job_id, request, b"s" * 65, b"{}"):
+                won[index].append(job_id)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won[0] + won[1]) == list(range(1, 301))  # every job served, none twice
+    assert replicas[1].counts() == {"SERVED": 300}
+
+
+def test_replicas_starting_together_migrate_once_and_a_newer_database_is_refused(postgres):
+    url = fresh_database(postgres, "t_migrate_together")
+    opened: list = []
+    threads = [threading.Thread(target=lambda: opened.append(PgLedger(url))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(opened) == 4
+    assert opened[0].get_meta("schema_version") == str(SCHEMA_VERSION)
+    opened[0].set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    with pytest.raises(SchemaError, match=f"has schema version {SCHEMA_VERSION + 1}, newer than this agent's"):
+        PgLedger(url)
+    with psycopg.connect(url, autocommit=True) as db:  # a database with a foreign jobs table
+        db.execute("DROP TABLE meta")
+    with pytest.raises(SchemaError, match="has a jobs table but no schema version: not an agent ledger"):
+        PgLedger(url)
+
+
+def test_a_restart_frees_only_the_reservations_of_its_own_dead_instances(database):
+    store, live = PgLedger(database), PgLedger(database)
+    store.add_seen(seen(1, 4))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for job_id, owner in ((1, f"{os.uname().nodename}:{dead.stdout.strip()}:dead"), (2, live.instance),
+                          (3, "another-host:1:x")):
+        store.reserve(job_id, HASH, 60)
+        store.db.execute("UPDATE jobs SET reserved_by = ? WHERE job_id = ?", (owner, job_id))
+    assert PgLedger(database).release_orphans() == [1]  # a live replica and another host keep theirs
+    assert [store.get(job_id).state for job_id in (1, 2, 3)] == [State.SEEN, State.RESERVED, State.RESERVED]
+
+
+def test_the_database_going_away_fails_calls_whole_and_the_ledger_recovers_by_itself(tmp_path):
+    server = start_local_postgres(tmp_path / "pg")
+    try:
+        store = PgLedger(server.url())
+        store.add_seen(seen(1, 3))
+        with psycopg.connect(server.url(), autocommit=True) as admin:  # the session ends within a transaction
+            with pytest.raises(psycopg.Error):
+                with transaction(store.db):
+                    store.db.execute("UPDATE jobs SET state = 'SERVED' WHERE job_id = 1")
+                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    store.db.execute("UPDATE jobs SET state = 'SERVED' WHERE job_id = 2")
+        assert [store.get(job_id).state for job_id in (1, 2)] == [State.SEEN, State.SEEN]  # none of it
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(psycopg.Error):
+            store.reserve(3, HASH, 60)
+        with pytest.raises(psycopg.Error):  # within the reconnect pause: refused without waiting
+            store.get(3)
+        assert time.monotonic() - started < 2 and store.probe() == (False, False)
+        server.start()
+        assert wait_until(lambda: store.probe() == (True, False), 10, "the ledger to reconnect")
+        assert store.reserve(3, HASH, 60) and store.get(3).state == State.RESERVED
+    finally:
+        server.stop()
+
+
+def test_a_read_only_database_is_reported_and_refuses_writes(database):
+    store = PgLedger(database)
+    store.add_seen(seen(1, 1))
+    name = database.rsplit("/", 1)[1]
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    try:
+        reader = PgLedger(database)  # opening a ledger at the current version writes nothing
+        assert reader.probe() == (True, True) and reader.get(1).state == State.SEEN
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            reader.reserve(1, HASH, 60)
+    finally:
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute("SET default_transaction_read_only = off")
+            admin.execute(f"ALTER DATABASE {name} RESET default_transaction_read_only")
+
+
+HOLDER = textwrap.dedent("""
+    import asyncio, sys
+    from facemarket.agent.pg_claimer_lock import PgClaimerLock
+    async def main():
+        lock = PgClaimerLock(sys.argv[1], int(sys.argv[2]))
+        print(await lock.held(), flush=True)
+        await asyncio.sleep(3600)
+    asyncio.run(main())
+""")
+
+
+def test_one_claimer_lock_holder_at_a_time_and_the_next_takes_it_when_the_holder_is_killed(database):
+    key = lock_key(1337, "0x" + "ab" * 20)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, database, str(key)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+
+        async def contend() -> tuple[bool, bool, float, bool]:
+            waiting, other_agent = PgClaimerLock(database, key), PgClaimerLock(database, lock_key(1337, "0x" + "cd" * 20))
+            refused, other = await waiting.held(), await other_agent.held()
+            holder.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            while not await waiting.held():
+                await asyncio.sleep(0.05)
+            taken_after = time.monotonic() - killed
+            still = await waiting.held()
+            await waiting.close()
+            await other_agent.close()
+            return refused, other, taken_after, still
+
+        refused, other, taken_after, still = asyncio.run(contend())
+        assert (refused, other, still) == (False, True, True)  # another agent key has its own lock
+        assert taken_after < 5  # the killed session ends with its socket, not after a timeout
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_holder_whose_session_ended_knows_it_has_lost_the_lock(database):
+    async def lose() -> tuple[bool, bool, bool]:
+        lock = PgClaimerLock(database, 42)
+        first = await lock.held()
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 42")
+        after = await lock.held()  # lost, then taken again on a new session (nobody else wanted it)
+        again = await lock.held()
+        await lock.close()
+        return first, after, again
+
+    assert asyncio.run(lose()) == (True, False, True)
+
+
+# ------------------------------------------------------------------ hostile settings
+def test_the_config_keeps_a_postgresql_url_and_refuses_another_engine(tmp_path):
+    for name in ("deployment.json", "keystore.json"):
+        (tmp_path / name).write_text("{}")
+    env = {"FACEMARKET_AGENT_DEPLOYMENT": str(tmp_path / "deployment.json"),
+           "FACEMARKET_AGENT_KEYSTORE": str(tmp_path / "keystore.json")}
+    url = "postgresql://agent:pw@db.internal:5432/ledger?target_session_attrs=read-write"
+    assert load_config(None, env={**env, "FACEMARKET_AGENT_LEDGER": url}).ledger == url  # not a Path: // kept
+    with pytest.raises(ConfigError, match="ledger: expected an SQLite file's path or a postgresql:// URL, got 'mysql://"):
+        load_config(None, env={**env, "FACEMARKET_AGENT_LEDGER": "mysql://root@db/ledger"})
+
+
+@pytest.mark.parametrize("url", ["postgresql://agent:s3cret@127.0.0.1:1/ledger",
+                                 "postgresql://agent:s3cret@127.0.0.1:1/ledger?sslmode=bogus",
+                                 "postgresql://agent:s3cret@[::1/x"])
+def test_an_unreachable_or_malformed_ledger_url_stops_the_start_in_one_line_without_the_password(url):
+    with pytest.raises(StartupError) as error:
+        asyncio.run(bind_ledger(url, DeploymentId(1337, "0x" + "cd" * 20, "0x" + "ef" * 32), agent="0x" + "ab" * 20,
+                                new_ledger=False, read_job=None, block_hash=None))
+    message = str(error.value)
+    assert message.startswith("ledger: cannot open postgresql://agent:***@") and "\n" not in message
+    assert "s3cret" not in message
+
+
+def test_a_postgresql_ledger_of_another_deployment_is_refused_not_set_aside(database):
+    deployment = DeploymentId(1337, "0x" + "cd" * 20, "0x" + "ef" * 32)
+    asyncio.run(bind_ledger(database, deployment, agent="0xA", new_ledger=False, read_job=None, block_hash=None))
+    other = DeploymentId(1338, "0x" + "cd" * 20, "0x" + "ef" * 32)
+    with pytest.raises(StartupError, match="a PostgreSQL ledger is never set aside: point `ledger` at a new database"):
+        asyncio.run(bind_ledger(database, other, agent="0xA", new_ledger=True, read_job=None, block_hash=None))
+
+
+def test_the_async_ledger_on_postgresql_names_its_engine(database):
+    async def use() -> tuple[str, bool, tuple[bool, bool]]:
+        ledger = Ledger(database)
+        await ledger.add_seen(seen(1, 1))
+        result = ledger.engine, await ledger.reserve(1, HASH, 60), await ledger.probe()
+        await ledger.close()
+        return result
+
+    assert asyncio.run(use()) == ("postgresql", True, (True, False))
+    assert isinstance(open_store(database), PgLedger)
+
+
+def test_commits_wait_for_the_disk_only_where_something_leaves_the_agent_unless_the_url_says(database):
+    store = PgLedger(database)
+    setting = lambda ledger: ledger.db.execute("SHOW synchronous_commit").fetchone()[0]  # noqa: E731
+    seen_in: list[str] = []
+    real_update = store.db.execute
+
+    def watching(sql: str, params=()):  # what the session's setting is when the answer is recorded
+        if sql.startswith("UPDATE jobs SET state = 'SERVED'"):
+            seen_in.append(real_update("SHOW synchronous_commit").fetchone()[0])
+        return real_update(sql, params)
+
+    store.add_seen(seen(1, 1))
+    store.reserve(1, HASH, 60)
+    store.db.execute = watching
+    assert store.mark_served(1, HASH, b"s" * 65, b"{}")
+    store.db.execute = real_update
+    assert (setting(store), seen_in) == ("off", ["on"])  # durable for the answer only
+    operator = PgLedger(database + "?options=-c%20synchronous_commit%3Dremote_write")
+    assert setting(operator) == "remote_write"  # the URL's choice holds for every statement
+    operator.add_seen(seen(2, 1))
+    operator.reserve(2, HASH, 60)
+    assert operator.mark_served(2, HASH, b"s" * 65, b"{}") and setting(operator) == "remote_write"
+
+
+# ------------------------------------------------------------------ channels (channel_ledger.py)
+SQLITE_CHANNEL_TESTS = [channel_tests.test_vouchers_in_any_order_are_admitted_while_the_highest_covers_everything,
+                        channel_tests.test_a_finished_call_moves_its_price_to_served_and_a_failed_one_gives_it_back,
+                        channel_tests.test_a_retry_in_progress_is_busy_and_a_pruned_answer_is_never_served_again,
+                        channel_tests.test_the_checks_name_their_reason,
+                        channel_tests.test_events_apply_totals_so_a_repeated_or_late_one_changes_nothing,
+                        channel_tests.test_a_signer_change_sets_the_highest_voucher_aside_once]
+
+
+@pytest.mark.parametrize("check", SQLITE_CHANNEL_TESTS, ids=lambda check: check.__name__[len("test_"):][:40])
+def test_the_channel_ledger_tests_pass_on_postgresql_too(check, database):
+    store = PgLedger(database)
+    store.add_channels([channel_tests.channel()])
+    check(store)
+
+
+def test_two_replicas_never_admit_two_calls_on_the_same_room_of_a_channel(database):
+    replicas = [PgLedger(database), PgLedger(database)]
+    replicas[0].add_channels([channel_tests.channel(deposit=10**6)])
+    won = [0, 0]
+    start = threading.Barrier(2)
+
+    def tries(n: int) -> None:
+        start.wait()
+        for k in range(600):
+            call = ChannelCall(1, 1000, bytes([n, k % 256, k // 256]) * 10 + b"xx", b"s" * 65, channel_tests.SIGNER, 1)
+            try:
+                replicas[n].accept_channel_call(call, 0)
+                won[n] += 1
+            except Refused:
+                pass
+
+    threads = [threading.Thread(target=tries, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(won) == 1000  # of 1200 tries, a voucher of 1000 covers exactly 1000 calls at 1
+    assert replicas[1].channel(1).reserved == 1000 and all(won)
+
+
+# ------------------------------------------------------------------ trial grants (trial_ledger.py)
+def test_four_replicas_racing_on_one_trial_grant_never_exceed_its_count(database):
+    replicas = [PgLedger(database) for _ in range(4)]
+    outcomes: list[trial_ledger.Outcome] = []
+    start = threading.Barrier(4)
+
+    def race(store: PgLedger, first: int) -> None:
+        start.wait()
+        for index in range(first, first + 10):
+            outcomes.append(trial_ledger.reserve(store.db, trial_tests.key(index), lease_seconds=60)[0])
+
+    threads = [threading.Thread(target=race, args=(store, 10 * n)) for n, store in enumerate(replicas)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(trial_ledger.Outcome.RESERVED) == 5 and len(outcomes) == 40
+    assert trial_ledger.counts(replicas[0].db) == {"grants": 1, "served": 0, "in_progress": 5}
+    reserved = [row[0] for row in replicas[0].db.execute("SELECT call_index FROM trial_calls").fetchall()]
+    assert replicas[1].durably(trial_ledger.mark_served, trial_tests.key(reserved[0]), b"{}")  # another replica's
+    assert trial_ledger.reserve(replicas[2].db, trial_tests.key(reserved[0]), 60) == (trial_ledger.Outcome.REPLAY, b"{}")
