@@ -21,10 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
@@ -41,8 +40,11 @@ from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
-from facemarket.contracts.typed_messages import (InvalidSignature, recover_receipt_signer,
-                                                 sign_invocation)
+from facemarket.cli.signers import KeySigner, Signer
+from facemarket.contracts.typed_messages import InvalidSignature, recover_receipt_signer
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DEFAULT_EXPIRES_IN = 3600   # seconds a job opened by the client lives (the agent claims sooner)
 SAFETY_MARGIN = 360         # a stored job is used only if it lives this much longer (agent margin)
@@ -113,16 +115,17 @@ class Client:
         reports waits (the CLI passes its spinner; a program passes nothing and sees none). `confirm` is
         called with a `Quote` before any tokens move and raises to refuse. `max_price` (token
         units) is the most one call may cost: a dearer call is refused before anything moves."""
+        given_key = account is not None and not isinstance(account, str)
         if session is None:
             network_name = network.name if isinstance(network, Network) else network
-            account_name = None if isinstance(account, LocalAccount) else account
-            session = Session(home, network_name, account_name, ask_password=ask_password,
-                              progress=progress)
+            session = Session(home, network_name, None if given_key else account,
+                              ask_password=ask_password, progress=progress)
         self.session = session
-        if isinstance(account, LocalAccount):
-            self.signer = account
+        self.signer: Signer
+        if given_key:
+            self.signer = KeySigner(account)
         elif password is not None:
-            self.signer = session.keystores.unlock(session.account, password)
+            self.signer = KeySigner(session.keystores.unlock(session.account, password))
         else:
             self.signer = session.signer
         self.chain = session.chain
@@ -298,8 +301,8 @@ class Client:
         """Sign, send, and check the receipt; `origin` (given/stored/opened) decides what
         happens to the job when the agent refuses."""
         request_hash = keccak(body)
-        signature = sign_invocation(self.signer.key, self.chain.domain, job.id, svc.agent,
-                                    request_hash)
+        signature = self.signer.sign_invocation(self.chain.domain, job.id, svc.agent,
+                                                request_hash)
         headers = {"Content-Type": "application/json", JOB_ID_HEADER: str(job.id),
                    JOB_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:

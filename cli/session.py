@@ -10,13 +10,13 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from eth_account.signers.local import LocalAccount
-
 from facemarket.cli.home import Home
 from facemarket.cli.errors import ConfigError
 from facemarket.cli.accounts import PASSWORD_ENV, Keystores, StoredAccount, stated_password
+from facemarket.cli.key_agent_link import signer_for
 from facemarket.cli.networks import Network, NetworkBook
 from facemarket.cli.progress import Progress, silent
+from facemarket.cli.signers import KeySigner, Signer
 
 
 class Session:
@@ -60,8 +60,12 @@ class Session:
         return self.keystores.get(self._account_name)
 
     @cached_property
-    def signer(self) -> LocalAccount:
-        """The decrypted account (asks for the password at most once per session)."""
+    def signer(self) -> Signer:
+        """The account's key agent when it is unlocked (`facemarket account unlock`), else the
+        decrypted account (asks for the password at most once per session)."""
+        agent = signer_for(self.home, self.account.address)
+        if agent is not None:
+            return agent
         password = stated_password(self._password_file)
         if password is None:
             if self._ask_password is None:
@@ -69,7 +73,7 @@ class Session:
                                   f"set {PASSWORD_ENV}, or give the client password= or "
                                   "ask_password=")
             password = self._ask_password()
-        return self.keystores.unlock(self.account, password)
+        return KeySigner(self.keystores.unlock(self.account, password))
 
     def address(self, name_or_address: str | None) -> str:
         """An account name or address; None means the session's account."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from eth_abi import decode
 from eth_hash.auto import keccak
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 
 @dataclass(frozen=True)
@@ -53,5 +53,5 @@ def decode_custom_error(raw: bytes, table: dict[bytes, CustomError]) -> tuple[st
     if known is None:
         return None
     values = decode(known.types, raw[4:])
-    return known.name, {name: Web3.to_checksum_address(value) if kind == "address" else value
+    return known.name, {name: to_checksum_address(value) if kind == "address" else value
                         for name, kind, value in zip(known.arguments, known.types, values)}

@@ -1,0 +1,56 @@
+"""Who signs for an account: a key decrypted in this process, or the key agent holding it.
+
+The client and the commands ask a `Signer` for exactly the three things they sign (an
+Invocation, a Permit, a transaction) and never touch a key themselves, so the same code runs
+whether the keystore was decrypted here (slow: scrypt) or the account is unlocked in a key agent
+(`facemarket account unlock`, cli/key_agent_link.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+
+class Signer(Protocol):
+    """What signs for one account (`address`)."""
+
+    address: str
+
+    def sign_invocation(self, domain: Domain, job_id: int, agent: str,
+                        request_hash: bytes) -> bytes:
+        """65-byte signature of the EIP-712 Invocation (contracts/typed_messages.py)."""
+        ...
+
+    def sign_permit(self, token_domain: Domain, spender: str, value: int, nonce: int,
+                    deadline: int) -> tuple[int, bytes, bytes]:
+        """(v, r, s) of this account's EIP-2612 Permit for `spender`."""
+        ...
+
+    def sign_transaction(self, transaction: dict) -> Any:
+        """A signed transaction: an object with `raw_transaction` (bytes)."""
+        ...
+
+
+class KeySigner:
+    """An account whose key is in this process (decrypted from its keystore, or given)."""
+
+    def __init__(self, account: LocalAccount) -> None:
+        self.account = account
+        self.address: str = account.address
+
+    def sign_invocation(self, domain: Domain, job_id: int, agent: str,
+                        request_hash: bytes) -> bytes:
+        return sign_invocation(self.account.key, domain, job_id, agent, request_hash)
+
+    def sign_permit(self, token_domain: Domain, spender: str, value: int, nonce: int,
+                    deadline: int) -> tuple[int, bytes, bytes]:
+        return sign_permit(self.account.key, token_domain, self.address, spender, value, nonce,
+                           deadline)
+
+    def sign_transaction(self, transaction: dict) -> Any:
+        return self.account.sign_transaction(transaction)
