@@ -29,9 +29,9 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from facemarket.cli.key_agent_link import MAX_LINE_BYTES, read_line
 from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit
 
-MAX_REQUEST_BYTES = 1 << 20
 CONNECTION_TIMEOUT = 5.0  # seconds a client may take to send its request
 CHECK_INTERVAL = 10.0     # seconds between checks that the socket file is still ours
 _PR_SET_DUMPABLE = 4
@@ -106,18 +106,6 @@ def peer_uid(connection: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
-def _read_line(connection: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > MAX_REQUEST_BYTES:
-            raise Refused(f"request over {MAX_REQUEST_BYTES} bytes")
-    return data
-
-
 def serve_one(connection: socket.socket, account: LocalAccount, expires_at: float) -> bool:
     """Answer one connection; True when it asked the agent to lock (end)."""
     connection.settimeout(CONNECTION_TIMEOUT)
@@ -127,11 +115,15 @@ def serve_one(connection: socket.socket, account: LocalAccount, expires_at: floa
             reply: dict = {"error": "refused: another user's process"}
         else:
             try:
-                request = json.loads(_read_line(connection) or b"null")
+                line = read_line(connection, MAX_LINE_BYTES)
+                try:
+                    request = json.loads(line or b"null")
+                except ValueError:
+                    raise Refused("not JSON") from None
                 reply = answer(request, account, expires_at)
                 lock = "locked" in reply
-            except ValueError as error:  # Refused, or not JSON
-                reply = {"error": str(error) if isinstance(error, Refused) else "not JSON"}
+            except ValueError as error:  # Refused, or a request too long
+                reply = {"error": str(error)}
         connection.sendall(json.dumps(reply).encode() + b"\n")
     except OSError:  # the client went away or stalled: nothing to answer
         pass

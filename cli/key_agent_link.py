@@ -31,6 +31,7 @@ from facemarket.contracts.typed_messages import (Domain, InvalidSignature,
 START_TIMEOUT = 30.0   # seconds for a new agent to load and listen
 REQUEST_TIMEOUT = 30.0
 MAX_SOCKET_PATH = 107  # bytes in sockaddr_un.sun_path, with its terminating NUL
+MAX_LINE_BYTES = 1 << 20  # a request or a reply
 
 
 class KeyAgentError(FacemarketError):
@@ -59,18 +60,29 @@ def _check_private(path: Path, what: str, kind: int) -> None:
                           f"{stat.S_IMODE(info.st_mode):o}): not used", fix)
 
 
+def read_line(connection: socket.socket, limit: int) -> bytes:
+    """One newline-ended message (the agent's protocol, both ways); ValueError past `limit`."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise ValueError(f"request over {limit} bytes")
+    return data
+
+
 def exchange(path: Path, request: dict, timeout: float = REQUEST_TIMEOUT) -> dict:
     """One request to the agent at `path` and its reply; OSError when nobody listens."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(timeout)
         connection.connect(str(path))
-        connection.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            connection.sendall(json.dumps(request).encode() + b"\n")
+        except BrokenPipeError:  # it answered (a refusal) before reading: the answer is there
+            pass
+        data = read_line(connection, MAX_LINE_BYTES)
     try:
         reply = json.loads(data)
     except ValueError:
