@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eth_utils import is_address, to_checksum_address
 
 from facemarket.cli.errors import ConfigError, WrongPassword
+from facemarket.contracts.addresses import is_address, to_checksum_address
 from facemarket.cli.home import Home, write_json_atomic
 from facemarket.services.keystore_password import read_password as keystore_password
 

@@ -21,7 +21,6 @@ from facemarket.cli.json_rpc import JsonRpc
 from facemarket.cli.networks import LOCAL_CHAIN_ID, Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
-from facemarket.contracts.custom_errors import CustomError, decode_custom_error, error_table, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
@@ -29,6 +28,7 @@ from facemarket.contracts.view_calls import call_params, call_result
 
 if TYPE_CHECKING:
     from facemarket.cli.signers import Signer
+    from facemarket.contracts.custom_errors import CustomError
 
 # artifact name of each contract of a deployment
 ARTIFACTS = {"token": "FaceToken", "registry": "ServiceRegistry", "escrow": "JobEscrow"}
@@ -149,6 +149,7 @@ class Chain:
     @cached_property
     def _errors(self) -> dict[bytes, CustomError]:
         """Custom errors of all three contracts by selector, to say why a call would revert."""
+        from facemarket.contracts.custom_errors import error_table
         return error_table(c.abi for c in (self.contracts.token, self.contracts.registry, self.contracts.escrow))
 
     # --- transactions ------------------------------------------------------------------------
@@ -227,6 +228,7 @@ class Chain:
         return TransactionFailed(f"{what} would revert: {detail}")
 
     def decode_revert(self, error: Exception) -> tuple[str | None, dict[str, Any]]:
+        from facemarket.contracts.custom_errors import decode_custom_error, revert_data
         raw = revert_data(error)
         decoded = decode_custom_error(raw, self._errors) if raw else None
         if decoded is None:

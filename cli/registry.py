@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_utils import keccak, to_checksum_address
+from eth_hash.auto import keccak
 
+from facemarket.contracts.addresses import to_checksum_address
 from facemarket.contracts.param_prices import highest, openrpc_defaults
 from facemarket.contracts.view_calls import ViewReverted
 from facemarket.cli.bounded_http import MAX_SPEC_BYTES, read_bounded

@@ -18,7 +18,7 @@ from functools import cache
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from facemarket.contracts.addresses import to_checksum_address
 
 ESCROW_DOMAIN_NAME = "facemarket JobEscrow"
 ESCROW_DOMAIN_VERSION = "1"
