@@ -85,8 +85,9 @@ except SystemExit as end:
 """], capture_output=True, text=True, timeout=120, env={**market_stack.env, **WRONG})
     code, modules = json.loads(done.stderr.strip().splitlines()[-1])
     assert code == 0 and json.loads(done.stdout)["opened_job"] is False, done.stderr
-    heavy = [m for m in modules if m.split(".")[0] in ("web3", "eth_account", "eth_keyfile",
-                                                        "py_ecc", "cv2", "numpy", "aiohttp")]
+    heavy = [m for m in modules if m.split(".")[0] in (
+        "web3", "eth_account", "eth_keyfile", "py_ecc", "eth_utils", "eth_abi", "pydantic", "cv2",
+        "numpy", "aiohttp")]
     assert heavy == []
 
 
