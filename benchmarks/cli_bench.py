@@ -9,7 +9,8 @@ Prints the median and range (over --runs interleaved rounds) of:
              (geth's n=262144: what `account create` makes), two ways: the account unlocked in
              its key agent (`facemarket account unlock`; goal: <= direct + 0.5 s), and an
              account never unlocked, whose keystore each call decrypts
-and, to say where the call's time goes, the import of what `call` loads, the import of web3 it
+and the CPU time (user + system) of each `facemarket` process, which load from elsewhere inflates
+far less than the wall time; and, to say where the call's time goes, the import of what `call` loads, the import of web3 it
 no longer needs, and one decryption of the keystore.
 
     .venv/bin/python benchmarks/cli_bench.py [--runs 10]
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,6 +51,18 @@ def timed(once: Callable[[], object]) -> float:
     start = time.perf_counter()
     once()
     return time.perf_counter() - start
+
+
+def children_cpu() -> float:
+    """User + system seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_timed(once: Callable[[], object]) -> float:
+    start = children_cpu()
+    once()
+    return children_cpu() - start
 
 
 def run(args: list[str], env: dict[str, str]) -> str:
@@ -86,7 +100,7 @@ def main() -> None:
             fund_with_eth(stack.chain.url, address)
             run([FACEMARKET, "token", "mint", name, "1000", "--account", "owner"], env)
             run([FACEMARKET, "job", "open", "--service", SERVICE, "--method", METHOD,
-                 "--count", str(args.runs + 1), "-y", "--account", name], env)
+                 "--count", str(2 * args.runs + 2), "-y", "--account", name], env)
         run([FACEMARKET, "account", "unlock", accounts["unlocked"], "--for", "1h"], env)
         http = requests.Session()
         headers = {"Content-Type": "application/json",
@@ -120,6 +134,8 @@ def main() -> None:
             call(accounts["locked"])
             # interleaved, so that load from elsewhere hits each kind alike
             rows = [{name: timed(once) for name, once in kinds.items()} for _ in range(args.runs)]
+            cpu = {name: [cpu_timed(kinds[name]) for _ in range(args.runs)]
+                   for name in ("python", "help", "call", "locked")}
         finally:
             run([FACEMARKET, "account", "lock", accounts["unlocked"]], env)
 
@@ -138,6 +154,10 @@ def main() -> None:
                   f"{'met' if over <= 0.5 else 'NOT met'}"))
     print(summary(f"facemarket call … {METHOD} (prepaid job, decrypting)", t["locked"],
                   f"  +{over_locked * 1000:.0f} ms over direct"))
+    print("  CPU time (user + system) of the process, less sensitive to the load:")
+    for name, what in (("python", "python -c pass"), ("help", "facemarket --help"),
+                       ("call", "facemarket call (unlocked)"), ("locked", "facemarket call (decrypting)")):
+        print(summary(f"  {what}", cpu[name]))
     print("  where the call's time goes:")
     print(summary("  import what `call` loads (new process)", t["imports"]))
     print(summary("  import web3 (new process; `call` no longer loads it)", t["web3"]))
