@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo desk test check install browser contracts bench clean
+.PHONY: demo desk test check install browser contracts slither bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -56,6 +56,11 @@ desk: install
 
 contracts: install
 	$(PY) -m facemarket.contracts.build
+
+# Slither on ChannelEscrow through the pinned solc-js (findings and answers: docs/contracts.md).
+slither: install
+	$(PY) -m pip install --quiet -e '.[audit]'
+	$(PY) tools/slither_check.py
 
 # Every benchmark, one after another (each prints its own figures; see the README).
 bench: install

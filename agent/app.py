@@ -1,6 +1,7 @@
 """The agent daemon: wires the gate, proxy, ledger, follower and claimer into one aiohttp app.
 
-Endpoints: `POST /` (a paid JSON-RPC call), `GET /spec`, `GET /health`, `GET /metrics`.
+Endpoints: `POST /` (a paid JSON-RPC call: by a job, or from a channel, channel_calls.py),
+`GET /channels/{id}` (a channel's state, for its consumer), `GET /spec`, `GET /health`, `GET /metrics`.
 Why a concurrency limit that answers 503 at once: a queue in front of a slow service only turns
 overload into timeouts for everybody; a fast 503 lets the client (or its balancer) go elsewhere.
 Why the payment headers before the body and the body before the slot: what a stranger can send
@@ -17,18 +18,26 @@ import signal
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from aiohttp import web
 
 from facemarket.agent.bodies import BodyReader
+from facemarket.agent.channel_calls import ChannelCalls
+from facemarket.agent.channel_claims import ChannelClaims
+from facemarket.agent.channel_events import ChannelFollowing
+from facemarket.agent.channel_gate import ChannelGate
+from facemarket.agent.channel_reads import read_channel
+from facemarket.agent.serving import Service
 from facemarket.agent.escrow_reader import block_hash, connect, read_job
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.config import AgentConfig
-from facemarket.contracts.agent_protocol import JOB_ID_HEADER, RECEIPT_HEADER, Reason, Refused
+from facemarket.contracts.agent_protocol import (CHANNEL_ID_HEADER, JOB_ID_HEADER, PAYMENT_REQUIRED_HEADER,
+                                                 RECEIPT_HEADER, Reason, Refused)
 from facemarket.agent.follower import Follower
 from facemarket.agent.gate import Call, Gate, parse_payment
 from facemarket.agent.health import HealthCache, health_report
+from facemarket.agent.how_to_pay import HowToPay, cheapest_price, header_value, payment_modes
 from facemarket.agent.signing_key import AgentKey, load_key
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
@@ -38,18 +47,28 @@ from facemarket.agent.proxy import Upstream
 from facemarket.agent.receipts import ReceiptSigner
 from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
 from facemarket.agent.startup import check_chain, check_claim_timing, check_gas, check_registration
+from facemarket.agent.trial_calls import serve_trial
+from facemarket.agent.trial_gate import TrialGate, is_trial
 from facemarket.contracts.bind import bind
 from facemarket.contracts.deployment import Deployment
-from facemarket.contracts.typed_messages import Domain, escrow_domain
+from facemarket.contracts.typed_messages import Domain, channels_domain, escrow_domain
 
 log = logging.getLogger("facemarket.agent")
 
 SHUTDOWN_GRACE = 30.0
+T = TypeVar("T")
+
+
+def _payer(headers: Any) -> str:
+    """What pays a call, for the log line of a refusal."""
+    if CHANNEL_ID_HEADER in headers:
+        return f"channel={headers[CHANNEL_ID_HEADER][:40]!r}"
+    return f"job={headers.get(JOB_ID_HEADER, '')[:40]!r}"
 
 
 @dataclass
-class Agent:
-    """Everything the running daemon holds."""
+class Agent(ChannelCalls):
+    """Everything the running daemon holds (the channel parts are None without a ChannelEscrow)."""
 
     config: AgentConfig
     key: AgentKey
@@ -64,6 +83,11 @@ class Agent:
     claimer: Claimer
     metrics: Metrics
     spec: bytes
+    trials: TrialGate
+    payments: HowToPay
+    channel_gate: ChannelGate | None = None
+    channel_receipts: ReceiptSigner | None = None
+    channel_claims: ChannelClaims | None = None
     in_flight: int = 0
     bodies: BodyReader = field(init=False)
     health: HealthCache = field(init=False)
@@ -72,16 +96,23 @@ class Agent:
         self.bodies = BodyReader(self.config.max_body_bytes, self.config.body_timeout, self.config.max_concurrency,
                                  self.config.big_body_rate)
         self.health = HealthCache(lambda: health_report(self.key.address, self.w3, self.upstream, self.ledger,
-                                                        self.follower, self.claimer))
+                                                        self.follower, self.claimer,
+                                                        channels=self.channel_gate is not None))
 
     # ------------------------------------------------------------------ paid calls
     async def handle_call(self, request: web.Request) -> web.Response:
+        if is_trial(request.headers):  # a free trial call (trial_calls.py)
+            return await serve_trial(self, request)
+        channel = CHANNEL_ID_HEADER in request.headers  # paid from a channel (channel_calls.py), else by a job
         try:
-            job_id, signature = parse_payment(request.headers)
-            self.gate.precheck(job_id)
+            if channel:
+                payment = self.channel_payment(request.headers)
+            else:
+                payment = parse_payment(request.headers)
+                self.gate.precheck(payment[0])
             body = await self.bodies.read(request)
         except Refused as refusal:
-            response = self._refusal(refusal, job_id=request.headers.get(JOB_ID_HEADER))
+            response = self._refusal(refusal, payer=_payer(request.headers))
             if not request.content.is_eof():  # what is left of the body is not worth reading
                 response.force_close()
             return response
@@ -89,66 +120,84 @@ class Agent:
             return self._refusal(Refused(Reason.OVERLOADED, f"{self.in_flight} calls in flight"))
         self.in_flight += 1
         try:
-            return await self._call(job_id, signature, Call(body))
+            return await (self._channel_call(*payment, Call(body)) if channel else self._call(*payment, Call(body)))
         finally:
             self.in_flight -= 1
 
-    async def _call(self, job_id: int, signature: bytes, call: Call) -> web.Response:
+    async def _admit(self, admitting: Awaitable[T], call: Call, payer: str) -> T | web.Response:
+        """What the gate says of a call, or the refusal to send (timed as the gate's work)."""
         started = time.perf_counter()
-        body = call.body
         try:
-            admitted = await self.gate.admit(job_id, signature, call)
+            return await admitting
         except sqlite3.Error as error:
-            log.error("job=%s ledger error while admitting: %s", job_id, error)
-            return self._refusal(Refused(Reason.NOT_RECORDED, "the ledger failed"), call.request_id, job_id)
+            log.error("%s ledger error while admitting: %s", payer, error)
+            return self._refusal(Refused(Reason.NOT_RECORDED, "the ledger failed"), call.request_id, payer)
         except Refused as refusal:
+            return self._refusal(refusal, call.request_id, payer, call)
+        finally:
             self.metrics.gate_seconds.observe(time.perf_counter() - started)
-            return self._refusal(refusal, call.request_id, job_id)
-        self.metrics.gate_seconds.observe(time.perf_counter() - started)
-        request_id, method = call.request_id, admitted.method
-        job = admitted.job
+
+    async def _call(self, job_id: int, signature: bytes, call: Call) -> web.Response:
+        payer = f"job={job_id}"
+        admitted = await self._admit(self.gate.admit(job_id, signature, call), call, payer)
+        if isinstance(admitted, web.Response):
+            return admitted
+        request_hash = admitted.request_hash
         if admitted.replay is not None:
             self.metrics.requests.labels(outcome="replayed").inc()
-            log.info("job=%d method=%s outcome=replayed", job_id, method)
-            return self._answer(job_id, admitted.request_hash, admitted.replay)
+            log.info("%s method=%s outcome=replayed", payer, admitted.method)
+            return self._answer(job_id, request_hash, admitted.replay)
+        return await self._serve(call, admitted.job.consumer, payer, Service(
+            release=lambda: self.ledger.release(job_id, request_hash),
+            record=lambda answer: self.ledger.mark_served(job_id, request_hash, signature, answer),
+            answer=lambda answer: self._answer(job_id, request_hash, answer),
+            served=self.claimer.served))
+
+    async def _serve(self, call: Call, consumer: str, payer: str, service: Service) -> web.Response:
+        """Forward an admitted call; its payment is released when the service fails, recorded
+        durably with the answer before the answer is sent."""
         upstream_started = time.perf_counter()
         try:
-            answer = await self.upstream.forward(body, job.consumer)
+            answer = await self.upstream.forward(call.body, consumer)
         except Refused as refusal:
-            await self.ledger.release(job_id, admitted.request_hash)
-            return self._refusal(refusal, request_id, job_id)
+            await service.release()
+            return self._refusal(refusal, call.request_id, payer)
         except BaseException:
-            await asyncio.shield(self.ledger.release(job_id, admitted.request_hash))
+            await asyncio.shield(service.release())
             raise
         finally:
             self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
         if answer.status >= 300:  # the service refused the request itself (4xx): nothing to charge
-            await self.ledger.release(job_id, admitted.request_hash)
+            await service.release()
             self.metrics.requests.labels(outcome="service_refused").inc()
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         try:
-            recorded = await self.ledger.mark_served(job_id, admitted.request_hash, signature, answer.body)
-        except sqlite3.Error as error:  # the lease frees the job later: nothing is charged
-            log.error("job=%d ledger error while recording the answer: %s", job_id, error)
+            recorded = await service.record(answer.body)
+        except sqlite3.Error as error:  # nothing is charged: the reservation frees later
+            log.error("%s ledger error while recording the answer: %s", payer, error)
             recorded = False
         if not recorded:
-            return self._refusal(Refused(Reason.NOT_RECORDED, f"job {job_id}: not recorded"), request_id, job_id)
-        self.claimer.served()
-        self.metrics.requests.labels(outcome="served").inc()
-        log.debug("job=%d method=%s outcome=served", job_id, method)
-        return self._answer(job_id, admitted.request_hash, answer.body)
+            return self._refusal(Refused(Reason.NOT_RECORDED, f"{payer}: not recorded"), call.request_id, payer)
+        service.served()
+        self.metrics.requests.labels(outcome=service.outcome).inc()
+        log.debug("%s outcome=%s", payer, service.outcome)
+        return service.answer(answer.body)
 
     def _answer(self, job_id: int, request_hash: bytes, body: bytes) -> web.Response:
         receipt = self.receipts.header(job_id, request_hash, body)
         return web.Response(body=body, content_type="application/json", headers={RECEIPT_HEADER: receipt})
 
-    def _refusal(self, refusal: Refused, request_id: Any = None, job_id: Any = None) -> web.Response:
+    def _refusal(self, refusal: Refused, request_id: Any = None, payer: Any = None,
+                 call: Call | None = None) -> web.Response:
+        """The refusal's answer; a 402 says how to pay `call` (agent/how_to_pay.py)."""
         if refusal.reason in (Reason.CHAIN_UNAVAILABLE, Reason.SERVICE_UNAVAILABLE, Reason.SERVICE_TIMEOUT):
             self.health.stale()  # a real call just failed: the next /health probes again
         self.metrics.requests.labels(outcome=refusal.reason.name.lower()).inc()
-        log.info("job=%s outcome=%s detail=%r", job_id, refusal.reason.name.lower(), refusal.detail)
-        return web.Response(body=refusal.body(request_id), status=refusal.reason.http_status,
-                            content_type="application/json")
+        log.info("%s outcome=%s detail=%r", payer, refusal.reason.name.lower(), refusal.detail)
+        payment = self.payments.required(refusal.reason, call) if refusal.reason.http_status == 402 else None
+        return web.Response(body=refusal.body(request_id, payment), status=refusal.reason.http_status,
+                            content_type="application/json",
+                            headers={PAYMENT_REQUIRED_HEADER: header_value(payment)} if payment else None)
 
     # ------------------------------------------------------------------ operations
     async def handle_spec(self, request: web.Request) -> web.Response:
@@ -159,7 +208,9 @@ class Agent:
         return web.json_response(report, status=200 if healthy else 503)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        text = self.metrics.render(await self.ledger.counts(), self.in_flight, self.follower.cursor)
+        self.metrics.set_trials(await self.ledger.trial_counts())
+        text = self.metrics.render(await self.ledger.counts(), self.in_flight, self.follower.cursor,
+                                   await self.ledger.channel_counts())
         return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -173,7 +224,8 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     await check_chain(w3, deployment, config.chain_url)
     contracts = bind(w3, deployment)
     domain = escrow_domain(deployment.chain_id, deployment.escrow)
-    document = build_spec(config)
+    modes = payment_modes(deployment, key.address, config.expiry_margin)
+    document = build_spec(config, modes)
     spec = spec_bytes(document)
     await check_registration(contracts.registry, contracts.token, key.address, config, spec_hash(spec))
     await check_gas(w3, key.address)
@@ -197,12 +249,46 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     claimer = Claimer(w3, contracts.escrow, key, deployment.chain_id, ledger, metrics,
                       batch_size=config.claim_batch_size, interval=config.claim_interval,
                       max_attempts=config.claim_max_attempts, receipt_timeout=config.claim_receipt_timeout,
-                      retry_window=config.retry_window, expiry_margin=config.expiry_margin)
+                      retry_window=config.retry_window, expiry_margin=config.expiry_margin,
+                      fee_policy=config.fee_policy(), replace_after_blocks=config.claim_replace_after_blocks)
     follower.on_rewind = claimer.forget_nonce
     upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
                         config.services_secret())
-    return Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
-                 claimer, metrics, spec)
+    trials = TrialGate(agent=key.address, ledger=ledger, lease_seconds=config.lease_seconds,
+                       chain_time=follower.chain_time,
+                       domain=channels_domain(deployment.chain_id, deployment.channels) if deployment.channels else None)
+    payments = HowToPay(modes, gate.price_of, cheapest_price(document))
+    agent = Agent(config, key, w3, contracts, domain, ReceiptSigner(key, domain), ledger, upstream, gate, follower,
+                  claimer, metrics, spec, trials, payments)
+    if deployment.channels:
+        await _channel_parts(agent, deployment, document)
+    return agent
+
+
+async def _channel_parts(agent: Agent, deployment: Deployment, document: dict) -> None:
+    """The ChannelEscrow's gate, receipts, events and claims (a deployment without one: jobs only)."""
+    config, ledger, follower, claimer = agent.config, agent.ledger, agent.follower, agent.claimer
+    freed = await ledger.release_channel_orphans()
+    if freed:
+        log.info("gave back %d channel call(s) in progress in an agent instance that is gone", freed)
+    channels = agent.contracts.channels
+    domain = channels_domain(deployment.chain_id, deployment.channels)
+
+    async def first_sight(channel_id: int) -> Any:
+        block = await follower.sight_block(f"channel {channel_id}")
+        return await read_channel(channels, channel_id, block), block
+
+    agent.channel_gate = ChannelGate(agent=agent.key.address, domain=domain, ledger=ledger, read_channel=first_sight,
+                                     price_of=call_pricer(config, document), expiry_margin=config.expiry_margin,
+                                     chain_time=follower.chain_time)
+    agent.channel_receipts = ReceiptSigner(agent.key, domain)
+    follower.channels = ChannelFollowing(agent.w3, channels, agent.key.address, ledger)
+    follower.channels.on_claim_needed = claimer.wake
+    claimer.channels = agent.channel_claims = ChannelClaims(
+        claimer, channels, ledger, agent.metrics, batch_size=config.claim_batch_size, interval=config.claim_interval,
+        threshold=config.channel_claim_threshold, expiry_margin=config.expiry_margin,
+        max_attempts=config.claim_max_attempts, answer_seconds=config.retry_window, chain_time=follower.chain_time)
+    follower.channels.on_blocks = agent.channel_claims.check_urgent
 
 
 AGENT = web.AppKey("agent", Agent)
@@ -221,6 +307,7 @@ def make_app(config: AgentConfig, new_ledger: bool = False) -> web.Application:
     app.router.add_get("/spec", _spec)
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/channels/{channel_id}", _channel_state)
     return app
 
 
@@ -259,6 +346,10 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     return await request.app[AGENT].handle_metrics(request)
+
+
+async def _channel_state(request: web.Request) -> web.Response:
+    return await request.app[AGENT].handle_channel_state(request)
 
 
 async def run_agent(config: AgentConfig, new_ledger: bool = False) -> None:

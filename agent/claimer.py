@@ -12,7 +12,8 @@ each taking the jobs served at least `retry_window` ago (and the agent up as lon
 answer a crash lost retry when it is back), or nearing expiry: until the claim is sent, a consumer
 who lost an answer gets it again by retrying, and sending the claim ends that (ledger.py);
 a failing chain is retried with exponential backoff. The nonce is kept locally and re-read
-from the chain after any failure.
+from the chain after any failure. Fees, and replacing a claim left waiting with a higher fee at
+the same nonce (its versions recorded under the first one's hash), are claim_replacement.py's.
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable, Literal
 
-from eth_account import Account
 from web3 import AsyncWeb3
-from web3.exceptions import TransactionNotFound
 
+from facemarket.agent.claim_replacement import ClaimSender, Dropped, Mined
 from facemarket.agent.escrow_reader import JOB_COMPLETED, read_job
 from facemarket.agent.signing_key import AgentKey
 from facemarket.agent.ledger import JobRecord, Ledger, State
 from facemarket.agent.metrics import Metrics
 from facemarket.contracts.escrow_job import JobState
-from facemarket.contracts.transactions import first_nonce, transaction_fields
+from facemarket.contracts.fees import FeePolicy
+from facemarket.contracts.transactions import first_nonce
 
 log = logging.getLogger("facemarket.agent.claimer")
 
@@ -45,17 +46,21 @@ def _hex(value: Any) -> str:
 class Claimer:
     def __init__(self, w3: AsyncWeb3, escrow: Any, key: AgentKey, chain_id: int, ledger: Ledger,
                  metrics: Metrics, *, batch_size: int, interval: float, max_attempts: int,
-                 receipt_timeout: float, retry_window: float = 0.0, expiry_margin: float = 0.0) -> None:
+                 receipt_timeout: float, retry_window: float = 0.0, expiry_margin: float = 0.0,
+                 fee_policy: FeePolicy = FeePolicy(), replace_after_blocks: int = 3) -> None:
         self.w3, self.escrow, self.key, self.chain_id = w3, escrow, key, chain_id
         self.ledger, self.metrics = ledger, metrics
         self.batch_size, self.interval = batch_size, interval
         self.max_attempts, self.receipt_timeout = max_attempts, receipt_timeout
         self.retry_window, self.expiry_margin = retry_window, expiry_margin
+        self.sender = ClaimSender(w3, key, chain_id, ledger, metrics, policy=fee_policy,
+                                  replace_after_blocks=replace_after_blocks)
         self.started = time.time()
         self.nonce: int | None = None
         self.healthy: bool | None = None
         self._served_since_round = 0
         self._wake = asyncio.Event()
+        self.channels: Any = None  # channel_claims.ChannelClaims: its rounds run in this claimer's
 
     def forget_nonce(self) -> None:
         """A rewind may have undone our transactions: read the nonce from the chain again."""
@@ -81,6 +86,8 @@ class Claimer:
                 log.warning("claim round failed: %s (%s); retrying in %.0fs", type(error).__name__, error, backoff)
                 self.healthy, self.nonce = False, None
                 delay, backoff = min(backoff, self.interval), min(backoff * 2, MAX_BACKOFF)
+            if self.channels is not None:  # a channel nearing its expiry is claimed in time
+                delay = min(delay, self.channels.seconds_to_urgent())
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
@@ -93,6 +100,12 @@ class Claimer:
         await self.settle_claiming()
         while batch := await self.ledger.claimable(self.batch_size, self.max_attempts, *self._claim_window()):
             await self._claim(batch)
+        if self.channels is not None:
+            await self.channels.claim_round()
+
+    def wake(self) -> None:
+        """Start a round now (a channel's unclaimed amount passed its threshold, its signer changed)."""
+        self._wake.set()
 
     def _claim_window(self) -> tuple[float, float]:
         """(served before, expiring before): the jobs whose consumers had their time to retry, and
@@ -107,69 +120,74 @@ class Claimer:
         for job in await self.ledger.in_state(State.CLAIMING):
             pending.setdefault(job.tx_hash, []).append(job)
         for tx_hash, jobs in pending.items():
-            receipt = await self._receipt(tx_hash)
-            if receipt is None and not await self._can_still_be_mined(tx_hash):
-                receipt = await self._receipt(tx_hash)  # mined between the two looks?
-                if receipt is None:
-                    log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
-                                "back to SERVED", tx_hash, len(jobs))
-                    self.metrics.claim_transactions.labels(result="dropped").inc()
-                    await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
-                    self.nonce = None
-            if receipt is not None:
-                await self._settle(jobs, receipt)
+            await self._follow(tx_hash, jobs, await self.sent_receipt(tx_hash))
+
+    async def _follow(self, tx_hash: str, jobs: list[JobRecord], receipt: dict | None | Literal[False]) -> None:
+        """Settle the jobs of a mined claim, put those of a dropped one back; None: still waiting."""
+        if receipt is False:
+            log.warning("claim %s is unknown to the chain or its nonce is used (dropped); %d jobs "
+                        "back to SERVED", tx_hash, len(jobs))
+            await self.ledger.back_to_served([j.job_id for j in jobs], count_attempt=False)
+        elif receipt is not None:
+            await self._settle(jobs, receipt)
+        else:
+            return
+        await self.forget(tx_hash)
 
     async def _claim(self, batch: list[JobRecord]) -> None:
         ids = [job.job_id for job in batch]
         call = self.escrow.functions.completeJobs(ids, [job.request_hash for job in batch],
                                                   [job.signature for job in batch])
+        tx_hash = await self.send(call, lambda tx_hash: self.ledger.mark_claiming(ids, tx_hash),
+                                  lambda: self.ledger.back_to_served(ids, count_attempt=False))
+        log.info("claim %s sent: %d jobs (%d..%d)", tx_hash, len(ids), ids[0], ids[-1])
+        await self._follow(tx_hash, batch, await self.wait_receipt(tx_hash))
+
+    async def send(self, call: Any, mark: Callable[[str], Awaitable[None]],
+                   unmark: Callable[[], Awaitable[None]]) -> str:
+        """Sign `call` as the agent's next transaction (ClaimSender: EIP-1559 fees where the node
+        has them), let `mark` record its hash durably, then send it (`unmark` when sending fails);
+        the hash, which names the claim whatever replacements follow. Job and channel claims
+        (channel_claims.py) share this: one nonce sequence."""
         if self.nonce is None:
             self.nonce = first_nonce(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
                                      await self.w3.eth.get_transaction_count(self.key.address, "latest"))
-        gas = await call.estimate_gas({"from": self.key.address})
-        tx = await call.build_transaction(transaction_fields(self.key.address, self.nonce, self.chain_id,
-                                                             await self.w3.eth.gas_price, gas))
-        signed = Account.sign_transaction(tx, self.key.private_key)
-        tx_hash = _hex(signed.hash)
-        await self.ledger.mark_claiming(ids, tx_hash)
+        first = await self.sender.sign(call, self.nonce)
+        await mark(first.tx_hash)
         try:
-            await self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            await self.sender.send(first)
         except Exception:
-            await self.ledger.back_to_served(ids, count_attempt=False)
+            await unmark()
+            await self.sender.forget(first.tx_hash)
             raise
         self.nonce += 1
         self.metrics.claim_transactions.labels(result="sent").inc()
-        log.info("claim %s sent: %d jobs (%d..%d), nonce %d", tx_hash, len(ids), ids[0], ids[-1], tx["nonce"])
-        receipt = await self._wait_receipt(tx_hash)
-        if receipt is not None:
-            await self._settle(batch, receipt)
+        log.debug("transaction %s sent with nonce %d", first.tx_hash, first.tx["nonce"])
+        return first.tx_hash
 
-    async def _wait_receipt(self, tx_hash: str) -> dict | None:
-        deadline = time.monotonic() + self.receipt_timeout
-        while time.monotonic() < deadline:
-            receipt = await self._receipt(tx_hash)
-            if receipt is not None:
-                return receipt
-            await asyncio.sleep(0.2)
-        log.warning("claim %s: no receipt after %.0fs; will check again next round", tx_hash, self.receipt_timeout)
-        return None
+    async def wait_receipt(self, tx_hash: str) -> dict | None | Literal[False]:
+        """Follow a claim just sent for up to `receipt_timeout` (replacing it as it waits): its
+        receipt, None while it may still be mined, False when it was dropped."""
+        receipt = self._receipt_of(tx_hash, await self.sender.wait(tx_hash, self.receipt_timeout))
+        if receipt is None:
+            log.warning("claim %s: no receipt after %.0fs; will check again next round", tx_hash, self.receipt_timeout)
+        return receipt
 
-    async def _receipt(self, tx_hash: str) -> dict | None:
-        try:
-            return await self.w3.eth.get_transaction_receipt(tx_hash)
-        except TransactionNotFound:
-            return None
+    async def sent_receipt(self, tx_hash: str) -> dict | None | Literal[False]:
+        """Where a claim sent earlier stands (replacing it when it waited too long): its receipt,
+        None while it may still be mined, False when it was dropped."""
+        return self._receipt_of(tx_hash, await self.sender.check(tx_hash))
 
-    async def _can_still_be_mined(self, tx_hash: str) -> bool:
-        """A transaction without a receipt is alive while the node knows it and its nonce is not
-        used by another mined transaction of ours."""
-        try:
-            tx = await self.w3.eth.get_transaction(tx_hash)
-        except TransactionNotFound:
+    async def forget(self, tx_hash: str) -> None:
+        """The claim's rows are settled or back to be claimed: its replacement versions are history."""
+        await self.sender.forget(tx_hash)
+
+    def _receipt_of(self, tx_hash: str, outcome: Mined | Dropped | None) -> dict | None | Literal[False]:
+        if isinstance(outcome, Dropped):
+            self.metrics.claim_transactions.labels(result="dropped").inc()
+            self.nonce = None
             return False
-        if tx is None:
-            return False
-        return tx["nonce"] >= await self.w3.eth.get_transaction_count(self.key.address, "latest")
+        return outcome.receipt if isinstance(outcome, Mined) else None
 
     async def _settle(self, jobs: list[JobRecord], receipt: dict) -> None:
         """Record what a mined claim did to each of its jobs."""

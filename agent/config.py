@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from facemarket.agent.token_prices import price_units
+from facemarket.contracts.fees import FeePolicy, gwei_to_wei
 from facemarket.contracts.param_prices import highest
 
 from facemarket.services.auth import SecretError, read_secret
@@ -108,8 +109,22 @@ class AgentConfig:
         "Jobs per completeJobs transaction."))
     claim_max_attempts: int = _setting(5, section="claimer", bound="positive", help=(
         "Claims of one job that fail before it is given up (logged, stays in the ledger)."))
+    channel_claim_threshold: int = _setting(100_000_000, section="claimer", bound="positive", help=(
+        "Token units served on one channel and not claimed yet that start a claim before claim_interval\n"
+        "(channels are claimed every claim_interval anyway, and at once near their expiry)."))
     claim_receipt_timeout: float = _setting(120.0, section="claimer", bound="positive", help=(
-        "Seconds to wait for a claim transaction's receipt before treating it as dropped."))
+        "Seconds a claim round waits for a claim's receipt (replacing it as it waits); a claim still\n"
+        "waiting is looked at again each round."))
+    claim_replace_after_blocks: int = _setting(3, section="claimer", bound="positive", help=(
+        "Blocks a claim may wait unmined before it is sent again at the same nonce with a higher fee\n"
+        "(12.5% more, or today's fee where higher); one the node dropped is sent again at once."))
+    claim_min_tip_gwei: float = _setting(0.0, section="claimer", bound="non_negative", help=(
+        "Least priority fee (tip) a claim offers, in gwei; the node's eth_maxPriorityFeePerGas when higher.\n"
+        "Claims pay EIP-1559 fees (2 x base fee + tip at most) where the chain has a base fee, its gas\n"
+        "price elsewhere."))
+    claim_max_fee_gwei: float = _setting(0.0, section="claimer", bound="non_negative", help=(
+        "Most a claim may pay per gas, in gwei, replacements included (0: no cap). A claim held by the\n"
+        "cap waits (logged, `stuck` in the claim metrics) until fees fall or the cap is raised."))
     retry_window: float = _setting(10.0, section="claimer", bound="non_negative", help=(
         "Seconds after serving a call (and after a start) before its job is claimed: until then a client\n"
         "that lost the answer gets it again by retrying (same job, body and signature); the claim makes\n"
@@ -153,6 +168,11 @@ class AgentConfig:
         prefix = method + ":"
         return {tuple(key[len(prefix):].split("=", 1)): price  # type: ignore[misc]
                 for key, price in self.prices.items() if key.startswith(prefix)}
+
+    def fee_policy(self) -> FeePolicy:
+        """The claims' fee limits in wei (contracts/fees.py)."""
+        return FeePolicy(min_tip=gwei_to_wei(self.claim_min_tip_gwei),
+                         max_fee=gwei_to_wei(self.claim_max_fee_gwei) or None)
 
     def password(self) -> str:
         """The keystore password: the password file, else `FACEMARKET_AGENT_PASSWORD`

@@ -44,6 +44,7 @@ class Follower:
         self.head_time: int | None = None  # the head block's timestamp
         self.head_seen_at = 0.0            # time.monotonic() when the head block was first seen
         self.on_rewind: Callable[[], None] = lambda: None  # the claimer's nonce may be undone too
+        self.channels: Any = None  # channel_events.ChannelFollowing: channel events ride on these ranges
 
     @property
     def cursor(self) -> int:
@@ -57,15 +58,18 @@ class Follower:
         funded it, so a rewind that undoes the funding forgets the job. With no confirmations
         that costs one eth_blockNumber more on a job's first sight; otherwise the last poll's head
         less the confirmations serves."""
+        block = await self.sight_block(f"job {job_id}")
+        return await read_job(escrow, job_id, block), block
+
+    async def sight_block(self, what: str) -> int:
+        """The block to read something the ledger does not know yet at (a job, a channel)."""
         if self.confirmations == 0 or self.head is None:
             try:
                 head = await self.w3.eth.block_number
             except Exception as error:  # as read_job says it: the call is refused, uncharged
-                raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading job {job_id} failed ({type(error).__name__})") from error
-            block = max(head - self.confirmations, 0)
-        else:
-            block = max(self.head - self.confirmations, 0)
-        return await read_job(escrow, job_id, block), block
+                raise Refused(Reason.CHAIN_UNAVAILABLE, f"reading {what} failed ({type(error).__name__})") from error
+            return max(head - self.confirmations, 0)
+        return max(self.head - self.confirmations, 0)
 
     def chain_time(self) -> float:
         """The chain's clock without a round trip: the head block's timestamp plus the time since
@@ -116,6 +120,8 @@ class Follower:
             first = self.cursor + 1
             last = min(first + self.log_range - 1, target)
             await self._read_range(first, last)
+            if self.channels is not None:
+                await self.channels.read_range(first, last)
             block = await self.w3.eth.get_block(last)
             self.checkpoints = (self.checkpoints + [(last, "0x" + bytes(block["hash"]).hex())])[-KEEP_CHECKPOINTS:]
             await self.ledger.set_meta(CHECKPOINTS_KEY, json.dumps(self.checkpoints))
@@ -130,6 +136,8 @@ class Follower:
         while self.checkpoints and await self._block_hash(self.checkpoints[-1][0]) != self.checkpoints[-1][1]:
             self.checkpoints.pop()
         undone, forgotten = await self.ledger.rewind(self.cursor)
+        if self.channels is not None:
+            await self.channels.rewind(self.cursor)
         await self.ledger.set_meta(CHECKPOINTS_KEY, json.dumps(self.checkpoints))
         self.metrics.reorgs.inc()
         self.on_rewind()

@@ -147,6 +147,11 @@ class Call:
         return self._parsed
 
     @property
+    def parsed_already(self) -> bool:
+        """Whether the body was parsed (so its method and params cost nothing more to read)."""
+        return self._parsed is not None
+
+    @property
     def request_id(self) -> Any:
         """The request's id for a refusal (None when the body was never parsed)."""
         return None if self._parsed is None else self._parsed[1]

@@ -58,7 +58,7 @@ async def _gas(w3: AsyncWeb3, agent: str) -> tuple[int | None, bool | None]:
 
 
 async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: Ledger, follower: Follower,
-                        claimer: Claimer) -> tuple[bool, dict[str, Any]]:
+                        claimer: Claimer, channels: bool = False) -> tuple[bool, dict[str, Any]]:
     """(healthy, report): healthy (HTTP 200) when chain, service and ledger all answer, so the
     agent can take paid calls; a follower or claimer in trouble, or an agent without ETH for its
     claims' gas, makes the status "degraded" (each in `reasons`) without taking the agent out of
@@ -66,6 +66,8 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
     head, service_ok, ledger_ok, (eth, pays_gas) = await asyncio.gather(
         _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent))
     counts = await ledger.counts() if ledger_ok else {}
+    channel_counts = await ledger.channel_counts() if ledger_ok and channels else None
+    trials = await ledger.trial_counts() if ledger_ok else {}
     healthy = head is not None and service_ok and ledger_ok
     reasons = [why for why, bad in (
         ("the chain does not answer", head is None), ("the service does not answer", not service_ok),
@@ -82,9 +84,12 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
         "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor,
                   "follower_ok": follower.healthy is not False},
         "service": {"reachable": service_ok},
-        "ledger": {"writable": ledger_ok, "jobs": counts},
+        "ledger": {"writable": ledger_ok, "jobs": counts, "trials": trials},
         "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),
                    "failed": counts.get("FAILED", 0), "claimer_ok": claimer.healthy is not False},
+        # token units as strings (uint256), counts as numbers; null: the agent takes no channels
+        "channels": channel_counts and {key: str(value) if key in ("served", "claimed", "unclaimed") else value
+                                        for key, value in channel_counts.items()},
     }
 
 

@@ -15,6 +15,11 @@ Why CLAIMED and REFUNDED remember their block and the state before: with few con
 reorg can undo the block that settled a job; `rewind` then puts the job back (CLAIMED → SERVED,
 so it is claimed again; REFUNDED → what it was) and forgets jobs funded only in undone blocks.
 
+Why a claim's sends have a table of their own (`claim_sends`): a claim left waiting is sent again
+at the same nonce with a higher fee (agent/claim_replacement.py), and any of its versions may be
+the one mined; the rows it claims hold the first version's hash while CLAIMING, and every version
+is recorded under that hash, signed, before it is sent. Job claims and channel claims share it.
+
 The ledger belongs to one deployment (chain id, escrow, the escrow's deployment block): see
 ledger_binding.py. Files of an older schema are migrated in place (`_migrate`).
 
@@ -45,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from facemarket.agent.channel_ledger import CHANNEL_SCHEMA, AsyncChannelLedger, ChannelStore
+from facemarket.agent import trial_ledger
 from facemarket.services.private_files import private_file
 from facemarket.services.sqlite_transaction import transaction
 
@@ -106,6 +113,18 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class ClaimSend:
+    """One version of a claim transaction: `claim` is the first version's hash, `tx` the
+    unsigned transaction (to, data, gas, nonce, fee fields), `raw` the signed bytes."""
+
+    tx_hash: str
+    claim: str
+    sent_block: int
+    tx: dict
+    raw: bytes
+
+
+@dataclass(frozen=True)
 class SeenJob:
     """A funded job of this agent as read from the chain (event or getJob)."""
 
@@ -136,6 +155,14 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state_expiry ON jobs (state, expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claim_sends (
+    tx_hash    TEXT PRIMARY KEY,
+    claim      TEXT NOT NULL,     -- the first version's hash (what the claimed rows hold)
+    sent_block INTEGER NOT NULL,  -- the chain's head when this version was sent
+    tx         TEXT NOT NULL,     -- the unsigned transaction, JSON
+    raw        BLOB NOT NULL      -- the signed transaction, to send again if the node forgot it
+);
+CREATE INDEX IF NOT EXISTS claim_sends_by_claim ON claim_sends (claim);
 """
 # After the migration (settled_block may be a new column): the follower checks each block range it
 # reads against what the ledger says happened there (`confirm_range`).
@@ -143,7 +170,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_block ON jobs (block);
 CREATE INDEX IF NOT EXISTS jobs_by_settled_block ON jobs (settled_block);
 """
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0: before settled_block / settled_from; 1: before reserved_by
+SCHEMA_VERSION = 3  # PRAGMA user_version; 0: before settled_block / settled_from; 1: before reserved_by;
+# 2: before the channel tables (channel_ledger.py; created by CHANNEL_SCHEMA)
 # reserved_by: the instance (host:pid:nonce) holding a reservation, so a restarted agent frees
 # what its dead predecessor held instead of refusing that job for the whole lease.
 _ADDED_COLUMNS = {"settled_block": "INTEGER", "settled_from": "TEXT", "reserved_by": "TEXT"}
@@ -155,8 +183,10 @@ def _record(row: tuple) -> JobRecord:
     return JobRecord(row[0], row[1], int(row[2]), row[3], row[4], State(row[5]), *row[6:])
 
 
-class SqliteLedger:
+class SqliteLedger(ChannelStore):
     """The ledger's statements over one SQLite connection (use from a single thread)."""
+
+    alive = staticmethod(_alive)  # whether a reservation's instance may still run (channels use it too)
 
     def __init__(self, path: Path) -> None:
         private_file(Path(path))  # signatures and answers: the owner's only
@@ -165,8 +195,10 @@ class SqliteLedger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(_SCHEMA)
+        self.db.executescript(CHANNEL_SCHEMA)
         self._migrate()
         self.db.executescript(_INDEXES)
+        self.db.executescript(trial_ledger.SCHEMA)
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def _migrate(self) -> None:
@@ -295,6 +327,13 @@ class SqliteLedger:
                 "settled_block = CASE WHEN state = ?1 THEN MIN(settled_block, ?2) ELSE ?2 END, "
                 "state = ?1, response = NULL, lease_until = NULL, updated_at = ?3 WHERE job_id = ?4",
                 [(str(target), block, time.time(), job_id) for job_id, block in jobs])
+            # the follower may settle a claim's jobs before the claimer sees its receipt: the
+            # versions of a claim that holds no CLAIMING job any more are history
+            self.db.execute(
+                "DELETE FROM claim_sends WHERE claim IN (SELECT tx_hash FROM jobs WHERE job_id IN "
+                "(SELECT value FROM json_each(?))) AND claim NOT IN "
+                "(SELECT tx_hash FROM jobs WHERE state = 'CLAIMING' AND tx_hash IS NOT NULL)",
+                (json.dumps([job_id for job_id, _ in jobs]),))
 
     def back_to_served(self, job_ids: list[int], count_attempt: bool) -> None:
         """A claim failed or was dropped: the jobs wait for the next round."""
@@ -350,6 +389,25 @@ class SqliteLedger:
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
 
+    def record_claim_send(self, send: ClaimSend) -> None:
+        """Remember a version of a claim before it is sent."""
+        self.db.execute("INSERT OR REPLACE INTO claim_sends (tx_hash, claim, sent_block, tx, raw) VALUES (?, ?, ?, ?, ?)",
+                        (send.tx_hash, send.claim, send.sent_block, json.dumps(send.tx), send.raw))
+
+    def claim_sends(self, claim: str) -> list[ClaimSend]:
+        """Every version of the claim whose first version is `claim`, the first first."""
+        rows = self.db.execute("SELECT tx_hash, claim, sent_block, tx, raw FROM claim_sends WHERE claim = ? "
+                               "ORDER BY rowid", (claim,)).fetchall()
+        return [ClaimSend(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+
+    def forget_claim_sends(self, claim: str) -> None:
+        """The claim is settled (mined, or dropped and its rows back to be claimed again)."""
+        self.db.execute("DELETE FROM claim_sends WHERE claim = ?", (claim,))
+
+    def forget_claim_send(self, tx_hash: str) -> None:
+        """One version the node refused: it can never be mined."""
+        self.db.execute("DELETE FROM claim_sends WHERE tx_hash = ?", (tx_hash,))
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
@@ -359,7 +417,7 @@ class SqliteLedger:
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
 
-class Ledger:
+class Ledger(AsyncChannelLedger):
     """The async ledger: every call runs `SqliteLedger` on the ledger's own thread.
 
     Why not `run_in_executor` / `asyncio.to_thread` on one thread (or aiosqlite, which works
@@ -467,6 +525,18 @@ class Ledger:
     async def counts(self) -> dict[str, int]:
         return await self._run(self._store.counts)
 
+    async def record_claim_send(self, send: ClaimSend) -> None:
+        await self._run(self._store.record_claim_send, send)
+
+    async def claim_sends(self, claim: str) -> list[ClaimSend]:
+        return await self._run(self._store.claim_sends, claim)
+
+    async def forget_claim_sends(self, claim: str) -> None:
+        await self._run(self._store.forget_claim_sends, claim)
+
+    async def forget_claim_send(self, tx_hash: str) -> None:
+        await self._run(self._store.forget_claim_send, tx_hash)
+
     async def get_meta(self, key: str) -> str | None:
         return await self._run(self._store.get_meta, key)
 
@@ -476,6 +546,20 @@ class Ledger:
     async def close(self) -> None:
         await self._run(self._store.close)
         self._thread.join()
+
+    # Trial calls (agent/trial_ledger.py), on this thread and connection like the rest.
+    async def trial_reserve(self, call: trial_ledger.TrialCallKey,
+                            lease_seconds: float) -> tuple[trial_ledger.Outcome, bytes | None]:
+        return await self._run(trial_ledger.reserve, self._store.db, call, lease_seconds)
+
+    async def trial_release(self, call: trial_ledger.TrialCallKey) -> None:
+        await self._run(trial_ledger.release, self._store.db, call)
+
+    async def trial_served(self, call: trial_ledger.TrialCallKey, response: bytes) -> bool:
+        return await self._run(trial_ledger.mark_served, self._store.db, call, response)
+
+    async def trial_counts(self) -> dict[str, int]:
+        return await self._run(trial_ledger.counts, self._store.db)
 
 
 def _settle(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:

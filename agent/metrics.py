@@ -49,8 +49,23 @@ class Metrics:
         self.in_flight = Gauge("facemarket_agent_in_flight", "Paid calls being served now.", registry=registry)
         self.follower_block = Gauge("facemarket_agent_follower_block", "Last block whose events are in the ledger.",
                                     registry=registry)
+        self.trial_calls = Gauge("facemarket_agent_trial_calls", "Free trial calls in the ledger (served, "
+                                 "in_progress) and the grants seen (grants).", ["state"], registry=registry)
+        self.channels = Gauge("facemarket_agent_channels", "Payment channels in the ledger (open, closed).",
+                              ["state"], registry=registry)
+        self.channel_units = Gauge("facemarket_agent_channel_units",
+                                   "Token units on channels: served (completed calls), claimed, unclaimed.",
+                                   ["kind"], registry=registry)
+        self.channel_calls = Gauge("facemarket_agent_channel_calls", "Channel calls in the ledger by state.",
+                                   ["state"], registry=registry)
 
-    def render(self, ledger_counts: dict[str, int], in_flight: int, follower_block: int) -> bytes:
+    def set_trials(self, counts: dict[str, int]) -> None:
+        """The trial gauge from the ledger's trial counts (agent/trial_ledger.py `counts`)."""
+        for state, count in counts.items():
+            self.trial_calls.labels(state=state).set(count)
+
+    def render(self, ledger_counts: dict[str, int], in_flight: int, follower_block: int,
+               channel_counts: dict[str, int] | None = None) -> bytes:
         """The exposition text (format 0.0.4), with the gauges set from what the caller read."""
         self.ledger_jobs.clear()  # a state no job is in any more is not reported
         for state, count in sorted(ledger_counts.items()):
@@ -58,4 +73,11 @@ class Metrics:
         self.claims_pending.set(ledger_counts.get("SERVED", 0) + ledger_counts.get("CLAIMING", 0))
         self.in_flight.set(in_flight)
         self.follower_block.set(follower_block)
+        if channel_counts is not None:
+            self.channels.labels(state="open").set(channel_counts["channels"] - channel_counts["closed"])
+            self.channels.labels(state="closed").set(channel_counts["closed"])
+            for kind in ("served", "claimed", "unclaimed"):
+                self.channel_units.labels(kind=kind).set(channel_counts[kind])
+            self.channel_calls.labels(state="RESERVED").set(channel_counts["calls_in_progress"])
+            self.channel_calls.labels(state="SERVED").set(channel_counts["calls_served"])
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from coincurve import PrivateKey
 
 from facemarket.agent.signing_key import AgentKey
-from facemarket.contracts.typed_messages import Domain, receipt_digest
+from facemarket.contracts.typed_messages import Domain, channel_receipt_digest, receipt_digest
 from facemarket.contracts.typed_messages import request_hash as body_hash
 
 
@@ -27,6 +27,13 @@ class ReceiptSigner:
 
     def header(self, job_id: int, request_hash: bytes, response: bytes) -> str:
         """0x + 65 bytes hex (r ‖ s ‖ v, v in {27, 28}) over (jobId, requestHash, keccak256(response))."""
-        signature = self._key.sign_recoverable(receipt_digest(self.domain, job_id, request_hash, body_hash(response)),
-                                               hasher=None)
+        return self._sign(receipt_digest(self.domain, job_id, request_hash, body_hash(response)))
+
+    def channel_header(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> str:
+        """`X-Channel-Receipt`: the ChannelReceipt over (channelId, amount, requestHash,
+        keccak256(response)); `domain` is then the ChannelEscrow's."""
+        return self._sign(channel_receipt_digest(self.domain, channel_id, amount, request_hash, body_hash(response)))
+
+    def _sign(self, digest: bytes) -> str:
+        signature = self._key.sign_recoverable(digest, hasher=None)
         return "0x" + signature[:64].hex() + format(signature[64] + 27, "02x")

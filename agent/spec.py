@@ -26,11 +26,11 @@ from facemarket.services.openrpc_methods import BOX_SCHEMA, openrpc_methods
 FACE_SERVICES_METHODS: list[dict[str, Any]] = openrpc_methods(method_table())
 
 
-def build_spec(config: AgentConfig) -> dict[str, Any]:
+def build_spec(config: AgentConfig, modes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The OpenRPC document: the service's methods (from `spec_file` or the face services),
     each with `x-price` (token units per call; `x-price-when` lists parameter prices, the
-    highest matching one applies, an absent parameter matching as its schema default), and the
-    agent's payment errors."""
+    highest matching one applies, an absent parameter matching as its schema default), the
+    agent's payment errors and its payment `modes` (agent/how_to_pay.py)."""
     if config.spec_file is not None:
         base = json.loads(Path(config.spec_file).read_text())
         methods, info = base.get("methods", []), base.get("info", {})
@@ -55,7 +55,8 @@ def build_spec(config: AgentConfig) -> dict[str, Any]:
                  "x-payment": {"headers": [JOB_ID_HEADER, JOB_SIGNATURE_HEADER], "defaultPrice": config.price,
                                "receiptHeader": RECEIPT_HEADER,
                                # a job closer than this to its expiry is refused: clients size jobs by it
-                               "expiryMarginSeconds": config.expiry_margin}},
+                               "expiryMarginSeconds": config.expiry_margin,
+                               **({"modes": modes} if modes is not None else {})}},
         "methods": [priced(method) for method in methods],
         "components": {"schemas": {"Box": BOX_SCHEMA}},
     }

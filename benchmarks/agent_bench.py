@@ -2,11 +2,12 @@
 
 Starts, on free ports, a local Ganache with the contracts, the face services and the agent
 (`facemarket agent run`, claims deferred so the chain stays out of the measurement). Jobs are
-opened up front in bulk (`createAndFundJobs`) and their invocations signed before the clock
-starts, so the figures measure the agent, not the chain or the client's signing. Prints, in one
-run: the median latency of one client and the calls per second of concurrent clients, for
-`find_face` (dlib_hog, a 640x427 photo) and for `ping` (no work: the gate's own cost), direct
-and through the agent, with the ratios. Everything runs on this machine: client, agent and
+opened up front in bulk (`createAndFundJobs`), one channel per method is opened, and the
+invocations and vouchers are signed before the clock starts, so the figures measure the agent,
+not the chain or the client's signing. Prints, in one run: the median latency of one client
+(taking turns across the paths) and the calls per second of concurrent clients, for `find_face`
+(dlib_hog, a 640x427 photo), `face_identity` (the same photo) and `ping` (no work: the gate's own
+cost), direct, paid by a job and paid from a channel, with the ratios. Everything runs on this machine: client, agent and
 service share the cores, so the paid `ping` figure is a lower bound for the gate.
 
     .venv/bin/python benchmarks/agent_bench.py [--ping-calls 4000] [--face-calls 200] [--clients 32]
@@ -38,7 +39,8 @@ from facemarket.contracts.bind import bind
 from facemarket.contracts.deploy import deploy_all
 from facemarket.contracts.localchain import LocalChain
 from facemarket.contracts.transactions import call, send
-from facemarket.contracts.typed_messages import escrow_domain, request_hash, sign_invocation
+from facemarket.contracts.typed_messages import (channels_domain, escrow_domain, request_hash, sign_invocation,
+                                                 sign_voucher)
 from facemarket.services.auth import credentials, new_secret, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,29 +117,32 @@ def agent_seconds(agent_url: str) -> dict[str, float]:
             and name.endswith(("_sum", "_count"))}
 
 
-def compare(direct_url: str, agent_url: str, direct: list, paid: list, clients: int, sequential: int,
-            agent_pid: int) -> dict[str, float]:
-    """One client alternating direct and paid calls (so both see the same machine load), then
-    calls/s of each path with `clients` concurrent clients, and the agent's CPU per paid call."""
-    one_direct, one_paid = [], []
-    before = agent_seconds(agent_url)
+def compare(direct_url: str, agent_url: str, paths: dict[str, list], clients: int, sequential: int,
+            agent_pid: int) -> dict[str, dict[str, float]]:
+    """Per path ("direct", then the paid ones): one client taking turns across the paths (so all
+    see the same machine load) for the median latency, then each path's calls/s with `clients`
+    concurrent clients, and for the paid paths the agent's CPU, gate and service time per call
+    in that concurrent phase (from its /metrics)."""
+    singles: dict[str, list[float]] = {path: [] for path in paths}
     for n in range(sequential):
-        one_direct += asyncio.run(run_calls(direct_url, direct[n:n + 1], 1))[0]
-        one_paid += asyncio.run(run_calls(agent_url, paid[n:n + 1], 1))[0]
-    after = agent_seconds(agent_url)
+        for path, requests in paths.items():
+            singles[path] += asyncio.run(run_calls(direct_url if path == "direct" else agent_url,
+                                                   requests[n:n + 1], 1))[0]
+    rows = {}
+    for path, requests in paths.items():
+        before, cpu_before = agent_seconds(agent_url), cpu_seconds(agent_pid)
+        many, wall = asyncio.run(run_calls(direct_url if path == "direct" else agent_url, requests[sequential:],
+                                           clients))
+        after, agent_cpu = agent_seconds(agent_url), cpu_seconds(agent_pid) - cpu_before
 
-    def mean_ms(name: str) -> float:
-        count = after[f"{name}_count"] - before[f"{name}_count"]
-        return 1000 * (after[f"{name}_sum"] - before[f"{name}_sum"]) / count
-    many_direct, wall_direct = asyncio.run(run_calls(direct_url, direct[sequential:], clients))
-    cpu_before = cpu_seconds(agent_pid)
-    many_paid, wall_paid = asyncio.run(run_calls(agent_url, paid[sequential:], clients))
-    agent_cpu = cpu_seconds(agent_pid) - cpu_before
-    return {"direct_ms": statistics.median(one_direct) * 1000, "paid_ms": statistics.median(one_paid) * 1000,
-            "direct_rate": len(many_direct) / wall_direct, "paid_rate": len(many_paid) / wall_paid,
-            "agent_cpu_ms": 1000 * agent_cpu / len(many_paid),
-            "gate_ms": mean_ms("facemarket_agent_gate_seconds"),
-            "upstream_ms": mean_ms("facemarket_agent_upstream_seconds")}
+        def mean_ms(name: str) -> float:
+            count = after[f"{name}_count"] - before[f"{name}_count"]
+            return 1000 * (after[f"{name}_sum"] - before[f"{name}_sum"]) / count if count else 0.0
+        rows[path] = {"ms": statistics.median(singles[path]) * 1000, "rate": len(many) / wall,
+                      "agent_cpu_ms": 1000 * agent_cpu / len(many),
+                      "gate_ms": mean_ms("facemarket_agent_gate_seconds"),
+                      "upstream_ms": mean_ms("facemarket_agent_upstream_seconds")}
+    return rows
 
 
 @dataclass
@@ -168,6 +173,22 @@ class BenchMarket:
         return [(b, {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + sign_invocation(
             self.consumer.key, domain, job_id, self.agent_key.address, request_hash(b)).hex()})
             for job_id, b in zip(job_ids, bodies)]
+
+    def channel_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600) -> list[tuple[bytes, dict]]:
+        """(body, payment headers) for each body, all on one channel opened for them: the n-th
+        voucher is for n+1 prices (cumulative), signed before the clock starts."""
+        channels = self.contracts.channels
+        domain = channels_domain(self.deployment.chain_id, self.deployment.channels)
+        deposit = PRICE * len(bodies)
+        call(self.w3, self.consumer, self.contracts.token.functions.approve(channels.address, deposit))
+        channel_id = channels.functions.nextChannelId().call()
+        call(self.w3, self.consumer, channels.functions.openChannel(
+            self.agent_key.address, self.consumer.address, deposit,
+            self.w3.eth.get_block("latest")["timestamp"] + expires_in))
+        return [(b, {"X-Channel-Id": str(channel_id), "X-Channel-Amount": str(PRICE * (n + 1)),
+                     "X-Channel-Signature": "0x" + sign_voucher(self.consumer.key, domain, channel_id, PRICE * (n + 1),
+                                                                request_hash(b)).hex()})
+                for n, b in enumerate(bodies)]
 
     def wait_for_follower(self, wanted: int, timeout: float = 120) -> int:
         """Wait until the agent's ledger holds `wanted` jobs (paid calls then need no chain read)."""
@@ -242,46 +263,53 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients for calls/s")
     parser.add_argument("--face-clients", type=int, default=4)
     args = parser.parse_args()
-    total_jobs = 2 * (args.ping_calls + args.face_calls) + 100
-    with bench_market(total_jobs) as market:
+    face_methods = ("find_face", "face_identity")
+    total_jobs = 2 * (args.ping_calls + len(face_methods) * args.face_calls) + 100
+    with bench_market(2 * total_jobs) as market:  # tokens for the jobs and as much again for the channels
         direct_url, agent_url, agent = market.direct_url, market.agent_url, market.agent
-        print(f"opening {total_jobs // 2} jobs in bulk and signing their invocations ...", flush=True)
+        print(f"opening {total_jobs // 2} jobs in bulk and one channel per method, signing invocations and "
+              "vouchers ...", flush=True)
         image = base64.b64encode(PHOTO.read_bytes()).decode()
-        plans = {"ping": (None, args.ping_calls), "find_face": ({"image": image, "algorithm": "dlib_hog"}, args.face_calls)}
-        calls: dict[str, tuple[list, list]] = {}
+        plans = {"ping": (None, args.ping_calls),
+                 **{method: ({"image": image, "algorithm": "dlib_hog"} if method == "find_face" else {"image": image},
+                             args.face_calls) for method in face_methods}}
+        calls: dict[str, dict[str, list]] = {}
         for method, (params, count) in plans.items():
             bodies = [body(method, params, n) for n in range(count)]
-            calls[method] = ([(b, market.services_credentials) for b in bodies],  # direct: as the agent sends them
-                             market.paid_requests(bodies))
-        wanted = args.ping_calls + args.face_calls
+            calls[method] = {"direct": [(b, market.services_credentials) for b in bodies],  # as the agent sends them
+                             "job": market.paid_requests(bodies), "channel": market.channel_requests(bodies)}
+        wanted = args.ping_calls + len(face_methods) * args.face_calls
         print(f"the agent's follower has {market.wait_for_follower(wanted)} jobs in its ledger\n", flush=True)
 
         rows = []
-        for method, clients, sequential in (("find_face", args.face_clients, min(50, args.face_calls // 2)),
+        for method, clients, sequential in (*((m, args.face_clients, min(50, args.face_calls // 2)) for m in face_methods),
                                             ("ping", args.clients, min(300, args.ping_calls // 4))):
-            direct_requests, paid_requests = calls[method]
-            asyncio.run(run_calls(direct_url, direct_requests[:5], 1))  # warm-up, not measured
-            rows.append((method, clients, compare(direct_url, agent_url, direct_requests, paid_requests,
-                                                  clients, sequential, agent.pid)))
+            asyncio.run(run_calls(direct_url, calls[method]["direct"][:5], 1))  # warm-up, not measured
+            rows.append((method, clients, compare(direct_url, agent_url, calls[method], clients, sequential,
+                                                  agent.pid)))
 
-        print(f"{'call':<10} {'path':<12} {'median ms, 1 client':>20} {'calls/s':>9} {'clients':>8} "
-              f"{'agent CPU ms/call':>18}")
-        for method, clients, r in rows:
-            print(f"{method:<10} {'direct':<12} {r['direct_ms']:>20.2f} {r['direct_rate']:>9.0f} {clients:>8}")
-            print(f"{method:<10} {'paid, agent':<12} {r['paid_ms']:>20.2f} {r['paid_rate']:>9.0f} {clients:>8} "
-                  f"{r['agent_cpu_ms']:>18.3f}")
+        print(f"{'call':<14} {'path':<14} {'median ms, 1 client':>20} {'calls/s':>9} {'clients':>8} "
+              f"{'agent CPU ms/call':>18} {'gate ms':>8}")
+        for method, clients, paths in rows:
+            for path, r in paths.items():
+                paid = path != "direct"
+                print(f"{method:<14} {path if not paid else path + ', agent':<14} {r['ms']:>20.2f} {r['rate']:>9.0f} "
+                      f"{clients:>8} " + (f"{r['agent_cpu_ms']:>18.3f} {r['gate_ms']:>8.3f}" if paid else ""))
         print()
-        for method, _, r in rows:
-            print(f"{method}: inside the agent, one client: gate {r['gate_ms']:.2f} ms, service call "
-                  f"{r['upstream_ms']:.2f} ms (means, from the agent's /metrics)")
-        for method, _, r in rows:
-            added = r["paid_ms"] - r["direct_ms"]
-            print(f"{method}: the agent adds {added:.2f} ms at the median ({100 * added / r['direct_ms']:.1f}% of "
-                  f"the direct call); calls/s ratio agent/direct {r['paid_rate'] / r['direct_rate']:.2f}")
-        ping = rows[1][2]
-        print(f"paid ping: {ping['paid_rate']:.0f} paid calls/s measured with client, agent, service and chain "
-              f"sharing {os.cpu_count()} cores; the agent spent {ping['agent_cpu_ms']:.3f} ms CPU per paid call, "
-              f"i.e. {1000 / ping['agent_cpu_ms']:.0f} paid calls/s per core for the gate (goal > 1000)")
+        for method, _, paths in rows:
+            direct = paths["direct"]
+            for path in ("job", "channel"):
+                r = paths[path]
+                added = r["ms"] - direct["ms"]
+                print(f"{method} on a {path}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
+                      f"of the direct call); calls/s ratio agent/direct {r['rate'] / direct['rate']:.2f}")
+        ping = rows[-1][2]
+        for path in ("job", "channel"):
+            r = ping[path]
+            print(f"paid ping on a {path}: {r['rate']:.0f} paid calls/s with {args.clients} clients, client, agent, "
+                  f"service and chain sharing {os.cpu_count()} cores; the agent spent {r['agent_cpu_ms']:.3f} ms CPU "
+                  f"per paid call, i.e. {1000 / r['agent_cpu_ms']:.0f} paid calls/s per core")
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Gas report of JobEscrow on the pinned Ganache: what a paid job costs (and, once per provider
-or service, what the ServiceRegistry costs).
+or service, what the ServiceRegistry costs); then ChannelEscrow's operations and the gas of a
+call on a channel carrying 1,000 calls between claims, beside the job's from the same run
+(benchmarks/channel_gas.py; the goal: at most 1% of a job's).
 
 Starts its own chain on a free port, deploys, then measures each way to open, complete and
 refund a job in steady state (the escrow already holds tokens, the consumer's permit nonce and
@@ -25,6 +27,8 @@ from facemarket.contracts.deploy import deploy_all
 from facemarket.contracts.localchain import LocalChain
 from facemarket.contracts.transactions import call
 from facemarket.contracts.typed_messages import domain_from_eip712, request_hash, sign_invocation, sign_permit
+
+from channel_gas import measure_channels, per_call  # beside this file (benchmarks/ is the script's path)
 
 GOAL = 100_000
 DESIGN_2018 = 661_603
@@ -139,6 +143,7 @@ def main() -> None:
         bench = Bench(chain)
         rows = measure(bench)
         registry_rows = measure_registry(bench)
+        channel_rows = measure_channels(bench)
     per_job = {label: gas // jobs for label, gas, jobs in rows}
     print(f"{'operation':<62} {'gas':>10} {'per job':>9}")
     for label, gas, jobs in rows:
@@ -152,6 +157,14 @@ def main() -> None:
     print(f"{'ServiceRegistry (once per provider or service)':<62} {'gas':>10}")
     for label, gas in registry_rows:
         print(f"{label:<62} {gas:>10,}")
+    print()
+    print(f"{'ChannelEscrow':<62} {'gas':>10} {'per channel':>12}")
+    for label, gas, count in channel_rows:
+        print(f"{label:<62} {gas:>10,} {gas // count:>12,}")
+    print()
+    print(f"gas per call on a channel, beside a paid job's {paid:,} (goal: at most 1% of it, {paid / 100:,.0f})")
+    for label, gas in per_call(channel_rows).items():
+        print(f"  {label:<82} {gas:>7,.0f}  ({gas / paid:.2%} of a job's)")
 
 
 if __name__ == "__main__":

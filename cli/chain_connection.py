@@ -148,9 +148,9 @@ class Chain:
 
     @cached_property
     def _errors(self) -> dict[bytes, CustomError]:
-        """Custom errors of all three contracts by selector, to say why a call would revert."""
-        from facemarket.contracts.custom_errors import error_table
-        return error_table(c.abi for c in (self.contracts.token, self.contracts.registry, self.contracts.escrow))
+        """Custom errors of every contract by selector, to say why a call would revert."""
+        from facemarket.contracts.custom_errors import all_errors
+        return all_errors()
 
     # --- transactions ------------------------------------------------------------------------
     def send(self, signer: Signer, call: Any, what: str, *,

@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
                                    JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
 from facemarket.cli.home import Home
+from facemarket.cli.how_to_pay import payment_of, with_payment
 from facemarket.cli.escrow import Escrow
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
 from facemarket.contracts.escrow_job import Job, JobState
@@ -41,7 +43,8 @@ from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
 from facemarket.cli.signers import KeySigner, Signer
-from facemarket.contracts.typed_messages import InvalidSignature, recover_receipt_signer
+from facemarket.cli.trial_calls import FreeCall, TrialCaller, TrialIndexes
+from facemarket.contracts.typed_messages import InvalidSignature, channels_domain, recover_receipt_signer
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -224,13 +227,15 @@ class Client:
 
     # --- calling --------------------------------------------------------------------------------
     def call(self, service: str, method: str, *, image: str | Path | bytes | None = None,
-             agent: str | None = None, job: int | None = None, **params: Any) -> Any:
-        """Pay for and make one call; returns the service's result."""
-        return self.invoke(service, method, image=image, agent=agent, job=job, **params).result
+             agent: str | None = None, job: int | None = None, trial: str | None = None, **params: Any) -> Any:
+        """Pay for and make one call (free under `trial`, a grant line); returns the service's result."""
+        return self.invoke(service, method, image=image, agent=agent, job=job, trial=trial, **params).result
 
     def invoke(self, service: str, method: str, *, image: str | Path | bytes | None = None,
-               agent: str | None = None, job: int | None = None, **params: Any) -> PaidCall:
-        """Like `call`, but returns the job, the hashes and the agent's receipt too."""
+               agent: str | None = None, job: int | None = None, trial: str | None = None,
+               **params: Any) -> PaidCall | FreeCall:
+        """Like `call`, but returns the job, the hashes and the agent's receipt too (a `FreeCall`
+        under a trial grant: cli/trial_calls.py)."""
         svc = self.service(service, agent)
         if image is not None:
             data = image if isinstance(image, bytes) else Path(image).read_bytes()
@@ -241,6 +246,9 @@ class Client:
             check_call(spec.document, svc.ref, method, params)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                           separators=(",", ":")).encode()
+        if trial is not None:
+            self.known_agents.pin(svc)
+            return self.trials.call(svc, method, body, trial)
         if job is not None:
             checked = self._checked_job(job, svc, method, params)
             self.known_agents.pin(svc)
@@ -350,8 +358,10 @@ class Client:
         user may have been served before, unclaimed yet)."""
         code = int(error["code"])
         advice = advise(code, job=job.id, service=svc.ref, method=method)
-        refused = AgentRefused(f"agent refused job {job.id}: {error.get('message')}", advice.hint,
-                               code=code, reason=advice.reason)
+        payment = payment_of(error)
+        refused = AgentRefused(f"agent refused job {job.id}: {error.get('message')}",
+                               with_payment(advice.hint, payment, self.chain.token),
+                               code=code, reason=advice.reason, payment=payment)
         payable = advice.try_another_job and origin != "given" and self._payable(job, svc)
         if payable:
             self._judge(svc, job, advice)
@@ -402,6 +412,17 @@ class Client:
             raise ReceiptInvalid(f"the receipt for job {job.id} is signed by {signer}, not by the "
                                  f"job's agent {job.agent}", "do not trust this result")
         return receipt
+
+    @cached_property
+    def trials(self) -> TrialCaller:
+        """Calls under trial grants (their domain is the deployment's ChannelEscrow)."""
+        channels = self.chain.deployment.channels
+        if channels is None:
+            raise FacemarketError(f"network {self.chain.network.name!r} has no ChannelEscrow, so no trial grants",
+                                  "deploy the contracts again, or call without --trial")
+        indexes = TrialIndexes(self.session.home, self.chain.chain_id, channels)
+        return TrialCaller(indexes, channels_domain(self.chain.chain_id, channels), self.signer, self.http,
+                           self.timeout, self.chain.token, self.session.progress)
 
     def close(self) -> None:
         self.http.close()

@@ -72,13 +72,15 @@ class AgentRefused(FacemarketError):
     """The agent refused the paid request (JSON-RPC error 4000-4099, or an HTTP error)."""
 
     def __init__(self, message: str, hint: str | None = None, *, code: int | None = None,
-                 reason: str | None = None) -> None:
+                 reason: str | None = None, payment: dict | None = None) -> None:
         super().__init__(message, hint)
         self.code = code
         self.reason = reason
+        self.payment = payment  # a 402's Payment-Required object: how to pay (docs/agent.md)
 
     def to_json(self) -> dict:
-        return {**super().to_json(), "code": self.code, "reason": self.reason}
+        paying = {"payment": self.payment} if self.payment is not None else {}
+        return {**super().to_json(), "code": self.code, "reason": self.reason, **paying}
 
 
 class ServiceFailed(FacemarketError):

@@ -13,6 +13,7 @@ from eth_account import Account
 from facemarket.cli.accounts import dev_key
 from facemarket.cli.errors import ConfigError
 from facemarket.cli.networks import LOCAL_CHAIN_ID
+from facemarket.contracts.fees import FeePolicy, read_fees
 
 FUNDING_DEV_ACCOUNT = 9   # the demo and tests use 0-5; the last one pays for funding
 PUBLIC_CHAIN_ETH = ("on a public chain ETH comes from an exchange or another wallet (send it to "
@@ -36,9 +37,10 @@ def fund_from_dev(w3, chain_id: int, address: str, wei: int, index: int = FUNDIN
         raise ConfigError(f"chain {chain_id} is not the local chain ({LOCAL_CHAIN_ID}): it has no "
                           "dev accounts to fund from", PUBLIC_CHAIN_ETH.format(address=address))
     funder = Account.from_key(dev_key(index))
-    tx = {"to": address, "value": wei, "gas": 21_000, "gasPrice": w3.eth.gas_price,
+    fees = read_fees(w3, FeePolicy())
+    tx = {"to": address, "value": wei, "gas": 21_000, **fees.fields(),
           "nonce": w3.eth.get_transaction_count(funder.address, "pending"), "chainId": chain_id}
-    if w3.eth.get_balance(funder.address) < wei + tx["gas"] * tx["gasPrice"]:
+    if w3.eth.get_balance(funder.address) < wei + tx["gas"] * fees.max_fee:
         raise ConfigError(f"dev account {index} ({funder.address}) has not enough ETH",
                           "fund from another one with --from-dev N")
     tx_hash = w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)

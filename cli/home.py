@@ -12,14 +12,18 @@ Layout (all plain JSON, so a user can read and back it up):
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from facemarket.services.home import facemarket_home
+from facemarket.services.private_files import PRIVATE_FILE, private_folder
 
 
 def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
@@ -42,6 +46,21 @@ def read_json(path: Path, default: Any) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return default
+
+
+@contextlib.contextmanager
+def locked_json(path: Path) -> Iterator[dict]:
+    """The JSON object at `path` (empty when absent) under an exclusive lock beside it, written back
+    (0600, atomically) if the caller changed it: two processes never take the same thing from it.
+    The folder and the lock are the user's only too (what was paid for, and to whom)."""
+    private_folder(path.parent)
+    with open(os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = read_json(path, {})
+        before = dict(data)
+        yield data
+        if data != before:
+            write_json_atomic(path, data, mode=0o600)
 
 
 @dataclass(frozen=True)

@@ -9,40 +9,23 @@ the user's only (0600, 0700): they list what the account paid for and to whom.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-from collections.abc import Iterator
-
-from facemarket.cli.home import Home, read_json, write_json_atomic
+from facemarket.cli.home import Home, locked_json, read_json
 from facemarket.contracts.escrow_job import Job, JobState
-from facemarket.services.private_files import PRIVATE_FILE, private_folder
 
 
 class JobStore:
     def __init__(self, home: Home, chain_id: int, escrow: str) -> None:
         self.path = home.jobs / f"{chain_id}-{escrow.lower()}.json"
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, dict]]:
-        private_folder(self.path.parent)
-        with open(os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            jobs = read_json(self.path, {})
-            before = dict(jobs)
-            yield jobs
-            if jobs != before:
-                write_json_atomic(self.path, jobs, mode=0o600)
-
     def add(self, jobs: list[Job]) -> None:
-        with self._locked() as stored:
+        with locked_json(self.path) as stored:
             for job in jobs:
                 stored[str(job.id)] = job.to_json()
 
     def take(self, consumer: str, agent: str, min_price: int, valid_after: int) -> Job | None:
         """Remove and return the cheapest job that pays `agent` enough and lives past
         `valid_after`; expired ones stay listed (for `job refund`)."""
-        with self._locked() as stored:
+        with locked_json(self.path) as stored:
             usable = [job for job in map(_job, stored.values())
                       if job.consumer == consumer and job.agent == agent
                       and job.price >= min_price and job.expires_at > valid_after]
@@ -53,7 +36,7 @@ class JobStore:
             return job
 
     def discard(self, job_id: int) -> None:
-        with self._locked() as stored:
+        with locked_json(self.path) as stored:
             stored.pop(str(job_id), None)
 
     def all(self, consumer: str | None = None) -> list[Job]:

@@ -9,8 +9,8 @@ hands the key over a pipe (never an argument or the environment):
 
 It serves one JSON request per connection, one line each way, on a Unix socket that only its
 user can open (mode 0600 in a 0700 folder, and the peer's uid checked on every connection), and
-signs only what the commands sign: an EIP-712 Invocation, an EIP-2612 Permit, a transaction, each
-for its own address. It ends after SECONDS, on `lock`, or on SIGTERM, removing its socket.
+signs only what the commands sign: an EIP-712 Invocation or TrialCall, an EIP-2612 Permit, a
+transaction, each for its own address. It ends after SECONDS, on `lock`, or on SIGTERM, removing its socket.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from facemarket.cli.key_agent_link import MAX_LINE_BYTES, read_line
-from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit
+from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit, sign_trial_call
 
 CONNECTION_TIMEOUT = 5.0  # seconds a client may take to send its request
 CHECK_INTERVAL = 10.0     # seconds between checks that the socket file is still ours
@@ -72,15 +72,20 @@ def answer(request: Any, account: LocalAccount, expires_at: float) -> dict:
         return {"address": account.address, "expires_at": int(expires_at), "pid": os.getpid()}
     if op == "lock":
         return {"locked": account.address}
-    if op not in ("sign_invocation", "sign_permit", "sign_transaction"):
+    if op not in ("sign_invocation", "sign_permit", "sign_transaction", "sign_trial_call"):
         raise Refused(f"unknown op {op!r}: status, lock, sign_invocation, sign_permit, "
-                      "sign_transaction")
+                      "sign_transaction, sign_trial_call")
     if str(request.get("address", "")).lower() != account.address.lower():
         raise Refused(f"this key agent holds {account.address}, not {request.get('address')!r}")
     try:
         if op == "sign_invocation":
             signature = sign_invocation(account.key, _domain(request.get("domain")),
                                         _int(request, "job_id"), _hex(request, "agent"),
+                                        _hex(request, "request_hash"))
+            return {"signature": "0x" + signature.hex()}
+        if op == "sign_trial_call":
+            signature = sign_trial_call(account.key, _domain(request.get("domain")),
+                                        _hex(request, "grant_hash"), _int(request, "call_index"),
                                         _hex(request, "request_hash"))
             return {"signature": "0x" + signature.hex()}
         if op == "sign_permit":

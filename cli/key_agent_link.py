@@ -153,6 +153,13 @@ class AgentSigner:
                           value=value, nonce=nonce, deadline=deadline)
         return int(reply["v"]), bytes.fromhex(reply["r"][2:]), bytes.fromhex(reply["s"][2:])
 
+    def sign_trial_call(self, domain: Domain, grant_hash: bytes, call_index: int,
+                        request_hash: bytes) -> bytes:
+        reply = self._ask("sign_trial_call", domain=_domain_json(domain),
+                          grant_hash="0x" + bytes(grant_hash).hex(), call_index=call_index,
+                          request_hash="0x" + bytes(request_hash).hex())
+        return bytes.fromhex(str(reply.get("signature", "")).removeprefix("0x"))
+
     def sign_transaction(self, transaction: dict) -> Any:
         fields = {k: "0x" + bytes(v).hex() if isinstance(v, bytes | bytearray) else v
                   for k, v in transaction.items()}

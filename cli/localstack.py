@@ -50,8 +50,9 @@ class CommandFailed(RuntimeError):
 
 class LocalStack:
     def __init__(self, workdir: Path, *, echo: Callable[[str], None] | None = None,
-                 service_workers: int = 1) -> None:
+                 service_workers: int = 1, block_time: float = 0) -> None:
         self.workdir = Path(workdir)
+        self.block_time = block_time  # seconds between blocks (0: one per transaction, at once)
         self.home = self.workdir / "home"
         self.echo = echo or (lambda _line: None)
         self.service_workers = service_workers
@@ -136,7 +137,7 @@ class LocalStack:
     def start_chain(self) -> None:
         port = free_port()
         self.echo(f"Starting a temporary Ganache on port {port} (chain id 1337)")
-        self.chain = LocalChain(port, log_path=self.workdir / "ganache.log")
+        self.chain = LocalChain(port, log_path=self.workdir / "ganache.log", block_time=self.block_time)
         self.facemarket("network", "add", "demo", "--rpc", self.chain.url, "--chain-id", "1337",
                         "--use", show=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit
+from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit, sign_trial_call
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -35,6 +35,11 @@ class Signer(Protocol):
         """A signed transaction: an object with `raw_transaction` (bytes)."""
         ...
 
+    def sign_trial_call(self, domain: Domain, grant_hash: bytes, call_index: int,
+                        request_hash: bytes) -> bytes:
+        """65-byte signature of one TrialCall of a free trial grant."""
+        ...
+
 
 class KeySigner:
     """An account whose key is in this process (decrypted from its keystore, or given)."""
@@ -54,3 +59,7 @@ class KeySigner:
 
     def sign_transaction(self, transaction: dict) -> Any:
         return self.account.sign_transaction(transaction)
+
+    def sign_trial_call(self, domain: Domain, grant_hash: bytes, call_index: int,
+                        request_hash: bytes) -> bytes:
+        return sign_trial_call(self.account.key, domain, grant_hash, call_index, request_hash)

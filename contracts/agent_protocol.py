@@ -81,6 +81,9 @@ class Reason(enum.Enum):
     TRIAL_EXPIRED = (4041, 402, "the trial grant has expired")
     TRIAL_USED_UP = (4042, 402, "every call of the trial grant was used; pay with a channel or a job")
     TRIAL_BAD_SIGNATURE = (4043, 402, "the signature is not the grant's consumer's TrialCall over this body")
+    TRIAL_CALL_USED = (4044, 402, "this call index of the grant served another request; send the next index "
+                                  "in X-Trial-Call")
+    TRIAL_BUSY = (4045, 409, "this call index of the grant is being served for a request in progress; wait")
 
     @property
     def code(self) -> int:
@@ -103,8 +106,12 @@ class Refused(Exception):
         self.reason = reason
         self.detail = detail
 
-    def body(self, request_id: Any = None) -> bytes:
-        """The JSON-RPC error response for this refusal."""
+    def body(self, request_id: Any = None, payment: dict | None = None) -> bytes:
+        """The JSON-RPC error response for this refusal; `payment`: how to pay (on a 402, the
+        Payment-Required object, in `data.payment`)."""
         message = f"{self.detail}: {self.reason.hint}" if self.detail else self.reason.hint
-        error = {"code": self.reason.code, "message": message, "data": {"reason": self.reason.name.lower()}}
+        data: dict[str, Any] = {"reason": self.reason.name.lower()}
+        if payment is not None:
+            data["payment"] = payment
+        error = {"code": self.reason.code, "message": message, "data": data}
         return json.dumps({"jsonrpc": "2.0", "error": error, "id": request_id}).encode()

@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
-CONTRACT_NAMES = ("FaceToken", "ServiceRegistry", "JobEscrow")
+CONTRACT_NAMES = ("FaceToken", "ServiceRegistry", "JobEscrow", "ChannelEscrow")
 
 
 @cache

@@ -1,7 +1,7 @@
 """The local chain left running in the background by `facemarket chain up`.
 
 `up` starts a LocalChain whose process outlives the command and records it in
-$FACEMARKET_HOME/chain/chain.json (pid, url, state folder, log file); `down` stops exactly that
+$FACEMARKET_HOME/chain/chain.json (pid, url, state folder, log file, block time); `down` stops exactly that
 process (checked to be our chain.js, so a recycled pid is never signalled) and removes the record.
 """
 
@@ -25,8 +25,9 @@ def _read_record(home: Path) -> dict | None:
         return None
 
 
-def start(home: Path, port: int = 8545, state_dir: str | os.PathLike | None = None) -> dict:
-    """Starts the chain in the background; raises ChainError when one is already recorded as running."""
+def start(home: Path, port: int = 8545, state_dir: str | os.PathLike | None = None, block_time: float = 0) -> dict:
+    """Starts the chain in the background (a block every `block_time` seconds; 0: one per
+    transaction at once); raises ChainError when one is already recorded as running."""
     running = status(home)
     if running is not None and running["running"]:
         raise ChainError(f"the local chain already runs at {running['url']} (pid {running['pid']}): "
@@ -34,9 +35,11 @@ def start(home: Path, port: int = 8545, state_dir: str | os.PathLike | None = No
     record_file = _record_file(home)
     record_file.parent.mkdir(parents=True, exist_ok=True)
     log_path = record_file.parent / "ganache.log"
-    chain = LocalChain(port, Path(state_dir).resolve() if state_dir is not None else None, log_path=log_path)
+    chain = LocalChain(port, Path(state_dir).resolve() if state_dir is not None else None, log_path=log_path,
+                       block_time=block_time)
     record = {"pid": chain.pid, "url": chain.url, "port": port,
-              "state_dir": str(chain.state_dir) if chain.state_dir else None, "log": str(log_path)}
+              "state_dir": str(chain.state_dir) if chain.state_dir else None, "log": str(log_path),
+              "block_time": block_time}
     record_file.write_text(json.dumps(record, indent=2) + "\n")
     return record
 

@@ -16,6 +16,7 @@ class Contracts:
     token: Any
     registry: Any
     escrow: Any
+    channels: Any = None  # ChannelEscrow; None for a deployment made before channels existed
 
 
 def bind(w3, deployment: Deployment) -> Contracts:
@@ -28,4 +29,5 @@ def bind(w3, deployment: Deployment) -> Contracts:
         token=contract("FaceToken", deployment.token),
         registry=contract("ServiceRegistry", deployment.registry),
         escrow=contract("JobEscrow", deployment.escrow),
+        channels=contract("ChannelEscrow", deployment.channels) if deployment.channels else None,
     )

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from eth_abi import decode
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
+
+from facemarket.contracts import artifacts
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,11 @@ def decode_custom_error(raw: bytes, table: dict[bytes, CustomError]) -> tuple[st
     values = decode(known.types, raw[4:])
     return known.name, {name: to_checksum_address(value) if kind == "address" else value
                         for name, kind, value in zip(known.arguments, known.types, values)}
+
+
+@cache
+def all_errors() -> dict[bytes, CustomError]:
+    """The custom errors of every committed contract (JobEscrow's, ChannelEscrow's, the
+    token's, the registry's) by selector. Errors two contracts share (ZeroAgent,
+    ExpiryNotInFuture, ZeroCount) have the same signature, hence one entry."""
+    return error_table(artifacts.load(name)["abi"] for name in artifacts.CONTRACT_NAMES)

@@ -1,4 +1,4 @@
-"""Deploys FaceToken, ServiceRegistry and JobEscrow(token) and returns their Deployment."""
+"""Deploys FaceToken, ServiceRegistry, JobEscrow(token) and ChannelEscrow(token) and returns their Deployment."""
 
 from __future__ import annotations
 
@@ -19,17 +19,19 @@ def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args):
 
 
 def deploy_all(w3: Web3, account: LocalAccount | str) -> Deployment:
-    """Deploys the three contracts from `account` (a LocalAccount or a 0x private key); the
+    """Deploys the four contracts from `account` (a LocalAccount or a 0x private key); the
     deployer owns the token (and so may mint on test chains)."""
     if isinstance(account, str):
         account = Account.from_key(account)
     token = deploy_contract(w3, account, "FaceToken")
     registry = deploy_contract(w3, account, "ServiceRegistry")
     escrow = deploy_contract(w3, account, "JobEscrow", token["contractAddress"])
+    channels = deploy_contract(w3, account, "ChannelEscrow", token["contractAddress"])
     return Deployment(
         chain_id=w3.eth.chain_id,
         token=token["contractAddress"],
         registry=registry["contractAddress"],
         escrow=escrow["contractAddress"],
         block=token["blockNumber"],
+        channels=channels["contractAddress"],
     )

@@ -1,4 +1,4 @@
-"""Where a deployed set of the three contracts lives: a small JSON file per chain.
+"""Where a deployed set of the contracts lives: a small JSON file per chain.
 
 `facemarket contracts deploy` writes it (by default $FACEMARKET_HOME/deployments/<chainid>.json);
 the agent and the CLI load it and bind the contracts from it.
@@ -28,18 +28,23 @@ def default_path(chain_id: int) -> Path:
 
 @dataclass(frozen=True)
 class Deployment:
-    """The addresses of FaceToken, ServiceRegistry and JobEscrow on one chain, and the block
-    they were deployed from (where a log follower starts)."""
+    """The addresses of FaceToken, ServiceRegistry, JobEscrow and ChannelEscrow on one chain,
+    and the block they were deployed from (where a log follower starts).
+
+    `channels` is None in a file written before channels existed: jobs keep working from it,
+    channels need a new `facemarket contracts deploy`."""
 
     chain_id: int
     token: str
     registry: str
     escrow: str
     block: int
+    channels: str | None = None
 
     def __post_init__(self) -> None:
-        for field in ("token", "registry", "escrow"):
-            object.__setattr__(self, field, to_checksum_address(getattr(self, field)))
+        for field in ("token", "registry", "escrow", "channels"):
+            if getattr(self, field) is not None:
+                object.__setattr__(self, field, to_checksum_address(getattr(self, field)))
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Writes the JSON file (default: default_path(chain_id)); returns its path."""
@@ -53,6 +58,7 @@ class Deployment:
         """Reads a file written by save(); raises ValueError when a field is missing."""
         data = json.loads(Path(path).read_text())
         try:
-            return cls(int(data["chain_id"]), data["token"], data["registry"], data["escrow"], int(data["block"]))
+            return cls(int(data["chain_id"]), data["token"], data["registry"], data["escrow"], int(data["block"]),
+                       data.get("channels"))
         except KeyError as missing:
             raise ValueError(f"{path} is not a deployment file: {missing} is missing") from None

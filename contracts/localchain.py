@@ -4,6 +4,10 @@
 it answers JSON-RPC, and `.stop()` stops that process and nothing else. Chain id 1337, the
 well-known development mnemonic, ten funded accounts whose private keys are `.accounts`.
 With `state_dir` the chain is kept there across restarts; without it, it lives in memory.
+With `block_time` it mines a block every that many seconds, as a public chain does (a
+transaction waits for the next block); without it, each transaction is mined at once.
+`hardfork` names Ganache's rules (default shanghai; "berlin" is a chain before EIP-1559: no
+base fee, legacy gas prices, as some chains still are).
 """
 
 from __future__ import annotations
@@ -79,9 +83,12 @@ class LocalChain:
         host: str = "127.0.0.1",
         log_path: str | os.PathLike | None = None,
         timeout: float = START_TIMEOUT,
+        block_time: float = 0,
+        hardfork: str | None = None,
     ) -> None:
         self.url = f"http://{host}:{port}"
         self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.block_time = block_time
         self.accounts: list[str] = list(dev_private_keys())
         if answers(self.url):
             raise ChainError(f"a chain already answers at {self.url}: pick another port or stop it")
@@ -92,6 +99,10 @@ class LocalChain:
         self.log_path = Path(log_path)
         argv = node_command("chain.js") + ["--port", str(port), "--host", host, "--mnemonic", MNEMONIC,
                                           "--accounts", str(ACCOUNT_COUNT)]
+        if block_time:
+            argv += ["--block-time", str(block_time)]
+        if hardfork:
+            argv += ["--hardfork", hardfork]
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             argv += ["--state", str(self.state_dir)]

@@ -2,11 +2,12 @@
 
 Nodes in production hold no keys, so every transaction is built, signed here and sent raw.
 What every sender needs is decided here once: the first nonce of an account (`first_nonce`),
-the gas margin over the estimate, the fee (the node's gas price), signing, and the receipt's
-status. `Sender` (sync web3) is the CLI's and deploy's, keeping nonces, a recent gas price and
-reused gas estimates between transactions; `send`/`call` are one-off sends for tests and
-benchmarks. The agent's claimer (async web3) takes `first_nonce` and `transaction_fields` and
-keeps its own nonce, receipt wait and retries (it records a claim before sending it).
+the gas margin over the estimate, the fee (contracts/fees.py: EIP-1559 where the node offers it,
+else its gas price), signing, and the receipt's status. `Sender` (sync web3) is the CLI's and
+deploy's, keeping nonces, a recent fee and reused gas estimates between transactions;
+`send`/`call` are one-off sends for tests and benchmarks. The agent's claims (async web3,
+agent/claim_replacement.py) take `first_nonce` and `transaction_fields` and keep their own nonce,
+receipt wait, fee replacement and retries (a claim is recorded before it is sent).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from facemarket.contracts.fees import FeePolicy, Fees, read_fees
+
 # Ganache under-estimates calls whose inner call is wrapped in try/catch (the escrow's permit):
 # the 63/64 rule leaves the permit out of gas, the catch swallows it and the transfer reverts.
 GAS_MARGIN = 1.25
-GAS_PRICE_TTL = 30.0  # seconds a fetched gas price is reused (one RPC less per transaction)
+FEE_TTL = 12.0  # seconds a fee read from the node is reused (a block on Ethereum; 2 x base fee covers it)
 
 
 class TransactionFailed(RuntimeError):
@@ -49,9 +52,9 @@ def first_nonce(pending: int, latest: int) -> int:
     return max(pending, latest)
 
 
-def transaction_fields(address: str, nonce: int, chain_id: int, gas_price: int, gas_estimate: int | None = None) -> dict:
+def transaction_fields(address: str, nonce: int, chain_id: int, fees: Fees, gas_estimate: int | None = None) -> dict:
     """The fields every sender fills; the gas limit is the estimate with GAS_MARGIN."""
-    fields = {"from": address, "nonce": nonce, "chainId": chain_id, "gasPrice": gas_price}
+    fields = {"from": address, "nonce": nonce, "chainId": chain_id, **fees.fields()}
     if gas_estimate is not None:
         fields["gas"] = int(gas_estimate * GAS_MARGIN)
     return fields
@@ -59,30 +62,33 @@ def transaction_fields(address: str, nonce: int, chain_id: int, gas_price: int, 
 
 class Sender:
     """Signs and sends the transactions of local keys on one chain (sync web3), and waits for
-    their receipts. Keeps each account's next nonce (dropped when a send fails), a gas price
-    for GAS_PRICE_TTL and, for call shapes named in `reuse_gas`, the first gas estimate (gas
+    their receipts. Keeps each account's next nonce (dropped when a send fails), a fee for
+    FEE_TTL and, for call shapes named in `reuse_gas`, the first gas estimate (gas
     estimation is the slowest step on Ganache, ~50 ms)."""
 
     def __init__(self, w3: Web3, chain_id: int) -> None:
         self.w3 = w3
         self.chain_id = chain_id
         self._nonces: dict[str, int] = {}
-        self._gas_price: tuple[float, int] | None = None
+        self._fees: tuple[float, Fees] | None = None
         self._gas_limits: dict[Hashable, int] = {}
 
     def build(self, signer: LocalAccount, call: Any, reuse_gas: Hashable | None = None) -> dict:
         """The transaction of a contract call (`contract.functions.f(args)`) or a dict, filled
         and ready to sign. Estimating gas runs the call, so a revert raises here (web3's
         ContractCustomError / ContractLogicError) and nothing is sent."""
-        fields = transaction_fields(signer.address, self._next_nonce(signer.address), self.chain_id, self._current_gas_price())
+        fields = transaction_fields(signer.address, self._next_nonce(signer.address), self.chain_id, self._current_fees())
         if reuse_gas is not None and reuse_gas in self._gas_limits:
             fields["gas"] = self._gas_limits[reuse_gas]
         try:
             if isinstance(call, dict):
                 if "gasPrice" in call or "maxFeePerGas" in call:  # the caller chose the fee
-                    del fields["gasPrice"]
+                    for name in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+                        fields.pop(name, None)
                 tx = {**fields, **call}
-                tx.setdefault("gas", int(self.w3.eth.estimate_gas(tx) * GAS_MARGIN))
+                if "gas" not in tx:  # not setdefault: the estimate must not run when the caller set gas
+                    # (Ganache 7.9 can hang estimating a call given exactly its own estimate as gas)
+                    tx["gas"] = int(self.w3.eth.estimate_gas(tx) * GAS_MARGIN)
             else:
                 tx = call.build_transaction(fields)
                 if "gas" not in fields:  # web3 filled its own estimate
@@ -139,11 +145,11 @@ class Sender:
         self._nonces[address] = nonce + 1
         return nonce
 
-    def _current_gas_price(self) -> int:
+    def _current_fees(self) -> Fees:
         now = time.monotonic()
-        if self._gas_price is None or now - self._gas_price[0] > GAS_PRICE_TTL:
-            self._gas_price = (now, self.w3.eth.gas_price)
-        return self._gas_price[1]
+        if self._fees is None or now - self._fees[0] > FEE_TTL:
+            self._fees = (now, read_fees(self.w3, FeePolicy()))  # the node's tip, no floor, no cap
+        return self._fees[1]
 
 
 def send(w3: Web3, account: LocalAccount, transaction: dict, timeout: float = 60.0):

@@ -4,8 +4,12 @@
 // restarts); without it, the chain lives in memory and is gone when the process ends.
 // Prints one JSON line {"url", "chainId", "pid", "accounts": [address, ...]} once it listens,
 // and stops cleanly on SIGTERM or SIGINT. Ganache's own log goes to stderr only with --verbose.
+// With --block-time S it mines a block every S seconds (Ganache's --miner.blockTime), as a public
+// chain does, instead of one block per transaction at once. --hardfork berlin gives a chain
+// before EIP-1559 (no base fee, legacy gas prices only), as some chains still are.
 //
 //   node chain.js --port 8545 [--host 127.0.0.1] [--state DIR] [--accounts 10] [--mnemonic "..."]
+//                 [--block-time SECONDS] [--hardfork shanghai]
 "use strict";
 
 const ganache = require("ganache");
@@ -13,7 +17,8 @@ const ganache = require("ganache");
 const DEFAULT_MNEMONIC = "test test test test test test test test test test test junk";
 
 function parseArgs(argv) {
-  const args = { port: 8545, host: "127.0.0.1", state: null, accounts: 10, mnemonic: DEFAULT_MNEMONIC, verbose: false };
+  const args = { port: 8545, host: "127.0.0.1", state: null, accounts: 10, mnemonic: DEFAULT_MNEMONIC, verbose: false,
+                 blockTime: 0, hardfork: "shanghai" };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -26,6 +31,11 @@ function parseArgs(argv) {
     else if (flag === "--accounts") args.accounts = Number(value());
     else if (flag === "--mnemonic") args.mnemonic = value();
     else if (flag === "--verbose") args.verbose = true;
+    else if (flag === "--hardfork") args.hardfork = value();
+    else if (flag === "--block-time") {
+      args.blockTime = Number(value());
+      if (!(args.blockTime >= 0)) throw new Error("--block-time needs a number of seconds, 0 or more");
+    }
     else throw new Error(`unknown option ${flag}`);
   }
   return args;
@@ -34,9 +44,9 @@ function parseArgs(argv) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const options = {
-    chain: { chainId: 1337, networkId: 1337, hardfork: "shanghai" },
+    chain: { chainId: 1337, networkId: 1337, hardfork: args.hardfork },
     wallet: { mnemonic: args.mnemonic, totalAccounts: args.accounts, defaultBalance: 10000 },
-    miner: { instamine: "eager" },
+    miner: args.blockTime > 0 ? { blockTime: args.blockTime } : { instamine: "eager" },
     logging: { quiet: !args.verbose, logger: { log: args.verbose ? (...m) => console.error(...m) : () => {} } },
   };
   if (args.state) options.database = { dbPath: args.state };

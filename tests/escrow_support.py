@@ -11,9 +11,8 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
-from facemarket.contracts import artifacts
 from facemarket.contracts.bind import Contracts, bind
-from facemarket.contracts.custom_errors import decode_custom_error, error_table, revert_data
+from facemarket.contracts.custom_errors import all_errors, decode_custom_error, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.transactions import call
@@ -31,7 +30,7 @@ PRICE = 25 * 10**6  # 0.25 FACE
 NONE, CREATED, FUNDED, COMPLETED, REFUNDED = JobState  # IntEnum: equal to the ints getJob returns
 
 
-ERRORS = error_table(artifacts.load(name)["abi"] for name in artifacts.CONTRACT_NAMES)
+ERRORS = all_errors()
 
 
 def selector(error_name: str) -> bytes:

@@ -51,8 +51,9 @@ class ChainProxy(Process):
 class MarketStack:
     """Start with `with MarketStack(folder, consumers=8) as stack:`; everything started is stopped."""
 
-    def __init__(self, folder: Path, consumers: int = 8, max_concurrency: int = 4) -> None:
+    def __init__(self, folder: Path, consumers: int = 8, max_concurrency: int = 4, block_time: float = 0) -> None:
         self.folder, self.consumer_count, self.max_concurrency = Path(folder), consumers, max_concurrency
+        self.block_time = block_time  # seconds between blocks (0: a block per transaction, at once)
         self.chain: LocalChain | None = None
         self.proxy: ChainProxy | None = None
         self.services: GalleryServices | None = None
@@ -73,7 +74,7 @@ class MarketStack:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.chain = start_chain_on_free_port(state_dir=self.folder / "chain-state")
+        self.chain = start_chain_on_free_port(state_dir=self.folder / "chain-state", block_time=self.block_time)
         w3 = Web3(Web3.HTTPProvider(self.chain.url))
         self.market = Market(w3, deploy_all(w3, Account.from_key(self.chain.accounts[0])), self.chain.accounts[0])
         self.proxy = ChainProxy(self.folder, self.chain.url)
@@ -99,7 +100,8 @@ class MarketStack:
 
     def restart_chain(self) -> None:
         """Start the stopped chain again on its port, from its state folder."""
-        self.chain = LocalChain(int(self.chain.url.rsplit(":", 1)[1]), state_dir=self.chain.state_dir)
+        self.chain = LocalChain(int(self.chain.url.rsplit(":", 1)[1]), state_dir=self.chain.state_dir,
+                                block_time=self.block_time)
 
     def pids(self) -> dict[str, list[int]]:
         """The agent's process, and the services' server with its workers (for their memory)."""

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from facemarket.agent.escrow_reader import block_hash, connect
+from facemarket.agent.how_to_pay import payment_modes
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.spec import build_spec, spec_bytes
 from tests.fixtures.agent import http, rpc_body, wait_until
@@ -60,7 +61,7 @@ def test_two_agents_in_one_process_keep_their_own_counters(in_process_agent, mar
     assert re.search(r'^facemarket_agent_requests_total\{outcome="served"\}', second.metrics(), re.M) is None
 
 
-def test_health_and_spec_of_the_app(in_process_agent):
+def test_health_and_spec_of_the_app(in_process_agent, deployment):
     agent = in_process_agent()
     health = http("GET", agent.url + "health")
     assert health.status == 200, health.body
@@ -68,7 +69,8 @@ def test_health_and_spec_of_the_app(in_process_agent):
     assert health.json["agent"] == agent.address
     spec = http("GET", agent.url + "spec")
     assert spec.status == 200
-    assert spec.body == spec_bytes(build_spec(agent.config))
+    modes = payment_modes(deployment, agent.address, agent.config.expiry_margin)
+    assert spec.body == spec_bytes(build_spec(agent.config, modes))
 
 
 def test_hostile_requests_to_the_operations_endpoints(in_process_agent):

@@ -19,6 +19,7 @@ import pytest
 from facemarket.cli import key_agent_link
 from facemarket.cli.home import Home
 from facemarket.cli.localstack import SERVICE
+from facemarket.contracts.typed_messages import channels_domain, recover_trial_call_signer
 from tests.fixtures.cli import PHOTO
 
 WRONG = {"FACEMARKET_PASSWORD": "not the password"}
@@ -232,3 +233,11 @@ def test_unlock_refuses_a_wrong_password_a_bad_duration_and_an_unknown_account(f
         assert run.code == 2 and says in run.err, run.err
     unknown = fm("account", "unlock", "nobody-like-this")
     assert unknown.code == 1 and "unknown account 'nobody-like-this'" in unknown.err
+
+
+def test_the_agent_signs_a_trial_call_for_its_account(unlocked):
+    address, path = unlocked("ka-trial")
+    domain = channels_domain(1337, address)
+    signature = key_agent_link.AgentSigner(address, path).sign_trial_call(
+        domain, b"\x22" * 32, 3, b"\x33" * 32)
+    assert recover_trial_call_signer(domain, b"\x22" * 32, 3, b"\x33" * 32, signature) == address

@@ -27,16 +27,16 @@ def hostile_token() -> dict:
 
 
 class Hostile:
-    """A JobEscrow on a HostileToken, and the token's handles."""
+    """A JobEscrow (or another escrow contract, `contract`) on a HostileToken, and the token's handles."""
 
-    def __init__(self, w3, owner, consumer, agent) -> None:
+    def __init__(self, w3, owner, consumer, agent, contract: str = "JobEscrow") -> None:
         compiled = hostile_token()
         factory = w3.eth.contract(abi=compiled["abi"], bytecode=compiled["evm"]["bytecode"]["object"])
         receipt = send(w3, owner, factory.constructor().build_transaction({"from": owner.address}))
         self.w3, self.owner, self.consumer, self.agent = w3, owner, consumer, agent
         self.token = w3.eth.contract(address=receipt["contractAddress"], abi=compiled["abi"])
-        escrow_address = deploy_contract(w3, owner, "JobEscrow", self.token.address)["contractAddress"]
-        self.escrow = w3.eth.contract(address=escrow_address, abi=artifacts.load("JobEscrow")["abi"])
+        escrow_address = deploy_contract(w3, owner, contract, self.token.address)["contractAddress"]
+        self.escrow = w3.eth.contract(address=escrow_address, abi=artifacts.load(contract)["abi"])
         self.call(owner, self.token.functions.setEscrow(escrow_address))
         for holder in (self.token.address, consumer.address):
             self.call(owner, self.token.functions.mint(holder, 10 * PRICE))

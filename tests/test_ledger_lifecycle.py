@@ -60,7 +60,7 @@ def test_a_ledger_of_the_previous_schema_is_migrated_and_keeps_its_jobs(tmp_path
                    "response, updated_at) VALUES (7, '0xC0', '5', 9999999999, 3, 'SERVED', ?, ?, ?, 0)",
                    (b"h" * 32, b"s" * 65, b"r"))
     store = SqliteLedger(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3  # and the channel tables exist
     assert (store.get(7).state, store.get(7).response) == (State.SERVED, b"r")
     store.mark_claiming([7], "0xabc")
     store.mark_claimed([(7, 20)])

@@ -9,6 +9,7 @@ from eth_account import Account
 from web3.exceptions import ContractLogicError
 
 from facemarket.contracts.bind import bind
+from facemarket.contracts.fees import Fees
 from facemarket.contracts.transactions import GAS_MARGIN, Sender, TransactionFailed, first_nonce, transaction_fields
 
 
@@ -46,5 +47,7 @@ def test_a_reused_gas_estimate_that_reverts_is_reported_and_the_next_send_goes_t
 
 def test_the_nonce_rule_and_fields_every_sender_uses() -> None:
     assert first_nonce(pending=4, latest=7) == 7 and first_nonce(pending=9, latest=7) == 9
-    assert transaction_fields("0xA", 3, 1337, 20, 100_000) == {
+    assert transaction_fields("0xA", 3, 1337, Fees(20), 100_000) == {
         "from": "0xA", "nonce": 3, "chainId": 1337, "gasPrice": 20, "gas": 125_000}
+    assert transaction_fields("0xA", 3, 1337, Fees(30, 2)) == {
+        "from": "0xA", "nonce": 3, "chainId": 1337, "maxFeePerGas": 30, "maxPriorityFeePerGas": 2}

@@ -103,3 +103,31 @@ def init(config_path: Path | None, chain_url: str, deployment: Path | None, keys
     except ConfigError as error:
         _fail(str(error))
     click.echo(f"wrote {config_path}")
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """--expires-in as `Duration` reads it, imported only when `grant` runs (the CLI stays quick)."""
+    from facemarket.cli.commands.options import Duration
+    return Duration().convert(value, param, ctx)
+
+
+@agent.command()
+@click.argument("consumer", metavar="ADDRESS")
+@click.option("--calls", type=click.IntRange(min=1), required=True, help="Free calls granted.")
+@click.option("--expires-in", default="7d", show_default=True, callback=_duration,
+              help="How long the grant lasts, by the chain's clock (90, 30m, 2h, 7d).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="The agent's TOML config (default: $FACEMARKET_HOME/agent.toml when it exists): its key signs.")
+def grant(consumer: str, calls: int, expires_in: int, config_path: Path | None) -> None:
+    """Print a grant of free trial calls to ADDRESS (an address or account name), signed by the
+    agent's key: one line the consumer passes to `facemarket call --trial`."""
+    from facemarket.agent.trial_grants import grant_line
+    from facemarket.agent.startup import StartupError
+    default = facemarket_home() / "agent.toml"
+    config = _load(config_path or (default if default.exists() else None))
+    try:
+        line, description = grant_line(config, consumer, calls, expires_in)
+    except (ConfigError, StartupError, ValueError) as error:
+        _fail(str(error))
+    click.echo(line)
+    click.echo(description, err=True)

@@ -12,6 +12,7 @@ from facemarket.cli.commands.paying import consumer_client, job_record
 from facemarket.cli.errors import FacemarketError
 from facemarket.cli.results import pretty, readable
 from facemarket.cli.session import Session
+from facemarket.cli.trial_calls import FreeCall
 from facemarket.cli.ui import Command, emit, yes_option
 
 
@@ -38,6 +39,8 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
               help="A param of the method; VALUE is JSON if it parses (repeatable).")
 @click.option("--job", "job_id", type=int, help="Pay with this job (default: a prepaid job, "
                                                "else a new one).")
+@click.option("--trial", metavar="GRANT", help="Call free under this trial grant (the line "
+                                                "`facemarket agent grant` printed for you).")
 @click.option("--agent", help=AGENT_HELP)
 @click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
               help="Draw the result on the photo (needs --image).")
@@ -45,16 +48,21 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @yes_option
 @session_options
 def call(session: Session, service_name: str, method: str, image: Path | None,
-         params: tuple[str, ...], job_id: int | None, agent: str | None,
+         params: tuple[str, ...], job_id: int | None, trial: str | None, agent: str | None,
          annotate: Path | None, max_price: str | None, yes: bool) -> None:
     """Pay for and call METHOD of PROVIDER/SERVICE; prints the result and whom it paid."""
     if annotate and image is None:
         raise FacemarketError("--annotate needs --image", "give the photo with --image FILE")
+    if trial is not None and job_id is not None:
+        raise FacemarketError("--trial and --job both say how to pay", "give one of them")
     client = consumer_client(session, yes, max_price)
-    paid = client.invoke(service_name, method, image=image, job=job_id,
+    paid = client.invoke(service_name, method, image=image, job=job_id, trial=trial,
                          agent=session.address(agent) if agent else None, **parse_params(params))
-    record = {**paid.to_json(),
-              "job": job_record(session, client.escrow.get(paid.job.id), client.chain_time())}
+    if isinstance(paid, FreeCall):
+        record = paid.to_json()
+    else:
+        record = {**paid.to_json(),
+                  "job": job_record(session, client.escrow.get(paid.job.id), client.chain_time())}
     if annotate:
         from facemarket.cli.annotate import annotate_file  # OpenCV only when drawing
         width, height = annotate_file(image, paid.result, annotate)
@@ -62,11 +70,15 @@ def call(session: Session, service_name: str, method: str, image: Path | None,
 
     def human() -> None:
         click.echo(pretty(readable(paid.result)))
-        how = "new job" if paid.opened_job else "job"
-        click.echo(f"Served for {record['job']['price_text']} by agent {paid.service.agent} "
-                   f"(provider {paid.service.provider}) on {how} {paid.job.id}; receipt checked. "
-                   f"The agent claims the payment from the escrow later (the job stays "
-                   f"{record['job']['state']} until then).", err=True)
+        if isinstance(paid, FreeCall):
+            click.echo(f"Served free by agent {paid.service.agent} (provider {paid.service.provider}) as trial "
+                       f"call {paid.index} of the grant's {paid.grant.calls}; nothing was paid.", err=True)
+        else:
+            how = "new job" if paid.opened_job else "job"
+            click.echo(f"Served for {record['job']['price_text']} by agent {paid.service.agent} "
+                       f"(provider {paid.service.provider}) on {how} {paid.job.id}; receipt checked. "
+                       f"The agent claims the payment from the escrow later (the job stays "
+                       f"{record['job']['state']} until then).", err=True)
         if annotate:
             click.echo(f"Annotated picture: {annotate}", err=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -22,15 +23,30 @@ def chain() -> None:
 @click.option("--port", default=8545, show_default=True, help="Port to listen on (127.0.0.1).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the chain in this folder across restarts (default: in memory, gone at `down`).")
-def up(port: int, state_dir: Path | None) -> None:
+@click.option("--block-time", type=click.FloatRange(min=0, max=3600), default=0, show_default=True,
+              callback=lambda ctx, param, value: _finite(value),
+              metavar="SECONDS", help="Mine a block every SECONDS, as a public chain does (0: each transaction "
+                                      "is mined at once).")
+def up(port: int, state_dir: Path | None, block_time: float) -> None:
     """Start the chain in the background and return once it answers."""
     try:
-        record = background_chain.start(Home.from_env().root, port, state_dir)
+        record = background_chain.start(Home.from_env().root, port, state_dir, block_time)
     except ChainError as error:
         raise FacemarketError(str(error), "see `facemarket chain status`") from None
     emit(record, fields([("chain", f"running at {record['url']} (chain id {CHAIN_ID}, pid {record['pid']})"),
+                         ("blocks", _blocks(block_time)),
                          ("state", record["state_dir"] or "in memory"), ("log", record["log"]),
                          ("next", "facemarket contracts deploy --from 0")]))
+
+
+def _finite(seconds: float) -> float:
+    if not math.isfinite(seconds):  # nan passes FloatRange: every comparison with it is false
+        raise click.BadParameter(f"{seconds} is not a number of seconds")
+    return seconds
+
+
+def _blocks(block_time: float) -> str:
+    return f"one every {block_time:g} s" if block_time else "one per transaction, at once"
 
 
 @chain.command()
@@ -52,5 +68,5 @@ def status() -> None:
         emit({"running": False}, "No local chain was started by `facemarket chain up`.")
         return
     state = f"running at {record['url']}, block {record['block']}" if record["running"] else "not running"
-    emit(record, fields([("chain", state), ("pid", record["pid"]),
+    emit(record, fields([("chain", state), ("pid", record["pid"]), ("blocks", _blocks(record.get("block_time", 0))),
                          ("state", record["state_dir"] or "in memory"), ("log", record["log"])]))

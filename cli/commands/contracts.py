@@ -1,4 +1,4 @@
-"""`facemarket contracts deploy`: FaceToken, ServiceRegistry and JobEscrow on a chain."""
+"""`facemarket contracts deploy`: FaceToken, ServiceRegistry, JobEscrow and ChannelEscrow on a chain."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _account(source: str):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Deployment file (default: FACEMARKET_HOME/deployments/CHAIN_ID.json).")
 def deploy(rpc_url: str, source: str, out: Path | None) -> None:
-    """Deploy the three contracts, write the deployment file and print the addresses."""
+    """Deploy the four contracts, write the deployment file and print the addresses."""
     account = _account(source)
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     if not w3.is_connected():
@@ -48,4 +48,5 @@ def deploy(rpc_url: str, source: str, out: Path | None) -> None:
     emit({**asdict(deployment), "file": str(path)},
          fields([("chain id", deployment.chain_id), ("FaceToken", deployment.token),
                  ("ServiceRegistry", deployment.registry), ("JobEscrow", deployment.escrow),
+                 ("ChannelEscrow", deployment.channels),
                  ("block", deployment.block), ("file", path)]))
