@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml setup.py services/gallery_scan.c tools/install_dlib.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) tools/install_dlib.py
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,pg]'
 	touch $@
 
 $(NODE_STAMP): ganache/package.json ganache/package-lock.json

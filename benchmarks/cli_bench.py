@@ -4,14 +4,16 @@ Prints the median and range (over --runs interleaved rounds) of:
   python     `python -c pass`: the interpreter's own start, the floor of any command
   --help     `facemarket --help` (goal: <= 0.3 s)
   direct     find_face straight to the face service, from a warm Python process (the baseline)
-  call       `facemarket call demo/face-services find_face --image …` with a job prepaid, as a
-             new process each time, the account's keystore encrypted with standard scrypt
-             (geth's n=262144: what `account create` makes), two ways: the account unlocked in
-             its key agent (`facemarket account unlock`; goal: <= direct + 0.5 s), and an
+  call       `facemarket call demo/face-services find_face --image … --pay job` with a job
+             prepaid, as a new process each time, the account's keystore encrypted with standard
+             scrypt (geth's n=262144: what `account create` makes), two ways: the account unlocked
+             in its key agent (`facemarket account unlock`; goal: <= direct + 0.5 s), and an
              account never unlocked, whose keystore each call decrypts
+  channel    the same call with `--pay channel` on an open payment channel, by the account never
+             unlocked: a voucher signed with the channel's session key, the keystore not decrypted
 and the CPU time (user + system) of each `facemarket` process, which load from elsewhere inflates
-far less than the wall time; and, to say where the call's time goes, the import of what `call` loads, the import of web3 it
-no longer needs, and one decryption of the keystore.
+far less than the wall time; and, to say where the call's time goes, the import of what `call`
+loads, the import of web3 it no longer needs, and one decryption of the keystore.
 
     .venv/bin/python benchmarks/cli_bench.py [--runs 10]
 
@@ -101,6 +103,8 @@ def main() -> None:
             run([FACEMARKET, "token", "mint", name, "1000", "--account", "owner"], env)
             run([FACEMARKET, "job", "open", "--service", SERVICE, "--method", METHOD,
                  "--count", str(2 * args.runs + 2), "-y", "--account", name], env)
+        run([FACEMARKET, "channel", "open", "--service", SERVICE, "--amount", "5",
+             "--expires-in", "1d", "-y", "--account", accounts["locked"]], env)
         run([FACEMARKET, "account", "unlock", accounts["unlocked"], "--for", "1h"], env)
         http = requests.Session()
         headers = {"Content-Type": "application/json",
@@ -113,9 +117,9 @@ def main() -> None:
             reply = http.post(stack.services_url, data=body, headers=headers).json()
             assert len(reply["result"]["faces"]) == 1, reply
 
-        def call(account: str) -> None:
-            out = run([FACEMARKET, "call", SERVICE, METHOD, "--image", str(photo), "--json",
-                       "--account", account], env)
+        def call(account: str, pay: str = "job") -> None:
+            out = run([FACEMARKET, "call", SERVICE, METHOD, "--image", str(photo), "--pay", pay,
+                       "--json", "--account", account], env)
             assert len(json.loads(out)["result"]["faces"]) == 1
 
         kinds: dict[str, Callable[[], object]] = {
@@ -127,15 +131,17 @@ def main() -> None:
             "direct": direct,
             "call": lambda: call(accounts["unlocked"]),
             "locked": lambda: call(accounts["locked"]),
+            "channel": lambda: call(accounts["locked"], "channel"),
         }
         try:
             direct()
             call(accounts["unlocked"])
             call(accounts["locked"])
+            call(accounts["locked"], "channel")
             # interleaved, so that load from elsewhere hits each kind alike
             rows = [{name: timed(once) for name, once in kinds.items()} for _ in range(args.runs)]
             cpu = {name: [cpu_timed(kinds[name]) for _ in range(args.runs)]
-                   for name in ("python", "help", "call", "locked")}
+                   for name in ("python", "help", "call", "locked", "channel")}
         finally:
             run([FACEMARKET, "account", "lock", accounts["unlocked"]], env)
 
@@ -154,9 +160,13 @@ def main() -> None:
                   f"{'met' if over <= 0.5 else 'NOT met'}"))
     print(summary(f"facemarket call … {METHOD} (prepaid job, decrypting)", t["locked"],
                   f"  +{over_locked * 1000:.0f} ms over direct"))
+    channel_over = statistics.median(row["channel"] - row["direct"] for row in rows)
+    print(summary(f"facemarket call … {METHOD} (open channel, never unlocked)", t["channel"],
+                  f"  +{channel_over * 1000:.0f} ms over direct"))
     print("  CPU time (user + system) of the process, less sensitive to the load:")
     for name, what in (("python", "python -c pass"), ("help", "facemarket --help"),
-                       ("call", "facemarket call (unlocked)"), ("locked", "facemarket call (decrypting)")):
+                       ("call", "facemarket call (unlocked)"), ("locked", "facemarket call (decrypting)"),
+                       ("channel", "facemarket call (channel)")):
         print(summary(f"  {what}", cpu[name]))
     print("  where the call's time goes:")
     print(summary("  import what `call` loads (new process)", t["imports"]))

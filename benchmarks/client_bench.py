@@ -8,8 +8,11 @@ Prints the median (over --runs interleaved rounds) of:
             the balance and permit nonce its last open left, as any long-lived client does;
             a fresh one reads them first, one round trip more)
   prepaid   the same with a job prepaid in bulk (`open_jobs(count=N)`, one transaction)
+  channel   the same paid from an open payment channel: a voucher signed with the channel's
+            session key (its amount written durably first), POST, the agent's receipt checked
 the cost of opening a job alone, a cold paid `ping` (the payment cycle around a call that
-costs nothing), and the per-round ratios to direct. Goals: cold < 0.25 s; prepaid < 1.1x direct.
+costs nothing), and the per-round ratios to direct. Goals: cold < 0.25 s; prepaid < 1.1x direct;
+channel within 2% of direct (issue 12).
 
     .venv/bin/python benchmarks/client_bench.py [--runs 20]
 
@@ -78,29 +81,35 @@ def main() -> None:
             assert len(reply["result"]["faces"]) == 1
 
         def cold() -> None:
-            paid = cold_client.invoke(SERVICE, METHOD, image=photo)
+            paid = cold_client.invoke(SERVICE, METHOD, image=photo, pay="job")
             assert paid.opened_job and len(paid.result["faces"]) == 1
 
         def prepaid() -> None:
-            paid = prepaid_client.invoke(SERVICE, METHOD, image=photo)
+            paid = prepaid_client.invoke(SERVICE, METHOD, image=photo, pay="job")
             assert not paid.opened_job and len(paid.result["faces"]) == 1
+
+        def channel() -> None:
+            paid = prepaid_client.invoke(SERVICE, METHOD, image=photo, pay="channel")
+            assert paid.channel is not None and len(paid.result["faces"]) == 1
 
         def open_one() -> None:
             cold_client.open_jobs(SERVICE, method=METHOD, keep=False)
 
         def cold_ping() -> None:  # the whole paid cycle around a call that costs nothing
-            assert cold_client.invoke(SERVICE, "ping").result == "pong"
+            assert cold_client.invoke(SERVICE, "ping", pay="job").result == "pong"
 
         prepaid_client.open_jobs(SERVICE, args.runs + 1, method=METHOD)
-        for warm in (direct, cold, prepaid, open_one, cold_ping):
+        prepaid_client.open_channel(SERVICE, 100 * 10**8, 86400)
+        for warm in (direct, cold, prepaid, open_one, cold_ping, channel):
             warm()
         # interleaved, so that load from elsewhere hits each kind of call alike
-        rows = [(timed(direct), timed(cold), timed(prepaid), timed(open_one), timed(cold_ping))
-                for _ in range(args.runs)]
+        rows = [(timed(direct), timed(cold), timed(prepaid), timed(open_one), timed(cold_ping),
+                 timed(channel)) for _ in range(args.runs)]
         cold_client.close()
         prepaid_client.close()
 
-    t_direct, t_cold, t_prepaid, t_open, t_ping = (statistics.median(c) for c in zip(*rows))
+    t_direct, t_cold, t_prepaid, t_open, t_ping, t_channel = (statistics.median(c) for c in zip(*rows))
+    channel_ratio = statistics.median(row[5] / row[0] for row in rows)
     cold_ratio = statistics.median(row[1] / row[0] for row in rows)
     prepaid_ratio = statistics.median(row[2] / row[0] for row in rows)
     print(f"face_identity on a 640x480 photo, medians of {args.runs} interleaved rounds "
@@ -113,8 +122,12 @@ def main() -> None:
     print(f"  prepaid: sign + call + receipt check      {t_prepaid * 1000:7.1f} ms  "
           f"{prepaid_ratio:.3f}x direct  (goal < 1.1x: "
           f"{'met' if prepaid_ratio < 1.1 else 'NOT met'})")
+    print(f"  channel: voucher + call + receipt check   {t_channel * 1000:7.1f} ms  "
+          f"{channel_ratio:.3f}x direct  (goal <= 1.02x: "
+          f"{'met' if channel_ratio <= 1.02 else 'NOT met'})")
     print(f"  cost of paying: cold +{(t_cold - t_direct) * 1000:.1f} ms, "
-          f"prepaid +{(t_prepaid - t_direct) * 1000:.1f} ms per call")
+          f"prepaid +{(t_prepaid - t_direct) * 1000:.1f} ms, "
+          f"channel +{(t_channel - t_direct) * 1000:.1f} ms per call")
 
 
 if __name__ == "__main__":

@@ -132,18 +132,20 @@ def photo_640x480() -> str:
 
 
 class Server:
-    def __init__(self, gallery: Path) -> None:
+    def __init__(self, gallery: Path | str, home: Path | None = None) -> None:
+        """Services on `gallery` (a SQLite file, or a PostgreSQL URL with `home` for the log)."""
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.log = gallery.with_suffix(".log")
+        home = home or Path(gallery).parent
+        self.log = home / "services.log"
         started = time.perf_counter()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [str(FACEMARKET), "services", "run", "--port", str(self.port), "--gallery", str(gallery)],
+                [str(FACEMARKET), "services", "run", "--port", str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "FACEMARKET_HOME": str(gallery.parent)},
+                env={**os.environ, "FACEMARKET_HOME": str(home), "FACEMARKET_GALLERY": str(gallery)},
             )
         while not self._healthy():
             if self.process.poll() is not None or time.perf_counter() - started > 600:
@@ -172,6 +174,21 @@ class Server:
         self.process.wait(timeout=60)
 
 
+def recall_against_identity(server: Server, calls: int, image: str) -> None:
+    """`face_identity` and `recall` on the same photo, interleaved so noise falls on both alike;
+    prints both and their ratio."""
+    for _ in range(3):  # warm both paths
+        server.call("face_identity", image=image)
+        server.call("recall", image=image)
+    identity_times, recall_times = [], []
+    for _ in range(calls):
+        identity_times += timed_ms(lambda: server.call("face_identity", image=image), 1)
+        recall_times += timed_ms(lambda: server.call("recall", image=image), 1)
+    ratio = statistics.median(recall_times) / statistics.median(identity_times)
+    print(f"  whole call     face_identity {summary(identity_times)}")
+    print(f"                 recall        {summary(recall_times)}   (recall / face_identity = {ratio:.3f})")
+
+
 def whole_recall(size: int, calls: int, image: str) -> None:
     with tempfile.TemporaryDirectory(prefix="facemarket-gallery-bench-") as home:
         gallery = Path(home) / "gallery.sqlite3"
@@ -180,19 +197,10 @@ def whole_recall(size: int, calls: int, image: str) -> None:
         fill_seconds = time.perf_counter() - started
         server = Server(gallery)
         try:
-            for _ in range(3):  # warm both paths
-                server.call("face_identity", image=image)
-                server.call("recall", image=image)
-            identity_times, recall_times = [], []
-            for _ in range(calls):  # interleaved, so noise falls on both alike
-                identity_times += timed_ms(lambda: server.call("face_identity", image=image), 1)
-                recall_times += timed_ms(lambda: server.call("recall", image=image), 1)
+            recall_against_identity(server, calls, image)
             memory = rss_mib(server.process.pid)
         finally:
             server.stop()
-    ratio = statistics.median(recall_times) / statistics.median(identity_times)
-    print(f"  whole call     face_identity {summary(identity_times)}")
-    print(f"                 recall        {summary(recall_times)}   (recall / face_identity = {ratio:.3f})")
     print(
         f"                 server RSS {memory:8.1f} MiB (the process holding the index; workers apart)"
         f"   start-up {server.start_seconds:.1f} s   filling SQLite took {fill_seconds:.1f} s"

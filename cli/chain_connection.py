@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from facemarket.contracts.custom_errors import CustomError
 
 # artifact name of each contract of a deployment
-ARTIFACTS = {"token": "FaceToken", "registry": "ServiceRegistry", "escrow": "JobEscrow"}
+ARTIFACTS = {"token": "FaceToken", "registry": "ServiceRegistry", "escrow": "JobEscrow",
+             "channels": "ChannelEscrow"}
 
 
 # custom error -> (what happened, what to do or None)
@@ -117,7 +118,7 @@ class Chain:
 
     # --- reads without web3 ------------------------------------------------------------------
     def view(self, contract: str, function: str, *args: Any) -> Any:
-        """A view of the deployment's `contract` (token, registry, escrow) read with a bare
+        """A view of the deployment's `contract` (token, registry, escrow, channels) read with a bare
         eth_call (cli/json_rpc.py; addresses in lower case, as eth_abi decodes them); a revert
         raises contracts.view_calls.ViewReverted."""
         return self.rpc.view(ARTIFACTS[contract], getattr(self.deployment, contract), function, *args)

@@ -11,6 +11,10 @@ agent's signed receipt and returns the result. Failures raise `FacemarketError`s
 what to do (see facemarket.cli.errors). It never pays more than `max_price` per call, and
 signs again for one call only when the chain shows the refused job can no longer pay the agent
 (a lying agent gets one signature per call, not one per stored job).
+
+With a payment channel open to the service's agent (`open_channel`), `call` pays from it
+instead: a voucher signed with the channel's session key, no transaction and no keystore
+decryption (cli/channel_pay.py); `pay="job"` or `pay="channel"` chooses.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import requests
 from eth_hash.auto import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
+from facemarket.cli.channel_pay import ChannelCharge, ChannelPayer
 from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
-                                   JobUnusable, PriceTooHigh, ReceiptInvalid, ServiceFailed)
+                                   JobUnusable, PriceTooHigh, ServiceFailed)
 from facemarket.cli.home import Home
 from facemarket.cli.how_to_pay import payment_of, with_payment
 from facemarket.cli.escrow import Escrow
@@ -40,11 +45,12 @@ from facemarket.cli.networks import Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.refusals import Advice, JobFate, advise
 from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
+from facemarket.cli.receipts import checked_receipt
 from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
 from facemarket.cli.signers import KeySigner, Signer
 from facemarket.cli.trial_calls import FreeCall, TrialCaller, TrialIndexes
-from facemarket.contracts.typed_messages import InvalidSignature, channels_domain, recover_receipt_signer
+from facemarket.contracts.typed_messages import channels_domain, recover_receipt_signer
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -53,6 +59,7 @@ DEFAULT_EXPIRES_IN = 3600   # seconds a job opened by the client lives (the agen
 SAFETY_MARGIN = 360         # a stored job is used only if it lives this much longer (agent margin)
 CALL_TIMEOUT = 120.0        # seconds to wait for the agent's answer
 MAX_JOB_ATTEMPTS = 3        # stored jobs tried before giving up (each may turn out spent)
+PAY_MODES = ("auto", "channel", "job")
 
 
 @dataclass(frozen=True)
@@ -71,19 +78,26 @@ class Quote:
 
 @dataclass(frozen=True)
 class PaidCall:
-    """A served call: the result and the proof of what was paid and served."""
+    """A served call: the result and the proof of what was paid and served (with a job, or on
+    a channel: then `job` is None and `channel` says what the voucher covered)."""
 
     result: Any
-    job: Job
+    job: Job | None
     service: Service
     method: str
     request_hash: bytes
     response_hash: bytes
     receipt: bytes
     opened_job: bool
+    channel: ChannelCharge | None = None
+
+    @property
+    def price(self) -> int:
+        return self.job.price if self.job is not None else self.channel.price
 
     def to_json(self) -> dict:
-        return {"result": self.result, "job": self.job.to_json(), "service": self.service.ref,
+        return {"result": self.result, "job": self.job and self.job.to_json(),
+                "channel": self.channel and self.channel.to_json(), "service": self.service.ref,
                 "provider": self.service.provider, "agent": self.service.agent,
                 "method": self.method,
                 "request_hash": "0x" + self.request_hash.hex(),
@@ -124,13 +138,12 @@ class Client:
             session = Session(home, network_name, None if given_key else account,
                               ask_password=ask_password, progress=progress)
         self.session = session
-        self.signer: Signer
         if given_key:
             self.signer = KeySigner(account)
         elif password is not None:
             self.signer = KeySigner(session.keystores.unlock(session.account, password))
-        else:
-            self.signer = session.signer
+        else:  # the key agent's, or decrypted on first use: a call on a channel needs neither
+            session.require_password_source()
         self.chain = session.chain
         self.escrow = Escrow(self.chain)
         self.registry = Registry(self.chain)
@@ -144,6 +157,31 @@ class Client:
         self._services: dict[str, Service] = {}
         self._specs: dict[tuple[str, str], Spec | None] = {}
         self._clock_offset: float | None = None
+
+    @cached_property
+    def signer(self) -> Signer:
+        """The consumer's signer: its key agent, or its key decrypted when first needed (a job,
+        opening a channel)."""
+        return self.session.signer
+
+    @property
+    def address(self) -> str:
+        """The consumer's address, without decrypting its keystore."""
+        signer = self.__dict__.get("signer")
+        return signer.address if signer is not None else self.session.account.address
+
+    @cached_property
+    def channels(self) -> ChannelPayer:
+        """This consumer's payment channels (cli/channel_pay.py)."""
+        return ChannelPayer(self)
+
+    def open_channel(self, service: str | Service, deposit: int, expires_in: int, *,
+                     agent: str | None = None) -> "ChannelRecord":  # noqa: F821
+        """Open a channel with `deposit` to the service's agent (one transaction, permit); later
+        calls to that agent pay from it."""
+        svc = service if isinstance(service, Service) else self.service(service, agent)
+        self.known_agents.pin(svc)
+        return self.channels.open(svc, deposit, expires_in)
 
     # --- what things cost ------------------------------------------------------------------
     def service(self, ref: str, agent: str | None = None) -> Service:
@@ -227,15 +265,21 @@ class Client:
 
     # --- calling --------------------------------------------------------------------------------
     def call(self, service: str, method: str, *, image: str | Path | bytes | None = None,
-             agent: str | None = None, job: int | None = None, trial: str | None = None, **params: Any) -> Any:
-        """Pay for and make one call (free under `trial`, a grant line); returns the service's result."""
-        return self.invoke(service, method, image=image, agent=agent, job=job, trial=trial, **params).result
+             agent: str | None = None, job: int | None = None, pay: str = "auto",
+             trial: str | None = None, **params: Any) -> Any:
+        """Pay for and make one call; returns the service's result. `pay`: "auto" pays from an
+        open channel with room to the service's agent when there is one, else with a job;
+        "channel" or "job" insists; under `trial` (a grant line) the call is free."""
+        return self.invoke(service, method, image=image, agent=agent, job=job, pay=pay,
+                           trial=trial, **params).result
 
     def invoke(self, service: str, method: str, *, image: str | Path | bytes | None = None,
-               agent: str | None = None, job: int | None = None, trial: str | None = None,
-               **params: Any) -> PaidCall | FreeCall:
-        """Like `call`, but returns the job, the hashes and the agent's receipt too (a `FreeCall`
-        under a trial grant: cli/trial_calls.py)."""
+               agent: str | None = None, job: int | None = None, pay: str = "auto",
+               trial: str | None = None, **params: Any) -> PaidCall | FreeCall:
+        """Like `call`, but returns the job or channel, the hashes and the agent's receipt too
+        (a `FreeCall` under a trial grant: cli/trial_calls.py)."""
+        if pay not in PAY_MODES:
+            raise FacemarketError(f"cannot pay by {pay!r}", f"pay by one of {', '.join(PAY_MODES)}")
         svc = self.service(service, agent)
         if image is not None:
             data = image if isinstance(image, bytes) else Path(image).read_bytes()
@@ -256,6 +300,16 @@ class Client:
         price = self.price_of(svc, method, params)
         self.accept(price)
         self.known_agents.pin(svc)
+        if pay == "channel" or (pay == "auto" and self.chain.deployment.channels is not None):
+            channel = self.channels.usable(svc, price) or (
+                self.channels.from_chain(svc, price) if pay == "channel" else None)
+            if channel is not None:
+                return self.channels.pay(svc, method, body, price, channel)
+            if pay == "channel":
+                raise JobUnusable(f"no open channel of {self.address} to the agent of {svc.ref} "
+                                  f"has {self.chain.token.format(price)} left for {method}",
+                                  f"open one (`facemarket channel open --service {svc.ref} --amount 5`),"
+                                  " top one up, or pay with a job (--pay job)")
         for _attempt in range(MAX_JOB_ATTEMPTS):
             stored = self.store.take(self.signer.address, svc.agent, price,
                                      self.chain_time() + SAFETY_MARGIN)
@@ -399,19 +453,9 @@ class Client:
 
     def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
         """The agent's signature over (job, request, response): proof of what was served."""
-        header = response.headers.get(RECEIPT_HEADER, "")
-        try:
-            receipt = bytes.fromhex(header.removeprefix("0x"))
-            signer = recover_receipt_signer(self.chain.domain, job.id, request_hash,
-                                            keccak(response.content), receipt)
-        except (ValueError, InvalidSignature):
-            raise ReceiptInvalid(f"the agent's answer for job {job.id} has no valid receipt "
-                                 f"({RECEIPT_HEADER} {header[:20] or 'missing'})",
-                                 "do not trust this result; report the agent") from None
-        if signer != job.agent:
-            raise ReceiptInvalid(f"the receipt for job {job.id} is signed by {signer}, not by the "
-                                 f"job's agent {job.agent}", "do not trust this result")
-        return receipt
+        return checked_receipt(response, RECEIPT_HEADER, f"job {job.id}", job.agent,
+                               lambda response_hash, receipt: recover_receipt_signer(
+                                   self.chain.domain, job.id, request_hash, response_hash, receipt))
 
     @cached_property
     def trials(self) -> TrialCaller:

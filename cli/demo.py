@@ -5,7 +5,11 @@ the face services behind the agent; then alice pays for four calls through the C
 find_face, find_landmarks, align_face, face_identity on a bundled photo — and the demo shows
 each result, each job on the chain, both balances before and after (alice paid exactly the
 prices; the agent received them once its claims landed), and writes the annotated pictures to
-./demo-output/. Everything it started is stopped at the end, also on Ctrl-C or failure.
+./demo-output/. Then alice opens a payment channel once and pays three more calls from it at
+once with vouchers (no transaction per call, served in parallel); the agent claims them with
+its latest voucher (one claim per claim round: one for all three when they fall in one round),
+and the books still balance to the token unit (what stays in the channel is alice's).
+Everything it started is stopped at the end, also on Ctrl-C or failure.
 With --desk (`make desk`) the market stays up afterwards and alice's front desk page is
 served until Ctrl-C.
 """
@@ -18,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -33,6 +38,8 @@ from facemarket.cli.session import Session
 CALLS = ("find_face", "find_landmarks", "align_face", "face_identity")
 OUTPUT = Path("demo-output")
 CLAIM_TIMEOUT = 60.0
+CHANNEL_DEPOSIT = "1"   # FACE into the demo's channel
+CHANNEL_CALLS = 3       # calls paid from it
 
 
 def say(line: str = "") -> None:
@@ -58,6 +65,43 @@ def claims(chain: Chain, jobs: list[int]) -> dict[str, list[int]]:
         if log["args"]["jobId"] in jobs:
             by_tx.setdefault(log["transactionHash"].to_0x_hex(), []).append(log["args"]["jobId"])
     return by_tx
+
+
+def channel_calls(stack: LocalStack, chain: Chain, photo: Path) -> tuple[int, int, int]:
+    """alice opens a channel once, pays several calls from it (no transaction each), and the
+    agent claims what they cost; returns (deposit, served, claimed) in token units."""
+    heading("alice opens a payment channel: one deposit (one transaction), then many calls")
+    opened = stack.json("channel", "open", "--service", SERVICE, "--amount", CHANNEL_DEPOSIT,
+                        "--expires-in", "1d", "-y")
+    say(f"$ facemarket channel open --service {SERVICE} --amount {CHANNEL_DEPOSIT} --expires-in 1d -y")
+    say(f"channel {opened['id']}: {opened['deposit_text']} to agent {opened['agent']}, signed by a "
+        f"session key of its own ({opened['signer']}), expires {opened['expires']}")
+    args = ["call", SERVICE, "find_face", "--image", str(photo), "-y"]
+    say(f"$ facemarket {' '.join(args)}   # {CHANNEL_CALLS} at once: calls on one channel are "
+        "served in parallel, no lock")
+    with ThreadPoolExecutor(CHANNEL_CALLS) as pool:
+        records = list(pool.map(lambda _: stack.json(*args), range(CHANNEL_CALLS)))
+    served = 0
+    for record in sorted(records, key=lambda r: r["channel"]["amount"]):
+        paid = record["channel"]
+        served += paid["price"]
+        say(f"{len(record['result']['faces'])} face(s); paid {chain.token.format(paid['price'])} on "
+            f"channel {paid['id']} (voucher for {chain.token.format(paid['amount'])} in all, "
+            f"{chain.token.format(paid['room'])} left); no transaction, receipt checked")
+
+    heading("The agent claims from the channel (claimMany with its latest voucher: each claim is "
+            "paid the difference to what it claimed before; here a round every few seconds)")
+    deadline = time.monotonic() + CLAIM_TIMEOUT
+    while (status := stack.json("channel", "status", str(opened["id"])))["claimed"] < served \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    logs = chain.contracts.channels.events.ChannelClaimed().get_logs(from_block=chain.deployment.block)
+    for log in logs:
+        if log["args"]["channelId"] == opened["id"]:
+            say(f"claim transaction {log['transactionHash'].to_0x_hex()}: "
+                f"{chain.token.format(log['args']['paid'])} paid to the agent")
+    stack.facemarket("channel", "status", str(opened["id"]), show=True)
+    return opened["deposit"], served, status["claimed"]
 
 
 def serve_desk(stack: LocalStack, port: int) -> None:
@@ -126,14 +170,19 @@ def run_demo(workdir: Path, photo: Path, desk_port: int | None = None) -> None:
             say(f"claim transaction {tx_hash}: completeJobs for job(s) "
                 f"{', '.join(map(str, claimed))}")
 
+        deposit, served, claimed = channel_calls(stack, chain, photo)
+
         heading("Balances after")
         after = balances(chain, stack)
         stack.facemarket("account", "balance", "alice", show=True)
         stack.facemarket("token", "balance", "agent", show=True)
         spent, earned = before["alice"] - after["alice"], after["agent"] - before["agent"]
-        say(f"alice paid {chain.token.format(spent)} for {len(jobs)} calls (their prices add up "
-            f"to {chain.token.format(paid)}); the agent received {chain.token.format(earned)}.")
-        ok = spent == paid and earned == paid
+        token = chain.token
+        say(f"alice paid {token.format(spent)}: {token.format(paid)} for {len(jobs)} calls with "
+            f"jobs (their prices) and {token.format(deposit)} into the channel, of which the agent "
+            f"claimed {token.format(claimed)} for {CHANNEL_CALLS} calls ({token.format(deposit - claimed)} "
+            f"stays hers, reclaimable after expiry); the agent received {token.format(earned)}.")
+        ok = spent == paid + deposit and earned == paid + claimed and claimed == served
         say(click.style("The books balance." if ok else "The books do NOT balance!",
                         fg="green" if ok else "red", bold=True))
         say(f"Annotated pictures: {', '.join(str(OUTPUT / f'{m}.png') for m in CALLS)}")

@@ -31,7 +31,7 @@ class _Funds:
     next_transaction: int | None
 
 
-def _discard() -> Any:
+def discard_others() -> Any:
     """web3's DISCARD (logs of other events in a receipt are skipped), imported when needed."""
     from web3.logs import DISCARD
     return DISCARD
@@ -54,12 +54,12 @@ class Escrow:
         """The token's EIP-712 domain for permits, as it publishes it (ERC-5267)."""
         return domain_from_eip712(self.chain.view("token", "eip712Domain"))
 
-    def permit(self, owner: Signer, value: int, nonce: int,
-               deadline: int) -> tuple[int, bytes, bytes]:
-        """The owner's EIP-2612 permit letting the escrow take `value` (no separate approve);
-        `nonce` is the owner's current `nonces()` on the token."""
-        return owner.sign_permit(self.token_domain, self.chain.deployment.escrow, value, nonce,
-                                 deadline)
+    def permit(self, owner: Signer, value: int, nonce: int, deadline: int,
+               spender: str | None = None) -> tuple[int, bytes, bytes]:
+        """The owner's EIP-2612 permit letting the escrow (or `spender`: the channels contract)
+        take `value` (no separate approve); `nonce` is the owner's current `nonces()` on the token."""
+        return owner.sign_permit(self.token_domain, spender or self.chain.deployment.escrow, value,
+                                 nonce, deadline)
 
     def get(self, job_id: int) -> Job:
         return Job.from_chain(job_id, self.chain.view("escrow", "getJob", job_id))
@@ -97,7 +97,7 @@ class Escrow:
                                                self.chain.tracked_nonce(consumer.address))
         return [Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
                     JobState.FUNDED)
-                for event in self.contract.events.JobFunded().process_receipt(receipt, errors=_discard())]
+                for event in self.contract.events.JobFunded().process_receipt(receipt, errors=discard_others())]
 
     def _funds_for(self, owner: str, amount: int) -> tuple[int, int]:
         """The owner's token balance and permit nonce. Like Chain's transaction nonces, they are
@@ -119,7 +119,7 @@ class Escrow:
         """Create an unfunded job (fund it later with `fund`)."""
         receipt = self.chain.send(consumer, self.contract.functions.createJob(agent, price, expires_at),
                                   "create the job")
-        event = self.contract.events.JobCreated().process_receipt(receipt, errors=_discard())[0]
+        event = self.contract.events.JobCreated().process_receipt(receipt, errors=discard_others())[0]
         return Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
                    JobState.CREATED)
 

@@ -30,7 +30,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from facemarket.cli.key_agent_link import MAX_LINE_BYTES, read_line
-from facemarket.contracts.typed_messages import Domain, sign_invocation, sign_permit, sign_trial_call
+from facemarket.contracts.typed_messages import (Domain, sign_channel_state_request, sign_invocation,
+                                                 sign_permit, sign_trial_call, sign_voucher)
 
 CONNECTION_TIMEOUT = 5.0  # seconds a client may take to send its request
 CHECK_INTERVAL = 10.0     # seconds between checks that the socket file is still ours
@@ -63,6 +64,10 @@ def _hex(request: dict, name: str) -> str:
     return value
 
 
+SIGNING_OPS = ("sign_invocation", "sign_permit", "sign_transaction", "sign_trial_call",
+               "sign_voucher", "sign_channel_state_request")
+
+
 def answer(request: Any, account: LocalAccount, expires_at: float) -> dict:
     """The reply to one request (an `error` member when it is refused)."""
     if not isinstance(request, dict):
@@ -72,9 +77,8 @@ def answer(request: Any, account: LocalAccount, expires_at: float) -> dict:
         return {"address": account.address, "expires_at": int(expires_at), "pid": os.getpid()}
     if op == "lock":
         return {"locked": account.address}
-    if op not in ("sign_invocation", "sign_permit", "sign_transaction", "sign_trial_call"):
-        raise Refused(f"unknown op {op!r}: status, lock, sign_invocation, sign_permit, "
-                      "sign_transaction, sign_trial_call")
+    if op not in SIGNING_OPS:
+        raise Refused(f"unknown op {op!r}: status, lock, {', '.join(SIGNING_OPS)}")
     if str(request.get("address", "")).lower() != account.address.lower():
         raise Refused(f"this key agent holds {account.address}, not {request.get('address')!r}")
     try:
@@ -87,6 +91,16 @@ def answer(request: Any, account: LocalAccount, expires_at: float) -> dict:
             signature = sign_trial_call(account.key, _domain(request.get("domain")),
                                         _hex(request, "grant_hash"), _int(request, "call_index"),
                                         _hex(request, "request_hash"))
+            return {"signature": "0x" + signature.hex()}
+        if op == "sign_voucher":
+            signature = sign_voucher(account.key, _domain(request.get("domain")),
+                                     _int(request, "channel_id"), _int(request, "amount"),
+                                     _hex(request, "request_hash"))
+            return {"signature": "0x" + signature.hex()}
+        if op == "sign_channel_state_request":
+            signature = sign_channel_state_request(account.key, _domain(request.get("domain")),
+                                                   _int(request, "channel_id"),
+                                                   _int(request, "issued_at"))
             return {"signature": "0x" + signature.hex()}
         if op == "sign_permit":
             v, r, s = sign_permit(account.key, _domain(request.get("domain")), account.address,

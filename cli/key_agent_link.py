@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from typing import Any
 from facemarket.cli.errors import ConfigError, FacemarketError
 from facemarket.cli.home import Home
 from facemarket.contracts.typed_messages import (Domain, InvalidSignature,
-                                                 recover_invocation_signer)
+                                                 recover_channel_state_request_signer,
+                                                 recover_invocation_signer, recover_voucher_signer)
 
 START_TIMEOUT = 30.0   # seconds for a new agent to load and listen
 REQUEST_TIMEOUT = 30.0
@@ -137,10 +139,29 @@ class AgentSigner:
                         request_hash: bytes) -> bytes:
         reply = self._ask("sign_invocation", domain=_domain_json(domain), job_id=job_id,
                           agent=agent, request_hash="0x" + request_hash.hex())
-        signature = bytes.fromhex(str(reply.get("signature", "")).removeprefix("0x"))
+        return self._checked(reply, lambda signature: recover_invocation_signer(
+            domain, job_id, agent, request_hash, signature))
+
+    def sign_voucher(self, domain: Domain, channel_id: int, amount: int,
+                     request_hash: bytes) -> bytes:
+        reply = self._ask("sign_voucher", domain=_domain_json(domain), channel_id=channel_id,
+                          amount=amount, request_hash="0x" + bytes(request_hash).hex())
+        return self._checked(reply, lambda signature: recover_voucher_signer(
+            domain, channel_id, amount, request_hash, signature))
+
+    def sign_channel_state_request(self, domain: Domain, channel_id: int, issued_at: int) -> bytes:
+        reply = self._ask("sign_channel_state_request", domain=_domain_json(domain),
+                          channel_id=channel_id, issued_at=issued_at)
+        return self._checked(reply, lambda signature: recover_channel_state_request_signer(
+            domain, channel_id, issued_at, signature))
+
+    def _checked(self, reply: dict, recover: Callable[[bytes], str]) -> bytes:
+        """The reply's signature, refused unless it recovers to this account (a key agent that
+        holds another key, or answers garbage, signs nothing in our name)."""
         try:
-            signer = recover_invocation_signer(domain, job_id, agent, request_hash, signature)
-        except InvalidSignature:
+            signature = bytes.fromhex(str(reply.get("signature", "")).removeprefix("0x"))
+            signer = recover(signature)
+        except (ValueError, InvalidSignature):
             signer = None
         if signer != self.address:
             raise KeyAgentError(f"the key agent's signature is not {self.address}'s",

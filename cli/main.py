@@ -26,8 +26,10 @@ COMMANDS: dict[str, str] = {
     "provider": "facemarket.cli.commands.provider:provider",
     "service": "facemarket.cli.commands.service:service",
     "job": "facemarket.cli.commands.job:job",
+    "channel": "facemarket.cli.commands.channel:channel",
     "call": "facemarket.cli.commands.call:call",
     "desk": "facemarket.cli.commands.desk:desk",
+    "db": "facemarket.cli.commands.db:db",
 }
 
 # command name -> the first sentence of its help, shown by `facemarket --help`
@@ -35,8 +37,10 @@ SUMMARIES: dict[str, str] = {
     "account": "Accounts: encrypted keystore files (geth/MetaMask format) in FACEMARKET_HOME.",
     "agent": "The agent daemon in front of the face services (payment gate, ledger, claimer).",
     "call": "Pay for and call METHOD of PROVIDER/SERVICE; prints the result and whom it paid.",
+    "channel": "Payment channels: one deposit to an agent pays many calls, no transaction per call.",
     "chain": "The local chain: pinned Ganache, chain id 1337, ten funded dev accounts.",
     "contracts": "The escrow contracts.",
+    "db": "A local PostgreSQL with pgvector, to share a ledger or a gallery between processes.",
     "desk": "Serve the front desk page: a camera names people it knows; staff enrol newcomers.",
     "job": "Jobs in the escrow: each pays for one call.",
     "network": "Named networks: RPC URL, chain id, deployment file (`local` is always there).",

@@ -60,20 +60,30 @@ class Session:
         return self.keystores.get(self._account_name)
 
     @cached_property
+    def key_agent(self) -> Signer | None:
+        """The account's key agent when it is unlocked (`facemarket account unlock`), else None."""
+        return signer_for(self.home, self.account.address)
+
+    @cached_property
     def signer(self) -> Signer:
-        """The account's key agent when it is unlocked (`facemarket account unlock`), else the
-        decrypted account (asks for the password at most once per session)."""
-        agent = signer_for(self.home, self.account.address)
-        if agent is not None:
-            return agent
+        """The account's key agent when it is unlocked, else the decrypted account (asks for the
+        password at most once per session)."""
+        if self.key_agent is not None:
+            return self.key_agent
+        self.require_password_source()
         password = stated_password(self._password_file)
         if password is None:
-            if self._ask_password is None:
-                raise ConfigError(f"no password for account {self.account.name!r}",
-                                  f"set {PASSWORD_ENV}, or give the client password= or "
-                                  "ask_password=")
             password = self._ask_password()
         return KeySigner(self.keystores.unlock(self.account, password))
+
+    def require_password_source(self) -> None:
+        """Refuse up front, not halfway through paying, when no password can be had (no file,
+        no $FACEMARKET_PASSWORD, nobody to ask) and the account is not unlocked in a key agent,
+        even if the keystore is decrypted only later."""
+        if (self._ask_password is None and stated_password(self._password_file) is None
+                and self.key_agent is None):
+            raise ConfigError(f"no password for account {self.account.name!r}",
+                              f"set {PASSWORD_ENV}, or give the client password= or ask_password=")
 
     def address(self, name_or_address: str | None) -> str:
         """An account name or address; None means the session's account."""

@@ -9,6 +9,8 @@ died, a deadline passed in the queue), and the health check (open: it names no c
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from jsonrpcserver.methods import Methods
 
@@ -16,6 +18,8 @@ from facemarket.services.auth import AUTH_HEADER, CONSUMER_HEADER, authorized
 from facemarket.services.dlib_build import dlib_build
 from facemarket.services.errors import Code
 from facemarket.services.gallery_codes import SCAN
+from facemarket.services.gallery_errors import GalleryCode
+from facemarket.services.gallery_methods import GALLERY
 from facemarket.services.rpc_context import RequestContext
 from facemarket.services.rpc_dispatch import dispatch
 from facemarket.services.worker_pool import WorkerPool
@@ -65,7 +69,7 @@ async def handle_rpc(request: web.Request) -> web.Response:
 
 
 # The services did no work for these: the caller may retry, and an agent must not charge for them.
-NOTHING_COMPUTED = frozenset({Code.DEADLINE_PASSED, Code.WORKER_CRASHED})
+NOTHING_COMPUTED = frozenset({Code.DEADLINE_PASSED, Code.WORKER_CRASHED, GalleryCode.DATABASE_UNAVAILABLE})
 # The request itself is wrong, found before any face work (unknown method, invalid params, an
 # image that does not decode): HTTP 400, so the agent releases the job uncharged (a mistake is
 # not a service rendered) and the caller can fix the request and use the same job.
@@ -98,6 +102,9 @@ async def handle_health(request: web.Request) -> web.Response:
         "threads_per_worker": pool.threads,  # OpenCV's and BLAS's, so workers x threads = cores
         "dlib": dlib_build(),
     }
+    gallery = request.app.get(GALLERY)
+    if gallery is not None:  # where it lives; on PostgreSQL, whether the database answers now
+        body["gallery"] = await asyncio.to_thread(gallery.health)
     return web.json_response(body, status=200 if pool.ready else 503)
 
 

@@ -70,15 +70,7 @@ class Gallery:
             for model in {model for _, model in removed}:
                 self.index.shelf(consumer, model).remove([i for i, m in removed if m == model])
         if not removed:
-            if name is not None:
-                raise GalleryError(
-                    GalleryCode.UNKNOWN_NAME,
-                    f"no face is enrolled under the name {name!r} in this gallery: `gallery` lists the names",
-                )
-            raise GalleryError(
-                GalleryCode.UNKNOWN_ID,
-                f"no face has the id {face_id} in this gallery: use an id that `enrol` or `recall` returned",
-            )
+            raise nothing_removed(name, face_id)
         return len(removed)
 
     def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int, margin: float) -> list[Recalled]:
@@ -92,10 +84,7 @@ class Gallery:
         """The consumer's shelf of faces aligned like ours; an empty one is the client's error."""
         shelf = self.index.find(consumer, self.landmark_model)
         if shelf is None or len(shelf) == 0:
-            raise GalleryError(
-                GalleryCode.EMPTY_GALLERY,
-                "this gallery has no faces to recall yet: enrol some first with `enrol`",
-            )
+            raise empty_gallery()
         return shelf
 
     def names(self, consumer: str) -> dict[str, int]:
@@ -106,8 +95,29 @@ class Gallery:
                 counts[name] = counts.get(name, 0) + count
         return dict(sorted(counts.items()))
 
+    def health(self) -> dict[str, object]:
+        """For /health: where the gallery lives."""
+        return {"store": "sqlite", "file": str(self.store.path)}
+
     def close(self) -> None:
         self.store.close()
+
+
+def nothing_removed(name: str | None, face_id: int | None) -> GalleryError:
+    """`forget` found no face by that name or id in this consumer's gallery (whatever stores it)."""
+    if name is not None:
+        return GalleryError(
+            GalleryCode.UNKNOWN_NAME,
+            f"no face is enrolled under the name {name!r} in this gallery: `gallery` lists the names",
+        )
+    return GalleryError(
+        GalleryCode.UNKNOWN_ID,
+        f"no face has the id {face_id} in this gallery: use an id that `enrol` or `recall` returned",
+    )
+
+
+def empty_gallery() -> GalleryError:
+    return GalleryError(GalleryCode.EMPTY_GALLERY, "this gallery has no faces to recall yet: enrol some first with `enrol`")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ class GalleryCode(IntEnum):
     NAME_OR_ID = 1109
     BAD_CONSUMER = 1110
     BAD_MARGIN = 1111
+    DATABASE_UNAVAILABLE = 1112  # HTTP 503: the gallery's PostgreSQL did not answer; nothing was done
 
 
 class GalleryError(ServiceError):

@@ -67,7 +67,7 @@ class Shelf:
 
     def add(self, ids: np.ndarray, names: list[str], vectors: np.ndarray) -> None:
         """Append rows (many at once when the index is rebuilt at start)."""
-        vectors = _as_matrix(vectors)
+        vectors = as_matrix(vectors)
         if not (len(ids) == len(names) == len(vectors)):
             raise ValueError("ids, names and vectors must have the same length")
         with self._lock:
@@ -107,7 +107,7 @@ class Shelf:
         """For each query row, the `count` rows closest to it and no farther than `within`,
         closest first: exactly the float64 brute force answer. Queries the codes cannot
         narrow share one pass over the matrix (a group photo costs one scan, not one per face)."""
-        queries = _as_matrix(queries)
+        queries = as_matrix(queries)
         with self._lock:
             size = len(self._names)
             count = min(count, size)
@@ -184,7 +184,7 @@ class Shelf:
 
 def brute_force(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Every row's Euclidean distance to `query` in float64: the reference `Shelf` must equal."""
-    return np.sqrt(_sq_distances(_as_matrix(vectors), np.asarray(query, dtype=np.float32)))
+    return np.sqrt(_sq_distances(as_matrix(vectors), np.asarray(query, dtype=np.float32)))
 
 
 def _sq_distances(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -192,7 +192,7 @@ def _sq_distances(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", difference, difference)
 
 
-def _as_matrix(vectors: np.ndarray) -> np.ndarray:
+def as_matrix(vectors: np.ndarray) -> np.ndarray:
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[1] != DIMENSIONS or not np.isfinite(matrix).all():
         raise ValueError(f"vectors must be finite rows of {DIMENSIONS} numbers, got shape {matrix.shape}")

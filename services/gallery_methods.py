@@ -25,7 +25,8 @@ from jsonrpcserver.methods import Methods
 from facemarket.services.boxes import parse_boxes
 from facemarket.services.gallery import Gallery, default_path
 from facemarket.services.gallery_codes import NUMPY_SCAN
-from facemarket.services.gallery_errors import GalleryCode, GalleryError
+from facemarket.services.gallery_errors import GalleryCode, GalleryError, GalleryOpenError
+from facemarket.services.gallery_location import is_database_url
 from facemarket.services.params import image_param
 from facemarket.services.rpc_context import RequestContext
 
@@ -44,16 +45,24 @@ log = logging.getLogger(__name__)
 GALLERY = web.AppKey("gallery", Gallery)
 
 
-def gallery_lifetime(path: Path | None = None, landmark_model: str = IDENTITY_LANDMARK_MODEL) -> Callable:
-    """An aiohttp cleanup context: open the gallery (default: $FACEMARKET_HOME/gallery.sqlite3)
-    and rebuild its index before the server listens, so /health answers only once recall is
-    ready; close it at shutdown."""
+def gallery_lifetime(location: Path | str | None = None, landmark_model: str = IDENTITY_LANDMARK_MODEL) -> Callable:
+    """An aiohttp cleanup context: open the gallery (default: $FACEMARKET_HOME/gallery.sqlite3;
+    a postgresql:// URL: the shared one, gallery_postgres.py) and rebuild its index before the
+    server listens, so /health answers only once recall is ready; close it at shutdown."""
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        if NUMPY_SCAN:
-            log.warning("the gallery's C scan (services/gallery_scan.c) is not built: recall uses the numpy "
-                        "scan, same answers but slower; install gcc and python3-dev, then make install")
-        app[GALLERY] = await asyncio.to_thread(Gallery.open, path or default_path(), landmark_model)
+        if is_database_url(location):
+            try:
+                from facemarket.services.gallery_postgres import PostgresGallery
+            except ImportError:
+                raise GalleryOpenError("a postgresql:// gallery needs the `pg` extra: pip install 'facemarket[pg]' "
+                                       "(make install does it)") from None
+            app[GALLERY] = await asyncio.to_thread(PostgresGallery.open, location, landmark_model)
+        else:
+            if NUMPY_SCAN:
+                log.warning("the gallery's C scan (services/gallery_scan.c) is not built: recall uses the numpy "
+                            "scan, same answers but slower; install gcc and python3-dev, then make install")
+            app[GALLERY] = await asyncio.to_thread(Gallery.open, Path(location or default_path()), landmark_model)
         yield
         app[GALLERY].close()
 
@@ -81,7 +90,7 @@ async def recall(
 ) -> Result:
     gallery, owner = context.app[GALLERY], consumer_key(context.consumer)
     threshold, top, margin = check_threshold(threshold), check_top(top), check_margin(margin)
-    gallery.check_not_empty(owner)  # before the costly part
+    await asyncio.to_thread(gallery.check_not_empty, owner)  # before the costly part (a query, on PostgreSQL)
     faces = await context.identities(image_param(image))
     if not faces:
         raise _no_face()

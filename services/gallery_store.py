@@ -85,7 +85,7 @@ class GalleryStore:
         vectors = np.ascontiguousarray(vectors, dtype="<f4").reshape(-1, DIMENSIONS)
         blobs = [row.tobytes() for row in vectors]
         for attempt in range(_ATTEMPTS):
-            ids = _fresh_ids(len(names))
+            ids = fresh_ids(len(names))
             try:
                 with self._lock, transaction(self._db):
                     self._db.executemany(
@@ -131,7 +131,8 @@ class GalleryStore:
             self._db.close()
 
 
-def _fresh_ids(count: int) -> list[int]:
+def fresh_ids(count: int) -> list[int]:
+    """`count` distinct random face ids below 2^53 (the PostgreSQL gallery draws them here too)."""
     ids: set[int] = set()
     while len(ids) < count:
         ids.add(1 + secrets.randbelow(_ID_LIMIT - 1))

@@ -38,7 +38,7 @@ class ServerConfig:
     services: Sequence[str] | None = None  # None: every service
     limits: ImageLimits = ImageLimits()
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    gallery: Path | None = None  # None: $FACEMARKET_HOME/gallery.sqlite3
+    gallery: Path | str | None = None  # a SQLite file or a postgresql:// URL; None: $FACEMARKET_HOME/gallery.sqlite3
     secret: bytes | None = None  # the agent's (auth.read_secret); None: open, no consumer header accepted
 
 

@@ -16,6 +16,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.cli",
     "tests.fixtures.market",
     "tests.fixtures.desk",
+    "tests.fixtures.postgres",
 ]
 
 
@@ -25,7 +26,7 @@ pytest_plugins: list[str] = [
 # new module is slow until it is shown to be fast enough to join this list.
 FAST_MODULES = {
     "test_agent_config_ledger", "test_agent_config_schema", "test_agent_in_process", "test_agent_paid_calls",
-    "test_channel_ledger",
+    "test_channel_ledger", "test_cli_channel_store",
     "test_deployment_and_bind", "test_docs", "test_escrow", "test_escrow_reentrancy",
     "test_gallery_index", "test_ledger_lifecycle", "test_models", "test_packaging", "test_registry",
     "test_services_errors", "test_services_protocol", "test_suite_markers", "test_typed_messages", "test_view_calls",

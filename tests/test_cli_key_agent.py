@@ -19,7 +19,9 @@ import pytest
 from facemarket.cli import key_agent_link
 from facemarket.cli.home import Home
 from facemarket.cli.localstack import SERVICE
-from facemarket.contracts.typed_messages import channels_domain, recover_trial_call_signer
+from facemarket.contracts.typed_messages import (channels_domain,
+                                                 recover_channel_state_request_signer,
+                                                 recover_trial_call_signer, recover_voucher_signer)
 from tests.fixtures.cli import PHOTO
 
 WRONG = {"FACEMARKET_PASSWORD": "not the password"}
@@ -70,26 +72,61 @@ def test_an_unlocked_account_calls_without_its_password_until_it_is_locked(fm, u
     assert "was not unlocked" in fm("account", "lock", "ka-user").out
 
 
+def call_in_new_process(market_stack, *args: str) -> tuple[dict, list[str]]:
+    """`facemarket call SERVICE find_face --image PHOTO --json *args` in a new Python process
+    with a wrong password: (its JSON answer, the heavy modules it loaded)."""
+    done = subprocess.run([sys.executable, "-c", f"""
+import json, sys
+from facemarket.cli.main import cli
+try:
+    cli(["call", "{SERVICE}", "find_face", "--image", {str(PHOTO)!r}, "--json", *{list(args)!r}])
+except SystemExit as end:
+    print(json.dumps([end.code, sorted(sys.modules)]), file=sys.stderr)
+"""], capture_output=True, text=True, timeout=120, env={**market_stack.env, **WRONG})
+    code, modules = json.loads(done.stderr.strip().splitlines()[-1])
+    assert code == 0, done.stderr
+    heavy = [m for m in modules if m.split(".")[0] in (
+        "web3", "eth_account", "eth_keyfile", "py_ecc", "eth_utils", "eth_abi", "pydantic", "cv2",
+        "numpy", "aiohttp")]
+    return json.loads(done.stdout), heavy
+
+
 def test_a_prepaid_call_through_the_key_agent_loads_no_chain_or_key_library(fm, unlocked,
                                                                             market_stack):
     unlocked("ka-light")
     assert fm("job", "open", "--service", SERVICE, "--method", "find_face", "-y",
               "--account", "ka-light").code == 0
-    done = subprocess.run([sys.executable, "-c", f"""
-import json, sys
-from facemarket.cli.main import cli
-try:
-    cli(["call", "{SERVICE}", "find_face", "--image", {str(PHOTO)!r}, "--account", "ka-light",
-         "--json"])
-except SystemExit as end:
-    print(json.dumps([end.code, sorted(sys.modules)]), file=sys.stderr)
-"""], capture_output=True, text=True, timeout=120, env={**market_stack.env, **WRONG})
-    code, modules = json.loads(done.stderr.strip().splitlines()[-1])
-    assert code == 0 and json.loads(done.stdout)["opened_job"] is False, done.stderr
-    heavy = [m for m in modules if m.split(".")[0] in (
-        "web3", "eth_account", "eth_keyfile", "py_ecc", "eth_utils", "eth_abi", "pydantic", "cv2",
-        "numpy", "aiohttp")]
+    answer, heavy = call_in_new_process(market_stack, "--account", "ka-light")
+    assert answer["opened_job"] is False
     assert heavy == []
+
+
+def test_a_call_on_a_channel_loads_no_chain_or_key_library_nor_decrypts(fm, new_consumer,
+                                                                        market_stack):
+    new_consumer("ka-channel", tokens="1")
+    opened = fm("channel", "open", "--service", SERVICE, "--amount", "0.5", "--expires-in", "1d",
+                "-y", "--account", "ka-channel", "--json")
+    assert opened.code == 0, opened.err
+    # a wrong password: the call would fail if it decrypted the keystore
+    answer, heavy = call_in_new_process(market_stack, "--account", "ka-channel", "--pay", "channel")
+    assert answer["channel"]["id"] == opened.json["id"] and answer["job"] is None
+    assert heavy == []
+
+
+def test_without_its_session_key_a_channel_pays_through_the_key_agent(fm, unlocked,
+                                                                      market_stack):
+    address, _ = unlocked("ka-voucher")
+    opened = fm("channel", "open", "--service", SERVICE, "--amount", "0.5", "--expires-in", "1d",
+                "-y", "--account", "ka-voucher", "--json")
+    assert opened.code == 0, opened.err
+    folder = next((Path(market_stack.env["FACEMARKET_HOME"]) / "channels").iterdir())
+    (folder / "keys" / f"{opened.json['signer']}.key").unlink()  # as on another machine
+    (folder / f"{opened.json['id']}.json").unlink()
+    paid = fm("call", SERVICE, "find_face", "--image", str(PHOTO), "--pay", "channel",
+              "--account", "ka-voucher", "--json", env=WRONG)
+    assert paid.code == 0, paid.err  # state request and voucher signed by the key agent
+    assert paid.json["channel"]["id"] == opened.json["id"]
+    assert paid.json["channel"]["amount"] == paid.json["channel"]["price"]
 
 
 def test_a_socket_open_to_others_or_not_the_users_is_refused_and_never_used(fm, unlocked):
@@ -191,6 +228,13 @@ def test_the_agent_answers_hostile_requests_with_an_error_and_keeps_serving(unlo
             ({**good, "op": "sign_invocation", "domain": "nope"}, "bad domain"),
             ({**good, "op": "sign_invocation", "request_hash": "0xzz"}, "cannot sign"),
             ({**good, "op": "sign_permit"}, "spender must be a hex string"),
+            ({**good, "op": "sign_voucher"}, "channel_id must be a non-negative"),
+            ({**good, "op": "sign_voucher", "channel_id": 1, "amount": -5},
+             "amount must be a non-negative"),
+            ({**good, "op": "sign_channel_state_request", "channel_id": 1},
+             "issued_at must be a non-negative"),
+            ({**good, "op": "sign_voucher", "address": "0x" + "44" * 20, "channel_id": 1,
+              "amount": 1}, "this key agent holds"),
             ({"op": "sign_transaction", "address": address, "transaction": [1]},
              "transaction must be an object"),
             ({"op": "sign_transaction", "address": address, "transaction": {"gas": "x"}},
@@ -241,3 +285,16 @@ def test_the_agent_signs_a_trial_call_for_its_account(unlocked):
     signature = key_agent_link.AgentSigner(address, path).sign_trial_call(
         domain, b"\x22" * 32, 3, b"\x33" * 32)
     assert recover_trial_call_signer(domain, b"\x22" * 32, 3, b"\x33" * 32, signature) == address
+
+
+def test_the_agent_signs_a_voucher_and_a_channel_state_request_for_its_account(unlocked):
+    address, path = unlocked("ka-channel-sign")
+    domain = channels_domain(1337, address)
+    signer = key_agent_link.AgentSigner(address, path)
+    voucher = signer.sign_voucher(domain, 7, 1234, b"\x33" * 32)
+    assert recover_voucher_signer(domain, 7, 1234, b"\x33" * 32, voucher) == address
+    state = signer.sign_channel_state_request(domain, 7, 1_700_000_000)
+    assert recover_channel_state_request_signer(domain, 7, 1_700_000_000, state) == address
+    other = key_agent_link.AgentSigner("0x" + "44" * 20, path)
+    with pytest.raises(key_agent_link.KeyAgentError, match="this key agent holds"):
+        other.sign_voucher(domain, 7, 1234, b"\x33" * 32)

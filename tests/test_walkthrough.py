@@ -53,3 +53,18 @@ def test_the_walkthrough_from_zero(fm, market_stack, tmp_path):
     early = run("job", "refund", str(opened[0]["id"]), "--account", "me", ok=False)
     assert "has not expired yet" in early.err
     assert run("account", "balance", "me", "--json").json["can_pay_gas"] is True
+
+    # 5. paying by channel
+    channel = run("channel", "open", "--service", "acme/faces", "--amount", "0.5", "--expires-in",
+                  "7d", "-y", "--account", "me", "--json").json
+    by_channel = run("call", "acme/faces", "find_face", "--image", str(PHOTO), "-y", "--account", "me")
+    assert f"on channel {channel['id']} (voucher for 0.01 FACE in all, 0.49 FACE left)" in by_channel.err
+    status = run("channel", "status", str(channel["id"]), "--account", "me", "--json").json
+    assert (status["served"], status["room"]) == (10**6, 49 * 10**6)
+    assert run("channel", "topup", str(channel["id"]), "--amount", "0.25", "-y", "--account", "me",
+               "--json").json["room"] == 74 * 10**6
+    too_early = run("channel", "reclaim", str(channel["id"]), "--account", "me", ok=False)
+    assert "has not expired yet: it expires in" in too_early.err
+    by_job = run("call", "acme/faces", "find_face", "--image", str(PHOTO), "--pay", "job", "-y",
+                 "--account", "me")
+    assert "job" in by_job.err and "on channel" not in by_job.err

@@ -30,7 +30,9 @@ def services() -> None:
 @click.option("--max-image-bytes", type=click.IntRange(min=1), help="Largest image file accepted  [default: 20 MiB]")
 @click.option("--max-image-pixels", type=click.IntRange(min=1), help="Largest decoded image accepted  [default: 40 000 000]")
 @click.option("--max-request-bytes", type=click.IntRange(min=1024), help="Largest HTTP request body  [default: 64 MiB]")
-@click.option("--gallery", type=click.Path(dir_okay=False, path_type=Path), help="The gallery's SQLite file  [default: $FACEMARKET_HOME/gallery.sqlite3]")
+@click.option("--gallery", envvar="FACEMARKET_GALLERY", metavar="FILE|URL",
+              help="The gallery: a SQLite file, or a postgresql:// URL shared by several services hosts (the `pg` "
+              "extra)  [default: $FACEMARKET_GALLERY, else $FACEMARKET_HOME/gallery.sqlite3]")
 @click.option(
     "--secret-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -47,7 +49,7 @@ def run(
     max_image_bytes: int | None,
     max_image_pixels: int | None,
     max_request_bytes: int | None,
-    gallery: Path | None,
+    gallery: str | None,
     secret_file: Path | None,
 ) -> None:
     """Serve the face services over JSON-RPC 2.0 (POST /) until interrupted."""
@@ -57,6 +59,7 @@ def run(
     from facemarket.models.errors import ModelError
     from facemarket.services.auth import SecretError, default_secret_file, read_secret
     from facemarket.services.gallery_errors import GalleryOpenError
+    from facemarket.services.gallery_location import gallery_location
     from facemarket.services.methods import SERVICES
     from facemarket.services.server import ServerConfig, serve
 
@@ -83,7 +86,7 @@ def run(
         services=service_names or None,
         limits=limits,
         max_request_bytes=max_request_bytes or defaults.max_request_bytes,
-        gallery=gallery,
+        gallery=None if gallery is None else gallery_location(gallery),
         secret=secret,
     )
     try:

@@ -1,4 +1,5 @@
-"""The desk's wallet: pays for each call through the CLI's `Client`, keeps jobs prepaid.
+"""The desk's wallet: pays for each call through the CLI's `Client` (from a payment channel
+when one is open to the agent, else with jobs), keeps jobs prepaid when no channel is open.
 
 Calls run one at a time in a thread of their own (the client is synchronous); a second client
 of the same account refills the prepaid jobs in another thread when they run low, so a
@@ -59,7 +60,7 @@ class Payer:
             raise
         finally:
             self.refill_soon()
-        self._record(method, paid.job.price, started)
+        self._record(method, paid.price, started)
         return paid.result
 
     def _record(self, method: str, price: int, started: float) -> None:
@@ -69,10 +70,19 @@ class Payer:
         agent = self.client.service(self.service).agent
         return sum(1 for job in self.refiller.prepaid() if job.agent == agent)
 
+    def channel_open(self) -> bool:
+        """A channel with room for a recall is open to the agent: calls pay from it (the client
+        prefers it), so no jobs need prepaying. False on a deployment without channels."""
+        if self.refiller.chain.contracts.channels is None:
+            return False
+        svc = self.refiller.service(self.service)
+        price = self.refiller.price_of(svc, PREPAID_METHOD)
+        return self.refiller.channels.usable(svc, price) is not None
+
     def refill(self) -> None:
         """Open a batch of jobs when few are left (blocking; run in the refill thread)."""
         try:
-            if self.prepaid_count() < self.low:
+            if self.prepaid_count() < self.low and not self.channel_open():
                 self.refiller.open_jobs(self.service, self.batch, method=PREPAID_METHOD)
             self.prepay_error = None
         except FacemarketError as error:

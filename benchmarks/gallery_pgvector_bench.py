@@ -1,0 +1,186 @@
+"""The gallery on PostgreSQL + pgvector beside the in-process gallery, on the same synthetic faces.
+
+For each size, faces of synthetic identities at dlib's spread (benchmarks/quality_bench.py: a
+person's faces ~0.35 apart, different people ~0.86, 10 faces a person) fill both galleries, and
+it prints, for returning people (a new face of an enrolled person) and strangers:
+
+1. in-process gallery (services/gallery_index.py): search median and p95 (the exact answer);
+2. PostgreSQL (a `facemarket db up` server, rows loaded with binary COPY): the exact search (no
+   HNSW index: what a gallery below HNSW_FROM gets), the HNSW index's build time, then the
+   search through it (PostgresShelf.nearest, as `recall` runs it) with its recall@1 against the
+   exact answer (the in-process one, equal to a float64 brute force);
+3. the whole `recall` against `face_identity` on one photo through a real services process,
+   first with the same faces in a SQLite gallery file (the in-process index), then on that
+   database (the ratio is the gallery's cost over the identity work it contains).
+
+Goals (issue 13): at 1,000,000 faces recall@1 >= 0.99, search median <= 10 ms and p95 <= 25 ms,
+`recall` within 10% of `face_identity`. On a shared 2-core machine run it alone.
+
+    .venv/bin/python -u benchmarks/gallery_pgvector_bench.py [--sizes 100000 1000000] [--queries 200] [--calls 20]
+        [--ef-search 100 200 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from gallery_bench import Server, photo_640x480, recall_against_identity, summary, timed_ms
+from quality_bench import FACE_SPREAD, FACES_PER_PERSON, PERSON_SPREAD
+
+from facemarket.cli.local_postgres import LocalPostgres
+from facemarket.services.gallery_index import DIMENSIONS, Neighbour, Shelf
+from facemarket.services.gallery_methods import DEFAULT_THRESHOLD as THRESHOLD
+from facemarket.services.gallery_methods import IDENTITY_LANDMARK_MODEL as MODEL
+from facemarket.services.gallery_postgres import HNSW_EF_SEARCH, PostgresGallery, PostgresShelf
+from facemarket.services.gallery_store import GalleryStore
+
+CHUNK = 100_000
+NAME_DIGITS = 7  # person names "0000042": fixed width, so a COPY row is a fixed numpy record
+COPY_ROW = np.dtype([
+    ("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("consumer_len", ">i4"), ("name_len", ">i4"),
+    ("name", f"S{NAME_DIGITS}"), ("embedding_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
+    ("embedding", ">f4", DIMENSIONS), ("model_len", ">i4"), ("model", "S1"),
+])
+
+
+def faces_of(rng: np.random.Generator, centres: np.ndarray, people: np.ndarray) -> np.ndarray:
+    return centres[people] + rng.standard_normal((len(people), DIMENSIONS), dtype=np.float32) * FACE_SPREAD
+
+
+def copy_rows(ids: np.ndarray, people: np.ndarray, faces: np.ndarray) -> bytes:
+    """PostgreSQL's binary COPY records for (id, consumer '', name, embedding, model)."""
+    rows = np.zeros(len(ids), dtype=COPY_ROW)
+    rows["fields"], rows["id_len"], rows["id"] = 5, 8, ids
+    rows["name_len"], rows["name"] = NAME_DIGITS, np.char.zfill(people.astype(f"S{NAME_DIGITS}"), NAME_DIGITS)
+    rows["embedding_len"], rows["dim"], rows["embedding"] = 4 + 4 * DIMENSIONS, DIMENSIONS, faces
+    rows["model_len"], rows["model"] = 1, MODEL.encode()
+    return rows.tobytes()
+
+
+def fill(gallery: PostgresGallery, shelf: Shelf, store: GalleryStore, rng: np.random.Generator, centres: np.ndarray,
+         size: int) -> float:
+    """The same faces into the in-process index, a SQLite gallery file and PostgreSQL; seconds the COPY took."""
+    copying = 0.0
+    with psycopg.connect(gallery.url) as connection, connection.cursor() as cursor:
+        with cursor.copy("COPY gallery_faces (id, consumer, name, embedding, landmark_model) FROM STDIN WITH (FORMAT binary)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+            for start in range(0, size, CHUNK):
+                ids = np.arange(start + 1, min(start + CHUNK, size) + 1)
+                people = (ids - 1) // FACES_PER_PERSON
+                faces = faces_of(rng, centres, people)
+                names = [f"{p:0{NAME_DIGITS}d}" for p in people]
+                shelf.add(ids, names, faces)
+                store.add("", MODEL, names, faces)
+                started = time.perf_counter()
+                copy.write(copy_rows(ids, people, faces))
+                copying += time.perf_counter() - started
+            copy.write(b"\xff\xff")
+        started = time.perf_counter()
+        connection.commit()
+        cursor.execute("ANALYZE gallery_faces")
+    return copying + time.perf_counter() - started
+
+
+def first_ids(answers: list[list[Neighbour]]) -> list[int | None]:
+    return [found[0].id if found else None for found in answers]
+
+
+def first_names(answers: list[list[Neighbour]]) -> list[str | None]:
+    return [found[0].name if found else None for found in answers]
+
+
+def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostgres, home: Path,
+             ef_searches: list[int]) -> None:
+    rng = np.random.default_rng(size)
+    people = size // FACES_PER_PERSON
+    centres = rng.standard_normal((people, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD
+    database = f"bench_{size}"
+    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {database}")
+    url = server.url(database)
+    gallery = PostgresGallery(url, MODEL)
+    shelf = Shelf()
+    shelf.reserve(size)
+    store = GalleryStore(home / f"gallery-{size}.sqlite3")
+    print(f"{size:,} faces of {people:,} synthetic people; loaded by COPY in "
+          f"{fill(gallery, shelf, store, rng, centres, size):.1f} s")
+    store.close()
+    probes = {"returning": faces_of(rng, centres, rng.integers(0, people, queries)),
+              "stranger": faces_of(rng, rng.standard_normal((queries, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD,
+                                   np.arange(queries))}
+    answers = {kind: shelf.nearest(q, 1, within=THRESHOLD) for kind, q in probes.items()}
+    exact = {kind: first_ids(found) for kind, found in answers.items()}
+    exact_names = {kind: first_names(found) for kind, found in answers.items()}
+    pg_shelf = PostgresShelf(gallery, "")
+
+    def search(where, kind: str, repeat: int) -> list[float]:
+        rows = probes[kind]
+        return timed_ms(lambda: where.nearest(rows[rng.integers(len(rows))][None], 1, within=THRESHOLD), repeat)
+
+    for kind in probes:
+        print(f"  in-process     {kind:<10} {summary(search(shelf, kind, queries))}")
+    few = max(3, queries // 40)  # the exact sort over every row is slow at a million: a few suffice
+    print(f"  pg exact       returning  {summary(search(pg_shelf, 'returning', few))}   (no HNSW index: a sort of every row)")
+    started = time.perf_counter()
+    state = gallery.build_hnsw("")
+    print(f"  pg HNSW build  {time.perf_counter() - started:8.1f} s (m 16, ef_construction 64): {state}")
+    for ef_search in ef_searches:
+        gallery.ef_search = ef_search
+        for kind, rows in probes.items():
+            print(f"  pg HNSW ef {ef_search:<4}{kind:<10} {summary(search(pg_shelf, kind, queries))}")
+            approximate = pg_shelf.nearest(rows, 1, within=THRESHOLD)
+            same_face = sum(a == b for a, b in zip(first_ids(approximate), exact[kind]))
+            same_name = sum(a == b for a, b in zip(first_names(approximate), exact_names[kind]))
+            print(f"                 recall@1 against the exact search: {same_face}/{queries} = {same_face / queries:.3f}"
+                  f" (the same person: {same_name / queries:.3f}; {sum(e is not None for e in exact[kind])} "
+                  f"of the exact answers find a face within {THRESHOLD})")
+    gallery.close()
+    del shelf
+    for where, gallery_location in (("in-process (SQLite file)", store.path), ("PostgreSQL + pgvector", url)):
+        services = Server(gallery_location, home)
+        try:
+            print(f"  services with the gallery {where}: started in {services.start_seconds:.1f} s")
+            recall_against_identity(services, calls, image)
+        finally:
+            services.stop()
+    store.path.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200, help="searches per size and kind of face")
+    parser.add_argument("--calls", type=int, default=20, help="recall and face_identity calls per size")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[HNSW_EF_SEARCH],
+                        help="hnsw.ef_search values to measure on the one index (the gallery's default first)")
+    args = parser.parse_args()
+    image = photo_640x480()
+    print(f"pgvector gallery benchmark on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory(prefix="facemarket-pgvector-bench-") as folder:
+        server = LocalPostgres(Path(folder) / "postgres")
+        server.start(find_port())
+        try:
+            for size in args.sizes:
+                one_size(size, args.queries, args.calls, image, server, Path(folder), args.ef_search)
+        finally:
+            server.stop()
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def find_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()
