@@ -64,8 +64,16 @@ def _hex(request: dict, name: str) -> str:
     return value
 
 
-SIGNING_OPS = ("sign_invocation", "sign_permit", "sign_transaction", "sign_trial_call",
-               "sign_voucher", "sign_channel_state_request")
+# op -> the EIP-712 signing function and the fields it takes after the key and the domain
+EIP712_OPS = {
+    "sign_invocation": (sign_invocation, (("job_id", _int), ("agent", _hex), ("request_hash", _hex))),
+    "sign_trial_call": (sign_trial_call, (("grant_hash", _hex), ("call_index", _int),
+                                          ("request_hash", _hex))),
+    "sign_voucher": (sign_voucher, (("channel_id", _int), ("amount", _int), ("request_hash", _hex))),
+    "sign_channel_state_request": (sign_channel_state_request, (("channel_id", _int),
+                                                                ("issued_at", _int))),
+}
+SIGNING_OPS = (*EIP712_OPS, "sign_permit", "sign_transaction")
 
 
 def answer(request: Any, account: LocalAccount, expires_at: float) -> dict:
@@ -82,25 +90,10 @@ def answer(request: Any, account: LocalAccount, expires_at: float) -> dict:
     if str(request.get("address", "")).lower() != account.address.lower():
         raise Refused(f"this key agent holds {account.address}, not {request.get('address')!r}")
     try:
-        if op == "sign_invocation":
-            signature = sign_invocation(account.key, _domain(request.get("domain")),
-                                        _int(request, "job_id"), _hex(request, "agent"),
-                                        _hex(request, "request_hash"))
-            return {"signature": "0x" + signature.hex()}
-        if op == "sign_trial_call":
-            signature = sign_trial_call(account.key, _domain(request.get("domain")),
-                                        _hex(request, "grant_hash"), _int(request, "call_index"),
-                                        _hex(request, "request_hash"))
-            return {"signature": "0x" + signature.hex()}
-        if op == "sign_voucher":
-            signature = sign_voucher(account.key, _domain(request.get("domain")),
-                                     _int(request, "channel_id"), _int(request, "amount"),
-                                     _hex(request, "request_hash"))
-            return {"signature": "0x" + signature.hex()}
-        if op == "sign_channel_state_request":
-            signature = sign_channel_state_request(account.key, _domain(request.get("domain")),
-                                                   _int(request, "channel_id"),
-                                                   _int(request, "issued_at"))
+        if op in EIP712_OPS:
+            sign, fields = EIP712_OPS[op]
+            domain = _domain(request.get("domain"))
+            signature = sign(account.key, domain, *(parse(request, name) for name, parse in fields))
             return {"signature": "0x" + signature.hex()}
         if op == "sign_permit":
             v, r, s = sign_permit(account.key, _domain(request.get("domain")), account.address,

@@ -28,7 +28,8 @@ from facemarket.cli.errors import ConfigError, FacemarketError
 from facemarket.cli.home import Home
 from facemarket.contracts.typed_messages import (Domain, InvalidSignature,
                                                  recover_channel_state_request_signer,
-                                                 recover_invocation_signer, recover_voucher_signer)
+                                                 recover_invocation_signer,
+                                                 recover_trial_call_signer, recover_voucher_signer)
 
 START_TIMEOUT = 30.0   # seconds for a new agent to load and listen
 REQUEST_TIMEOUT = 30.0
@@ -179,7 +180,8 @@ class AgentSigner:
         reply = self._ask("sign_trial_call", domain=_domain_json(domain),
                           grant_hash="0x" + bytes(grant_hash).hex(), call_index=call_index,
                           request_hash="0x" + bytes(request_hash).hex())
-        return bytes.fromhex(str(reply.get("signature", "")).removeprefix("0x"))
+        return self._checked(reply, lambda signature: recover_trial_call_signer(
+            domain, grant_hash, call_index, request_hash, signature))
 
     def sign_transaction(self, transaction: dict) -> Any:
         fields = {k: "0x" + bytes(v).hex() if isinstance(v, bytes | bytearray) else v
