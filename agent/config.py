@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from facemarket.agent.token_prices import price_units
 from facemarket.contracts.fees import FeePolicy, gwei_to_wei
 from facemarket.contracts.param_prices import highest
 
@@ -38,7 +39,7 @@ class ConfigError(ValueError):
 SECTIONS = {
     "chain": "chain", "identity": "identity", "service": "the service", "gate": "payment gate",
     "claimer": "claimer", "daemon": "the daemon",
-    "prices": "prices (token units, the smallest unit: `--price` in the CLI takes tokens, at the decimals the token states on chain)",
+    "prices": "prices: token units (the smallest unit, 1 FACE = 100000000), or tokens as the CLI's `--price` takes them, with the symbol: \"0.01 FACE\"",
 }
 
 
@@ -215,7 +216,7 @@ def _prices(value: Any) -> dict[str, int]:
         value = dict(item.rsplit("=", 1) for item in value.split(",") if item.strip())
     if not isinstance(value, dict):
         raise ValueError("expected a table of method = price")
-    prices = {str(m).strip(): int(p) for m, p in value.items()}
+    prices = {str(m).strip(): price_units(p) for m, p in value.items()}
     if any(p < 0 for p in prices.values()):
         raise ValueError("prices cannot be negative")
     odd = [m for m in prices if ":" in m and "=" not in m.split(":", 1)[1]]
@@ -244,7 +245,9 @@ def _convert(key: str, value: Any) -> Any:
     try:
         if typing.get_origin(kind) is dict:
             return _prices(value)
-        if kind is Path:
+        if key == "price":
+            value = price_units(value)
+        elif kind is Path:
             return Path(str(value)).expanduser() if str(value) else None
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):

@@ -1,7 +1,9 @@
 """Accounts: encrypted keystore files (the JSON format geth and MetaMask export).
 
 Keys exist in clear only in memory, after a decryption; they are never printed or logged.
-Decryption is slow on purpose (scrypt), so a command decrypts once (see session.py).
+Decryption is slow on purpose (scrypt), so a command decrypts once (see session.py), or not
+at all while the account is unlocked in a key agent (key_agent_link.py). eth_account is
+imported only by what needs it: it costs half a second to import.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
 
 from facemarket.cli.errors import ConfigError, WrongPassword
+from facemarket.contracts.addresses import is_address, to_checksum_address
 from facemarket.cli.home import Home, write_json_atomic
 from facemarket.services.keystore_password import read_password as keystore_password
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 PASSWORD_ENV = "FACEMARKET_PASSWORD"
 # geth --lightkdf: scrypt n=4096 instead of 262144; for throw-away test and demo accounts.
@@ -35,11 +39,14 @@ def dev_key(index: int) -> str:
 
 
 def dev_address(index: int) -> str:
+    from eth_account import Account
     return Account.from_key(dev_key(index)).address
 
 
 def dev_index_of(address: str) -> int | None:
     """Which of the local chain's dev accounts `address` is, if it is one."""
+    from eth_account import Account
+
     from facemarket.contracts.localchain import dev_private_keys
     return next((i for i, key in enumerate(dev_private_keys())
                  if Account.from_key(key).address == address), None)
@@ -124,6 +131,7 @@ class Keystores:
     def create(self, name: str, password: str, *, light_kdf: bool = False,
                private_key: str | bytes | None = None) -> StoredAccount:
         """Store a new (or given) key encrypted with `password`."""
+        from eth_account import Account
         key = private_key if private_key is not None else Account.create().key
         try:
             keystore = Account.encrypt(key, password,
@@ -146,6 +154,7 @@ class Keystores:
 
     def unlock(self, account: StoredAccount, password: str) -> LocalAccount:
         """Decrypt a keystore; slow by design (scrypt), so call it once per command."""
+        from eth_account import Account
         try:
             key = Account.decrypt(json.loads(account.path.read_text()), password)
         except ValueError:

@@ -8,33 +8,31 @@ and the client send through.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import requests
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
-from web3.exceptions import (ContractCustomError, ContractLogicError,
-                             Web3RPCError)
+from typing import TYPE_CHECKING, Any
 
 from facemarket.cli.amounts import format_amount
 from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (ChainUnreachable, ConfigError, InsufficientTokens,
                                    TransactionFailed)
+from facemarket.cli.json_rpc import JsonRpc
 from facemarket.cli.networks import LOCAL_CHAIN_ID, Network
 from facemarket.cli.progress import Progress, silent
 from facemarket.contracts.bind import bind
-from facemarket.contracts.custom_errors import CustomError, all_errors, decode_custom_error, revert_data
 from facemarket.contracts.deployment import Deployment
 from facemarket.contracts.escrow_job import JobState
-from facemarket.contracts.transactions import ReceiptTimeout, Sender
-from facemarket.contracts.transactions import TransactionFailed as Reverted
 from facemarket.contracts.typed_messages import Domain, domain_from_eip712
 from facemarket.contracts.view_calls import call_params, call_result
 
+if TYPE_CHECKING:
+    from facemarket.cli.signers import Signer
+    from facemarket.contracts.custom_errors import CustomError
+
+# artifact name of each contract of a deployment
+ARTIFACTS = {"token": "FaceToken", "registry": "ServiceRegistry", "escrow": "JobEscrow",
+             "channels": "ChannelEscrow"}
 
 
 # custom error -> (what happened, what to do or None)
@@ -68,27 +66,6 @@ def _dev_owner_hint(owner: str, chain_id: int) -> str:
             f"`facemarket account import-dev {index} owner`, then --account owner)")
 
 
-class _Provider(Web3.HTTPProvider):
-    """HTTP provider that fails fast and says which chain could not be reached."""
-
-    def make_request(self, method: Any, params: Any) -> Any:
-        with self._reachable():
-            return super().make_request(method, params)
-
-    def make_batch_request(self, batch: list[tuple[Any, Any]]) -> Any:
-        with self._reachable():
-            return super().make_batch_request(batch)
-
-    @contextlib.contextmanager
-    def _reachable(self) -> Iterator[None]:
-        try:
-            yield
-        except (requests.ConnectionError, requests.Timeout):
-            raise ChainUnreachable(f"cannot reach the chain at {self.endpoint_uri}",
-                                   "start it (`facemarket chain up`) or pick another network "
-                                   "(--network, `facemarket network list`)") from None
-
-
 @dataclass(frozen=True)
 class TokenInfo:
     symbol: str
@@ -110,33 +87,51 @@ class Chain:
                               "deploy the contracts (`facemarket contracts deploy`) or give the "
                               "file with `facemarket network add NAME --deployment FILE`")
         self.deployment = Deployment.load(path)
-        self.w3 = Web3(_Provider(network.rpc_url, request_kwargs={"timeout": 30},
-                                 exception_retry_configuration=None,
-                                 cache_allowed_requests=True))  # eth_chainId once, not per tx
-        self.chain_id = self.w3.eth.chain_id
+        self.rpc = JsonRpc(network.rpc_url)
+        self.chain_id = self.rpc.chain_id()
         expected = network.chain_id or self.deployment.chain_id
         if self.chain_id != expected or self.chain_id != self.deployment.chain_id:
             raise ChainUnreachable(
                 f"{network.rpc_url} is chain {self.chain_id}, but network {network.name!r} "
                 f"expects {expected} and its deployment {self.deployment.chain_id}",
                 "check the RPC URL, or redeploy for this chain")
-        if self.w3.eth.get_code(self.deployment.escrow) in (b"", None):
+        if self.rpc.code(self.deployment.escrow) in ("0x", ""):
             raise ConfigError(f"no contract at the escrow address {self.deployment.escrow} on "
                               f"{network.rpc_url} (was the chain restarted?)",
                               "deploy again with `facemarket contracts deploy`")
-        self.contracts = bind(self.w3, self.deployment)
-        self._sender = Sender(self.w3, self.chain_id)
+
+    # --- web3, loaded by the first command that needs it (transactions, events) -------------
+    @cached_property
+    def w3(self) -> Any:
+        from facemarket.cli.web3_provider import connect
+        return connect(self.network.rpc_url)
+
+    @cached_property
+    def contracts(self) -> Any:
+        """web3 contract objects of the deployment (contracts/bind.py)."""
+        return bind(self.w3, self.deployment)
+
+    @cached_property
+    def _sender(self) -> Any:
+        from facemarket.contracts.transactions import Sender
+        return Sender(self.w3, self.chain_id)
+
+    # --- reads without web3 ------------------------------------------------------------------
+    def view(self, contract: str, function: str, *args: Any) -> Any:
+        """A view of the deployment's `contract` (token, registry, escrow, channels) read with a bare
+        eth_call (cli/json_rpc.py; addresses in lower case, as eth_abi decodes them); a revert
+        raises contracts.view_calls.ViewReverted."""
+        return self.rpc.view(ARTIFACTS[contract], getattr(self.deployment, contract), function, *args)
 
     # --- facts read once ---------------------------------------------------------------------
     @cached_property
     def token(self) -> TokenInfo:
-        token = self.contracts.token.functions
-        return TokenInfo(token.symbol().call(), token.decimals().call())
+        return TokenInfo(self.view("token", "symbol"), self.view("token", "decimals"))
 
     @cached_property
     def domain(self) -> Domain:
         """The escrow's EIP-712 domain, as it publishes it (ERC-5267), not hard-coded."""
-        return domain_from_eip712(self.contracts.escrow.functions.eip712Domain().call())
+        return domain_from_eip712(self.view("escrow", "eip712Domain"))
 
     def read(self, *functions: Any) -> list[Any]:
         """The values of view calls (`contract.functions.f(args)`) at the latest block, in one
@@ -150,15 +145,16 @@ class Chain:
 
     def now(self) -> int:
         """The chain's clock (latest block time): expiries are judged by it, not by ours."""
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        return self.rpc.latest_timestamp()
 
     @cached_property
     def _errors(self) -> dict[bytes, CustomError]:
         """Custom errors of every contract by selector, to say why a call would revert."""
+        from facemarket.contracts.custom_errors import all_errors
         return all_errors()
 
     # --- transactions ------------------------------------------------------------------------
-    def send(self, signer: LocalAccount, call: Any, what: str, *,
+    def send(self, signer: Signer, call: Any, what: str, *,
              reuse_gas: Hashable | None = None) -> Any:
         """Check, sign, send and wait for a contract call (contracts/transactions.Sender);
         returns the receipt (status 1), or raises TransactionFailed with the contract's reason
@@ -168,6 +164,10 @@ class Chain:
         A hot path names its call shape in `reuse_gas` and later calls of that shape reuse the
         first estimate (a revert then shows on the receipt, and its reason is read by
         replaying the call)."""
+        from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+
+        from facemarket.contracts.transactions import ReceiptTimeout
+        from facemarket.contracts.transactions import TransactionFailed as Reverted
         try:
             with self.progress(f"{what}: waiting for the transaction"):
                 return self._sender.send(signer, call, reuse_gas=reuse_gas)
@@ -194,6 +194,8 @@ class Chain:
 
     def tracked_nonce(self, address: str) -> int | None:
         """The nonce the next transaction of `address` sent here will carry, when tracked."""
+        if "_sender" not in self.__dict__:  # nothing sent yet: do not load web3 to say so
+            return None
         return self._sender.tracked_nonce(address)
 
     def revert_error(self, error: Exception, what: str) -> TransactionFailed:
@@ -227,6 +229,7 @@ class Chain:
         return TransactionFailed(f"{what} would revert: {detail}")
 
     def decode_revert(self, error: Exception) -> tuple[str | None, dict[str, Any]]:
+        from facemarket.contracts.custom_errors import decode_custom_error, revert_data
         raw = revert_data(error)
         decoded = decode_custom_error(raw, self._errors) if raw else None
         if decoded is None:

@@ -21,8 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import requests
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.channel_store import ChannelRecord, ChannelStore
@@ -33,12 +32,12 @@ from facemarket.cli.errors import AgentRefused, AgentUnreachable, ServiceFailed
 from facemarket.cli.receipts import checked_receipt
 from facemarket.cli.refusals import BY_CODE
 from facemarket.cli.registry import Service
+from facemarket.cli.signers import KeySigner, Signer
 from facemarket.contracts.agent_protocol import (CHANNEL_AMOUNT_HEADER, CHANNEL_ID_HEADER,
                                                  CHANNEL_RECEIPT_HEADER, CHANNEL_SIGNATURE_HEADER,
                                                  CHANNEL_STATE_SIGNATURE_HEADER,
                                                  CHANNEL_STATE_TIME_HEADER, Reason)
-from facemarket.contracts.typed_messages import (recover_channel_receipt_signer,
-                                                 sign_channel_state_request, sign_voucher)
+from facemarket.contracts.typed_messages import recover_channel_receipt_signer
 
 if TYPE_CHECKING:
     from facemarket.cli.client import Client, PaidCall
@@ -90,7 +89,7 @@ class ChannelPayer:
     def __init__(self, client: "Client") -> None:
         self.client = client
         self.chain = client.chain
-        self._keys: dict[str, LocalAccount | None] = {}
+        self._keys: dict[str, KeySigner | None] = {}
 
     @cached_property
     def contract(self) -> Channels:
@@ -152,8 +151,8 @@ class ChannelPayer:
     def agent_state(self, svc: Service, channel: Channel) -> dict:
         """GET /channels/{id}, signed by the channel's session key (or the consumer's key)."""
         issued_at = int(time.time())
-        signature = sign_channel_state_request(self._key_for(channel.signer).key, self.contract.domain,
-                                               channel.id, issued_at)
+        signature = self._key_for(channel.signer).sign_channel_state_request(
+            self.contract.domain, channel.id, issued_at)
         url = f"{svc.endpoint.rstrip('/')}/channels/{channel.id}"
         try:
             response = self.client.http.get(url, timeout=STATE_TIMEOUT, stream=True, headers={
@@ -203,8 +202,8 @@ class ChannelPayer:
                                   f"left, {method} costs {self.chain.token.format(price)}",
                                   f"`facemarket channel topup {record.id} --amount 5`, or --pay job") from None
         request_hash = keccak(body)
-        signature = sign_voucher(self._key_for(record.signer).key, self.contract.domain, record.id,
-                                 record.signed, request_hash)
+        signature = self._key_for(record.signer).sign_voucher(self.contract.domain, record.id,
+                                                              record.signed, request_hash)
         charge = ChannelCharge(record.id, record.signed, price, record.room)
         headers = {"Content-Type": "application/json", CHANNEL_ID_HEADER: str(record.id),
                    CHANNEL_AMOUNT_HEADER: str(record.signed),
@@ -260,11 +259,13 @@ class ChannelPayer:
                                    self.contract.domain, record.id, record.signed, request_hash,
                                    response_hash, receipt))
 
-    def _key_for(self, signer: str) -> LocalAccount:
-        """The session key of `signer` when held here, else the consumer's own key (the contract
-        and the agent accept the consumer's vouchers too)."""
+    def _key_for(self, signer: str) -> Signer:
+        """The session key of `signer` when held here, else the consumer's own signer (its key
+        agent or its decrypted key: the contract and the agent accept the consumer's vouchers
+        too)."""
         if signer not in self._keys:
-            self._keys[signer] = self.store.session_key(signer)
+            key = self.store.session_key(signer)
+            self._keys[signer] = KeySigner(key) if key is not None else None
         return self._keys[signer] or self.client.signer
 
 

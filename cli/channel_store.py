@@ -26,10 +26,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
 from facemarket.cli.home import Home
+from facemarket.cli.signers import HeldKey
 from facemarket.services.private_files import PRIVATE_FILE, private_folder
 
 
@@ -65,18 +63,18 @@ class ChannelStore:
         self.keys = self.folder / "keys"
 
     # --- session keys -------------------------------------------------------------------------
-    def new_session_key(self) -> LocalAccount:
+    def new_session_key(self) -> HeldKey:
         """A fresh signer key, on disk (0600, fsynced) before anything names it on chain."""
-        account = Account.create()
+        account = HeldKey.create()
         private_folder(self.folder)  # before keys/ (mkdir's mode only applies to the last part)
         _write_durably(self.keys / f"{account.address}.key", account.key.hex().encode())
         return account
 
-    def session_key(self, signer: str) -> LocalAccount | None:
+    def session_key(self, signer: str) -> HeldKey | None:
         """The signer's key when this machine holds it (None: another machine opened the
         channel, or the key was deleted; the consumer's own key can sign instead)."""
         try:
-            return Account.from_key((self.keys / f"{signer}.key").read_text().strip())
+            return HeldKey.from_key((self.keys / f"{signer}.key").read_text().strip())
         except FileNotFoundError:
             return None
 

@@ -9,17 +9,18 @@ instead of a bare revert. The agent's side (claim) lives in the agent.
 from __future__ import annotations
 
 import time
-
-from eth_account.signers.local import LocalAccount
-from web3.logs import DISCARD
+from typing import TYPE_CHECKING, Any
 
 from facemarket.cli.chain_connection import Chain
 from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import ConfigError, FacemarketError
-from facemarket.cli.escrow import PERMIT_LIFETIME, Escrow
+from facemarket.cli.escrow import PERMIT_LIFETIME, Escrow, discard_others
 from facemarket.cli.networks import LOCAL_CHAIN_ID
-from facemarket.contracts.channel import Channel, read_channel
+from facemarket.contracts.channel import Channel
 from facemarket.contracts.typed_messages import Domain, channels_domain
+
+if TYPE_CHECKING:
+    from facemarket.cli.signers import Signer
 
 
 class ChannelUnusable(FacemarketError):
@@ -30,22 +31,26 @@ class Channels:
     """The ChannelEscrow of one chain, as a consumer uses it."""
 
     def __init__(self, chain: Chain) -> None:
-        if chain.contracts.channels is None:
+        if chain.deployment.channels is None:
             raise ConfigError(f"network {chain.network.name!r} has no ChannelEscrow in its "
                               "deployment file (deployed before channels existed)",
                               "deploy the contracts again (`facemarket contracts deploy`), or pay "
                               "with jobs (--pay job)")
         self.chain = chain
-        self.contract = chain.contracts.channels
         self.escrow = Escrow(chain)  # the token's permit and balance checks
+
+    @property
+    def contract(self) -> Any:
+        """The web3 contract, for transactions and events (a call on a channel needs neither)."""
+        return self.chain.contracts.channels
 
     @property
     def domain(self) -> Domain:
         """Vouchers' EIP-712 domain, built here: no round trip on a call's hot path."""
-        return channels_domain(self.chain.chain_id, self.contract.address)
+        return channels_domain(self.chain.chain_id, self.chain.deployment.channels)
 
     def get(self, channel_id: int) -> Channel:
-        return read_channel(self.contract, channel_id)
+        return Channel.from_chain(channel_id, self.chain.view("channels", "getChannel", channel_id))
 
     def mine(self, channel_id: int, consumer: str) -> Channel:
         """The channel, refused with the fix when it does not exist or is not `consumer`'s."""
@@ -61,7 +66,7 @@ class Channels:
                                   "act as the account that opened it (--account)")
         return channel
 
-    def open(self, consumer: LocalAccount, agent: str, signer: str, deposit: int,
+    def open(self, consumer: "Signer", agent: str, signer: str, deposit: int,
              expires_at: int) -> Channel:
         """Open a channel with `deposit` in one transaction (EIP-2612 permit, no approve)."""
         self.escrow.require_tokens(consumer.address, deposit, "open the channel")
@@ -69,10 +74,10 @@ class Channels:
         v, r, s = self._permit(consumer, deposit, deadline)
         receipt = self.chain.send(consumer, self.contract.functions.openChannelWithPermit(
             agent, signer, deposit, expires_at, deadline, v, r, s), "open the channel")
-        event = self.contract.events.ChannelOpened().process_receipt(receipt, errors=DISCARD)[0]
+        event = self.contract.events.ChannelOpened().process_receipt(receipt, errors=discard_others())[0]
         return self.get(event["args"]["channelId"])
 
-    def top_up(self, consumer: LocalAccount, channel_id: int, amount: int) -> Channel:
+    def top_up(self, consumer: "Signer", channel_id: int, amount: int) -> Channel:
         channel = self._changeable(channel_id, consumer.address, "top up")
         self.escrow.require_tokens(consumer.address, amount, f"top up channel {channel_id}")
         deadline = self.chain.now() + PERMIT_LIFETIME
@@ -81,7 +86,7 @@ class Channels:
             channel.id, amount, deadline, v, r, s), f"top up channel {channel_id}")
         return self.get(channel_id)
 
-    def extend(self, consumer: LocalAccount, channel_id: int, expires_at: int) -> Channel:
+    def extend(self, consumer: "Signer", channel_id: int, expires_at: int) -> Channel:
         channel = self._changeable(channel_id, consumer.address, "extend")
         if expires_at <= channel.expires_at:
             raise ChannelUnusable(f"channel {channel_id} already expires at {utc(channel.expires_at)}, "
@@ -91,7 +96,7 @@ class Channels:
                         f"extend channel {channel_id}")
         return self.get(channel_id)
 
-    def reclaim(self, consumer: LocalAccount, channel_id: int) -> tuple[Channel, int]:
+    def reclaim(self, consumer: "Signer", channel_id: int) -> tuple[Channel, int]:
         """Take back what the agent did not claim, once the channel has expired; returns the
         closed channel and the amount refunded."""
         channel = self.mine(channel_id, consumer.address)
@@ -107,7 +112,7 @@ class Channels:
                 f"to stop paying, just stop calling")
         receipt = self.chain.send(consumer, self.contract.functions.reclaim(channel_id),
                                   f"reclaim channel {channel_id}")
-        events = self.contract.events.ChannelReclaimed().process_receipt(receipt, errors=DISCARD)
+        events = self.contract.events.ChannelReclaimed().process_receipt(receipt, errors=discard_others())
         return self.get(channel_id), int(events[0]["args"]["refunded"])
 
     def of_consumer(self, consumer: str, agent: str | None = None) -> list[Channel]:
@@ -131,8 +136,8 @@ class Channels:
                                   "and open a new one")
         return channel
 
-    def _permit(self, owner: LocalAccount, value: int, deadline: int) -> tuple[int, bytes, bytes]:
-        nonce = self.chain.contracts.token.functions.nonces(owner.address).call()
+    def _permit(self, owner: "Signer", value: int, deadline: int) -> tuple[int, bytes, bytes]:
+        nonce = self.chain.view("token", "nonces", owner.address)
         return self.escrow.permit(owner, value, nonce, deadline, spender=self.contract.address)
 
     def _caught_up(self, channel: Channel) -> int:

@@ -26,11 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.channel_pay import ChannelCharge, ChannelPayer
@@ -49,8 +48,12 @@ from facemarket.cli.registry import Registry, Service, Spec, fetch_spec
 from facemarket.cli.receipts import checked_receipt
 from facemarket.cli.request_check import check_call, check_image
 from facemarket.cli.session import Session
+from facemarket.cli.signers import KeySigner, Signer
 from facemarket.cli.trial_calls import FreeCall, TrialCaller, TrialIndexes
-from facemarket.contracts.typed_messages import channels_domain, recover_receipt_signer, sign_invocation
+from facemarket.contracts.typed_messages import channels_domain, recover_receipt_signer
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DEFAULT_EXPIRES_IN = 3600   # seconds a job opened by the client lives (the agent claims sooner)
 SAFETY_MARGIN = 360         # a stored job is used only if it lives this much longer (agent margin)
@@ -129,17 +132,17 @@ class Client:
         reports waits (the CLI passes its spinner; a program passes nothing and sees none). `confirm` is
         called with a `Quote` before any tokens move and raises to refuse. `max_price` (token
         units) is the most one call may cost: a dearer call is refused before anything moves."""
+        given_key = account is not None and not isinstance(account, str)
         if session is None:
             network_name = network.name if isinstance(network, Network) else network
-            account_name = None if isinstance(account, LocalAccount) else account
-            session = Session(home, network_name, account_name, ask_password=ask_password,
-                              progress=progress)
+            session = Session(home, network_name, None if given_key else account,
+                              ask_password=ask_password, progress=progress)
         self.session = session
-        if isinstance(account, LocalAccount):
-            self.signer = account
+        if given_key:
+            self.signer = KeySigner(account)
         elif password is not None:
-            self.signer = session.keystores.unlock(session.account, password)
-        else:  # decrypted on first use (`signer`): a call on a channel never needs it
+            self.signer = KeySigner(session.keystores.unlock(session.account, password))
+        else:  # the key agent's, or decrypted on first use: a call on a channel needs neither
             session.require_password_source()
         self.chain = session.chain
         self.escrow = Escrow(self.chain)
@@ -156,8 +159,9 @@ class Client:
         self._clock_offset: float | None = None
 
     @cached_property
-    def signer(self) -> LocalAccount:
-        """The consumer's key, decrypted when first needed (a job, opening a channel)."""
+    def signer(self) -> Signer:
+        """The consumer's signer: its key agent, or its key decrypted when first needed (a job,
+        opening a channel)."""
         return self.session.signer
 
     @property
@@ -296,7 +300,7 @@ class Client:
         price = self.price_of(svc, method, params)
         self.accept(price)
         self.known_agents.pin(svc)
-        if pay == "channel" or (pay == "auto" and self.chain.contracts.channels is not None):
+        if pay == "channel" or (pay == "auto" and self.chain.deployment.channels is not None):
             channel = self.channels.usable(svc, price) or (
                 self.channels.from_chain(svc, price) if pay == "channel" else None)
             if channel is not None:
@@ -359,8 +363,8 @@ class Client:
         """Sign, send, and check the receipt; `origin` (given/stored/opened) decides what
         happens to the job when the agent refuses."""
         request_hash = keccak(body)
-        signature = sign_invocation(self.signer.key, self.chain.domain, job.id, svc.agent,
-                                    request_hash)
+        signature = self.signer.sign_invocation(self.chain.domain, job.id, svc.agent,
+                                                request_hash)
         headers = {"Content-Type": "application/json", JOB_ID_HEADER: str(job.id),
                    JOB_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:

@@ -6,16 +6,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
-
-from eth_account.signers.local import LocalAccount
-from web3.logs import DISCARD
+from typing import TYPE_CHECKING, Any
 
 from facemarket.cli.chain_connection import Chain
 from facemarket.cli.durations import utc
 from facemarket.cli.errors import InsufficientTokens, TransactionFailed
 from facemarket.cli.networks import LOCAL_CHAIN_ID
 from facemarket.contracts.escrow_job import Job, JobState
-from facemarket.contracts.typed_messages import Domain, domain_from_eip712, sign_permit
+from facemarket.contracts.typed_messages import Domain, domain_from_eip712
+
+if TYPE_CHECKING:
+    from facemarket.cli.signers import Signer
 
 PERMIT_LIFETIME = 3600  # seconds a permit stays valid; it is used in the same transaction
 
@@ -30,28 +31,38 @@ class _Funds:
     next_transaction: int | None
 
 
+def discard_others() -> Any:
+    """web3's DISCARD (logs of other events in a receipt are skipped), imported when needed."""
+    from web3.logs import DISCARD
+    return DISCARD
+
+
 class Escrow:
     """The JobEscrow contract of one chain, as a consumer uses it."""
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
-        self.contract = chain.contracts.escrow
         self._funds: dict[str, _Funds] = {}
+
+    @property
+    def contract(self) -> Any:
+        """The web3 contract, for transactions and events (reads go without web3)."""
+        return self.chain.contracts.escrow
 
     @cached_property
     def token_domain(self) -> Domain:
         """The token's EIP-712 domain for permits, as it publishes it (ERC-5267)."""
-        return domain_from_eip712(self.chain.contracts.token.functions.eip712Domain().call())
+        return domain_from_eip712(self.chain.view("token", "eip712Domain"))
 
-    def permit(self, owner: LocalAccount, value: int, nonce: int, deadline: int,
+    def permit(self, owner: Signer, value: int, nonce: int, deadline: int,
                spender: str | None = None) -> tuple[int, bytes, bytes]:
         """The owner's EIP-2612 permit letting the escrow (or `spender`: the channels contract)
         take `value` (no separate approve); `nonce` is the owner's current `nonces()` on the token."""
-        return sign_permit(owner.key, self.token_domain, owner.address,
-                           spender or self.contract.address, value, nonce, deadline)
+        return owner.sign_permit(self.token_domain, spender or self.chain.deployment.escrow, value,
+                                 nonce, deadline)
 
     def get(self, job_id: int) -> Job:
-        return Job.from_chain(job_id, self.contract.functions.getJob(job_id).call())
+        return Job.from_chain(job_id, self.chain.view("escrow", "getJob", job_id))
 
     def require_tokens(self, owner: str, amount: int, what: str) -> None:
         """Fail before signing anything when the account cannot pay (clearer than a revert)."""
@@ -66,7 +77,7 @@ class Escrow:
                 "get tokens first (`facemarket token mint` by the token owner, or "
                 "`facemarket token transfer` from another account)")
 
-    def open(self, consumer: LocalAccount, agent: str, price: int, expires_at: int,
+    def open(self, consumer: Signer, agent: str, price: int, expires_at: int,
              count: int = 1, *, now: int | None = None) -> list[Job]:
         """Create and fund `count` jobs in one transaction, paying through a permit."""
         if count < 1:
@@ -86,7 +97,7 @@ class Escrow:
                                                self.chain.tracked_nonce(consumer.address))
         return [Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
                     JobState.FUNDED)
-                for event in self.contract.events.JobFunded().process_receipt(receipt, errors=DISCARD)]
+                for event in self.contract.events.JobFunded().process_receipt(receipt, errors=discard_others())]
 
     def _funds_for(self, owner: str, amount: int) -> tuple[int, int]:
         """The owner's token balance and permit nonce. Like Chain's transaction nonces, they are
@@ -104,15 +115,15 @@ class Escrow:
         balance, permit_nonce = self.chain.read(token.balanceOf(owner), token.nonces(owner))
         return balance, permit_nonce
 
-    def create(self, consumer: LocalAccount, agent: str, price: int, expires_at: int) -> Job:
+    def create(self, consumer: Signer, agent: str, price: int, expires_at: int) -> Job:
         """Create an unfunded job (fund it later with `fund`)."""
         receipt = self.chain.send(consumer, self.contract.functions.createJob(agent, price, expires_at),
                                   "create the job")
-        event = self.contract.events.JobCreated().process_receipt(receipt, errors=DISCARD)[0]
+        event = self.contract.events.JobCreated().process_receipt(receipt, errors=discard_others())[0]
         return Job(event["args"]["jobId"], consumer.address, agent, price, expires_at,
                    JobState.CREATED)
 
-    def fund(self, consumer: LocalAccount, job_id: int) -> Job:
+    def fund(self, consumer: Signer, job_id: int) -> Job:
         """Approve the escrow when needed, then fund the job (two transactions at most)."""
         job = self.get(job_id)
         token = self.chain.contracts.token
@@ -124,7 +135,7 @@ class Escrow:
         self.chain.send(consumer, self.contract.functions.fundJob(job_id), f"fund job {job_id}")
         return self.get(job_id)
 
-    def refund(self, consumer: LocalAccount, job_id: int) -> Job:
+    def refund(self, consumer: Signer, job_id: int) -> Job:
         self.catch_up_clock(self.get(job_id))
         self.chain.send(consumer, self.contract.functions.refund(job_id), f"refund job {job_id}")
         return self.get(job_id)
@@ -138,7 +149,7 @@ class Escrow:
             return False
         # evm_mine is Ganache's (and Hardhat's), not standard: another node on chain id 1337 (geth
         # --dev) answers it with an error, and is told to wait for its next block like any chain.
-        if self.chain.chain_id == LOCAL_CHAIN_ID and "error" not in self.chain.w3.provider.make_request("evm_mine", []):
+        if self.chain.chain_id == LOCAL_CHAIN_ID and "error" not in self.chain.rpc.answer("evm_mine", []):
             return self.chain.now() >= job.expires_at
         raise TransactionFailed(
             f"refund job {job.id}: it expired at {utc(job.expires_at)} by this machine's clock, but "

@@ -12,6 +12,8 @@ import importlib
 
 import click
 
+from facemarket.cli.ui import list_commands
+
 # command name -> "module:attribute" of the click command or group that implements it
 COMMANDS: dict[str, str] = {
     "services": "facemarket.cli.commands.services:services",
@@ -68,12 +70,7 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list from the summaries: listing imports none of the commands."""
-        names = self.list_commands(ctx)
-        limit = formatter.width - 6 - max(map(len, names))
-        rows = [(name, click.Command(name, help=self.summaries[name]).get_short_help_str(limit))
-                for name in names]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+        list_commands(formatter, [(name, self.summaries[name]) for name in self.list_commands(ctx)])
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, summaries=SUMMARIES)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import requests
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from facemarket.cli.errors import ReceiptInvalid
 from facemarket.contracts.typed_messages import InvalidSignature

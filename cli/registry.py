@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
-from web3.exceptions import ContractCustomError, ContractLogicError
+from eth_hash.auto import keccak
 
+from facemarket.contracts.addresses import to_checksum_address
 from facemarket.contracts.param_prices import highest, openrpc_defaults
+from facemarket.contracts.view_calls import ViewReverted
 from facemarket.cli.bounded_http import MAX_SPEC_BYTES, read_bounded
 from facemarket.cli.chain_connection import Chain
 from facemarket.cli.errors import AgentUnreachable, FacemarketError, ServiceUnknown
+
+if TYPE_CHECKING:
+    from facemarket.cli.signers import Signer
 
 SPEC_TIMEOUT = 10.0
 
@@ -116,13 +120,18 @@ class Registry:
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
-        self.contract = chain.contracts.registry
+
+    @property
+    def contract(self) -> Any:
+        """The web3 contract, for writes and events (reads go without web3)."""
+        return self.chain.contracts.registry
 
     def get(self, provider: str, name: str) -> Service | None:
         try:
-            return Service(*self.contract.functions.getService(provider, name).call())
-        except (ContractCustomError, ContractLogicError):  # ServiceNotRegistered
+            agent, *rest = self.chain.view("registry", "getService", provider, name)
+        except ViewReverted:  # ServiceNotRegistered
             return None
+        return Service(to_checksum_address(agent), *rest)
 
     def find(self, ref: str) -> Service:
         """The enabled service `provider/service`: one entry, whoever else uses the name."""
@@ -159,17 +168,17 @@ class Registry:
                 for agent, *rest in (self.chain.read(*functions) if functions else [])]
 
     # --- provider side -------------------------------------------------------------------------
-    def create_provider(self, owner: LocalAccount, provider: str) -> str:
+    def create_provider(self, owner: Signer, provider: str) -> str:
         self.chain.send(owner, self.contract.functions.createProvider(provider),
                         f"create provider {provider!r}")
         return owner.address
 
-    def transfer_provider(self, owner: LocalAccount, provider: str, new_owner: str) -> str:
+    def transfer_provider(self, owner: Signer, provider: str, new_owner: str) -> str:
         self.chain.send(owner, self.contract.functions.transferProvider(provider, new_owner),
                         f"transfer provider {provider!r}")
         return new_owner
 
-    def register(self, owner: LocalAccount, ref: str, agent: str, endpoint: str, price: int,
+    def register(self, owner: Signer, ref: str, agent: str, endpoint: str, price: int,
                  spec_hash: bytes) -> Service:
         provider, name = split_ref(ref)
         self.chain.send(owner, self.contract.functions.register(provider, name, agent, endpoint,
@@ -177,7 +186,7 @@ class Registry:
                         f"register {ref!r}")
         return self.get(provider, name)
 
-    def update(self, owner: LocalAccount, ref: str, agent: str, endpoint: str, price: int,
+    def update(self, owner: Signer, ref: str, agent: str, endpoint: str, price: int,
                spec_hash: bytes) -> Service:
         provider, name = split_ref(ref)
         self.chain.send(owner, self.contract.functions.update(provider, name, agent, endpoint,
@@ -185,7 +194,7 @@ class Registry:
                         f"update {ref!r}")
         return self.get(provider, name)
 
-    def disable(self, owner: LocalAccount, ref: str) -> Service:
+    def disable(self, owner: Signer, ref: str) -> Service:
         provider, name = split_ref(ref)
         self.chain.send(owner, self.contract.functions.disable(provider, name),
                         f"disable {ref!r}")

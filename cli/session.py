@@ -10,13 +10,13 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from eth_account.signers.local import LocalAccount
-
 from facemarket.cli.home import Home
 from facemarket.cli.errors import ConfigError
 from facemarket.cli.accounts import PASSWORD_ENV, Keystores, StoredAccount, stated_password
+from facemarket.cli.key_agent_link import signer_for
 from facemarket.cli.networks import Network, NetworkBook
 from facemarket.cli.progress import Progress, silent
+from facemarket.cli.signers import KeySigner, Signer
 
 
 class Session:
@@ -60,18 +60,28 @@ class Session:
         return self.keystores.get(self._account_name)
 
     @cached_property
-    def signer(self) -> LocalAccount:
-        """The decrypted account (asks for the password at most once per session)."""
+    def key_agent(self) -> Signer | None:
+        """The account's key agent when it is unlocked (`facemarket account unlock`), else None."""
+        return signer_for(self.home, self.account.address)
+
+    @cached_property
+    def signer(self) -> Signer:
+        """The account's key agent when it is unlocked, else the decrypted account (asks for the
+        password at most once per session)."""
+        if self.key_agent is not None:
+            return self.key_agent
         self.require_password_source()
         password = stated_password(self._password_file)
         if password is None:
             password = self._ask_password()
-        return self.keystores.unlock(self.account, password)
+        return KeySigner(self.keystores.unlock(self.account, password))
 
     def require_password_source(self) -> None:
         """Refuse up front, not halfway through paying, when no password can be had (no file,
-        no $FACEMARKET_PASSWORD, nobody to ask), even if the keystore is decrypted only later."""
-        if self._ask_password is None and stated_password(self._password_file) is None:
+        no $FACEMARKET_PASSWORD, nobody to ask) and the account is not unlocked in a key agent,
+        even if the keystore is decrypted only later."""
+        if (self._ask_password is None and stated_password(self._password_file) is None
+                and self.key_agent is None):
             raise ConfigError(f"no password for account {self.account.name!r}",
                               f"set {PASSWORD_ENV}, or give the client password= or ask_password=")
 

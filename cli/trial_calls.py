@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.errors import AgentRefused, AgentUnreachable, FacemarketError, ServiceFailed
@@ -28,7 +27,10 @@ from facemarket.cli.registry import Service
 from facemarket.contracts.agent_protocol import (TRIAL_CALL_HEADER, TRIAL_GRANT_HEADER, TRIAL_SIGNATURE_HEADER,
                                                  Reason)
 from facemarket.contracts.trial_grant import BadGrant, TrialGrant, parse_grant
-from facemarket.contracts.typed_messages import Domain, sign_trial_call
+from facemarket.contracts.typed_messages import Domain
+
+if TYPE_CHECKING:
+    from facemarket.cli.signers import Signer
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class TrialIndexes:
 class TrialCaller:
     """Calls under trial grants, as one consumer."""
 
-    def __init__(self, indexes: TrialIndexes, domain: Domain, signer: LocalAccount, http: requests.Session,
+    def __init__(self, indexes: TrialIndexes, domain: Domain, signer: Signer, http: requests.Session,
                  timeout: float, token: Any, progress: Progress = silent) -> None:
         self.indexes, self.domain, self.signer, self.http = indexes, domain, signer, http
         self.timeout, self.token, self.progress = timeout, token, progress
@@ -103,7 +105,7 @@ class TrialCaller:
     def _post(self, svc: Service, method: str, body: bytes, grant: TrialGrant, grant_hash: bytes,
               index: int) -> FreeCall:
         request_hash = keccak(body)
-        signature = sign_trial_call(self.signer.key, self.domain, grant_hash, index, request_hash)
+        signature = self.signer.sign_trial_call(self.domain, grant_hash, index, request_hash)
         headers = {"Content-Type": "application/json", TRIAL_GRANT_HEADER: grant.line(),
                    TRIAL_CALL_HEADER: str(index), TRIAL_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:

@@ -9,8 +9,10 @@ Commands report through `emit` (a table or text for people, JSON for scripts), w
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -73,7 +75,36 @@ class Command(click.Command):
                  {"type": type(error).__name__, "message": str(error), "hint": None})
 
 
-class Group(click.Group):
+# a sentence ends at a full stop before a space or the end, but not the one of "e.g." or "i.e."
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)")
+
+
+def first_sentence(help_text: str) -> str:
+    """The first sentence of a help text, whole: what a group lists for a command. (click's
+    own short help cuts it to the terminal's width with "...", and at the "." of "e.g.")"""
+    paragraph = " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
+    end = _SENTENCE_END.search(paragraph)
+    return paragraph[:end.start() + 1] if end else paragraph
+
+
+def list_commands(formatter: click.HelpFormatter, rows: list[tuple[str, str]]) -> None:
+    """The Commands section of a group's help, each summary whole (wrapped, never cut)."""
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class SummaryGroup(click.Group):
+    """A click group whose help lists each command's first sentence whole."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        list_commands(formatter, [
+            (name, command.short_help or first_sentence(command.help or ""))
+            for name, command in commands if command is not None and not command.hidden])
+
+
+class Group(SummaryGroup):
     """A command group whose commands (and sub-groups) behave as `Command`."""
 
     command_class = Command

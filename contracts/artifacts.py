@@ -6,8 +6,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-from eth_utils.abi import event_abi_to_log_topic
-
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 CONTRACT_NAMES = ("FaceToken", "ServiceRegistry", "JobEscrow", "ChannelEscrow")
 
@@ -35,6 +33,7 @@ def event_abi(contract: str, event: str) -> dict:
 def event_topic(contract: str, event: str) -> str:
     """The event's topic 0 (0x-hex keccak of its signature), derived from the ABI, so it follows
     the contract when an event changes instead of a signature typed by hand."""
+    from eth_utils.abi import event_abi_to_log_topic  # eth_utils costs a new process 0.2 s
     return "0x" + event_abi_to_log_topic(event_abi(contract, event)).hex()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
+from facemarket.contracts.addresses import to_checksum_address
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from eth_abi import decode
 from eth_hash.auto import keccak
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from facemarket.contracts import artifacts
 
@@ -56,7 +56,7 @@ def decode_custom_error(raw: bytes, table: dict[bytes, CustomError]) -> tuple[st
     if known is None:
         return None
     values = decode(known.types, raw[4:])
-    return known.name, {name: Web3.to_checksum_address(value) if kind == "address" else value
+    return known.name, {name: to_checksum_address(value) if kind == "address" else value
                         for name, kind, value in zip(known.arguments, known.types, values)}
 
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eth_utils import to_checksum_address
+from facemarket.contracts.addresses import to_checksum_address
 
 from facemarket.services.home import facemarket_home
 

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
+from facemarket.contracts.addresses import to_checksum_address
 
 
 class JobState(enum.IntEnum):

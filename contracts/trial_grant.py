@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from eth_utils import to_checksum_address
+from facemarket.contracts.addresses import to_checksum_address
 
 from facemarket.contracts.typed_messages import (Domain, recover_trial_grant_signer, sign_trial_grant,
                                                  trial_grant_hash)

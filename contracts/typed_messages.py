@@ -18,7 +18,7 @@ from functools import cache
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from facemarket.contracts.addresses import to_checksum_address
 
 ESCROW_DOMAIN_NAME = "facemarket JobEscrow"
 ESCROW_DOMAIN_VERSION = "1"
@@ -363,6 +363,15 @@ def _sign(private_key: bytes | str, digest: bytes) -> bytes:
     return signature[:64] + bytes([signature[64] + 27])
 
 
+def key_address(private_key: bytes | str) -> str:
+    """The checksum address of a private key (as eth_account derives it, without loading it)."""
+    return _address_of(PrivateKey(_bytes32(private_key)).public_key)
+
+
+def _address_of(public_key: PublicKey) -> str:
+    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[12:])
+
+
 def _recover(digest: bytes, signature: bytes | str) -> str:
     try:
         raw = _as_bytes(signature)
@@ -379,4 +388,4 @@ def _recover(digest: bytes, signature: bytes | str) -> str:
         public_key = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
     except ValueError as err:
         raise InvalidSignature(f"signature recovers to no key: {err}") from None
-    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[12:])
+    return _address_of(public_key)

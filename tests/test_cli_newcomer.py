@@ -5,8 +5,6 @@ the owner and the command that acts as it."""
 
 from __future__ import annotations
 
-import time
-
 from web3 import Web3
 
 from facemarket.cli.accounts import dev_address
@@ -104,26 +102,6 @@ def test_call_says_served_and_claimed_later_not_paid(fm, new_consumer):
     assert run.code == 0, run.err
     assert "Served for 0.00000001 FACE by agent" in run.err and "Paid" not in run.err
     assert "claims the payment from the escrow later" in run.err
-
-
-def test_refund_after_expiry_on_an_idle_local_chain_mines_a_block_first(fm, new_consumer,
-                                                                       chain_rpc, market_stack):
-    new_consumer("idler", tokens="1")
-    market_stack.wait_claims_settled()  # the chain stays idle from here: no claim makes a block
-    created = fm("job", "create", "--service", SERVICE, "--expires-in", "4", "--account", "idler",
-                 "--json")
-    assert created.code == 0, created.err
-    job = created.json
-    assert fm("job", "fund", str(job["id"]), "-y", "--account", "idler").code == 0
-    while time.time() <= job["expires_at"] + 1:
-        time.sleep(0.5)
-    head = int(chain_rpc("eth_blockNumber"), 16)
-    last_block_time = int(chain_rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-    assert last_block_time < job["expires_at"]  # the chain's clock has not seen the expiry
-    refunded = fm("job", "refund", str(job["id"]), "--account", "idler", "--json")
-    assert refunded.code == 0, refunded.err
-    assert refunded.json["state"] == "REFUNDED"
-    assert int(chain_rpc("eth_blockNumber"), 16) == head + 2  # the mined block, then the refund
 
 
 def test_an_early_refund_says_when_in_utc(fm, new_consumer):

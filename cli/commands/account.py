@@ -1,4 +1,5 @@
-"""`facemarket account create|import|import-dev|fund|list|use|show|balance`: encrypted keystores, never keys."""
+"""`facemarket account create|import|import-dev|fund|list|use|show|balance|unlock|lock`:
+encrypted keystores, never keys."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import click
 
 from facemarket.cli.accounts import dev_key
-from facemarket.cli.commands.options import read_password, session_options
+from facemarket.cli import key_agent_link
+from facemarket.cli.commands.options import Duration, read_password, session_options
+from facemarket.cli.durations import describe, utc
 from facemarket.cli.eth_funding import FUNDING_DEV_ACCOUNT, fund_from_dev, wei_of
 from facemarket.contracts.gas import can_pay_gas
 from facemarket.cli.session import Session
@@ -151,3 +154,36 @@ def balance(session: Session, who: str | None) -> None:
     gas = "yes" if record["can_pay_gas"] else "no: `facemarket account fund` (local chain)"
     emit(record, fields([("address", address), ("ETH", record["eth"]), ("can pay gas", gas),
                          (chain.token.symbol, record["token"])]))
+
+
+@account.command()
+@click.argument("name", required=False, envvar="FACEMARKET_ACCOUNT")
+@click.option("--for", "lifetime", type=Duration(), default="15m", show_default=True,
+              help="How long the key stays unlocked (90s, 30m, 2h).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File with the keystore password (else $FACEMARKET_PASSWORD, else a prompt).")
+def unlock(name: str | None, lifetime: int, password_file: Path | None) -> None:
+    """Keep an account's key in a key agent for a while: commands sign without its password."""
+    session = Session()
+    stored = session.keystores.get(name)
+    key = session.keystores.unlock(stored, read_password(password_file)).key
+    status = key_agent_link.start(session.home, stored.address, key, lifetime)
+    record = {"name": stored.name, "address": stored.address, "pid": status["pid"],
+              "expires_at": status["expires_at"], "expires_at_utc": utc(status["expires_at"]),
+              "socket": str(key_agent_link.socket_path(session.home, stored.address))}
+    emit(record, f"Unlocked account {stored.name!r} ({stored.address}) for {describe(lifetime)[3:]}, "
+                 f"until {record['expires_at_utc']}: commands sign through its key agent (pid "
+                 f"{status['pid']}) without asking the password; `facemarket account lock "
+                 f"{stored.name}` ends it sooner.")
+
+
+@account.command()
+@click.argument("name", required=False, envvar="FACEMARKET_ACCOUNT")
+def lock(name: str | None) -> None:
+    """End an account's key agent: commands ask for its password again."""
+    session = Session()
+    stored = session.keystores.get(name)
+    ended = key_agent_link.lock(session.home, stored.address)
+    emit({"name": stored.name, "address": stored.address, "was_unlocked": ended},
+         f"Locked account {stored.name!r}: its key agent ended." if ended else
+         f"Account {stored.name!r} was not unlocked.")

@@ -16,6 +16,7 @@ import click
 
 from facemarket.agent.config import PASSWORD_ENV, ConfigError, facemarket_home, load_config, write_template
 from facemarket.services.auth import default_secret_file, new_secret, secrets_folder, write_private
+from facemarket.cli.ui import SummaryGroup
 
 
 def _fail(message: str) -> None:
@@ -30,7 +31,7 @@ def _load(config_path: Path | None):
         _fail(str(error))
 
 
-@click.group()
+@click.group(cls=SummaryGroup)
 def agent() -> None:
     """The agent daemon in front of the face services (payment gate, ledger, claimer)."""
 

@@ -8,9 +8,10 @@ import click
 
 from facemarket.models.locate import MODELS_DIR_ENV
 from facemarket.services.auth import SECRET_FILE_ENV
+from facemarket.cli.ui import SummaryGroup
 
 
-@click.group()
+@click.group(cls=SummaryGroup)
 def services() -> None:
     """The face services: detection, landmarks, alignment, identity over JSON-RPC."""
 
