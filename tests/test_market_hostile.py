@@ -29,7 +29,7 @@ from facemarket.contracts.typed_messages import (
 )
 from facemarket.services.app import REFUSED_BEFORE_WORK
 from tests.channel_calls_support import ChannelConsumer
-from tests.fixtures.agent import CountingUpstream, Reply, http, rpc_body, wait_until
+from tests.fixtures.agent import PING_PRICE, CountingUpstream, Reply, http, rpc_body, wait_until
 from tests.fixtures.services import FACES, b64
 from tests.market_http import jsonrpc_error, raw_post
 from tests.test_hostile_stalls import flat
@@ -437,12 +437,13 @@ def post_past_overload(agent, body: bytes, headers: dict) -> Reply:
         time.sleep(0.01)
 
 
-@settings(HOSTILE, max_examples=6)
-@given(attacks=st.lists(st.tuples(st.sampled_from(CHANNEL_ATTACKS), st.integers(1, HONEST_CALLS * 1000)),
+@settings(HOSTILE, max_examples=10)
+@given(attacks=st.lists(st.tuples(st.sampled_from(CHANNEL_ATTACKS), st.integers(1, HONEST_CALLS * PING_PRICE)),
                         min_size=1, max_size=8))
 def test_channel_attacks_under_load_never_get_more_served_than_vouchers_cover(agent, upstream, market, channel_consumer,
                                                                               stranger, attacks):
-    price, deposit = 1000, 4 * HONEST_CALLS * 1000   # the agent's default price, every method
+    price = PING_PRICE  # what the test agents charge for ping
+    deposit = 4 * HONEST_CALLS * price
     channel_id = channel_consumer.open(agent.address, deposit=deposit)
     honest = [(rpc_body("ping", request_id=n), price * n) for n in range(1, HONEST_CALLS + 1)]
     honest = [(body, channel_consumer.pay(channel_id, amount, body)) for body, amount in honest]
