@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,9 @@ PHOTO = photo("face-services/sophia.jpg")
 JOBS_PER_TRANSACTION = 100
 #: Refusals that charge nothing and say "try again" (the agent's codes): retried with the same job.
 RETRYABLE = {4008: "busy", 4010: "chain_unavailable", 4011: "service_unavailable", 4012: "service_timeout",
-             4014: "overloaded", 4015: "not_recorded"}
+             4014: "overloaded", 4015: "not_recorded", 4027: "busy"}
+#: Codes that do not say whether the call was served: retried with the same payment until it is known.
+AMBIGUOUS = (None, 4008, 4027)
 
 
 @dataclass
@@ -59,6 +62,8 @@ class Call:
     latency: float | None = None      # seconds, of the attempt that got the answer
     attempts: int = 0
     retries: Counter = field(default_factory=Counter)
+    channel_id: int = 0               # paid on a channel (tests/market_channels.py): which, and the
+    amount: int = 0                   # voucher's cumulative amount
 
 
 class LoadConsumer:
@@ -153,22 +158,38 @@ class LoadRun:
     async def _consume(self, session: aiohttp.ClientSession, consumer: LoadConsumer, deadline: float,
                        rng: random.Random) -> None:
         while time.monotonic() < deadline:
-            usable = [m for m in MIX if consumer.jobs.get(m)]
+            usable = self._usable(consumer)
             if not usable:
                 return
             method = rng.choices(usable, [MIX[m] for m in usable])[0]
-            job_id = consumer.jobs[method].pop(0)
             params = {"gallery": {}, "enrol": {"name": consumer.name, "image": PHOTO}}.get(method, {"image": PHOTO})
-            body = rpc_body(method, params, request_id=job_id)
-            call = Call(consumer.address, job_id, method, consumer.opened[job_id], request_hash(body))
+            call, body = self._new_call(consumer, method, params)
             consumer.calls.append(call)
             await self._call(session, consumer, call, body, deadline)
 
+    def _usable(self, consumer: LoadConsumer) -> list[str]:
+        """The methods `consumer` can still pay for (a job left)."""
+        return [m for m in MIX if consumer.jobs.get(m)]
+
+    def _new_call(self, consumer: LoadConsumer, method: str, params: dict) -> tuple[Call, bytes]:
+        job_id = consumer.jobs[method].pop(0)
+        body = rpc_body(method, params, request_id=job_id)
+        return Call(consumer.address, job_id, method, consumer.opened[job_id], request_hash(body)), body
+
+    def _payment_headers(self, consumer: LoadConsumer, call: Call) -> dict[str, str]:
+        """The headers that pay `call` (once per call: every retry sends the same)."""
+        signature = sign_invocation(consumer.account.key, self.market.domain, call.job_id, self.agent, call.request_hash)
+        return {"X-Job-Id": str(call.job_id), "X-Job-Signature": "0x" + signature.hex()}
+
+    def _receipt_signer(self, call: Call, answer: bytes, headers: Mapping[str, str]) -> str:
+        """Who signed the answer's receipt over this payment, request and answer (raises ValueError)."""
+        receipt = headers.get("X-Job-Receipt")
+        return recover_receipt_signer(self.market.domain, call.job_id, call.request_hash, request_hash(answer),
+                                      bytes.fromhex((receipt or "").removeprefix("0x")))
+
     async def _call(self, session: aiohttp.ClientSession, consumer: LoadConsumer, call: Call, body: bytes,
                     deadline: float) -> None:
-        signature = sign_invocation(consumer.account.key, self.market.domain, call.job_id, self.agent, call.request_hash)
-        headers = {"Content-Type": "application/json", "X-Job-Id": str(call.job_id),
-                   "X-Job-Signature": "0x" + signature.hex()}
+        headers = {"Content-Type": "application/json", **self._payment_headers(consumer, call)}
         give_up = deadline + self.drain_seconds
         while True:
             call.attempts += 1
@@ -176,11 +197,11 @@ class LoadRun:
             try:
                 async with session.post(self.url, data=body, headers=headers,
                                         timeout=aiohttp.ClientTimeout(total=self.request_timeout)) as response:
-                    status, answer, receipt = response.status, await response.read(), response.headers.get("X-Job-Receipt")
+                    status, answer, answer_headers = response.status, await response.read(), response.headers
                 ambiguous, code = False, None
                 if status != 200:
                     code = _error_code(answer)
-                    ambiguous = code in (None, 4008)
+                    ambiguous = code in AMBIGUOUS
                     if code is None:  # not a JSON-RPC error: a broken promise of its own (market_round)
                         call.retries[f"http:{status}"] += 1
             except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as error:
@@ -188,7 +209,7 @@ class LoadRun:
                 call.retries[f"connection:{type(error).__name__}"] += 1
             if status == 200:
                 call.latency = time.monotonic() - sent
-                self._answered(consumer, call, answer, receipt)
+                self._answered(consumer, call, answer, answer_headers)
                 return
             if code is not None and code not in RETRYABLE:
                 call.outcome, call.detail = "wrong", f"HTTP {status}: {answer[:300]!r}"
@@ -204,14 +225,13 @@ class LoadRun:
                 return
             await asyncio.sleep(0.02 if code == 4014 else 0.25)
 
-    def _answered(self, consumer: LoadConsumer, call: Call, answer: bytes, receipt: str | None) -> None:
-        """Check what came back: the agent's receipt over this job, request and answer, and a result
-        that fits the method (a gallery holding only this consumer's faces)."""
+    def _answered(self, consumer: LoadConsumer, call: Call, answer: bytes, headers: Mapping[str, str]) -> None:
+        """Check what came back: the agent's receipt over this payment, request and answer, and a
+        result that fits the method (a gallery holding only this consumer's faces)."""
         try:
-            signer = recover_receipt_signer(self.market.domain, call.job_id, call.request_hash, request_hash(answer),
-                                            bytes.fromhex((receipt or "").removeprefix("0x")))
+            signer = self._receipt_signer(call, answer, headers)
         except ValueError as error:
-            signer = f"invalid receipt {receipt!r}: {error}"
+            signer = f"invalid receipt: {error}"
         try:
             message = json.loads(answer)
         except ValueError:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import cv2
@@ -18,6 +20,7 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.typed_messages import (
     escrow_domain,
     recover_receipt_signer,
@@ -25,7 +28,8 @@ from facemarket.contracts.typed_messages import (
     sign_invocation,
 )
 from facemarket.services.app import REFUSED_BEFORE_WORK
-from tests.fixtures.agent import CountingUpstream, rpc_body
+from tests.channel_calls_support import ChannelConsumer
+from tests.fixtures.agent import PING_PRICE, CountingUpstream, Reply, http, rpc_body, wait_until
 from tests.fixtures.services import FACES, b64
 from tests.market_http import jsonrpc_error, raw_post
 from tests.test_hostile_stalls import flat
@@ -388,3 +392,82 @@ def test_every_method_with_hostile_params_reaches_the_real_services_once(service
         assert 400 <= reply.status < 500, reply.status
         ping = rpc_body("ping")
         assert_served(raw_post(agent.url, ping, payment_headers(market, consumer, agent, job, ping)), agent, market, job, ping)
+
+
+# ------------------------------------------------------------------------------ channels under load
+# Honest calls on one channel, sent at once, interleaved with attacks on the same channel. The
+# consumer's own attacks (`low`: a voucher for a fresh body below what is served; `over_deposit`)
+# and everyone else's (a served voucher replayed over another body, a stranger's key, a voucher
+# signed in the JobEscrow's domain) never get more served than the highest voucher covers, and
+# the claim is exactly what was served (tests/test_channel_calls.py has each refusal alone).
+CHANNEL_ATTACKS = ["low", "over_deposit", "replay_other_body", "stranger", "job_domain"]
+ALWAYS_REFUSED = {"over_deposit": Reason.CHANNEL_DEPOSIT_EXCEEDED, "replay_other_body": Reason.CHANNEL_BAD_SIGNATURE,
+                  "stranger": Reason.CHANNEL_BAD_SIGNATURE, "job_domain": Reason.CHANNEL_BAD_SIGNATURE}
+HONEST_CALLS = 8
+
+
+@pytest.fixture(scope="module")
+def channel_consumer(market) -> ChannelConsumer:
+    return ChannelConsumer(market)
+
+
+def attack_headers(attack: str, channel_consumer: ChannelConsumer, market, channel_id: int, deposit: int,
+                   low: int, honest: tuple[bytes, dict], body: bytes, stranger) -> tuple[bytes, dict]:
+    """(body, headers) of one attack on `channel_id`."""
+    if attack == "low":
+        return body, channel_consumer.pay(channel_id, low, body)
+    if attack == "over_deposit":
+        return body, channel_consumer.pay(channel_id, deposit + 1, body)
+    if attack == "replay_other_body":
+        return body, honest[1]
+    if attack == "stranger":
+        return body, channel_consumer.pay(channel_id, deposit, body, key=stranger)
+    signature = sign_invocation(channel_consumer.account.key, market.domain, channel_id, channel_consumer.account.address,
+                                request_hash(body))  # a valid signature, in the JobEscrow's domain
+    return body, {"X-Channel-Id": str(channel_id), "X-Channel-Amount": str(deposit),
+                  "X-Channel-Signature": "0x" + signature.hex()}
+
+
+def post_past_overload(agent, body: bytes, headers: dict) -> Reply:
+    """POST, again while the agent says it is at its concurrency limit (refused, nothing charged)."""
+    while True:
+        reply = agent.post(body, headers)
+        if reply.status != 503 or reply.error_code != Reason.OVERLOADED.code:
+            return reply
+        time.sleep(0.01)
+
+
+@settings(HOSTILE, max_examples=10)
+@given(attacks=st.lists(st.tuples(st.sampled_from(CHANNEL_ATTACKS), st.integers(1, HONEST_CALLS * PING_PRICE)),
+                        min_size=1, max_size=8))
+def test_channel_attacks_under_load_never_get_more_served_than_vouchers_cover(agent, upstream, market, channel_consumer,
+                                                                              stranger, attacks):
+    price = PING_PRICE  # what the test agents charge for ping
+    deposit = 4 * HONEST_CALLS * price
+    channel_id = channel_consumer.open(agent.address, deposit=deposit)
+    honest = [(rpc_body("ping", request_id=n), price * n) for n in range(1, HONEST_CALLS + 1)]
+    honest = [(body, channel_consumer.pay(channel_id, amount, body)) for body, amount in honest]
+    hostile = [attack_headers(attack, channel_consumer, market, channel_id, deposit, low, honest[n % HONEST_CALLS],
+                              rpc_body("ping", request_id=1000 + n), stranger)
+               for n, (attack, low) in enumerate(attacks)]
+    before = upstream.count()
+    with ThreadPoolExecutor(len(honest) + len(hostile)) as pool:
+        replies = list(pool.map(lambda call: post_past_overload(agent, *call), honest + hostile))
+    low_served = any(attack == "low" and reply.status == 200 for (attack, _), reply in zip(attacks, replies[len(honest):]))
+    for (body, headers), reply in zip(honest, replies):
+        if reply.status == 200:  # the agent's receipt over this voucher, body and answer
+            assert channel_consumer.receipt_signer(channel_id, int(headers["X-Channel-Amount"]), body, reply) == agent.address
+        else:  # only the consumer's own low vouchers, served first, can use up an honest voucher's room
+            assert low_served and jsonrpc_error(reply)["code"] == Reason.CHANNEL_UNDERPAID.code, reply.body[:300]
+    for (attack, _), reply in zip(attacks, replies[len(honest):]):
+        if attack in ALWAYS_REFUSED:
+            assert (reply.status, jsonrpc_error(reply)["code"]) == (402, ALWAYS_REFUSED[attack].code), (attack, reply.body)
+        else:
+            assert reply.status == 200 or jsonrpc_error(reply)["code"] == Reason.CHANNEL_UNDERPAID.code, reply.body
+    served = sum(reply.status == 200 for reply in replies)
+    assert upstream.count() - before == served
+    state = http("GET", f"{agent.url}channels/{channel_id}", headers=channel_consumer.state_headers(channel_id)).json
+    highest = max([price * HONEST_CALLS] + [low for (attack, low), reply in zip(attacks, replies[len(honest):])
+                                             if attack == "low" and reply.status == 200])
+    assert int(state["served"]) == served * price <= int(state["highest_voucher"]) == highest, state
+    wait_until(lambda: channel_consumer.chain(channel_id).claimed == served * price, 60, "the claim of what was served")
