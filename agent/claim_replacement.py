@@ -7,9 +7,10 @@ one nonce of the agent's account, so it is replaced by the same transaction at t
 higher fee (contracts/fees.py: 12.5% more, or today's fee where higher, never over the cap):
 whichever version is mined, only one can be, and its receipt settles what the claim held.
 
-When: once the newest version has waited `replace_after_blocks` blocks, or at once when the node
-no longer knows any version while the nonce is still unused (a dropped transaction, or a node
-that lost its pool); the latter, at the cap, sends the newest version again instead.
+When: once the newest version has waited `replace_after_blocks` blocks, or when the node no
+longer knows any version at two looks in a row (a new block or 2 s apart) while the nonce is
+still unused (a dropped transaction, or a node that lost its pool); the latter, at the cap,
+sends the newest version again instead.
 
 Every version is recorded in the ledger (`claim_sends`) under the first version's hash, which
 the claimed rows hold while CLAIMING, with its signed bytes, before it is sent: after a crash
@@ -45,6 +46,9 @@ from facemarket.contracts.transactions import transaction_fields
 log = logging.getLogger("facemarket.agent.claims")
 
 POLL_SECONDS = 0.2
+# Liveness is looked at once per new block, and at least this often on a chain that mines only
+# when a transaction arrives (an idle automining chain would otherwise never look again).
+LOOK_AGAIN_SECONDS = 2.0
 _FEE_FIELDS = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
 
 
@@ -71,7 +75,8 @@ class ClaimSender:
                  policy: FeePolicy, replace_after_blocks: int) -> None:
         self.w3, self.key, self.chain_id, self.ledger, self.metrics = w3, key, chain_id, ledger, metrics
         self.policy, self.replace_after_blocks = policy, replace_after_blocks
-        self._heads: dict[str, int] = {}  # claim -> the head its liveness was last looked at
+        self._heads: dict[str, tuple[int, float]] = {}  # claim -> (head, monotonic time) of its last liveness look
+        self._unknown: set[str] = set()   # claims no version of which the node knew at the last look
         self._stuck: set[str] = set()      # claims already reported as held by the cap
 
     async def sign(self, call: Any, nonce: int) -> ClaimSend:
@@ -107,11 +112,20 @@ class ClaimSender:
         hashes = [send.tx_hash for send in sends] or [claim]
         if (receipt := await self._any_receipt(hashes)) is not None:
             return self._done(claim, Mined(receipt))
-        head = await self.w3.eth.block_number
-        if self._heads.get(claim) == head:
+        head, now = await self.w3.eth.block_number, time.monotonic()
+        looked = self._heads.get(claim)
+        if looked is not None and looked[0] == head and now - looked[1] < LOOK_AGAIN_SECONDS:
             return None
-        self._heads[claim] = head
+        self._heads[claim] = (head, now)
         known = [tx for tx in [await self._transaction(h) for h in hashes] if tx is not None]
+        if known or not sends:
+            self._unknown.discard(claim)
+        elif claim not in self._unknown:
+            # Unknown to the node at one look is not yet forgotten: Ganache's instant miner holds a
+            # transaction it is mining in neither its pool nor its receipts, and a copy sent then
+            # at the same nonce wedges its miner. Forgotten is unknown at two looks, apart.
+            self._unknown.add(claim)
+            return None
         nonce = sends[-1].tx["nonce"] if sends else known[0]["nonce"] if known else None
         if nonce is None:
             return self._done(claim, Dropped())
@@ -171,6 +185,7 @@ class ClaimSender:
 
     def _done(self, claim: str, outcome: Outcome) -> Outcome:
         self._heads.pop(claim, None)
+        self._unknown.discard(claim)
         self._stuck.discard(claim)
         return outcome
 
