@@ -8,8 +8,7 @@ higher fee (contracts/fees.py: 12.5% more, or today's fee where higher, never ov
 whichever version is mined, only one can be, and its receipt settles what the claim held.
 
 When: once the newest version has waited `replace_after_blocks` blocks, or when the node no
-longer knows any version at two looks in a row (a new block or 2 s apart) while the nonce is
-still unused (a dropped transaction, or a node that lost its pool); the latter, at the cap,
+longer knows any version (looked at twice, half a second apart) while the nonce is still unused (a dropped transaction, or a node that lost its pool); the latter, at the cap,
 sends the newest version again instead.
 
 Every version is recorded in the ledger (`claim_sends`) under the first version's hash, which
@@ -49,6 +48,8 @@ POLL_SECONDS = 0.2
 # Liveness is looked at once per new block, and at least this often on a chain that mines only
 # when a transaction arrives (an idle automining chain would otherwise never look again).
 LOOK_AGAIN_SECONDS = 2.0
+# How long a transaction may be neither pending nor mined while a node mines it.
+SETTLE_SECONDS = 0.5
 _FEE_FIELDS = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
 
 
@@ -76,7 +77,6 @@ class ClaimSender:
         self.w3, self.key, self.chain_id, self.ledger, self.metrics = w3, key, chain_id, ledger, metrics
         self.policy, self.replace_after_blocks = policy, replace_after_blocks
         self._heads: dict[str, tuple[int, float]] = {}  # claim -> (head, monotonic time) of its last liveness look
-        self._unknown: set[str] = set()   # claims no version of which the node knew at the last look
         self._stuck: set[str] = set()      # claims already reported as held by the cap
 
     async def sign(self, call: Any, nonce: int) -> ClaimSend:
@@ -118,14 +118,14 @@ class ClaimSender:
             return None
         self._heads[claim] = (head, now)
         known = [tx for tx in [await self._transaction(h) for h in hashes] if tx is not None]
-        if known or not sends:
-            self._unknown.discard(claim)
-        elif claim not in self._unknown:
+        if not known and sends:
             # Unknown to the node at one look is not yet forgotten: Ganache's instant miner holds a
             # transaction it is mining in neither its pool nor its receipts, and a copy sent then
-            # at the same nonce wedges its miner. Forgotten is unknown at two looks, apart.
-            self._unknown.add(claim)
-            return None
+            # at the same nonce wedges its miner. Look again once mining is surely over.
+            await asyncio.sleep(SETTLE_SECONDS)
+            if (receipt := await self._any_receipt(hashes)) is not None:
+                return self._done(claim, Mined(receipt))
+            known = [tx for tx in [await self._transaction(h) for h in hashes] if tx is not None]
         nonce = sends[-1].tx["nonce"] if sends else known[0]["nonce"] if known else None
         if nonce is None:
             return self._done(claim, Dropped())
@@ -185,7 +185,6 @@ class ClaimSender:
 
     def _done(self, claim: str, outcome: Outcome) -> Outcome:
         self._heads.pop(claim, None)
-        self._unknown.discard(claim)
         self._stuck.discard(claim)
         return outcome
 
