@@ -182,9 +182,12 @@ class Claimer:
         has them), let `mark` record its hash durably, then send it (`unmark` when sending fails);
         the hash, which names the claim whatever replacements follow. Job and channel claims
         (channel_claims.py) share this: one nonce sequence."""
-        if self.nonce is None:
-            self.nonce = first_nonce(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
-                                     await self.w3.eth.get_transaction_count(self.key.address, "latest"))
+        # Read at every claim, never trusted from the last one: the agent's key may also send from
+        # elsewhere (a provider's `service register` with the same account), and a claim at a used
+        # nonce wedges Ganache's instant miner ("the tx doesn't have the correct nonce").
+        chain_nonce = first_nonce(await self.w3.eth.get_transaction_count(self.key.address, "pending"),
+                                  await self.w3.eth.get_transaction_count(self.key.address, "latest"))
+        self.nonce = max(chain_nonce, self.nonce or 0)
         first = await self.sender.sign(call, self.nonce)
         if not await self._take_turn():
             raise LockLost("the claimer lock was lost; another replica claims")
