@@ -3,7 +3,10 @@ Ganache, a real counting upstream and real HTTP: consumers spread over both are 
 answered call is claimed exactly once on the chain; one job sent to both at once is served once;
 SIGKILL of the replica holding the claimer lock hands every claim to the other, none twice;
 PostgreSQL stopped and started under load breaks no promise (every job paid was answered, every
-answer is paid once, /health shows the database down and the agent recovers by itself)."""
+answer is paid once, /health shows the database down and the agent recovers by itself).
+
+The module runs its own Ganache: its faults (a replica killed mid-claim, the database gone under
+the claimer lock) must not leave anything in the mempool of the chain every other module shares."""
 
 from __future__ import annotations
 
@@ -14,12 +17,34 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from eth_account import Account
+from web3 import Web3
 
 from facemarket.contracts.agent_protocol import Reason
+from facemarket.contracts.deploy import deploy_all
 from tests.fixtures.agent import AGENT_PRICE, AgentProcess, Market, http, rpc_body, wait_until
+from tests.fixtures.chain import start_chain_on_free_port
 
 FUNDED, COMPLETED = 2, 3
 RETRYABLE = {Reason.NOT_RECORDED.code, Reason.BUSY.code, Reason.OVERLOADED.code, Reason.CHAIN_UNAVAILABLE.code}
+
+
+@pytest.fixture(scope="module")
+def chain():
+    """This module's own chain (overrides the session's)."""
+    own = start_chain_on_free_port()
+    yield own
+    own.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(chain):
+    return deploy_all(Web3(Web3.HTTPProvider(chain.url)), Account.from_key(chain.accounts[0]))
+
+
+@pytest.fixture(scope="module")
+def market(chain, deployment) -> Market:
+    return Market(Web3(Web3.HTTPProvider(chain.url)), deployment, chain.accounts[0])
 
 
 @pytest.fixture(scope="module")
@@ -169,9 +194,11 @@ def test_sigkill_of_the_claiming_replica_hands_every_claim_to_the_other_none_twi
 def test_postgresql_stopped_and_started_under_load_breaks_no_promise(replicas, market, postgres):
     agent = replicas[0].address
     consumers, jobs, earned = open_round(market, agent, 2, 20)
+    probe_consumer, probe_job = consumers[0], jobs[consumers[0].address].pop()  # called while the database is down
     calls = Calls()
     deadline = time.monotonic() + 90
     down_report: list[dict] = []
+    probe_refusals: list[int | None] = []
 
     def outage() -> None:
         wait_until(lambda: len(calls.answered) >= 6, 30, "some calls answered before the outage")
@@ -179,21 +206,24 @@ def test_postgresql_stopped_and_started_under_load_breaks_no_promise(replicas, m
         try:
             down_report.append(wait_until(lambda: (lambda r: r if not r["ledger"]["reachable"] else None)(
                 health(replicas[1])), 10, "/health to show the database down", interval=0.3))
-            time.sleep(1)
+            body = rpc_body("ping", request_id=probe_job)
+            probe_refusals.append(replicas[1].post(body, market.payment(probe_consumer, probe_job, agent, body))
+                                  .error_code)
         finally:
             postgres.start()
+        calls.call(market, probe_consumer, replicas[0], probe_job, deadline, [replicas[1]])
 
     with ThreadPoolExecutor(5) as pool:
         fault = pool.submit(outage)
         wait_all([pool.submit(calls.call, market, consumer, replicas[index % 2], job_id, deadline,
                               [replicas[1 - index % 2]])
                   for consumer in consumers for index, job_id in enumerate(jobs[consumer.address])] + [fault])
-    every = [j for c in consumers for j in jobs[c.address]]
+    every = [j for c in consumers for j in jobs[c.address]] + [probe_job]
     report = down_report[0]
     assert (report["status"], report["ledger"]["engine"], report["ledger"]["writable"]) == \
         ("degraded", "postgresql", False)
-    assert Reason.NOT_RECORDED.code in calls.refusals  # the outage did meet paid calls
-    assert calls.answered == set(every)  # every consumer was served in the end
+    assert probe_refusals == [Reason.NOT_RECORDED.code]  # a paid call met the outage: refused, nothing charged
+    assert calls.answered == set(every)  # every consumer was served in the end, the probe too
     reconcile(market, agent, every, calls.answered, earned)
     for replica in replicas:  # back by themselves
         assert wait_until(lambda: health(replica)["ledger"]["reachable"] and health(replica)["status"] == "ok", 20,
