@@ -7,9 +7,9 @@ one nonce of the agent's account, so it is replaced by the same transaction at t
 higher fee (contracts/fees.py: 12.5% more, or today's fee where higher, never over the cap):
 whichever version is mined, only one can be, and its receipt settles what the claim held.
 
-When: once the newest version has waited `replace_after_blocks` blocks, or when the node no
-longer knows any version (looked at twice, half a second apart) while the nonce is still unused (a dropped transaction, or a node that lost its pool); the latter, at the cap,
-sends the newest version again instead.
+When: once the newest version has waited `replace_after_blocks` blocks, or when the node has
+known no version for FORGOTTEN_SECONDS while the nonce is still unused (a dropped transaction, or
+a node that lost its pool); the latter, at the cap, sends the newest version again instead.
 
 Every version is recorded in the ledger (`claim_sends`) under the first version's hash, which
 the claimed rows hold while CLAIMING, with its signed bytes, before it is sent: after a crash
@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from eth_account import Account
 from web3 import AsyncWeb3, Web3
 from web3.exceptions import RequestTimedOut, TransactionNotFound, Web3RPCError
@@ -48,9 +49,14 @@ POLL_SECONDS = 0.2
 # Liveness is looked at once per new block, and at least this often on a chain that mines only
 # when a transaction arrives (an idle automining chain would otherwise never look again).
 LOOK_AGAIN_SECONDS = 2.0
-# How long a transaction may be neither pending nor mined while a node mines it.
-SETTLE_SECONDS = 0.5
+# How long a claim must be unknown to the node before it counts as forgotten and is sent again.
+# Ganache's instant miner holds a transaction it is mining in neither its pool nor its receipts
+# (seconds on a loaded machine), and a copy sent then at the same nonce wedges its miner for good;
+# on a public chain a dropped claim sent again ten seconds later costs nothing.
+FORGOTTEN_SECONDS = 10.0
 _FEE_FIELDS = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
+# The request went out and no answer came: the node may have the transaction.
+NO_ANSWER = (TimeoutError, RequestTimedOut, aiohttp.ServerDisconnectedError)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class ClaimSender:
         self.policy, self.replace_after_blocks = policy, replace_after_blocks
         self._heads: dict[str, tuple[int, float]] = {}  # claim -> (head, monotonic time) of its last liveness look
         self._stuck: set[str] = set()      # claims already reported as held by the cap
+        self._unknown_since: dict[str, float] = {}  # claim -> monotonic time the node first knew no version
 
     async def sign(self, call: Any, nonce: int) -> ClaimSend:
         """The first version of a claim (`contract.functions.f(args)`) at `nonce`, at today's fee;
@@ -88,13 +95,22 @@ class ClaimSender:
         return await self._signed(None, tx)
 
     async def send(self, first: ClaimSend) -> None:
-        """Record and send the first version; the caller marked its rows CLAIMING with its hash."""
+        """Record and send the first version; the caller marked its rows CLAIMING with its hash.
+        Raises when nothing can have been sent (the ledger failed, the node refused it or could
+        not be reached). A send left without an answer may have arrived, and may be mining now:
+        it stays recorded and `check` follows it (claiming its rows again at once would send a
+        second transaction at the same nonce, which wedges Ganache's instant miner)."""
         await self.ledger.record_claim_send(first)
-        await self.w3.eth.send_raw_transaction(first.raw)
+        try:
+            await self.w3.eth.send_raw_transaction(first.raw)
+        except NO_ANSWER as error:
+            log.warning("claim %s: no answer to sending it (%s: %s); following it as sent", first.tx_hash,
+                        type(error).__name__, error)
 
     async def forget(self, claim: str) -> None:
         """The claim's rows are settled (or back to be claimed again): its versions are history."""
         await self.ledger.forget_claim_sends(claim)
+        self._done(claim, None)
 
     async def wait(self, claim: str, timeout: float) -> Outcome:
         """Follow the claim for up to `timeout` seconds (replacing it as it waits)."""
@@ -118,14 +134,8 @@ class ClaimSender:
             return None
         self._heads[claim] = (head, now)
         known = [tx for tx in [await self._transaction(h) for h in hashes] if tx is not None]
-        if not known and sends:
-            # Unknown to the node at one look is not yet forgotten: Ganache's instant miner holds a
-            # transaction it is mining in neither its pool nor its receipts, and a copy sent then
-            # at the same nonce wedges its miner. Look again once mining is surely over.
-            await asyncio.sleep(SETTLE_SECONDS)
-            if (receipt := await self._any_receipt(hashes)) is not None:
-                return self._done(claim, Mined(receipt))
-            known = [tx for tx in [await self._transaction(h) for h in hashes] if tx is not None]
+        if known:
+            self._unknown_since.pop(claim, None)
         nonce = sends[-1].tx["nonce"] if sends else known[0]["nonce"] if known else None
         if nonce is None:
             return self._done(claim, Dropped())
@@ -136,6 +146,8 @@ class ClaimSender:
             return None if known else self._done(claim, Dropped())
         if known and head - sends[-1].sent_block < self.replace_after_blocks:
             return None
+        if not known and now - self._unknown_since.setdefault(claim, now) < FORGOTTEN_SECONDS:
+            return None  # unknown is not yet forgotten (see FORGOTTEN_SECONDS)
         await self._replace(claim, sends, head, alive=bool(known))
         return None
 
@@ -168,8 +180,8 @@ class ClaimSender:
         """Send a version; False when the node answered with a refusal."""
         try:
             await self.w3.eth.send_raw_transaction(version.raw)
-        except RequestTimedOut as error:  # no answer: it may have arrived, so it stays recorded
-            log.warning("claim %s: sending %s timed out: %s", claim, version.tx_hash, error)
+        except NO_ANSWER as error:  # it may have arrived, so it stays recorded
+            log.warning("claim %s: sending %s had no answer: %s", claim, version.tx_hash, error)
         except Web3RPCError as error:
             log.warning("claim %s: the node refused %s: %s", claim, version.tx_hash, error)
             return False
@@ -186,6 +198,7 @@ class ClaimSender:
     def _done(self, claim: str, outcome: Outcome) -> Outcome:
         self._heads.pop(claim, None)
         self._stuck.discard(claim)
+        self._unknown_since.pop(claim, None)
         return outcome
 
     async def _any_receipt(self, hashes: list[str]) -> Any:

@@ -24,7 +24,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from facemarket.agent.claim_replacement import ClaimSender, Mined
+from facemarket.agent.claim_replacement import FORGOTTEN_SECONDS, ClaimSender, Mined
 from facemarket.agent.escrow_reader import connect
 from facemarket.agent.ledger import ClaimSend, Ledger, State
 from facemarket.agent.metrics import Metrics
@@ -141,8 +141,8 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
     jobs = market.open_jobs(consumer, key.address, 2)
     # 1 wei per gas: under any base fee Ganache reaches (it never falls below 7 wei); both jobs in
     # one claim: its round comes when the second is served (a full batch), not on a schedule
-    held = start_agent(folder, key, claim_max_fee_gwei=1e-9, claim_receipt_timeout=3, claim_batch_size=2,
-                       claim_interval=600)
+    held = start_agent(folder, key, claim_max_fee_gwei=1e-9, claim_receipt_timeout=FORGOTTEN_SECONDS + 5,
+                       claim_batch_size=2, claim_interval=600)
     wait_until(lambda: held.agent.claimer.healthy, 10, "the claimer's first round")
     for job_id in jobs:
         body = rpc_body("ping", request_id=job_id)
@@ -155,8 +155,8 @@ def test_a_claim_under_the_base_fee_is_sent_again_at_the_same_nonce_and_pays_onc
     nonce = sends[0].tx["nonce"]
     head = w3.eth.block_number
     wait_until(lambda: w3.eth.block_number >= head + 3, 20, "three more blocks")
-    wait_until(lambda: held.metric('facemarket_agent_claim_transactions_total{result="stuck"}') == 1, 10,
-               "the claim to be reported held by the cap")
+    wait_until(lambda: held.metric('facemarket_agent_claim_transactions_total{result="stuck"}') == 1,
+               FORGOTTEN_SECONDS + 10, "the claim, dropped by the node, to be reported held by the cap")
     assert all(_job(held, j).state == State.CLAIMING for j in jobs)  # not dropped, not claimed twice
     assert _no_receipt(w3, first) and w3.eth.get_transaction_count(key.address) == nonce
     assert all(market.job_state(j) == JobState.FUNDED for j in jobs)
