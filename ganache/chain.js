@@ -7,6 +7,12 @@
 // With --block-time S it mines a block every S seconds (Ganache's --miner.blockTime), as a public
 // chain does, instead of one block per transaction at once. --hardfork berlin gives a chain
 // before EIP-1559 (no base fee, legacy gas prices only), as some chains still are.
+// Without --block-time it mines as soon as transactions arrive, in Ganache's "strict" instamine:
+// eth_sendRawTransaction answers with the hash and the miner keeps mining while more arrive.
+// Not "eager" (the answer after mining): there, a transaction that arrives while a block is being
+// mined waits until some other transaction comes, and a copy sent meanwhile is refused ("can't be
+// replaced, mining has already started"); with many senders at once (agents claiming while
+// consumers pay) the chain stalled for good in the full test suite.
 //
 //   node chain.js --port 8545 [--host 127.0.0.1] [--state DIR] [--accounts 10] [--mnemonic "..."]
 //                 [--block-time SECONDS] [--hardfork shanghai]
@@ -46,7 +52,7 @@ async function main() {
   const options = {
     chain: { chainId: 1337, networkId: 1337, hardfork: args.hardfork },
     wallet: { mnemonic: args.mnemonic, totalAccounts: args.accounts, defaultBalance: 10000 },
-    miner: args.blockTime > 0 ? { blockTime: args.blockTime } : { instamine: "eager" },
+    miner: args.blockTime > 0 ? { blockTime: args.blockTime } : { instamine: "strict" },
     logging: { quiet: !args.verbose, logger: { log: args.verbose ? (...m) => console.error(...m) : () => {} } },
   };
   if (args.state) options.database = { dbPath: args.state };
