@@ -17,7 +17,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
@@ -60,6 +60,8 @@ T = TypeVar("T")
 
 def _payer(headers: Any) -> str:
     """What pays a call, for the log line of a refusal."""
+    if is_trial(headers):
+        return "trial"
     if CHANNEL_ID_HEADER in headers:
         return f"channel={headers[CHANNEL_ID_HEADER][:40]!r}"
     return f"job={headers.get(JOB_ID_HEADER, '')[:40]!r}"
@@ -100,15 +102,11 @@ class Agent(ChannelCalls):
 
     # ------------------------------------------------------------------ paid calls
     async def handle_call(self, request: web.Request) -> web.Response:
-        if is_trial(request.headers):  # a free trial call (trial_calls.py)
-            return await serve_trial(self, request)
-        channel = CHANNEL_ID_HEADER in request.headers  # paid from a channel (channel_calls.py), else by a job
+        """The same order for every kind of call: the payment headers are checked before the body
+        is read, and the body before a call slot is taken, so a stranger's headers cost at most a
+        signature recovery and never hold a slot."""
         try:
-            if channel:
-                payment = self.channel_payment(request.headers)
-            else:
-                payment = parse_payment(request.headers)
-                self.gate.precheck(payment[0])
+            serve = self._precheck(request.headers)
             body = await self.bodies.read(request)
         except Refused as refusal:
             response = self._refusal(refusal, payer=_payer(request.headers))
@@ -119,9 +117,23 @@ class Agent(ChannelCalls):
             return self._refusal(Refused(Reason.OVERLOADED, f"{self.in_flight} calls in flight"))
         self.in_flight += 1
         try:
-            return await (self._channel_call(*payment, Call(body)) if channel else self._call(*payment, Call(body)))
+            return await serve(Call(body))
         finally:
             self.in_flight -= 1
+
+    def _precheck(self, headers: Any) -> Callable[[Call], Awaitable[web.Response]]:
+        """What can be checked of the payment before the body is read (raises Refused); what serves
+        the call once it is: a free trial (trial_calls.py), a channel's voucher (channel_calls.py)
+        or an escrow job."""
+        if is_trial(headers):
+            trial = self.trials.precheck(headers)
+            return lambda call: serve_trial(self, trial, call)
+        if CHANNEL_ID_HEADER in headers:
+            channel_payment = self.channel_payment(headers)
+            return lambda call: self._channel_call(*channel_payment, call)
+        job_payment = parse_payment(headers)
+        self.gate.precheck(job_payment[0])
+        return lambda call: self._call(*job_payment, call)
 
     async def _admit(self, admitting: Awaitable[T], call: Call, payer: str) -> T | web.Response:
         """What the gate says of a call, or the refusal to send (timed as the gate's work)."""

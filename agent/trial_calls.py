@@ -2,10 +2,9 @@
 answers, the ledger records the answer before it leaves; a failed service call gives the call
 back to the grant.
 
-Why the same order as a paid call (app.py `_admit` and `_serve`, which it uses): the grant is checked before the body is read and the
-body before a paid-call slot is taken, so a stranger's trial headers cost a signature recovery and
-never hold a slot. A trial answer carries no receipt: nothing was paid, so there is nothing for
-the consumer to prove.
+It goes the way of a paid call (app.py `handle_call`, `_admit` and `_serve`): the grant is
+checked before the body is read and the body before a call slot is taken. A trial answer carries
+no receipt: nothing was paid, so there is nothing for the consumer to prove.
 """
 
 from __future__ import annotations
@@ -17,31 +16,13 @@ from aiohttp import web
 from facemarket.agent.gate import Call
 from facemarket.agent.serving import Service
 from facemarket.agent.trial_gate import TrialRequest
-from facemarket.contracts.agent_protocol import Reason, Refused
 
 if TYPE_CHECKING:
     from facemarket.agent.app import Agent
 
-async def serve_trial(agent: Agent, request: web.Request) -> web.Response:
-    """Answer one trial call (the agent's dispatch sends every request with X-Trial-Grant here)."""
-    try:
-        trial = agent.trials.precheck(request.headers)
-        body = await agent.bodies.read(request)
-    except Refused as refusal:
-        response = agent._refusal(refusal)
-        if not request.content.is_eof():  # what is left of the body is not worth reading
-            response.force_close()
-        return response
-    if agent.in_flight >= agent.config.max_concurrency:
-        return agent._refusal(Refused(Reason.OVERLOADED, f"{agent.in_flight} calls in flight"))
-    agent.in_flight += 1
-    try:
-        return await _serve(agent, trial, Call(body))
-    finally:
-        agent.in_flight -= 1
 
-
-async def _serve(agent: Agent, trial: TrialRequest, call: Call) -> web.Response:
+async def serve_trial(agent: Agent, trial: TrialRequest, call: Call) -> web.Response:
+    """Answer one trial call whose grant passed the precheck (app.py `handle_call`)."""
     admitted = await agent._admit(agent.trials.admit(trial, call), call, "trial")
     if isinstance(admitted, web.Response):
         return admitted
