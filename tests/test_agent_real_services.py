@@ -45,7 +45,8 @@ def test_paid_find_face_is_served_by_the_real_services_and_claimed(agent, market
     wait_until(lambda: market.job_state(job_id) == COMPLETED, 30, "the claim to land")
     assert market.balance(agent.address) == before + AGENT_PRICE
     assert agent.metric('facemarket_agent_requests_total{outcome="served"}') >= 1
-    assert agent.metric("facemarket_agent_tokens_earned_total") >= AGENT_PRICE
+    wait_until(lambda: agent.metric("facemarket_agent_tokens_earned_total") >= AGENT_PRICE, 10,
+               "the agent to count the claim it saw mined")
 
 
 def test_an_image_the_service_cannot_read_is_not_charged_and_the_job_serves_again(agent, market):
