@@ -167,7 +167,7 @@ def test_channel_books_stay_straight(own_channels):
             self.now = cp.now()
             balances = cp.balances()
             channels = list(self.channels.values())
-            assert balances["escrow"] == 0  # the JobEscrow is untouched
+            assert balances["escrow"] == self.start["escrow"]  # the JobEscrow is untouched (other modules leave jobs in it)
             assert cp.holdings() == sum(c.deposit - c.claimed for c in channels if not c.closed)
             assert sum(balances.values()) + cp.holdings() == self.total
             assert balances["agent"] - self.start["agent"] == sum(c.claimed for c in channels)
