@@ -11,6 +11,7 @@ cost), direct, paid by a job and paid from a channel, with the ratios. Everythin
 service share the cores, so the paid `ping` figure is a lower bound for the gate.
 
     .venv/bin/python benchmarks/agent_bench.py [--ping-calls 4000] [--face-calls 200] [--clients 32]
+                                               [--block-time 2]
 """
 
 from __future__ import annotations
@@ -208,13 +209,14 @@ class BenchMarket:
 
 
 @contextlib.contextmanager
-def bench_market(total_jobs: int, settings: tuple[str, ...] = ()) -> Iterator[BenchMarket]:
+def bench_market(total_jobs: int, settings: tuple[str, ...] = (), block_time: float = 0) -> Iterator[BenchMarket]:
     """Start everything (the consumer holds tokens for `total_jobs` jobs; `settings` are extra
-    lines of the agent's config), and stop it all at the end."""
+    lines of the agent's config; the chain mines a block every `block_time` seconds, or one per
+    transaction at once when 0), and stop it all at the end."""
     work = Path(tempfile.mkdtemp(prefix="facemarket-agent-bench-"))
     env = {**os.environ, "FACEMARKET_HOME": str(work)}
     processes: list[subprocess.Popen] = []
-    chain = LocalChain(free_port())
+    chain = LocalChain(free_port(), block_time=block_time)
     try:
         w3 = Web3(Web3.HTTPProvider(chain.url))
         owner = Account.from_key(chain.accounts[0])
@@ -267,10 +269,12 @@ def main() -> None:
     parser.add_argument("--face-calls", type=int, default=200)
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients for calls/s")
     parser.add_argument("--face-clients", type=int, default=4)
+    parser.add_argument("--block-time", type=float, default=0,
+                        help="the chain mines a block every SECONDS, as a public chain does (default 0: at once)")
     args = parser.parse_args()
     face_methods = ("find_face", "face_identity")
     total_jobs = 2 * (args.ping_calls + len(face_methods) * args.face_calls) + 100
-    with bench_market(2 * total_jobs) as market:  # tokens for the jobs and as much again for the channels
+    with bench_market(2 * total_jobs, block_time=args.block_time) as market:  # tokens for jobs, as much for channels
         direct_url, agent_url, agent = market.direct_url, market.agent_url, market.agent
         print(f"opening {total_jobs // 2} jobs in bulk and one channel per method, signing invocations and "
               "vouchers ...", flush=True)
