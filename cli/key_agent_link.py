@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from facemarket.contracts.typed_messages import (Domain, InvalidSignature,
 
 START_TIMEOUT = 30.0   # seconds for a new agent to load and listen
 REQUEST_TIMEOUT = 30.0
+LOCK_WAIT = 5.0        # seconds `lock` waits for the ended agent's socket to go
 MAX_SOCKET_PATH = 107  # bytes in sockaddr_un.sun_path, with its terminating NUL
 MAX_LINE_BYTES = 1 << 20  # a request or a reply
 
@@ -223,6 +225,10 @@ def lock(home: Home, address: str) -> bool:
     if status is None:
         return False
     exchange(path, {"op": "lock"}, timeout=5.0)
+    # The agent answers, then removes its socket as it ends: "ended" is said once it is gone.
+    deadline = time.monotonic() + LOCK_WAIT
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
     return True
 
 
