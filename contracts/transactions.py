@@ -60,6 +60,18 @@ def transaction_fields(address: str, nonce: int, chain_id: int, fees: Fees, gas_
     return fields
 
 
+# How often a send is tried when the node says its nonce was taken meanwhile: the same key may
+# send from another process (a provider's agent claims with the account its CLI registers from).
+NONCE_ATTEMPTS = 3
+
+
+def nonce_taken(error: Exception) -> bool:
+    """The node refused a transaction because another one of the account used its nonce first
+    (geth: "nonce too low"; Ganache: "the tx doesn't have the correct nonce")."""
+    message = str(error).lower()
+    return "nonce too low" in message or "doesn't have the correct nonce" in message
+
+
 class Sender:
     """Signs and sends the transactions of local keys on one chain (sync web3), and waits for
     their receipts. Keeps each account's next nonce (dropped when a send fails), a fee for
@@ -104,12 +116,15 @@ class Sender:
         """Build, sign, send and wait: the receipt of a successful transaction. Raises what
         `build` raises, web3's Web3RPCError when the node refuses it, ReceiptTimeout, or
         TransactionFailed when it reverted."""
-        signed: SignedTransaction = signer.sign_transaction(self.build(signer, call, reuse_gas))
-        try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Exception:
-            self.forget_nonce(signer.address)
-            raise
+        for attempt in range(NONCE_ATTEMPTS):
+            signed: SignedTransaction = signer.sign_transaction(self.build(signer, call, reuse_gas))
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                break
+            except Exception as error:
+                self.forget_nonce(signer.address)
+                if attempt + 1 == NONCE_ATTEMPTS or not nonce_taken(error):
+                    raise
         receipt = self.wait_for_receipt(tx_hash, timeout)
         if receipt["status"] != 1:
             self._gas_limits.pop(reuse_gas, None)  # the call may need more gas now
