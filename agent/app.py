@@ -55,6 +55,7 @@ from facemarket.contracts.typed_messages import Domain, channels_domain, escrow_
 log = logging.getLogger("facemarket.agent")
 
 SHUTDOWN_GRACE = 30.0
+RELEASE_RETRY_SECONDS = 1.0
 T = TypeVar("T")
 
 
@@ -90,6 +91,7 @@ class Agent(ChannelCalls):
     channel_receipts: ReceiptSigner | None = None
     channel_claims: ChannelClaims | None = None
     in_flight: int = 0
+    releases_owed: set[asyncio.Task] = field(default_factory=set)  # payments the ledger could not give back yet
     bodies: BodyReader = field(init=False)
     health: HealthCache = field(init=False)
 
@@ -165,12 +167,27 @@ class Agent(ChannelCalls):
             served=self.claimer.served))
 
     async def _release(self, service: Service, payer: str) -> None:
-        """Give an unserved call's payment back; a ledger that fails (its database down) leaves it
-        reserved until its lease ends, still uncharged: the refusal goes out either way."""
+        """Give an unserved call's payment back. The refusal goes out either way; a ledger that
+        fails (its disk full, its database down) is asked again every second in the background
+        until it takes it back: a job's reservation would end with its lease, but a channel
+        voucher's has none, and the consumer's retry of that voucher would be told BUSY for good."""
         try:
             await service.release()
         except self.ledger.errors as error:
-            log.error("%s ledger error while giving the payment back (it frees at its lease's end): %s", payer, error)
+            log.error("%s ledger error while giving the payment back (asking again every second): %s", payer, error)
+            task = asyncio.create_task(self._release_later(service, payer))
+            self.releases_owed.add(task)
+            task.add_done_callback(self.releases_owed.discard)
+
+    async def _release_later(self, service: Service, payer: str) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_RETRY_SECONDS)
+            try:
+                await service.release()
+            except self.ledger.errors:
+                continue
+            log.info("%s payment given back", payer)
+            return
 
     async def _serve(self, call: Call, consumer: str, payer: str, service: Service) -> web.Response:
         """Forward an admitted call; its payment is released when the service fails, recorded
@@ -192,8 +209,9 @@ class Agent(ChannelCalls):
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         try:
             recorded = await service.record(answer.body)
-        except self.ledger.errors as error:  # nothing is charged: the reservation frees later
+        except self.ledger.errors as error:  # nothing was answered, nothing is charged
             log.error("%s ledger error while recording the answer: %s", payer, error)
+            await self._release(service, payer)
             recorded = False
         if not recorded:
             return self._refusal(Refused(Reason.NOT_RECORDED, f"{payer}: not recorded"), call.request_id, payer)
@@ -356,6 +374,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(agent.follower.run(), name="follower"),
              asyncio.create_task(agent.claimer.run(), name="claimer")]
     yield
+    tasks += agent.releases_owed  # what is still owed is given back by the next start (orphans)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
