@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 
 import pytest
 
@@ -13,6 +14,8 @@ from facemarket.agent.escrow_reader import block_hash, connect
 from facemarket.agent.how_to_pay import payment_modes
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.spec import build_spec, spec_bytes
+from facemarket.contracts.agent_protocol import Reason
+from tests.channel_calls_support import ChannelConsumer
 from tests.fixtures.agent import http, rpc_body, wait_until
 
 # The names docs/agent.md promises under GET /metrics.
@@ -112,3 +115,41 @@ def test_web3s_not_found_errors_are_caught_by_class(chain, market, consumer):
     missing, genesis = asyncio.run(read())
     assert missing is None
     assert genesis == "0x" + bytes(market.w3.eth.get_block(0)["hash"]).hex()
+
+
+def test_a_voucher_whose_answer_could_not_be_recorded_is_given_back_once_the_ledger_recovers(
+        in_process_agent, market, counting_upstream):
+    """The ledger fails while recording the answer and while giving the payment back (a full
+    disk): the call is refused NOT_RECORDED, its retry is told CHANNEL_BUSY while the payment is
+    still held, and served once the background release gets through. A channel voucher has no
+    lease: without that release its retry would be BUSY until the agent restarted."""
+    agent = in_process_agent(prices={"ping": 7})
+    consumer = ChannelConsumer(market)
+    channel_id = consumer.open(agent.address)
+    ledger = agent.agent.ledger
+    failures = {"finish_channel_call": 1, "release_channel_call": 2}  # the release fails now and at its first retry
+
+    def failing(name: str):
+        real = getattr(ledger, name)
+
+        async def call(*args):
+            if failures[name]:
+                failures[name] -= 1
+                raise sqlite3.OperationalError("database or disk is full")
+            return await real(*args)
+        return call
+
+    for name in failures:
+        setattr(ledger, name, failing(name))
+    body = rpc_body("ping", request_id=42)
+    headers = consumer.pay(channel_id, 7, body)
+    before = counting_upstream.count()
+    first = agent.post(body, headers)
+    assert (first.status, first.error_code) == (503, Reason.NOT_RECORDED.code), first.body
+    held = agent.post(body, headers)
+    assert held.error_code == Reason.CHANNEL_BUSY.code, held.body
+    served = wait_until(lambda: (lambda r: r if r.status == 200 else None)(agent.post(body, headers)), 10,
+                        "the payment to be given back and the retry served", interval=0.3)
+    assert served.json["result"] == "pong" and failures == {"finish_channel_call": 0, "release_channel_call": 0}
+    assert counting_upstream.count() - before == 2  # the lost answer's call, and the served retry
+    assert "payment given back" in agent.log_path.read_text()
