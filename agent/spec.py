@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from eth_utils import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.agent.config import AgentConfig
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER, Reason

@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import requests
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.channel_store import ChannelRecord, ChannelStore

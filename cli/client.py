@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.channel_pay import ChannelCharge, ChannelPayer

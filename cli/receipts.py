@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import requests
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.cli.errors import ReceiptInvalid
 from facemarket.contracts.typed_messages import InvalidSignature

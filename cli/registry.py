@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.contracts.addresses import to_checksum_address
 from facemarket.contracts.param_prices import highest, openrpc_defaults

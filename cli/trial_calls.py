@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
 from facemarket.cli.errors import AgentRefused, AgentUnreachable, FacemarketError, ServiceFailed

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 WORD = 32
 

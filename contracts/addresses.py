@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 
 _HEX40 = re.compile(r"(0x)?[0-9a-f]{40}", re.IGNORECASE | re.ASCII)  # eth_utils' own
 

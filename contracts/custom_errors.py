@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from eth_abi import decode
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 from eth_utils import to_checksum_address
 
 from facemarket.contracts import artifacts

@@ -14,10 +14,10 @@ eth_account.messages.encode_typed_data, Ganache's eth_signTypedData_v4 and the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from coincurve import PrivateKey, PublicKey
-from eth_hash.auto import keccak
+from facemarket.contracts.keccak import keccak
 from facemarket.contracts.addresses import to_checksum_address
 
 ESCROW_DOMAIN_NAME = "facemarket JobEscrow"
@@ -369,7 +369,14 @@ def key_address(private_key: bytes | str) -> str:
 
 
 def _address_of(public_key: PublicKey) -> str:
-    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[12:])
+    return _address_of_point(public_key.format(compressed=False)[1:])
+
+
+@lru_cache(maxsize=4096)
+def _address_of_point(point: bytes) -> str:
+    """The checksum address of an uncompressed public key (x ‖ y). Cached: a consumer signs
+    call after call with one key, and the checksum is most of a recovery's Python work."""
+    return to_checksum_address(keccak(point)[12:])
 
 
 def _recover(digest: bytes, signature: bytes | str) -> str:

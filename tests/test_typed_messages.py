@@ -7,7 +7,10 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
+from eth_hash.auto import keccak as eth_hash_keccak
 from hypothesis import strategies as st
+
+from facemarket.contracts.keccak import keccak
 
 from facemarket.contracts.typed_messages import (
     PERMIT_TYPE,
@@ -67,6 +70,21 @@ def test_permit_digest_matches_eth_account(domain, spender, value, nonce, deadli
     assert _eth_account_hash(typed) == permit_digest(domain, SIGNER, spender, value, nonce, deadline)
     v, r, s = sign_permit(KEY, domain, SIGNER, spender, value, nonce, deadline)
     assert Account._recover_hash(permit_digest(domain, SIGNER, spender, value, nonce, deadline), vrs=(v, r, s)) == SIGNER
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=300) | st.binary(min_size=1000, max_size=5000).map(lambda b: b * 20))
+def test_our_keccak_is_eth_hash_keccak(data):
+    """contracts/keccak.py (C) hashes as eth_hash does: Ethereum's keccak256, not NIST SHA3."""
+    assert keccak(data) == eth_hash_keccak(data)
+
+
+def test_a_recovered_signer_is_the_key_that_signed_after_other_keys_too():
+    """The signer's address is cached by public key: each key still recovers to its own."""
+    keys = ["0x" + f"{n:064x}" for n in range(1, 6)]
+    for key in keys * 2:
+        signature = sign_invocation(key, DOMAIN, 1, AGENT, bytes(32))
+        assert recover_invocation_signer(DOMAIN, 1, AGENT, bytes(32), signature) == Account.from_key(key).address
 
 
 def _eth_account_hash(typed: dict) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 import requests
-from eth_utils import keccak
+from facemarket.contracts.keccak import keccak
 
 from facemarket.cli.amounts import parse_amount
 from facemarket.cli.errors import AgentUnreachable, FacemarketError
