@@ -1,6 +1,7 @@
-"""What the desk's browser tests do on the page (tests/test_desk_browser.py), written against the
-few WebDriver calls every driver answers (get, execute_script, find_element(s), elements'
-click/send_keys/text/rect), so other browsers' tests can run the same steps."""
+"""What the desk's browser tests do on the page, shared by Chromium (Selenium,
+tests/test_desk_browser.py) and Firefox (Marionette, tests/test_desk_firefox.py): both drivers
+answer the same calls (get, execute_script, find_element(s), elements' click/send_keys/text/rect),
+so each step is written once and run in both browsers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from marionette_driver.errors import StaleElementException
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -29,10 +31,10 @@ def faces(driver) -> list[tuple[float, str]]:
 
 
 def wait_for(driver, what: Callable[[Any], Any], seconds: float = 120) -> Any:
-    """what(driver) once it is truthy (an element replaced under a check by the page's redraw is
-    checked again)."""
+    """what(driver) once it is truthy (an element replaced under a check by the page's redraw,
+    in either browser, is checked again)."""
     return WebDriverWait(driver, seconds, poll_frequency=0.2,
-                         ignored_exceptions=[StaleElementReferenceException]).until(what)
+                         ignored_exceptions=[StaleElementReferenceException, StaleElementException]).until(what)
 
 
 def click_leftmost_face(driver) -> None:
