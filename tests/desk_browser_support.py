@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 from marionette_driver.errors import StaleElementException
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -57,6 +58,17 @@ def message(driver) -> tuple[str, str]:
 def message_of_kind(driver, kind: str) -> str:
     """The message's text once the page shows one of that kind."""
     return wait_for(driver, lambda d: text if (shown := message(d))[0] == kind and (text := shown[1]) else None)
+
+
+def upload(driver, photo: Path) -> list[str]:
+    """Choose the photo with "Use a photo…" and wait for that photo's boxes (known by its size):
+    their names ("" for unknown), left to right."""
+    height, width = cv2.imread(str(photo)).shape[:2]
+    driver.find_element(By.ID, "upload").send_keys(str(photo))
+    recognised = "const f = window.desk.lastFrame; return f && [f.canvas.width, f.canvas.height]"
+    wait_for(driver, lambda d: d.find_element(By.ID, "photo").is_displayed()
+             and d.execute_script(recognised) == [width, height] and faces(d))
+    return [name for _, name in faces(driver)]
 
 
 def enrol_leftmost(driver, name: str, shot: str = "2-enrolling") -> None:

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from facemarket.cli.localstack import free_port
 from facemarket.services.auth import credentials, default_secret_file, read_secret
 from tests.desk_browser_support import (BIDEN, OBAMA, OBAMA_AGAIN, STRANGER, click_leftmost_face, enrol_leftmost,
-                                        faces, message_of_kind, wait_for)
+                                        faces, message_of_kind, upload, wait_for)
 from tests.fixtures.desk import screenshot
 
 WIDTH, HEIGHT = 640, 480
@@ -75,15 +75,12 @@ def test_enrol_through_the_page_then_named_and_a_stranger_unknown(start_desk, de
     screenshot(driver, "3-named")
 
     # an upload works the same: another photo of him is named, a stranger is not
-    driver.find_element(By.ID, "upload").send_keys(str(OBAMA_AGAIN))
-    wait_for(driver, lambda d: d.find_element(By.ID, "photo").is_displayed() and [n for _, n in faces(d)] == ["Barack Obama"])
+    assert upload(driver, OBAMA_AGAIN) == ["Barack Obama"]
     screenshot(driver, "4-upload-named")
-    driver.find_element(By.ID, "upload").send_keys(str(STRANGER))
-    wait_for(driver, lambda d: [n for _, n in faces(d)] == [""])
+    assert upload(driver, STRANGER) == [""]
 
     # a second photo of a person adds a face to them
-    driver.find_element(By.ID, "upload").send_keys(str(OBAMA_AGAIN))
-    wait_for(driver, lambda d: [n for _, n in faces(d)] == ["Barack Obama"])
+    assert upload(driver, OBAMA_AGAIN) == ["Barack Obama"]
     click_leftmost_face(driver)
     assert driver.find_element(By.ID, "enrol-name").get_attribute("value") == "Barack Obama"
     driver.find_element(By.ID, "enrol-save").click()

@@ -7,29 +7,16 @@ test-artifacts/desk/firefox-*.png."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.desk_browser_support import (OBAMA, OBAMA_AGAIN, STRANGER, enrol_leftmost, faces, message, message_of_kind,
+from tests.desk_browser_support import (OBAMA, OBAMA_AGAIN, STRANGER, enrol_leftmost, message, message_of_kind, upload,
                                         wait_for)
 from tests.fixtures.desk import screenshot
 from tests.fixtures.firefox import firefox_missing
 
 MISSING = firefox_missing()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"desk Firefox tests: {MISSING}")
-
-
-def upload(driver, photo: Path) -> list[str]:
-    """Choose the photo with "Use a photo…" and wait for that photo's boxes: their names
-    ("" for unknown), left to right."""
-    height, width = cv2.imread(str(photo)).shape[:2]
-    driver.find_element(By.ID, "upload").send_keys(str(photo))
-    recognised = "const f = window.desk.lastFrame; return f && [f.canvas.width, f.canvas.height]"
-    wait_for(driver, lambda d: d.execute_script(recognised) == [width, height] and faces(d))
-    return [name for _, name in faces(driver)]
 
 
 def camera_frames(driver) -> list[dict]:
