@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from marionette_driver.errors import StaleElementException
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -34,6 +33,8 @@ def faces(driver) -> list[tuple[float, str]]:
 def wait_for(driver, what: Callable[[Any], Any], seconds: float = 120) -> Any:
     """what(driver) once it is truthy (an element replaced under a check by the page's redraw,
     in either browser, is checked again)."""
+    from marionette_driver.errors import StaleElementException  # not at collection: 0.2 s, warnings
+
     return WebDriverWait(driver, seconds, poll_frequency=0.2,
                          ignored_exceptions=[StaleElementReferenceException, StaleElementException]).until(what)
 
