@@ -31,14 +31,17 @@ $(NODE_STAMP): ganache/package.json ganache/package-lock.json
 test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The desk's browser tests drive Debian's chromium: installed when root (as CI is); otherwise
-# those tests are skipped and the summary says why.
+# The desk's browser tests drive Debian's chromium and firefox-esr: whichever is missing is
+# installed when root (as CI is); otherwise the tests needing it are skipped and the summary says why.
 browser:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@missing=""; \
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || missing="chromium chromium-driver"; \
+	command -v firefox-esr >/dev/null || missing="$${missing:+$$missing }firefox-esr"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	    apt-get update -qq && apt-get install -y -qq $$missing; \
 	  else \
-	    echo "chromium or chromedriver missing and not root: the desk's browser tests will be skipped (apt-get install chromium chromium-driver)"; \
+	    echo "$$missing missing and not root: the desk's browser tests needing them will be skipped (apt-get install $$missing)"; \
 	  fi; \
 	fi
 

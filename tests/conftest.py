@@ -16,6 +16,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.cli",
     "tests.fixtures.market",
     "tests.fixtures.desk",
+    "tests.fixtures.firefox",
     "tests.fixtures.postgres",
 ]
 

@@ -14,21 +14,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import requests
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from facemarket.cli.localstack import free_port
 from facemarket.services.auth import credentials, default_secret_file, read_secret
+from tests.desk_browser_support import (BIDEN, OBAMA, OBAMA_AGAIN, STRANGER, click_leftmost_face, enrol_leftmost,
+                                        faces, message_of_kind, upload, wait_for)
 from tests.fixtures.desk import screenshot
 
-DATA = Path(__file__).resolve().parent / "data"
-OBAMA = DATA / "face_recognition" / "train" / "obama" / "obama.jpg"
-OBAMA_AGAIN = DATA / "face_recognition" / "test" / "obama1.jpg"
-BIDEN = DATA / "face_recognition" / "train" / "biden" / "biden2.jpg"
-STRANGER = DATA / "face-services" / "adele_2016.jpg"
 WIDTH, HEIGHT = 640, 480
 TIMED_FRAMES = 12
 
@@ -59,42 +53,6 @@ def two_people(path: Path) -> Path:
     return camera_video(np.hstack([fitted(OBAMA, WIDTH // 2, HEIGHT), fitted(BIDEN, WIDTH // 2, HEIGHT)]), path)
 
 
-def faces(driver) -> list[tuple[float, str]]:
-    """The boxes drawn: (left edge on screen, name or "" for unknown), left to right (read in one
-    script: the page redraws them every second)."""
-    return sorted(tuple(f) for f in driver.execute_script(
-        "return [...document.querySelectorAll('#boxes .face')].map(b => [b.offsetLeft, b.dataset.name])"))
-
-
-def wait_for(driver, what, seconds: float = 120):
-    return WebDriverWait(driver, seconds, poll_frequency=0.2,
-                         ignored_exceptions=[StaleElementReferenceException]).until(lambda d: what(d))
-
-
-def click_leftmost_face(driver) -> None:
-    """A real click on the left face (retried when a new frame replaced it under the pointer)."""
-    def click(d) -> bool:
-        boxes = d.find_elements(By.CSS_SELECTOR, "#boxes .face")
-        if not boxes:
-            return False
-        min(boxes, key=lambda b: b.location["x"]).click()
-        return d.find_element(By.ID, "enrol").is_displayed()
-    wait_for(driver, click)
-
-
-def message(driver) -> tuple[str, str]:
-    box = driver.find_element(By.ID, "message")
-    return (box.get_attribute("data-kind") or "", box.text) if box.is_displayed() else ("", "")
-
-
-def enrol_leftmost(driver, name: str) -> None:
-    """Click the left face and type its name, as the receptionist does."""
-    click_leftmost_face(driver)
-    driver.find_element(By.ID, "enrol-name").send_keys(name)
-    screenshot(driver, "2-enrolling")
-    driver.find_element(By.ID, "enrol-save").click()
-
-
 def test_enrol_through_the_page_then_named_and_a_stranger_unknown(start_desk, desk_consumer, chrome, tmp_path) -> None:
     desk = start_desk(desk_consumer("5"))
     driver = chrome(camera=two_people(tmp_path / "two.y4m"))
@@ -117,15 +75,12 @@ def test_enrol_through_the_page_then_named_and_a_stranger_unknown(start_desk, de
     screenshot(driver, "3-named")
 
     # an upload works the same: another photo of him is named, a stranger is not
-    driver.find_element(By.ID, "upload").send_keys(str(OBAMA_AGAIN))
-    wait_for(driver, lambda d: d.find_element(By.ID, "photo").is_displayed() and [n for _, n in faces(d)] == ["Barack Obama"])
+    assert upload(driver, OBAMA_AGAIN) == ["Barack Obama"]
     screenshot(driver, "4-upload-named")
-    driver.find_element(By.ID, "upload").send_keys(str(STRANGER))
-    wait_for(driver, lambda d: [n for _, n in faces(d)] == [""])
+    assert upload(driver, STRANGER) == [""]
 
     # a second photo of a person adds a face to them
-    driver.find_element(By.ID, "upload").send_keys(str(OBAMA_AGAIN))
-    wait_for(driver, lambda d: [n for _, n in faces(d)] == ["Barack Obama"])
+    assert upload(driver, OBAMA_AGAIN) == ["Barack Obama"]
     click_leftmost_face(driver)
     assert driver.find_element(By.ID, "enrol-name").get_attribute("value") == "Barack Obama"
     driver.find_element(By.ID, "enrol-save").click()
@@ -188,14 +143,14 @@ def test_each_refusal_says_what_to_do(start_desk, desk_consumer, chrome, tmp_pat
     desk = start_desk(desk_consumer("1"))
     driver = chrome(camera=camera, camera_allowed=False)
     driver.get(desk.url)
-    kind, text = wait_for(driver, lambda d: message(d) if message(d)[0] == "camera_refused" else None)
+    text = message_of_kind(driver, "camera_refused")
     assert "camera" in text and "Use a photo" in text
     screenshot(driver, "7-camera-refused")
 
     broke = start_desk(desk_consumer(None))
     driver = chrome(camera=camera)
     driver.get(broke.url)
-    kind, text = wait_for(driver, lambda d: message(d) if message(d)[0] == "no_money" else None)
+    text = message_of_kind(driver, "no_money")
     assert "run out" in text and "token" in text
     screenshot(driver, "8-no-money")
 
@@ -206,6 +161,6 @@ def test_each_refusal_says_what_to_do(start_desk, desk_consumer, chrome, tmp_pat
     down = start_desk(desk_consumer("1"), service="demo/face-down")
     driver = chrome(camera=camera)
     driver.get(down.url)
-    kind, text = wait_for(driver, lambda d: message(d) if message(d)[0] == "agent_down" else None)
+    text = message_of_kind(driver, "agent_down")
     assert "agent" in text and "What to do" in text
     screenshot(driver, "9-agent-down")
