@@ -7,8 +7,8 @@ stranger's chance of being named as the gallery grows (issue 14).
    measures the models, not the server). A box is a found face when it overlaps a true face
    (benchmarks/quality_faces.json) with IoU >= 0.3 (the detectors frame faces differently),
    else a false face; a true face no box overlaps is missed. Each row also gives the detector's
-   mean time a photo, in this process (one thread), so a check that drops false faces shows
-   what it costs.
+   mean time a photo in this process (under the machine's load), so a check that drops false
+   faces shows what it costs.
 2. Identity: the descriptors of the photos of known people (face_recognition/), one per photo
    and copy; the distances of same-person and different-person pairs and the error rates at
    dlib's 0.6, beside dlib's published 99.38% on LFW.

@@ -1,4 +1,4 @@
-"""OpenCV's Viola-Jones Haar cascade: the fastest detector, frontal faces only, no score.
+"""OpenCV's Viola-Jones Haar cascade: frontal faces only, no score.
 
 The cascade alone answers striped walls and textures (the zebra-stripe photo re-encoded as a
 JPEG gave a "face"; benchmarks/quality_bench.py counts such false faces on every bundled photo
