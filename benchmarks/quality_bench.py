@@ -6,7 +6,9 @@ stranger's chance of being named as the gallery grows (issue 14).
    grey, darker, rotated 8 degrees), through each detector of the services, in-process (this
    measures the models, not the server). A box is a found face when it overlaps a true face
    (benchmarks/quality_faces.json) with IoU >= 0.3 (the detectors frame faces differently),
-   else a false face; a true face no box overlaps is missed.
+   else a false face; a true face no box overlaps is missed. Each row also gives the detector's
+   mean time a photo in this process (under the machine's load), so a check that drops false
+   faces shows what it costs.
 2. Identity: the descriptors of the photos of known people (face_recognition/), one per photo
    and copy; the distances of same-person and different-person pairs and the error rates at
    dlib's 0.6, beside dlib's published 99.38% on LFW.
@@ -137,20 +139,24 @@ def score(found: list[Box], truth: list[Box]) -> tuple[int, int, int]:
 def detection(models: FaceModels, detectors: list[str]) -> list[str]:
     truth = {name: [Box(*b[:4]) for b in boxes] for name, boxes in json.loads(TRUTH.read_text()).items()}
     totals = {(d, p): [0, 0, 0] for d in detectors for p in PERTURBATIONS}
+    seconds = {(d, p): 0.0 for d in detectors for p in PERTURBATIONS}
     false_at: dict[str, list[str]] = {d: [] for d in detectors}
-    for name, path in photos().items():
+    files = photos()
+    for name, path in files.items():
         image = read_rgb(path)
         for label, perturb in PERTURBATIONS.items():
             copy, move = perturb(image)
             for detector in detectors:
+                start = time.perf_counter()
                 boxes = [d.box for d in DETECTORS[detector](models, copy)]
+                seconds[detector, label] += time.perf_counter() - start
                 counts = score(boxes, [move(b) for b in truth[name]])
                 totals[detector, label] = [a + b for a, b in zip(totals[detector, label], counts)]
                 if counts[2]:
                     false_at[detector].append(f"{Path(name).name} ({label}): {counts[2]}")
-    lines = ["| detector | copy | found | missed | false faces |", "|---|---|---|---|---|"]
+    lines = ["| detector | copy | found | missed | false faces | ms a photo (mean) |", "|---|---|---|---|---|---|"]
     for (detector, label), (found, missed, false) in totals.items():
-        lines.append(f"| {detector} | {label} | {found} | {missed} | {false} |")
+        lines.append(f"| {detector} | {label} | {found} | {missed} | {false} | {1000 * seconds[detector, label] / len(files):.0f} |")
     for detector, where in false_at.items():
         lines.append("")
         lines.append(f"{detector} false faces in: {'; '.join(where) or 'none'}")
