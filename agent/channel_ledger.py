@@ -448,10 +448,12 @@ def _underpaid(channel: ChannelRecord, call: ChannelCall) -> Refused:
 
 
 class AsyncChannelLedger:
-    """The channel methods of the async `Ledger` (a mixin: each runs on the ledger's thread)."""
+    """The channel methods of the async `Ledger` (a mixin: each runs on the ledger's thread, a
+    paid call's own through `Ledger._paid`)."""
 
     _store: ChannelStore
     _run: Callable
+    _paid: Callable
 
     async def channel(self, channel_id: int) -> ChannelRecord | None:
         return await self._run(self._store.channel, channel_id)
@@ -470,13 +472,13 @@ class AsyncChannelLedger:
 
     async def accept_channel_call(self, call: ChannelCall, min_expiry: float,
                                   seen: SeenChannel | None = None) -> Acceptance:
-        return await self._run(self._store.accept_channel_call, call, min_expiry, seen)
+        return await self._paid(self._store.accept_channel_call, call, min_expiry, seen)
 
     async def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:
-        return await self._run(self._store.finish_channel_call, channel_id, amount, request_hash, response)
+        return await self._paid(self._store.finish_channel_call, channel_id, amount, request_hash, response)
 
     async def release_channel_call(self, channel_id: int, amount: int, request_hash: bytes) -> None:
-        await self._run(self._store.release_channel_call, channel_id, amount, request_hash)
+        await self._paid(self._store.release_channel_call, channel_id, amount, request_hash)
 
     async def release_channel_orphans(self) -> int:
         return await self._run(self._store.release_channel_orphans)

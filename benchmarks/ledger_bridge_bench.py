@@ -6,7 +6,9 @@ too: one thread per connection, one event-loop wake-up per call).
 Prints calls per second, median over rounds, for a read (`counts`, the /metrics and /health
 query) and a write (`set_meta`, a committed transaction) with 1 and 64 calls waiting at once
 (64: the default `max_concurrency`, every paid call touching the ledger), both bridges on the
-same ledger file in the same run. The bridge is kept only while it wins under load.
+same ledger file in the same run. The bridge is kept only while it wins under load. Then a read
+after 70 ms of idling, on the thread against on the event loop (what `Ledger._paid` does for a
+paid call's statements).
 
     .venv/bin/python benchmarks/ledger_bridge_bench.py [--calls 2000] [--rounds 5]
 """
@@ -72,8 +74,26 @@ async def main(calls: int, rounds: int) -> None:
                 figures["library"].append(await rate(make(library), calls, at_once))
             mine, theirs = statistics.median(figures["own"]), statistics.median(figures["library"])
             print(f"{name:<10} {at_once:>7} {mine:>21,.0f} {theirs:>20,.0f} {mine / theirs:>6.2f}")
+    print(f"a paid call's statement after {IDLE_GAP * 1000:.0f} ms idle (a face call's wait for the service), "
+          f"median of {IDLE_CALLS} (microseconds):")
+    hop, here = await after_idle(lambda: own._run(own._store.counts)), await after_idle(lambda: own._paid(own._store.counts))
+    print(f"  on the ledger's thread {hop:.0f}, on the event loop (Ledger._paid) {here:.0f}: ratio {hop / here:.2f}")
     await own.close()
     await library.close()
+
+
+IDLE_GAP, IDLE_CALLS = 0.07, 40
+
+
+async def after_idle(call: Callable[[], Awaitable[Any]]) -> float:
+    """Median microseconds of `call` made after the process slept IDLE_GAP seconds."""
+    figures = []
+    for _ in range(IDLE_CALLS):
+        await asyncio.sleep(IDLE_GAP)
+        started = time.perf_counter()
+        await call()
+        figures.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(figures)
 
 
 if __name__ == "__main__":
