@@ -118,23 +118,23 @@ def agent_seconds(agent_url: str) -> dict[str, float]:
             and name.endswith(("_sum", "_count"))}
 
 
-def compare(direct_url: str, agent_url: str, paths: dict[str, list], clients: int, sequential: int,
-            agent_pid: int) -> dict[str, dict[str, float]]:
-    """Per path ("direct", then the paid ones): one client taking turns across the paths (so all
-    see the same machine load) for the median latency, then each path's calls/s with `clients`
-    concurrent clients, and for the paid paths the agent's CPU, gate and service time per call
-    in that concurrent phase (from its /metrics)."""
+def compare(urls: dict[str, str], agent_url: str, paths: dict[str, list], clients: int, sequential: int,
+            pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Per path ("direct", "relay", then the paid ones; `urls` names each path's URL): one client
+    taking turns across the paths (so all see the same machine load) for the median latency, then
+    each path's calls/s with `clients` concurrent clients, and for the paths in front of the
+    service the CPU of its process (`pids`) per call in that concurrent phase, and for the paid
+    ones the agent's gate and service time per call (from its /metrics)."""
     singles: dict[str, list[float]] = {path: [] for path in paths}
     for n in range(sequential):
         for path, requests in paths.items():
-            singles[path] += asyncio.run(run_calls(direct_url if path == "direct" else agent_url,
-                                                   requests[n:n + 1], 1))[0]
+            singles[path] += asyncio.run(run_calls(urls[path], requests[n:n + 1], 1))[0]
     rows = {}
     for path, requests in paths.items():
-        before, cpu_before = agent_seconds(agent_url), cpu_seconds(agent_pid)
-        many, wall = asyncio.run(run_calls(direct_url if path == "direct" else agent_url, requests[sequential:],
-                                           clients))
-        after, agent_cpu = agent_seconds(agent_url), cpu_seconds(agent_pid) - cpu_before
+        pid = pids.get(path)
+        before, cpu_before = agent_seconds(agent_url), cpu_seconds(pid) if pid else 0.0
+        many, wall = asyncio.run(run_calls(urls[path], requests[sequential:], clients))
+        after, agent_cpu = agent_seconds(agent_url), cpu_seconds(pid) - cpu_before if pid else 0.0
 
         def mean_ms(name: str) -> float:
             count = after[f"{name}_count"] - before[f"{name}_count"]
@@ -276,6 +276,13 @@ def main() -> None:
     total_jobs = 2 * (args.ping_calls + len(face_methods) * args.face_calls) + 100
     with bench_market(2 * total_jobs, block_time=args.block_time) as market:  # tokens for jobs, as much for channels
         direct_url, agent_url, agent = market.direct_url, market.agent_url, market.agent
+        relay_port = free_port()
+        relay = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bare_relay.py"), str(relay_port),
+                                  direct_url])
+        relay_url = f"http://127.0.0.1:{relay_port}/"
+        wait_http(relay_url + "health", relay)
+        urls = {"direct": direct_url, "relay": relay_url, "job": agent_url, "channel": agent_url}
+        pids = {"relay": relay.pid, "job": agent.pid, "channel": agent.pid}
         print(f"opening {total_jobs // 2} jobs in bulk and one channel per method, signing invocations and "
               "vouchers ...", flush=True)
         image = base64.b64encode(PHOTO.read_bytes()).decode()
@@ -285,33 +292,42 @@ def main() -> None:
         calls: dict[str, dict[str, list]] = {}
         for method, (params, count) in plans.items():
             bodies = [body(method, params, n) for n in range(count)]
-            calls[method] = {"direct": [(b, market.services_credentials) for b in bodies],  # as the agent sends them
+            as_agent = [(b, market.services_credentials) for b in bodies]  # the services' secret, as the agent sends it
+            calls[method] = {"direct": as_agent, "relay": as_agent,
                              "job": market.paid_requests(bodies), "channel": market.channel_requests(bodies)}
         wanted = args.ping_calls + len(face_methods) * args.face_calls
         print(f"the agent's follower has {market.wait_for_follower(wanted)} jobs in its ledger\n", flush=True)
 
         rows = []
-        for method, clients, sequential in (*((m, args.face_clients, min(50, args.face_calls // 2)) for m in face_methods),
-                                            ("ping", args.clients, min(300, args.ping_calls // 4))):
-            asyncio.run(run_calls(direct_url, calls[method]["direct"][:5], 1))  # warm-up, not measured
-            rows.append((method, clients, compare(direct_url, agent_url, calls[method], clients, sequential,
-                                                  agent.pid)))
+        try:
+            for method, clients, sequential in (*((m, args.face_clients, min(50, args.face_calls // 2)) for m in face_methods),
+                                                ("ping", args.clients, min(300, args.ping_calls // 4))):
+                for url in (direct_url, relay_url):  # warm-up, not measured
+                    asyncio.run(run_calls(url, calls[method]["direct"][:5], 1))
+                rows.append((method, clients, compare(urls, agent_url, calls[method], clients, sequential, pids)))
+        finally:
+            relay.terminate()
+            relay.wait(30)
 
         print(f"{'call':<14} {'path':<14} {'median ms, 1 client':>20} {'calls/s':>9} {'clients':>8} "
-              f"{'agent CPU ms/call':>18} {'gate ms':>8}")
+              f"{'proxy CPU ms/call':>18} {'gate ms':>8}")
         for method, clients, paths in rows:
             for path, r in paths.items():
-                paid = path != "direct"
-                print(f"{method:<14} {path if not paid else path + ', agent':<14} {r['ms']:>20.2f} {r['rate']:>9.0f} "
-                      f"{clients:>8} " + (f"{r['agent_cpu_ms']:>18.3f} {r['gate_ms']:>8.3f}" if paid else ""))
+                label = {"direct": "direct", "relay": "bare relay"}.get(path, path + ", agent")
+                print(f"{method:<14} {label:<14} {r['ms']:>20.2f} {r['rate']:>9.0f} {clients:>8} "
+                      + (f"{r['agent_cpu_ms']:>18.3f}" if path != "direct" else "")
+                      + (f" {r['gate_ms']:>8.3f}" if path in ("job", "channel") else ""))
         print()
         for method, _, paths in rows:
-            direct = paths["direct"]
+            direct, relay = paths["direct"], paths["relay"]
+            print(f"{method} through the bare relay (one HTTP hop, no payment): {relay['ms'] - direct['ms']:+.2f} ms at "
+                  f"the median")
             for path in ("job", "channel"):
                 r = paths[path]
                 added = r["ms"] - direct["ms"]
                 print(f"{method} on a {path}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
-                      f"of the direct call); calls/s ratio agent/direct {r['rate'] / direct['rate']:.2f}")
+                      f"of the direct call; {r['ms'] - relay['ms']:+.2f} ms over the bare relay); calls/s ratio "
+                      f"agent/direct {r['rate'] / direct['rate']:.2f}")
         ping = rows[-1][2]
         for path in ("job", "channel"):
             r = ping[path]
