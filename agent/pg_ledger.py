@@ -39,6 +39,7 @@ from psycopg.conninfo import conninfo_to_dict
 from facemarket.agent.config import ledger_name
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.ledger_schema import POSTGRESQL
+from facemarket.agent.pg_channel_calls import PgChannelSteps
 
 T = TypeVar("T")
 RECONNECT_PAUSE = 0.5
@@ -159,8 +160,9 @@ def _durable(method: Callable[..., T]) -> Callable[..., T]:
     return durable
 
 
-class PgLedger(SqliteLedger):
-    """`SqliteLedger`'s statements over one PostgreSQL connection (use from a single thread)."""
+class PgLedger(PgChannelSteps, SqliteLedger):
+    """`SqliteLedger`'s statements over one PostgreSQL connection (use from a single thread), a
+    channel call's steps in one statement each (pg_channel_calls.py)."""
 
     engine = "postgresql"
     errors = (psycopg.Error,)
@@ -174,7 +176,7 @@ class PgLedger(SqliteLedger):
     # Commits after which something leaves the agent (an answer, a claim): durable (module docstring).
     mark_served = _durable(SqliteLedger.mark_served)
     mark_claiming = _durable(SqliteLedger.mark_claiming)
-    finish_channel_call = _durable(SqliteLedger.finish_channel_call)
+    finish_channel_call = _durable(PgChannelSteps.finish_channel_call)
     mark_channels_claiming = _durable(SqliteLedger.mark_channels_claiming)
     record_claim_send = _durable(SqliteLedger.record_claim_send)
     durably = _durable(SqliteLedger.durably)
