@@ -4,7 +4,8 @@ when replicas start together and refuse a newer database; a restart frees only i
 reservations; the database going away fails calls (never half a transaction) and the ledger
 recovers by itself; a read-only database is reported; one claimer lock holder at a time, and the
 next replica takes the lock as soon as the holder is killed; the answers' commits, and only
-those, wait for the disk (as the database sees them); the channel statements keep
+those, wait for the disk (as the database sees them); a paid call costs 3 round trips to the
+server by job and 2 by channel (counted on the real connection); the channel statements keep
 their promises there too (the SQLite channel tests, run on PostgreSQL, and two replicas admitting
 one voucher at once), and so do the trial grants."""
 
@@ -18,6 +19,8 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
+from typing import Callable
 
 import psycopg
 import pytest
@@ -335,6 +338,56 @@ def test_commits_wait_for_the_disk_only_where_something_leaves_the_agent_unless_
     assert operator.mark_served(2, HASH, b"s" * 65, b"{}")
     assert {row[2] for row in commits_seen(database)[7:]} == {"remote_write"}  # the URL's choice, everywhere
     assert setting(operator) == "remote_write"
+
+
+def waits(trace: str) -> int:
+    """How often a connection waited for the server, from libpq's trace of what it sent: each Sync
+    (the end of a statement, or of a pipeline of them), each simple Query, and each Flush that
+    asks for results before a Sync."""
+    sent = [line.split("\t")[2] for line in trace.splitlines() if line.startswith("F\t")]
+    return sum(kind in ("Sync", "Query") or (kind == "Flush" and before != "Sync")
+               for before, kind in zip([None, *sent], sent))
+
+
+def round_trips(store: PgLedger, steps: Callable[[], object], folder: Path) -> int:
+    """The round trips to the server that `steps` cost on the ledger's connection, counted in
+    libpq's own trace of the real connection's protocol messages."""
+    path = folder / "trace.txt"
+    pgconn = store.db._connection().pgconn  # type: ignore[attr-defined]
+    with open(path, "w") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            steps()
+        finally:
+            pgconn.untrace()
+    return waits(path.read_text())
+
+
+def test_a_paid_call_costs_three_round_trips_by_job_and_two_by_channel(database, tmp_path):
+    """What the gate (gate.py, channel_gate.py) and then app.py ask of the ledger for a paid call
+    whose job or channel the follower has recorded: reserve (read, check, reserve) or admit, then
+    record the answer (durably) or give the payment back. Counted once psycopg has prepared the
+    statements (its 5th use of one costs a round trip more)."""
+    store = PgLedger(database)
+    store.add_seen(seen(1, 16))
+    store.add_channels([channel_tests.channel(deposit=10**6)])
+
+    def job(job_id: int, served: bool) -> None:
+        store.reserve_checked(job_id, HASH, 60, lambda job: None)
+        assert store.mark_served(job_id, HASH, b"s" * 65, b"{}") if served else store.release(job_id, HASH) is None
+
+    def channel(n: int, served: bool) -> None:
+        call = channel_tests.voucher(10 * n, n)
+        assert store.accept_channel_call(call, 0).consumer == channel_tests.CONSUMER
+        key = (1, call.amount, call.request_hash)
+        assert store.finish_channel_call(*key, b"{}") if served else store.release_channel_call(*key) is None
+
+    trips = {(step.__name__, served): [round_trips(store, lambda: step(n + 8 * (not served), served), tmp_path)
+                                       for n in range(1, 9)][-2:]
+             for step in (job, channel) for served in (True, False)}
+    assert trips == {("job", True): [3, 3], ("job", False): [3, 3], ("channel", True): [2, 2],
+                     ("channel", False): [2, 2]}
 
 
 # ------------------------------------------------------------------ channels (channel_ledger.py)
