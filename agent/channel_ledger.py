@@ -167,7 +167,7 @@ class Acceptance:
 
 
 class _NotAdmitted(Exception):
-    """The conditional UPDATE did not admit the call (its transaction is rolled back)."""
+    """The call was not admitted (its row taken already, or the UPDATE's WHERE not met): rolled back."""
 
 
 # A call's admission (module docstring): its row, and ONE conditional UPDATE of its channel that
