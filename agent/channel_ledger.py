@@ -26,7 +26,8 @@ Why SignerChanged moves the highest voucher aside: the contract honours the old 
 vouchers for SIGNER_GRACE only, so the agent claims with it at once (`claim_now`) and admits
 new calls only on vouchers of the new signer (or the consumer) covering everything anew.
 
-Plain SQL in one place: a PostgreSQL ledger (pg_ledger.py) runs the same statements.
+Plain SQL in one place: a PostgreSQL ledger (pg_ledger.py) runs the same statements, except that it
+folds a call's admission, answer and release into one statement each (pg_channel_calls.py).
 """
 
 from __future__ import annotations
@@ -166,7 +167,28 @@ class Acceptance:
 
 
 class _NotAdmitted(Exception):
-    """The conditional UPDATE did not admit the call (its transaction is rolled back)."""
+    """The call was not admitted (its row taken already, or the UPDATE's WHERE not met): rolled back."""
+
+
+# A call's admission (module docstring): its row, and ONE conditional UPDATE of its channel that
+# reserves its price and keeps the highest voucher; parameters named as `admission` names them.
+CALL_ROW = ("INSERT INTO channel_calls (channel_id, amount, request_hash, state, price, signature, instance, "
+            "updated_at)")
+CALL_VALUES = ":id, :amount, :hash, 'RESERVED', :price, :signature, :instance, :now"
+ADMIT = ("UPDATE channels SET reserved = reserved + :price, updated_at = :now, "
+         "voucher_hash = CASE WHEN :amount > voucher_amount THEN :hash ELSE voucher_hash END, "
+         "voucher_signature = CASE WHEN :amount > voucher_amount THEN :signature ELSE voucher_signature END, "
+         "voucher_amount = MAX(voucher_amount, :amount) "
+         "WHERE channel_id = :id AND closed = 0 AND (signer = :signer OR consumer = :signer) "
+         "AND deposit >= :deposit AND expires_at > :min_expiry "
+         "AND MAX(voucher_amount, :amount) >= served + reserved + :price")
+
+
+def admission(call: ChannelCall, min_expiry: float, instance: str) -> dict[str, object]:
+    """The parameters of `CALL_ROW`/`CALL_VALUES` and `ADMIT` for `call`, by `instance`."""
+    return {"id": call.channel_id, "amount": call.amount, "hash": call.request_hash, "price": call.price,
+            "signature": call.signature, "instance": instance, "now": time.time(), "signer": call.signer,
+            "deposit": _padded(call.amount), "min_expiry": min_expiry}
 
 
 class ChannelStore:
@@ -256,7 +278,7 @@ class ChannelStore:
     def accept_channel_call(self, call: ChannelCall, min_expiry: float,
                             seen: SeenChannel | None = None) -> Acceptance:
         """The gate's whole ledger work for a channel call, in one trip: the call admitted (the
-        call's INSERT and one conditional UPDATE in one transaction), a retry's stored answer, or
+        call's INSERT and one conditional UPDATE, all or nothing), a retry's stored answer, or
         `Refused` with the reason. `seen` (read from the chain just now) is recorded first.
 
         Why two ways: the usual call is admitted with no read at all (the UPDATE's WHERE holds
@@ -265,34 +287,23 @@ class ChannelStore:
         if seen is not None:
             self.add_channels([seen])
         if call.signer is not None:
-            with contextlib.suppress(_NotAdmitted), transaction(self.db):
-                admitted = self._admit(call, min_expiry)
-                if admitted is None:
-                    raise _NotAdmitted  # rolled back; the reason is worked out below
+            admitted = self._admit(call, min_expiry)
+            if admitted is not None:
                 return admitted
         return self._accept_or_say_why(call, min_expiry)
 
     def _admit(self, call: ChannelCall, min_expiry: float) -> Acceptance | None:
-        """INSERT the call, then reserve its price if the channel admits it (within a transaction)."""
-        inserted = self.db.execute(
-            "INSERT INTO channel_calls (channel_id, amount, request_hash, state, price, signature, instance, updated_at) "
-            "VALUES (?, ?, ?, 'RESERVED', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (call.channel_id, call.amount, call.request_hash, call.price, call.signature, self.instance,
-             time.time())).rowcount
-        if inserted != 1:
-            return None
-        row = self.db.execute(
-            "UPDATE channels SET reserved = reserved + :price, updated_at = :now, "
-            "voucher_hash = CASE WHEN :amount > voucher_amount THEN :hash ELSE voucher_hash END, "
-            "voucher_signature = CASE WHEN :amount > voucher_amount THEN :signature ELSE voucher_signature END, "
-            "voucher_amount = MAX(voucher_amount, :amount) "
-            "WHERE channel_id = :id AND closed = 0 AND (signer = :signer OR consumer = :signer) "
-            "AND deposit >= :deposit AND expires_at > :min_expiry "
-            "AND MAX(voucher_amount, :amount) >= served + reserved + :price RETURNING consumer, expires_at",
-            {"price": call.price, "now": time.time(), "amount": call.amount, "hash": call.request_hash,
-             "signature": call.signature, "id": call.channel_id, "signer": call.signer,
-             "deposit": _padded(call.amount), "min_expiry": min_expiry}).fetchone()
-        return None if row is None else Acceptance(row[0], row[1])
+        """INSERT the call, then reserve its price if the channel admits it, in one transaction
+        (None, and nothing changed, when it does not). PostgreSQL: one statement (pg_channel_calls.py)."""
+        params = admission(call, min_expiry, self.instance)
+        with contextlib.suppress(_NotAdmitted), transaction(self.db):
+            if self.db.execute(f"{CALL_ROW} VALUES ({CALL_VALUES}) ON CONFLICT DO NOTHING", params).rowcount != 1:
+                raise _NotAdmitted
+            row = self.db.execute(f"{ADMIT} RETURNING consumer, expires_at", params).fetchone()
+            if row is None:
+                raise _NotAdmitted  # rolled back: the call's row goes too
+            return Acceptance(row[0], row[1])
+        return None
 
     def _accept_or_say_why(self, call: ChannelCall, min_expiry: float) -> Acceptance:
         """A call the UPDATE did not admit: unknown channel, a retry, a refusal with its reason,
@@ -310,10 +321,9 @@ class ChannelStore:
         if prior is not None:
             return _retry(call, prior[0], prior[1])
         _check(channel, call, min_expiry)
-        with transaction(self.db):
-            admitted = self._admit(call, min_expiry)
-            if admitted is None:
-                raise _underpaid(self.channel(call.channel_id) or channel, call)
+        admitted = self._admit(call, min_expiry)
+        if admitted is None:
+            raise _underpaid(self.channel(call.channel_id) or channel, call)
         return admitted
 
     def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:

@@ -15,7 +15,8 @@ Why commits wait for the disk only where something leaves the agent: a commit th
 PostgreSQL's WAL to reach the disk costs an fsync (measured here: ~4 ms on a busy 2-core machine,
 against 0.1 ms without). The answer is recorded (`mark_served`) before it is sent and the claim's
 hash (`mark_claiming`) before the claim is sent, and the same for channels: those commits are
-durable. Every other
+durable, each transaction setting synchronous_commit for itself in the message that carries its
+first statement (`PgConnection.durable`: no round trip of its own). Every other
 write may be lost only with the database server's own crash, and then costs nothing: a lost
 reservation or first sight is made again, a lost settlement is read again from the chain; a
 later durable commit makes every earlier one durable too (the WAL is one sequence). An operator
@@ -38,6 +39,7 @@ from psycopg.conninfo import conninfo_to_dict
 from facemarket.agent.config import ledger_name
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.ledger_schema import POSTGRESQL
+from facemarket.agent.pg_channel_calls import PgChannelSteps
 
 T = TypeVar("T")
 RECONNECT_PAUSE = 0.5
@@ -60,6 +62,9 @@ def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **KEEPALIVE, **options)
 
 
+# What a durable transaction (`PgConnection.durable`) sends first: synchronous_commit for itself alone.
+_DURABLE_TRANSACTION = "SELECT set_config('synchronous_commit', 'on', true)"
+_DURABLE_BEGIN = "BEGIN; SET LOCAL synchronous_commit = on"
 _SCALAR_MIN_MAX = re.compile(r"\b(MIN|MAX)\(([^(),]+),([^(),]+)\)")
 _NAMED = re.compile(r"(?<![:\w]):([a-z_]\w*)")
 
@@ -69,8 +74,6 @@ def _pg(sql: str, named: bool = False) -> str:
     """An SQLite statement as PostgreSQL takes it from psycopg: its placeholders (`?`, or `:name`
     when the parameters are a mapping), and SQLite's two-argument MIN/MAX as LEAST/GREATEST (the
     ledger's SQL has no `?`, `%` or `:` in literals, and no NULL in those arguments)."""
-    if sql == "BEGIN IMMEDIATE":
-        return "BEGIN"
     sql = _SCALAR_MIN_MAX.sub(lambda m: f"{'LEAST' if m[1] == 'MIN' else 'GREATEST'}({m[2]},{m[3]})", sql)
     sql = sql.replace("%", "%%")
     return _NAMED.sub(r"%(\1)s", sql) if named else sql.replace("?", "%s")
@@ -84,12 +87,12 @@ class PgConnection:
         self._conn: psycopg.Connection | None = connect(url)
         self._retry_at = 0.0
         self._in_transaction = False
-        self._pinned = False  # statements that must run on this connection (a durable block)
         self._fast_commits = not sets_commit_durability(url)
+        self._durable = False  # within `durable()`
 
     def _connection(self) -> psycopg.Connection:
         if self._lost():
-            if self._in_transaction or self._pinned:  # never finish a transaction's statements on a new connection
+            if self._in_transaction:  # never finish a transaction's statements on a new connection
                 raise psycopg.OperationalError("the connection was lost within a transaction")
             if time.monotonic() < self._retry_at:
                 raise psycopg.OperationalError(f"{ledger_name(self.url)} unreachable a moment ago; not retried yet")
@@ -110,9 +113,16 @@ class PgConnection:
                 if sql == "ROLLBACK":
                     return None
                 raise psycopg.OperationalError("the connection was lost before the commit")
-        cursor = self._connection().execute(_pg(sql, isinstance(params, dict)), params)
+        connection = self._connection()
         if sql == "BEGIN IMMEDIATE":
+            cursor = connection.execute(_DURABLE_BEGIN if self._durable else "BEGIN")
             self._in_transaction = True
+        elif self._durable and not self._in_transaction:
+            with connection.pipeline():  # one message, one implicit transaction (committed at its Sync)
+                connection.execute(_DURABLE_TRANSACTION)
+                cursor = connection.execute(_pg(sql, isinstance(params, dict)), params)
+        else:
+            cursor = connection.execute(_pg(sql, isinstance(params, dict)), params)
         return cursor
 
     def executemany(self, sql: str, rows: Iterator[Any]) -> psycopg.Cursor:
@@ -122,18 +132,15 @@ class PgConnection:
 
     @contextlib.contextmanager
     def durable(self) -> Iterator[None]:
-        """The commits within wait until their WAL is on the disk (and so does every earlier one)."""
-        if not self._fast_commits:
-            yield
-            return
-        self.execute("SET synchronous_commit = on")
-        self._pinned = True
+        """The commits within wait until their WAL is on the disk (and so does every earlier one).
+        Each transaction within sets synchronous_commit for itself alone, sent with its first
+        statement: a single statement in one pipeline with the setting, a transaction with its
+        BEGIN. No round trip of its own, and nothing left set on the session (or lost with it)."""
+        self._durable = self._fast_commits
         try:
             yield
         finally:
-            self._pinned = False
-            if not self._lost():
-                self.execute("SET synchronous_commit = off")
+            self._durable = False
 
     def read_only(self) -> bool:
         """The server takes no writes (a hot standby, or default_transaction_read_only)."""
@@ -153,8 +160,9 @@ def _durable(method: Callable[..., T]) -> Callable[..., T]:
     return durable
 
 
-class PgLedger(SqliteLedger):
-    """`SqliteLedger`'s statements over one PostgreSQL connection (use from a single thread)."""
+class PgLedger(PgChannelSteps, SqliteLedger):
+    """`SqliteLedger`'s statements over one PostgreSQL connection (use from a single thread), a
+    channel call's steps in one statement each (pg_channel_calls.py)."""
 
     engine = "postgresql"
     errors = (psycopg.Error,)
@@ -168,7 +176,7 @@ class PgLedger(SqliteLedger):
     # Commits after which something leaves the agent (an answer, a claim): durable (module docstring).
     mark_served = _durable(SqliteLedger.mark_served)
     mark_claiming = _durable(SqliteLedger.mark_claiming)
-    finish_channel_call = _durable(SqliteLedger.finish_channel_call)
+    finish_channel_call = _durable(PgChannelSteps.finish_channel_call)
     mark_channels_claiming = _durable(SqliteLedger.mark_channels_claiming)
     record_claim_send = _durable(SqliteLedger.record_claim_send)
     durably = _durable(SqliteLedger.durably)

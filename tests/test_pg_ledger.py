@@ -3,8 +3,11 @@ same ledger as on SQLite; two replicas racing for every job serve each once; mig
 when replicas start together and refuse a newer database; a restart frees only its own dead
 reservations; the database going away fails calls (never half a transaction) and the ledger
 recovers by itself; a read-only database is reported; one claimer lock holder at a time, and the
-next replica takes the lock as soon as the holder is killed; the channel statements keep their
-promises there too (the SQLite channel tests, run on PostgreSQL), and so do the trial grants."""
+next replica takes the lock as soon as the holder is killed; the answers' commits, and only
+those, wait for the disk (as the database sees them); a paid call costs 3 round trips to the
+server by job and 2 by channel (counted on the real connection); the channel statements keep
+their promises there too (the SQLite channel tests, run on PostgreSQL, and two replicas admitting
+one voucher at once), and so do the trial grants."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
+from typing import Callable
 
 import psycopg
 import pytest
@@ -28,7 +33,7 @@ from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
 from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
 from facemarket.agent.pg_ledger import PgLedger
 from facemarket.agent.startup import StartupError
-from facemarket.contracts.agent_protocol import Refused
+from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.services.sqlite_transaction import transaction
 from facemarket.agent import trial_ledger
 from tests import test_channel_ledger as channel_tests
@@ -288,28 +293,101 @@ def test_the_async_ledger_on_postgresql_names_its_engine(database):
     assert isinstance(open_store(database), PgLedger)
 
 
+def commits_seen(database: str) -> list[tuple[str, str, str]]:
+    """(table, operation, synchronous_commit) of every write to jobs and channel_calls since
+    `note_commits`, as the database saw them: the setting a write's transaction commits with."""
+    with psycopg.connect(database, autocommit=True) as db:
+        return [tuple(row) for row in db.execute("SELECT tbl, op, setting FROM commits_seen ORDER BY n")]
+
+
+def note_commits(database: str) -> None:
+    """A trigger on jobs and channel_calls noting each write's synchronous_commit (`commits_seen`)."""
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("CREATE TABLE commits_seen (n SERIAL, tbl TEXT, op TEXT, setting TEXT)")
+        db.execute("CREATE FUNCTION note_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "INSERT INTO commits_seen (tbl, op, setting) VALUES "
+                   "(TG_TABLE_NAME, TG_OP, current_setting('synchronous_commit')); RETURN NULL; END $$")
+        for table in ("jobs", "channel_calls"):
+            db.execute(f"CREATE TRIGGER note AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION note_commit()")
+
+
 def test_commits_wait_for_the_disk_only_where_something_leaves_the_agent_unless_the_url_says(database):
     store = PgLedger(database)
     setting = lambda ledger: ledger.db.execute("SHOW synchronous_commit").fetchone()[0]  # noqa: E731
-    seen_in: list[str] = []
-    real_update = store.db.execute
-
-    def watching(sql: str, params=()):  # what the session's setting is when the answer is recorded
-        if sql.startswith("UPDATE jobs SET state = 'SERVED'"):
-            seen_in.append(real_update("SHOW synchronous_commit").fetchone()[0])
-        return real_update(sql, params)
-
+    store.add_channels([channel_tests.channel()])
+    note_commits(database)
     store.add_seen(seen(1, 1))
     store.reserve(1, HASH, 60)
-    store.db.execute = watching
     assert store.mark_served(1, HASH, b"s" * 65, b"{}")
-    store.db.execute = real_update
-    assert (setting(store), seen_in) == ("off", ["on"])  # durable for the answer only
+    for n, served in ((1, True), (2, False)):
+        call = channel_tests.voucher(10 * n, n)
+        store.accept_channel_call(call, 0)
+        if served:
+            assert store.finish_channel_call(1, call.amount, call.request_hash, b"{}")
+        else:
+            store.release_channel_call(1, call.amount, call.request_hash)
+    assert commits_seen(database) == [  # durable for the answers only, and the session stays as it was
+        ("jobs", "INSERT", "off"), ("jobs", "UPDATE", "off"), ("jobs", "UPDATE", "on"),
+        ("channel_calls", "INSERT", "off"), ("channel_calls", "UPDATE", "on"),
+        ("channel_calls", "INSERT", "off"), ("channel_calls", "DELETE", "off")]
+    assert setting(store) == "off"
     operator = PgLedger(database + "?options=-c%20synchronous_commit%3Dremote_write")
-    assert setting(operator) == "remote_write"  # the URL's choice holds for every statement
     operator.add_seen(seen(2, 1))
     operator.reserve(2, HASH, 60)
-    assert operator.mark_served(2, HASH, b"s" * 65, b"{}") and setting(operator) == "remote_write"
+    assert operator.mark_served(2, HASH, b"s" * 65, b"{}")
+    assert {row[2] for row in commits_seen(database)[7:]} == {"remote_write"}  # the URL's choice, everywhere
+    assert setting(operator) == "remote_write"
+
+
+def waits(trace: str) -> int:
+    """How often a connection waited for the server, from libpq's trace of what it sent: each Sync
+    (the end of a statement, or of a pipeline of them), each simple Query, and each Flush that
+    asks for results before a Sync."""
+    sent = [line.split("\t")[2] for line in trace.splitlines() if line.startswith("F\t")]
+    return sum(kind in ("Sync", "Query") or (kind == "Flush" and before != "Sync")
+               for before, kind in zip([None, *sent], sent))
+
+
+def round_trips(store: PgLedger, steps: Callable[[], object], folder: Path) -> int:
+    """The round trips to the server that `steps` cost on the ledger's connection, counted in
+    libpq's own trace of the real connection's protocol messages."""
+    path = folder / "trace.txt"
+    pgconn = store.db._connection().pgconn  # type: ignore[attr-defined]
+    with open(path, "w") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            steps()
+        finally:
+            pgconn.untrace()
+    return waits(path.read_text())
+
+
+def test_a_paid_call_costs_three_round_trips_by_job_and_two_by_channel(database, tmp_path):
+    """What the gate (gate.py, channel_gate.py) and then app.py ask of the ledger for a paid call
+    whose job or channel the follower has recorded: reserve (read, check, reserve) or admit, then
+    record the answer (durably) or give the payment back. Counted once psycopg has prepared the
+    statements (its 5th use of one costs a round trip more)."""
+    store = PgLedger(database)
+    store.add_seen(seen(1, 16))
+    store.add_channels([channel_tests.channel(deposit=10**6)])
+
+    def job(job_id: int, served: bool) -> None:
+        store.reserve_checked(job_id, HASH, 60, lambda job: None)
+        assert store.mark_served(job_id, HASH, b"s" * 65, b"{}") if served else store.release(job_id, HASH) is None
+
+    def channel(n: int, served: bool) -> None:
+        call = channel_tests.voucher(10 * n, n)
+        assert store.accept_channel_call(call, 0).consumer == channel_tests.CONSUMER
+        key = (1, call.amount, call.request_hash)
+        assert store.finish_channel_call(*key, b"{}") if served else store.release_channel_call(*key) is None
+
+    trips = {(step.__name__, served): [round_trips(store, lambda: step(n + 8 * (not served), served), tmp_path)
+                                       for n in range(1, 9)][-2:]
+             for step in (job, channel) for served in (True, False)}
+    assert trips == {("job", True): [3, 3], ("job", False): [3, 3], ("channel", True): [2, 2],
+                     ("channel", False): [2, 2]}
 
 
 # ------------------------------------------------------------------ channels (channel_ledger.py)
@@ -351,6 +429,34 @@ def test_two_replicas_never_admit_two_calls_on_the_same_room_of_a_channel(databa
         thread.join()
     assert sum(won) == 1000  # of 1200 tries, a voucher of 1000 covers exactly 1000 calls at 1
     assert replicas[1].channel(1).reserved == 1000 and all(won)
+
+
+def test_two_replicas_admitting_the_same_voucher_at_once_admit_it_once(database):
+    """Both statements start before either commits (the channel's row is held meanwhile): the
+    second's UPDATE waits, then still matches, and its INSERT meets the first's row."""
+    replicas = [PgLedger(database), PgLedger(database)]
+    replicas[0].add_channels([channel_tests.channel()])
+    call = channel_tests.voucher(100, 1)  # room for both: only the voucher's own row can stop the second
+    outcomes: list[str] = []
+
+    def admit(store: PgLedger) -> None:
+        try:
+            outcomes.append(store.accept_channel_call(call, 0).consumer)
+        except Refused as refused:
+            outcomes.append(str(refused.reason))
+
+    threads = [threading.Thread(target=admit, args=(store,)) for store in replicas]
+    with psycopg.connect(database) as holder, psycopg.connect(database, autocommit=True) as watcher:
+        holder.execute("SELECT 1 FROM channels WHERE channel_id = 1 FOR UPDATE")
+        for thread in threads:
+            thread.start()
+        waiting = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock'")
+        assert wait_until(lambda: watcher.execute(waiting).fetchone()[0] == 2, 10, "both replicas to wait")
+    for thread in threads:  # the holder committed: both go on
+        thread.join()
+    assert sorted(outcomes) == sorted([channel_tests.CONSUMER, str(Reason.CHANNEL_BUSY)])
+    assert replicas[1].channel(1).reserved == channel_tests.PRICE
 
 
 # ------------------------------------------------------------------ trial grants (trial_ledger.py)
