@@ -277,7 +277,7 @@ def main() -> None:
     with bench_market(2 * total_jobs, block_time=args.block_time) as market:  # tokens for jobs, as much for channels
         direct_url, agent_url, agent = market.direct_url, market.agent_url, market.agent
         relay_port = free_port()
-        relay = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bare_relay.py"), str(relay_port),
+        relay = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "helpers" / "bare_relay.py"), str(relay_port),
                                   direct_url])
         relay_url = f"http://127.0.0.1:{relay_port}/"
         wait_http(relay_url + "health", relay)

@@ -6,7 +6,9 @@ client, agent/upstream_client.py) and what the payment adds on top (gate, ledger
 forwards each `POST /` body byte for byte with the caller's Authorization (the services' secret),
 Content-Type and X-Facemarket-* headers.
 
-    .venv/bin/python benchmarks/bare_relay.py PORT UPSTREAM_URL
+    .venv/bin/python benchmarks/helpers/bare_relay.py PORT UPSTREAM_URL
+
+(In a folder of its own: `make bench` runs every benchmarks/*.py with no arguments.)
 """
 
 from __future__ import annotations
