@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.fixtures.desk import screenshot
 
+WIDTH, HEIGHT = 640, 480  # the fake camera's picture
 DATA = Path(__file__).resolve().parent / "data"
 OBAMA = DATA / "face_recognition" / "train" / "obama" / "obama.jpg"
 OBAMA_AGAIN = DATA / "face_recognition" / "test" / "obama1.jpg"
@@ -79,3 +81,24 @@ def enrol_leftmost(driver, name: str, shot: str = "2-enrolling") -> None:
     driver.find_element(By.ID, "enrol-name").send_keys(name)
     screenshot(driver, shot)
     driver.find_element(By.ID, "enrol-save").click()
+
+
+def fitted(path: Path, width: int, height: int) -> np.ndarray:
+    """The photo scaled to fit width x height, centred on grey."""
+    image = cv2.imread(str(path))
+    scale = min(width / image.shape[1], height / image.shape[0])
+    small = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width, 3), 128, np.uint8)
+    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return canvas
+
+
+def camera_video(frame: np.ndarray, path: Path, frames: int = 10) -> Path:
+    """A y4m Chromium's fake camera loops: the same 640x480 picture (notes/browser-tests.md)."""
+    i420 = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + i420)
+    return path

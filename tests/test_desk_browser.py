@@ -19,34 +19,13 @@ from selenium.webdriver.common.by import By
 
 from facemarket.cli.localstack import SERVICE, free_port
 from facemarket.services.auth import credentials, default_secret_file, read_secret
-from tests.desk_browser_support import (BIDEN, OBAMA, OBAMA_AGAIN, STRANGER, click_leftmost_face, enrol_leftmost,
-                                        faces, message_of_kind, upload, wait_for)
+from tests.desk_browser_support import (BIDEN, HEIGHT, OBAMA, OBAMA_AGAIN, STRANGER, WIDTH, camera_video,
+                                        click_leftmost_face, enrol_leftmost, faces, fitted, message_of_kind, upload,
+                                        wait_for)
 from tests.fixtures.desk import screenshot
 
-WIDTH, HEIGHT = 640, 480
 TIMED_FRAMES = 12
 PAIRED_CALLS = 20  # desk API and services in turn, for the paid overhead
-
-
-def fitted(path: Path, width: int, height: int) -> np.ndarray:
-    """The photo scaled to fit width x height, centred on grey."""
-    image = cv2.imread(str(path))
-    scale = min(width / image.shape[1], height / image.shape[0])
-    small = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    canvas = np.full((height, width, 3), 128, np.uint8)
-    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return canvas
-
-
-def camera_video(frame: np.ndarray, path: Path, frames: int = 10) -> Path:
-    """A y4m Chromium's fake camera loops: the same 640x480 picture (notes/browser-tests.md)."""
-    i420 = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            out.write(b"FRAME\n" + i420)
-    return path
 
 
 def two_people(path: Path) -> Path:
