@@ -66,7 +66,7 @@ slither: install
 	$(PY) tools/slither_check.py
 
 # Every benchmark, one after another (each prints its own figures; see the README).
-bench: install
+bench: install browser
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:

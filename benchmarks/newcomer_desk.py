@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.desk_browser_support import HEIGHT, OBAMA, WIDTH, camera_video, enrol_leftmost, faces, fitted, wait_for  # noqa: E402
-from tests.fixtures.desk import open_chromium  # noqa: E402
+from tests.fixtures.desk import browser_missing, open_chromium  # noqa: E402
 
 NAME = "Newcomer"
 
@@ -47,6 +47,8 @@ def wait_for_page(url: str, desk: subprocess.Popen, timeout: float) -> None:
 
 
 def main(port: int) -> None:
+    if reason := browser_missing():
+        raise SystemExit(f"newcomer_desk: {reason}")
     started = time.monotonic()
     desk = subprocess.Popen(["make", "desk", f"DESK_PORT={port}"], cwd=ROOT, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, start_new_session=True)
