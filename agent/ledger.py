@@ -429,6 +429,7 @@ class Ledger(AsyncChannelLedger):
         self.last_error_at: float | None = None  # monotonic time of the last failed engine call
         self._connection_in_use = threading.Lock()  # the thread's batch, or one paid call's statement
         self._writes_since_checkpoint = 0
+        self._on_loop = False  # set once the engine is known (below)
         opened: concurrent.futures.Future = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._serve, args=(path, opened), name="ledger", daemon=True)
         self._thread.start()
@@ -460,7 +461,7 @@ class Ledger(AsyncChannelLedger):
                         if isinstance(error, store.errors):
                             self.last_error_at = time.monotonic()
                         results.append((future, None, error))
-                self._count_writes(len(batch))
+                self._count_writes(store, len(batch))
             by_loop: dict[asyncio.AbstractEventLoop, list] = {}
             for (loop, *_), result in zip(batch, results):
                 if loop is not None:  # None: a checkpoint asked for by `_paid`, nobody waits
@@ -493,13 +494,18 @@ class Ledger(AsyncChannelLedger):
                 self._queue.put((None, None, self._store.checkpoint, ()))
             self._writes_since_checkpoint += 1
 
-    def _count_writes(self, count: int) -> None:
+    def _count_writes(self, store: SqliteLedger, count: int) -> None:
         """On the thread, holding the connection: checkpoint the WAL every `CHECKPOINT_EVERY`
-        statements (an SQLite ledger whose paid calls run on the event loop)."""
+        statements (an SQLite ledger whose paid calls run on the event loop). A checkpoint that
+        fails (the disk full) loses nothing, the WAL keeps every commit, and must not end this
+        thread: it is tried again `CHECKPOINT_EVERY` statements later."""
         self._writes_since_checkpoint += count
         if self._on_loop and self._writes_since_checkpoint >= CHECKPOINT_EVERY:
             self._writes_since_checkpoint = 0
-            self._store.checkpoint()
+            try:
+                store.checkpoint()
+            except store.errors:
+                self.last_error_at = time.monotonic()
 
     async def get(self, job_id: int) -> JobRecord | None:
         return await self._run(self._store.get, job_id)
