@@ -20,30 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
+from agent_bench import wait_http  # noqa: E402
 from tests.desk_browser_support import HEIGHT, OBAMA, WIDTH, camera_video, enrol_leftmost, faces, fitted, wait_for  # noqa: E402
 from tests.fixtures.desk import browser_missing, open_chromium  # noqa: E402
 
 NAME = "Newcomer"
-
-
-def wait_for_page(url: str, desk: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if desk.poll() is not None:
-            raise SystemExit(f"make desk exited with {desk.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:g} s")
 
 
 def main(port: int) -> None:
@@ -54,7 +39,7 @@ def main(port: int) -> None:
                             stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for_page(url, desk, timeout=900)
+        wait_http(url, desk, timeout=900)
         page_up = time.monotonic() - started
         camera = camera_video(fitted(OBAMA, WIDTH, HEIGHT), Path(tempfile.mkdtemp()) / "newcomer.y4m")
         driver = open_chromium(camera)
