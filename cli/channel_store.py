@@ -7,13 +7,27 @@ authority is bounded by the channel's deposit. Why the highest amount is kept du
 before the voucher leaves: vouchers are cumulative, so the next one must cover everything signed
 before; were the amount lost after a voucher went out (a crash between signing and sending), a
 later call would sign less than the agent already holds and be refused, or worse, sign the same
-amount for another body. `allocate` therefore writes the new amount (write, fsync, rename, fsync
-the folder) before it returns it to be signed, under an exclusive lock per channel: concurrent
-calls, from threads of one process or from several processes, get strictly increasing amounts.
+amount for another body. `allocate` therefore makes the new amount durable before it returns it
+to be signed, under an exclusive lock per channel: concurrent calls, from threads of one process
+or from several processes, get strictly increasing amounts.
+
+Why the amount has a file of its own (<id>.signed) rather than living in the record: a call
+raises it, and rewriting the record durably (write, fsync, rename, fsync the folder: two journal
+commits) cost 0.35 ms on a quiet disk and 4-12 ms on a busy one, per call. <id>.signed is made once
+(durably, as the record) of two 4 KiB slots; a call writes the new amount, with a checksum, over
+the slot not holding the highest one and fdatasyncs it: a data block overwritten in place, no
+metadata, one flush (0.07 ms quiet). A power cut during that write can tear only the slot being
+written, whose amount never left (the voucher is signed after the sync); the other slot holds
+the amount before it, which is then read. What a crash costs the consumer: nothing signed is
+ever forgotten; an amount made durable whose voucher never left (a crash between the sync and
+the send) is skipped, so the next voucher also pays for it: at most one price per call in flight
+at the crash, as before. The record's own `signed` (written by `save`: a resume from the agent's
+state) and the slots' amount only ever grow, and the higher of them is the channel's.
 
 Layout: channels/<chain id>-<ChannelEscrow address>/ holds <channel id>.json (the record),
-<channel id>.lock, and keys/<signer address>.key (hex private key, written before the channel is
-opened, so a crash after the open transaction never loses the key of a funded channel).
+<channel id>.signed (the amount's slots), <channel id>.lock, and keys/<signer address>.key (hex
+private key, written before the channel is opened, so a crash after the open transaction never
+loses the key of a funded channel).
 """
 
 from __future__ import annotations
@@ -22,6 +36,8 @@ import contextlib
 import fcntl
 import json
 import os
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -29,6 +45,12 @@ from pathlib import Path
 from facemarket.cli.home import Home
 from facemarket.cli.signers import HeldKey
 from facemarket.services.private_files import PRIVATE_FILE, private_folder
+
+SLOT_BYTES = 4096   # one slot per filesystem block: a torn write of one never touches the other
+_SLOT = struct.Struct(">4s32sI")   # magic, amount (uint256, big-endian), crc32 of the two
+_MAGIC = b"FMs1"
+# fdatasync: the slot's block, not the inode's times (macOS has none: fsync there)
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 @dataclass(frozen=True)
@@ -82,19 +104,28 @@ class ChannelStore:
     def _path(self, channel_id: int) -> Path:
         return self.folder / f"{int(channel_id)}.json"
 
+    def _signed_path(self, channel_id: int) -> Path:
+        return self.folder / f"{int(channel_id)}.signed"
+
     def get(self, channel_id: int) -> ChannelRecord | None:
         try:
-            return ChannelRecord(**json.loads(self._path(channel_id).read_text()))
+            return self._read(self._path(channel_id))
         except FileNotFoundError:
             return None
 
     def all(self, consumer: str | None = None) -> list[ChannelRecord]:
         records = []
         for path in self.folder.glob("*.json") if self.folder.is_dir() else ():
-            record = ChannelRecord(**json.loads(path.read_text()))
+            record = self._read(path)
             if consumer is None or record.consumer == consumer:
                 records.append(record)
         return sorted(records, key=lambda r: r.id)
+
+    def _read(self, path: Path) -> ChannelRecord:
+        """The record at `path` with the higher of its own amount and its slots'."""
+        record = ChannelRecord(**json.loads(path.read_text()))
+        slotted, _ = _read_slots(self._signed_path(record.id))
+        return replace(record, signed=slotted) if slotted > record.signed else record
 
     def save(self, record: ChannelRecord) -> ChannelRecord:
         """Add or update a record; its signed amount never goes down (the higher one is kept)."""
@@ -123,13 +154,14 @@ class ChannelStore:
             if price <= 0 or current.signed + price > current.deposit:
                 raise ValueError(current)
             updated = replace(current, signed=current.signed + price)
-            _write_durably(self._path(channel_id), json.dumps(updated.to_json()).encode())
+            _raise_slots(self._signed_path(channel_id), updated.signed)
             return updated
 
     def forget(self, channel_id: int) -> None:
         """Drop a closed channel's record (its key stays: it signed vouchers still claimable)."""
         with self._locked(channel_id):
             self._path(channel_id).unlink(missing_ok=True)
+            self._signed_path(channel_id).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _locked(self, channel_id: int) -> Iterator[ChannelRecord | None]:
@@ -142,6 +174,47 @@ class ChannelStore:
             yield self.get(channel_id)
         finally:
             os.close(fd)
+
+
+def _slot(amount: int) -> bytes:
+    head = _MAGIC + amount.to_bytes(32, "big")
+    return head + zlib.crc32(head).to_bytes(4, "big")
+
+
+def _read_slots(path: Path) -> tuple[int, int]:
+    """(the highest amount in an intact slot, that slot's index); (0, 1) when there is none, so
+    the first write goes to slot 0. A torn or empty slot fails its checksum and is ignored."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0, 1
+    best = (0, 1)
+    for index in (0, 1):
+        raw = data[index * SLOT_BYTES:index * SLOT_BYTES + _SLOT.size]
+        if len(raw) < _SLOT.size:
+            continue
+        magic, amount, crc = _SLOT.unpack(raw)
+        value = int.from_bytes(amount, "big")
+        if magic == _MAGIC and crc == zlib.crc32(raw[:-4]) and value > best[0]:
+            best = (value, index)
+    return best
+
+
+def _raise_slots(path: Path, amount: int) -> None:
+    """Write `amount` over the slot not holding the highest intact amount, and sync it; the file
+    is made durably (both slots' blocks allocated) the first time, so later writes change no
+    metadata. Called under the channel's lock."""
+    _, newest = _read_slots(path)
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        _write_durably(path, _slot(amount).ljust(2 * SLOT_BYTES, b"\0"))
+        return
+    try:
+        os.pwrite(fd, _slot(amount), (1 - newest) * SLOT_BYTES)
+        _datasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_durably(path: Path, data: bytes) -> None:

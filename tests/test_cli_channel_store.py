@@ -3,15 +3,19 @@ and before a voucher could leave, across threads, processes and a crash; the fil
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from facemarket.cli.channel_store import ChannelRecord, ChannelStore
+from facemarket.cli.channel_store import SLOT_BYTES, ChannelRecord, ChannelStore
 from facemarket.cli.home import Home
 
 CHAIN = 1337
@@ -55,18 +59,80 @@ def _allocate_in_process(root: str, count: int, out: multiprocessing.Queue) -> N
     out.put([store.allocate(1, PRICE).signed for _ in range(count)])
 
 
-def test_processes_get_distinct_amounts(tmp_path):
+def test_processes_get_distinct_amounts_each_strictly_increasing(tmp_path):
     opened(store_at(tmp_path))
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    workers = [context.Process(target=_allocate_in_process, args=(str(tmp_path), 20, queue))
-               for _ in range(3)]
+    workers = [context.Process(target=_allocate_in_process, args=(str(tmp_path), 40, queue))
+               for _ in range(2)]
     for w in workers:
         w.start()
-    amounts = [a for _ in workers for a in queue.get(timeout=60)]
+    runs = [queue.get(timeout=60) for _ in workers]
     for w in workers:
         w.join()
-    assert sorted(amounts) == [PRICE * n for n in range(1, 61)]
+    assert all(run == sorted(set(run)) for run in runs)  # each process's next voucher is higher
+    assert sorted(runs[0] + runs[1]) == [PRICE * n for n in range(1, 81)]
+    assert store_at(tmp_path).get(1).signed == 80 * PRICE
+
+
+# Allocates for ever, printing each amount once allocate returned (as if its voucher then left).
+_ALLOCATE_FOREVER = """
+import sys
+from pathlib import Path
+from facemarket.cli.channel_store import ChannelStore
+from facemarket.cli.home import Home
+store = ChannelStore(Home(Path(sys.argv[1])), int(sys.argv[2]), sys.argv[3])
+while True:
+    print(store.allocate(1, int(sys.argv[4])).signed, flush=True)
+"""
+
+
+@pytest.mark.parametrize("seen", [1, 37])
+def test_sigkill_between_the_durable_write_and_the_send_never_lowers_a_later_voucher(tmp_path, seen):
+    """A real process killed with SIGKILL after `seen` vouchers "left" (and wherever it was in
+    the next allocation): every amount it handed out stays covered, and the next one is higher."""
+    opened(store_at(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", _ALLOCATE_FOREVER, str(tmp_path), str(CHAIN), ESCROW,
+                              str(PRICE)], stdout=subprocess.PIPE, text=True)
+    handed_out = [int(child.stdout.readline()) for _ in range(seen)]
+    child.send_signal(signal.SIGKILL)
+    handed_out += [int(line) for line in child.stdout.read().split()]  # what it printed before dying
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    assert handed_out == [PRICE * n for n in range(1, len(handed_out) + 1)]
+    survived = store_at(tmp_path).get(1).signed
+    assert survived >= handed_out[-1]
+    assert survived <= handed_out[-1] + PRICE  # at most the one allocated when it died was skipped
+    assert store_at(tmp_path).allocate(1, PRICE).signed == survived + PRICE
+
+
+def test_a_torn_slot_falls_back_to_the_amount_before_it(tmp_path):
+    """A power cut while a slot is written (simulated: its checksum broken) leaves the other
+    slot's amount, which is then read; the next write goes over the torn slot, not the good one."""
+    store = store_at(tmp_path)
+    opened(store)
+    store.allocate(1, PRICE)        # slot 0 (the file is made)
+    store.allocate(1, PRICE)        # slot 1
+    slots = store.folder / "1.signed"
+    with open(slots, "r+b") as f:   # slot 1 torn: half its amount overwritten
+        f.seek(SLOT_BYTES + 20)
+        f.write(b"\xff" * 8)
+    assert store.get(1).signed == PRICE
+    assert store.allocate(1, PRICE).signed == 2 * PRICE   # written over slot 1 again
+    assert store.allocate(1, PRICE).signed == 3 * PRICE   # slot 0
+    assert store_at(tmp_path).get(1).signed == 3 * PRICE
+    assert slots.stat().st_size == 2 * SLOT_BYTES
+
+
+def test_a_record_written_before_the_slots_existed_keeps_its_amount(tmp_path):
+    """A home from before <id>.signed: the record's own amount counts, and only goes up."""
+    store = store_at(tmp_path)
+    record = opened(store)
+    (store.folder / "1.json").write_text(json.dumps({**record.to_json(), "signed": 7 * PRICE}))
+    assert store.get(1).signed == 7 * PRICE
+    assert store.allocate(1, PRICE).signed == 8 * PRICE
+    assert [r.signed for r in store_at(tmp_path).all()] == [8 * PRICE]
+    assert store.save(record).signed == 8 * PRICE   # a resume that read less lowers nothing
 
 
 def _allocate_then_die(root: str) -> None:
@@ -111,11 +177,13 @@ def test_unknown_channel_is_a_lookup_error(tmp_path):
 def test_keys_and_records_are_private_and_the_key_signs_again(tmp_path):
     store = store_at(tmp_path)
     record = opened(store)
+    store.allocate(1, PRICE)
     key_file = store.keys / f"{record.signer}.key"
-    for path in (key_file, store.folder / "1.json"):
+    for path in (key_file, store.folder / "1.json", store.folder / "1.signed"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.folder.stat().st_mode) == 0o700
     assert store.session_key(record.signer).address == record.signer
     assert store.session_key("0x" + "33" * 20) is None
     store.forget(1)
     assert store.get(1) is None and key_file.exists()  # its vouchers may still be claimed
+    assert not (store.folder / "1.signed").exists()
