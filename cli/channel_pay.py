@@ -29,6 +29,7 @@ from facemarket.cli.channels import Channels, ChannelUnusable
 from facemarket.contracts.channel import Channel
 from facemarket.cli.durations import describe
 from facemarket.cli.errors import AgentRefused, AgentUnreachable, ServiceFailed
+from facemarket.cli.kept_http import Answer, ExchangeFailed
 from facemarket.cli.receipts import checked_receipt
 from facemarket.cli.refusals import BY_CODE
 from facemarket.cli.registry import Service
@@ -211,33 +212,32 @@ class ChannelPayer:
         what = f"{svc.ref}.{method} (channel {record.id})"
         try:
             with self.client.session.progress(f"calling {what}"):
-                response = self.client.http.post(svc.endpoint, data=body, headers=headers,
-                                                 timeout=self.client.timeout, stream=True)
-                read_bounded(response, MAX_ANSWER_BYTES, f"the answer of {what}")
-        except requests.RequestException as error:
+                answer = self.client.calls.post(svc.endpoint, body, headers, self.client.timeout,
+                                                MAX_ANSWER_BYTES, f"the answer of {what}")
+        except ExchangeFailed as error:
             raise AgentUnreachable(f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} "
-                                   f"({type(error).__name__})",
+                                   f"({error})",
                                    f"the voucher for channel {record.id} is signed; the agent "
                                    "claims only calls it served: call again when it is up") from None
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(answer.body)
         except ValueError:
-            raise AgentRefused(f"the agent answered HTTP {response.status_code} without JSON",
+            raise AgentRefused(f"the agent answered HTTP {answer.status} without JSON",
                                "nothing was served; the agent claims only served calls") from None
         error = payload.get("error") if isinstance(payload, dict) else None
         if error and 4000 <= int(error.get("code", 0)) <= 4099:
             self._refused(svc, record, error)
-        if error and 400 <= response.status_code < 500:
+        if error and 400 <= answer.status < 500:
             raise ServiceFailed(f"{svc.ref}.{method} refused the request: {error.get('message')}",
                                 "nothing was charged (refused before any face work); fix the "
                                 "request and call again", code=error.get("code"), data=error.get("data"))
-        receipt = self._check_receipt(response, record, request_hash)
+        receipt = self._check_receipt(answer, record, request_hash)
         if error:
             raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",
                                 "the call was served and paid; fix the request and call again",
                                 code=error.get("code"), data=error.get("data"))
         return PaidCall(payload.get("result"), None, svc, method, request_hash,
-                        keccak(response.content), receipt, False, charge)
+                        keccak(answer.body), receipt, False, charge)
 
     def _refused(self, svc: Service, record: ChannelRecord, error: dict) -> None:
         code = int(error["code"])
@@ -251,10 +251,9 @@ class ChannelPayer:
                            hint and hint.format(channel=record.id, service=svc.ref), code=code,
                            reason=reason.name.lower() if reason else None)
 
-    def _check_receipt(self, response: requests.Response, record: ChannelRecord,
-                       request_hash: bytes) -> bytes:
+    def _check_receipt(self, answer: Answer, record: ChannelRecord, request_hash: bytes) -> bytes:
         """The agent's ChannelReceipt over (channel, amount, request, response)."""
-        return checked_receipt(response, CHANNEL_RECEIPT_HEADER, f"channel {record.id}", record.agent,
+        return checked_receipt(answer, CHANNEL_RECEIPT_HEADER, f"channel {record.id}", record.agent,
                                lambda response_hash, receipt: recover_channel_receipt_signer(
                                    self.contract.domain, record.id, record.signed, request_hash,
                                    response_hash, receipt))

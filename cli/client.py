@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from facemarket.contracts.keccak import keccak
 
-from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
+from facemarket.cli.bounded_http import MAX_ANSWER_BYTES
 from facemarket.cli.channel_pay import ChannelCharge, ChannelPayer
 from facemarket.cli.durations import describe, utc
 from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, FacemarketError,
@@ -39,6 +39,7 @@ from facemarket.cli.errors import (AgentLying, AgentRefused, AgentUnreachable, F
 from facemarket.cli.home import Home
 from facemarket.cli.how_to_pay import payment_of, with_payment
 from facemarket.cli.escrow import Escrow
+from facemarket.cli.kept_http import Answer, ExchangeFailed, KeptConnections
 from facemarket.contracts.agent_protocol import JOB_ID_HEADER, JOB_SIGNATURE_HEADER, RECEIPT_HEADER
 from facemarket.contracts.escrow_job import Job, JobState
 from facemarket.cli.networks import Network
@@ -153,7 +154,8 @@ class Client:
         self.max_price = max_price
         self.expires_in = expires_in
         self.timeout = timeout
-        self.http = requests.Session()
+        self.http = requests.Session()  # the agent's spec, a channel's state: now and then
+        self.calls = KeptConnections()  # the POST of every call (cli/kept_http.py says why)
         self._services: dict[str, Service] = {}
         self._specs: dict[tuple[str, str], Spec | None] = {}
         self._clock_offset: float | None = None
@@ -369,40 +371,39 @@ class Client:
                    JOB_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:
             with self.session.progress(f"calling {svc.ref}.{method} (job {job.id})"):
-                response = self.http.post(svc.endpoint, data=body, headers=headers,
-                                          timeout=self.timeout, stream=True)
-                read_bounded(response, MAX_ANSWER_BYTES, f"the answer of {svc.ref}.{method} (job {job.id})")
-        except requests.RequestException as error:
+                answer = self.calls.post(svc.endpoint, body, headers, self.timeout, MAX_ANSWER_BYTES,
+                                         f"the answer of {svc.ref}.{method} (job {job.id})")
+        except ExchangeFailed as error:
             self.store.add([job])
             raise AgentUnreachable(
                 f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} "
-                f"({type(error).__name__})",
+                f"({error})",
                 f"nothing was charged, but {self.chain.token.format(job.price)} stays held in "
                 f"job {job.id} on the escrow; the next call uses it, or after it expires at "
                 f"{utc(job.expires_at)} ({describe(job.expires_at - self.chain_time())}) "
                 f"`facemarket job refund {job.id}` returns it") from None
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(answer.body)
         except ValueError:
             self.store.add([job])
-            raise AgentRefused(f"the agent answered HTTP {response.status_code} without JSON",
+            raise AgentRefused(f"the agent answered HTTP {answer.status} without JSON",
                                f"nothing was charged; job {job.id} is kept") from None
         error = payload.get("error") if isinstance(payload, dict) else None
         if error and 4000 <= int(error.get("code", 0)) <= 4099:
             self._refused(svc, method, job, origin, error)
-        if error and 400 <= response.status_code < 500:  # refused before any work: released
+        if error and 400 <= answer.status < 500:  # refused before any work: released
             self.store.add([job])
             raise ServiceFailed(f"{svc.ref}.{method} refused the request: {error.get('message')}",
                                 f"nothing was charged (refused before any face work); job {job.id} "
                                 "is kept for the next call — fix the request and call again",
                                 code=error.get("code"), data=error.get("data"))
-        receipt = self._check_receipt(response, job, request_hash)
+        receipt = self._check_receipt(answer, job, request_hash)
         if error:
             raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",
                                 "the call was served and paid; fix the request and call again",
                                 code=error.get("code"), data=error.get("data"))
         return PaidCall(payload.get("result"), job, svc, method, request_hash,
-                        keccak(response.content), receipt, origin == "opened")
+                        keccak(answer.body), receipt, origin == "opened")
 
     def _refused(self, svc: Service, method: str, job: Job, origin: str, error: dict) -> None:
         """A refusal that would have the client sign for another job is checked on chain
@@ -451,9 +452,9 @@ class Client:
                          f"may have been served and will be claimed, else refund the job once it "
                          f"expires (`facemarket job refund {job.id}`)")
 
-    def _check_receipt(self, response: requests.Response, job: Job, request_hash: bytes) -> bytes:
+    def _check_receipt(self, answer: Answer, job: Job, request_hash: bytes) -> bytes:
         """The agent's signature over (job, request, response): proof of what was served."""
-        return checked_receipt(response, RECEIPT_HEADER, f"job {job.id}", job.agent,
+        return checked_receipt(answer, RECEIPT_HEADER, f"job {job.id}", job.agent,
                                lambda response_hash, receipt: recover_receipt_signer(
                                    self.chain.domain, job.id, request_hash, response_hash, receipt))
 
@@ -465,11 +466,12 @@ class Client:
             raise FacemarketError(f"network {self.chain.network.name!r} has no ChannelEscrow, so no trial grants",
                                   "deploy the contracts again, or call without --trial")
         indexes = TrialIndexes(self.session.home, self.chain.chain_id, channels)
-        return TrialCaller(indexes, channels_domain(self.chain.chain_id, channels), self.signer, self.http,
+        return TrialCaller(indexes, channels_domain(self.chain.chain_id, channels), self.signer, self.calls,
                            self.timeout, self.chain.token, self.session.progress)
 
     def close(self) -> None:
         self.http.close()
+        self.calls.close()
 
     def __enter__(self) -> "Client":
         return self

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import requests
 from facemarket.contracts.keccak import keccak
 
 from facemarket.cli.errors import ReceiptInvalid
+from facemarket.cli.kept_http import Answer
 from facemarket.contracts.typed_messages import InvalidSignature
 
 
-def checked_receipt(response: requests.Response, header: str, paid_with: str, agent: str,
+def checked_receipt(answer: Answer, header: str, paid_with: str, agent: str,
                     recover: Callable[[bytes, bytes], str]) -> bytes:
     """The receipt bytes from `header`; `recover(response_hash, receipt)` names its signer, which
     must be `agent`. `paid_with` names the payment in errors ("job 7", "channel 3")."""
-    text = response.headers.get(header, "")
+    text = answer.headers.get(header, "")
     try:
         receipt = bytes.fromhex(text.removeprefix("0x"))
-        signer = recover(keccak(response.content), receipt)
+        signer = recover(keccak(answer.body), receipt)
     except (ValueError, InvalidSignature):
         raise ReceiptInvalid(f"the agent's answer for {paid_with} has no valid receipt "
                              f"({header} {text[:20] or 'missing'})",

@@ -15,13 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import requests
 from facemarket.contracts.keccak import keccak
 
-from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, read_bounded
+from facemarket.cli.bounded_http import MAX_ANSWER_BYTES
 from facemarket.cli.errors import AgentRefused, AgentUnreachable, FacemarketError, ServiceFailed
 from facemarket.cli.home import Home, locked_json
 from facemarket.cli.how_to_pay import payment_of, with_payment
+from facemarket.cli.kept_http import ExchangeFailed, KeptConnections
 from facemarket.cli.progress import Progress, silent
 from facemarket.cli.registry import Service
 from facemarket.contracts.agent_protocol import (TRIAL_CALL_HEADER, TRIAL_GRANT_HEADER, TRIAL_SIGNATURE_HEADER,
@@ -75,9 +75,9 @@ class TrialIndexes:
 class TrialCaller:
     """Calls under trial grants, as one consumer."""
 
-    def __init__(self, indexes: TrialIndexes, domain: Domain, signer: Signer, http: requests.Session,
+    def __init__(self, indexes: TrialIndexes, domain: Domain, signer: Signer, calls: KeptConnections,
                  timeout: float, token: Any, progress: Progress = silent) -> None:
-        self.indexes, self.domain, self.signer, self.http = indexes, domain, signer, http
+        self.indexes, self.domain, self.signer, self.calls = indexes, domain, signer, calls
         self.timeout, self.token, self.progress = timeout, token, progress
 
     def call(self, svc: Service, method: str, body: bytes, grant_text: str) -> FreeCall:
@@ -110,16 +110,16 @@ class TrialCaller:
                    TRIAL_CALL_HEADER: str(index), TRIAL_SIGNATURE_HEADER: "0x" + signature.hex()}
         try:
             with self.progress(f"calling {svc.ref}.{method} (trial call {index})"):
-                response = self.http.post(svc.endpoint, data=body, headers=headers, timeout=self.timeout, stream=True)
-                read_bounded(response, MAX_ANSWER_BYTES, f"the answer of {svc.ref}.{method} (trial call {index})")
-        except requests.RequestException as error:
+                answer = self.calls.post(svc.endpoint, body, headers, self.timeout, MAX_ANSWER_BYTES,
+                                         f"the answer of {svc.ref}.{method} (trial call {index})")
+        except ExchangeFailed as error:
             self.indexes.give_back(grant_hash, index)
-            raise AgentUnreachable(f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} ({type(error).__name__})",
+            raise AgentUnreachable(f"cannot reach the agent of {svc.ref!r} at {svc.endpoint} ({error})",
                                    "try again: the same call gets the agent's answer if it was served") from None
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(answer.body)
         except ValueError:
-            raise AgentRefused(f"the agent answered HTTP {response.status_code} without JSON") from None
+            raise AgentRefused(f"the agent answered HTTP {answer.status} without JSON") from None
         error = payload.get("error") if isinstance(payload, dict) else None
         if error and 4000 <= int(error.get("code", 0)) <= 4099:
             code = int(error["code"])
@@ -129,9 +129,9 @@ class TrialCaller:
                                code=code, reason=reason.name.lower() if reason else None,
                                payment=payment_of(error))
         if error:
-            counted = ("nothing was counted (refused before any face work)" if 400 <= response.status_code < 500
+            counted = ("nothing was counted (refused before any face work)" if 400 <= answer.status < 500
                        else "the trial call was counted")
             raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",
                                 f"{counted}; fix the request and call again",
                                 code=error.get("code"), data=error.get("data"))
-        return FreeCall(payload.get("result"), svc, method, grant, index, request_hash, keccak(response.content))
+        return FreeCall(payload.get("result"), svc, method, grant, index, request_hash, keccak(answer.body))

@@ -27,7 +27,7 @@ pytest_plugins: list[str] = [
 # new module is slow until it is shown to be fast enough to join this list.
 FAST_MODULES = {
     "test_agent_config_ledger", "test_agent_config_schema", "test_agent_in_process", "test_agent_paid_calls",
-    "test_channel_ledger", "test_cli_channel_store",
+    "test_channel_ledger", "test_cli_channel_store", "test_kept_http",
     "test_deployment_and_bind", "test_docs", "test_escrow", "test_escrow_reentrancy",
     "test_gallery_index", "test_ledger_lifecycle", "test_ledger_migrations", "test_models", "test_packaging",
     "test_registry",

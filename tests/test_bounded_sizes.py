@@ -3,8 +3,9 @@
 - The agent takes at most `max_answer_bytes` of the service's answer: a larger one (declared,
   or sent chunked without a length) is a service failure, released uncharged, and the same job
   is served once the service behaves.
-- The client reads at most MAX_SPEC_BYTES of an agent's `/spec` and MAX_ANSWER_BYTES of a paid
-  call's answer (cli/bounded_http.py): a server sending more is refused, not read into memory.
+- The client reads at most MAX_SPEC_BYTES of an agent's `/spec` (cli/bounded_http.py) and
+  MAX_ANSWER_BYTES of a paid call's answer (cli/kept_http.py): a server sending more is refused,
+  not read into memory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import requests
 
 from facemarket.contracts.agent_protocol import Reason
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES, MAX_SPEC_BYTES, AnswerTooLarge, read_bounded
+from facemarket.cli.kept_http import KeptConnections
 from facemarket.cli.registry import fetch_spec
 from tests.fixtures.agent import rpc_body
 
@@ -67,8 +69,9 @@ def test_the_client_refuses_a_huge_spec(counting_upstream):
 
 @pytest.mark.parametrize("chunked", [0, 1], ids=["declared", "chunked"])
 def test_the_client_reads_an_answer_up_to_its_limit(counting_upstream, chunked):
-    """What Client._post reads a paid call's answer with: a body past MAX_ANSWER_BYTES is refused
-    (a declared length before reading, a chunked one at the limit); one at the limit is read."""
+    """What read_bounded reads (an agent's `/spec`, a channel's state) with requests: a body past
+    the limit is refused (a declared length before reading, a chunked one at the limit); one at
+    the limit is read."""
     def get(size: int) -> requests.Response:
         return requests.get(counting_upstream.url + f"_huge?n={size}&chunked={chunked}", stream=True, timeout=60)
 
@@ -77,3 +80,16 @@ def test_the_client_reads_an_answer_up_to_its_limit(counting_upstream, chunked):
     response = get(MAX_ANSWER_BYTES)
     assert len(read_bounded(response, MAX_ANSWER_BYTES, "the answer")) == MAX_ANSWER_BYTES
     assert len(response.content) == MAX_ANSWER_BYTES  # callers keep using response.content
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_a_paid_calls_answer_is_read_up_to_its_limit(normal_upstream, chunked):
+    """What Client._post and the channel payer read a call's answer with (cli/kept_http.py)."""
+    kept = KeptConnections()
+    normal_upstream.set_answer_bytes(MAX_ANSWER_BYTES + 1, chunked=chunked)
+    with pytest.raises(AnswerTooLarge, match=f"the answer is over {MAX_ANSWER_BYTES} bytes"):
+        kept.post(normal_upstream.url, rpc_body("ping"), {}, 60, MAX_ANSWER_BYTES, "the answer")
+    normal_upstream.set_answer_bytes(MAX_ANSWER_BYTES, chunked=chunked)
+    assert len(kept.post(normal_upstream.url, rpc_body("ping"), {}, 60, MAX_ANSWER_BYTES, "the answer").body) \
+        == MAX_ANSWER_BYTES
+    kept.close()
