@@ -9,6 +9,7 @@ instead of a bare revert. The agent's side (claim) lives in the agent.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from facemarket.cli.chain_connection import Chain
@@ -44,9 +45,10 @@ class Channels:
         """The web3 contract, for transactions and events (a call on a channel needs neither)."""
         return self.chain.contracts.channels
 
-    @property
+    @cached_property
     def domain(self) -> Domain:
-        """Vouchers' EIP-712 domain, built here: no round trip on a call's hot path."""
+        """Vouchers' EIP-712 domain, built here once: no round trip, and no address checksum
+        (a keccak) twice a call on the hot path."""
         return channels_domain(self.chain.chain_id, self.chain.deployment.channels)
 
     def get(self, channel_id: int) -> Channel:

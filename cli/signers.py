@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from coincurve import PrivateKey
+
 from facemarket.contracts.typed_messages import (Domain, key_address, sign_channel_state_request,
                                                  sign_invocation, sign_permit, sign_trial_call,
                                                  sign_voucher)
@@ -84,26 +86,26 @@ class KeySigner:
     def __init__(self, account: LocalAccount | HeldKey) -> None:
         self.account = account
         self.address: str = account.address
+        self._key = PrivateKey(bytes(account.key))  # built once: not again for every signature
 
     def sign_invocation(self, domain: Domain, job_id: int, agent: str,
                         request_hash: bytes) -> bytes:
-        return sign_invocation(self.account.key, domain, job_id, agent, request_hash)
+        return sign_invocation(self._key, domain, job_id, agent, request_hash)
 
     def sign_permit(self, token_domain: Domain, spender: str, value: int, nonce: int,
                     deadline: int) -> tuple[int, bytes, bytes]:
-        return sign_permit(self.account.key, token_domain, self.address, spender, value, nonce,
-                           deadline)
+        return sign_permit(self._key, token_domain, self.address, spender, value, nonce, deadline)
 
     def sign_transaction(self, transaction: dict) -> Any:
         return self.account.sign_transaction(transaction)
 
     def sign_trial_call(self, domain: Domain, grant_hash: bytes, call_index: int,
                         request_hash: bytes) -> bytes:
-        return sign_trial_call(self.account.key, domain, grant_hash, call_index, request_hash)
+        return sign_trial_call(self._key, domain, grant_hash, call_index, request_hash)
 
     def sign_voucher(self, domain: Domain, channel_id: int, amount: int,
                      request_hash: bytes) -> bytes:
-        return sign_voucher(self.account.key, domain, channel_id, amount, request_hash)
+        return sign_voucher(self._key, domain, channel_id, amount, request_hash)
 
     def sign_channel_state_request(self, domain: Domain, channel_id: int, issued_at: int) -> bytes:
-        return sign_channel_state_request(self.account.key, domain, channel_id, issued_at)
+        return sign_channel_state_request(self._key, domain, channel_id, issued_at)
