@@ -23,11 +23,12 @@ noise, so compare the ratios of one run, not figures across runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +52,19 @@ def photo_640x480() -> bytes:
     return jpeg.tobytes()
 
 
+@contextlib.contextmanager
+def local_market() -> Iterator[tuple[LocalStack, Home, dict[str, str]]]:
+    """A market on this machine (Ganache, contracts, services, agent) whose alice and owner hold
+    1000 tokens each, its home, and the headers the services answer (the agent's secret; the
+    local stack sets one)."""
+    with tempfile.TemporaryDirectory(prefix="facemarket-bench-") as workdir, \
+            LocalStack(Path(workdir)) as stack:
+        for who in ("alice", "owner"):
+            stack.facemarket("token", "mint", who, "1000", "--account", "owner")
+        yield stack, Home(stack.home), {"Content-Type": "application/json",
+                                        **credentials(read_secret(default_secret_file(stack.home)))}
+
+
 def timed(once: Callable[[], object]) -> float:
     start = time.perf_counter()
     once()
@@ -62,17 +76,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     photo = photo_640x480()
-    with tempfile.TemporaryDirectory(prefix="facemarket-bench-") as workdir, \
-            LocalStack(Path(workdir)) as stack:
-        for who in ("alice", "owner"):
-            stack.facemarket("token", "mint", who, "1000", "--account", "owner")
-        home = Home(stack.home)
+    with local_market() as (stack, home, direct_headers):
         cold_client = Client("demo", "alice", password=stack.password, home=home)
         prepaid_client = Client("demo", "owner", password=stack.password, home=home)
         direct_http = requests.Session()
-        # the services answer only the agent's secret (the local stack sets one)
-        direct_headers = {"Content-Type": "application/json",
-                          **credentials(read_secret(default_secret_file(stack.home)))}
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": METHOD,
                            "params": {"image": encode_image(photo)}}).encode()
 
