@@ -83,7 +83,7 @@ class Steps:
         self.rounds.append({
             "before the payer: lookups, image check, base64, JSON": total - spent["usable"] - spent["pay"],
             "choosing the channel (store.all)": spent["usable"],
-            "the amount made durable (ChannelStore.allocate)": spent["allocate"],
+            "the amount covered on disk (ChannelStore.allocate)": spent["allocate"],
             "keccak of the body and the answer": spent["keccak"],
             "the voucher's signature": spent["sign"],
             "POST and answer (agent and services inside)": spent["pay"] - inside_pay,

@@ -1,5 +1,6 @@
-"""The client's voucher store (cli/channel_store.py) on real files: amounts only go up, durably
-and before a voucher could leave, across threads, processes and a crash; the files are private."""
+"""The client's voucher store (cli/channel_store.py) on real files: amounts only go up, covered
+durably before a voucher could leave, across threads, processes, a SIGKILL and a power cut
+(simulated: another boot id); one call in RESERVED_CALLS waits for the disk; the files are private."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from facemarket.cli.channel_store import SLOT_BYTES, ChannelRecord, ChannelStore
+from facemarket.cli import channel_store
+from facemarket.cli.channel_store import RESERVED_CALLS, SLOT_BYTES, ChannelRecord, ChannelStore
 from facemarket.cli.home import Home
 
 CHAIN = 1337
@@ -106,22 +108,57 @@ def test_sigkill_between_the_durable_write_and_the_send_never_lowers_a_later_vou
     assert store_at(tmp_path).allocate(1, PRICE).signed == survived + PRICE
 
 
-def test_a_torn_slot_falls_back_to_the_amount_before_it(tmp_path):
-    """A power cut while a slot is written (simulated: its checksum broken) leaves the other
-    slot's amount, which is then read; the next write goes over the torn slot, not the good one."""
+def rebooted(monkeypatch) -> None:
+    """As if the machine had restarted since: the page cache's exact amount is not trusted."""
+    monkeypatch.setattr(channel_store, "_BOOT", bytes(range(16)))
+
+
+def test_after_a_power_cut_the_synced_reservation_covers_every_amount_handed_out(tmp_path, monkeypatch):
     store = store_at(tmp_path)
     opened(store)
-    store.allocate(1, PRICE)        # slot 0 (the file is made)
-    store.allocate(1, PRICE)        # slot 1
+    handed_out = [store.allocate(1, PRICE).signed for _ in range(5)]
+    rebooted(monkeypatch)
+    resumed = store_at(tmp_path).get(1).signed
+    assert handed_out[-1] < resumed == (1 + RESERVED_CALLS) * PRICE  # the first call reserved ahead
+    assert store.allocate(1, PRICE).signed == resumed + PRICE
+
+
+def test_a_reservation_never_passes_the_deposit(tmp_path, monkeypatch):
+    store = store_at(tmp_path)
+    opened(store, deposit=20 * PRICE)
+    assert [store.allocate(1, PRICE).signed for _ in range(18)][-1] == 18 * PRICE
+    rebooted(monkeypatch)
+    assert store.get(1).signed == 20 * PRICE
+    with pytest.raises(ValueError):
+        store.allocate(1, PRICE)
+
+
+def test_one_call_in_reserved_calls_waits_for_the_disk(tmp_path, monkeypatch):
+    store = store_at(tmp_path)
+    opened(store)
+    store.allocate(1, PRICE)  # makes the file (write, fsync, rename, fsync the folder)
+    syncs = []
+    monkeypatch.setattr(channel_store, "_datasync", syncs.append)
+    assert [store.allocate(1, PRICE).signed for _ in range(99)][-1] == 100 * PRICE
+    assert len(syncs) == 99 // (RESERVED_CALLS + 1)  # at 18, 35, 52, 69, 86 prices
+
+
+def test_a_reservation_torn_by_a_power_cut_falls_back_to_the_one_before(tmp_path, monkeypatch):
+    """Power lost while the 18th call's reservation was written (its slot torn): that call's
+    amount never left, and the reservation before it covers every amount that did."""
+    store = store_at(tmp_path)
+    opened(store)
+    assert [store.allocate(1, PRICE).signed for _ in range(1 + RESERVED_CALLS)][-1] == 17 * PRICE
     slots = store.folder / "1.signed"
-    with open(slots, "r+b") as f:   # slot 1 torn: half its amount overwritten
+    with open(slots, "r+b") as f:   # slot 1 (the next reservation's) half written
         f.seek(SLOT_BYTES + 20)
         f.write(b"\xff" * 8)
-    assert store.get(1).signed == PRICE
-    assert store.allocate(1, PRICE).signed == 2 * PRICE   # written over slot 1 again
-    assert store.allocate(1, PRICE).signed == 3 * PRICE   # slot 0
-    assert store_at(tmp_path).get(1).signed == 3 * PRICE
-    assert slots.stat().st_size == 2 * SLOT_BYTES
+    rebooted(monkeypatch)
+    assert store.get(1).signed == 17 * PRICE
+    assert store.allocate(1, PRICE).signed == 18 * PRICE   # reserved over the torn slot 1
+    assert store_at(tmp_path).get(1).signed == 18 * PRICE
+    monkeypatch.setattr(channel_store, "_BOOT", bytes(range(1, 17)))  # and another restart
+    assert store.get(1).signed == (18 + RESERVED_CALLS) * PRICE   # slot 1 now, slot 0 untouched
 
 
 def test_a_record_written_before_the_slots_existed_keeps_its_amount(tmp_path):
