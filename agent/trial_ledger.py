@@ -45,32 +45,39 @@ class TrialCallKey:
 
 def reserve(db: sqlite3.Connection, call: TrialCallKey, lease_seconds: float) -> tuple[Outcome, bytes | None]:
     """Count the call against its grant and reserve its index, or say why not (with the stored
-    answer for a retry of a served call)."""
+    answer for a retry of a served call).
+
+    Why the call's row is inserted before the count (ON CONFLICT DO NOTHING): on PostgreSQL two
+    replicas reserving the same new index at once both find no row; inserted first, the second's
+    INSERT waits for the first's row and finds it (BUSY, as on one agent), where inserting after
+    the count failed the second's whole transaction (answered "not recorded")."""
     now = time.time()
     with transaction(db):
         db.execute("INSERT INTO trial_grants (grant_hash, consumer, calls, expires_at) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (grant_hash) DO NOTHING",
                    (call.grant_hash, call.consumer, call.calls, call.expires_at))
-        row = db.execute("SELECT request_hash, state, lease_until, response FROM trial_calls "
-                         "WHERE grant_hash = ? AND call_index = ?", (call.grant_hash, call.index)).fetchone()
-        if row is not None:
-            request_hash, state, lease_until, response = row
-            if state == "SERVED":
-                return (Outcome.REPLAY, response) if request_hash == call.request_hash else (Outcome.INDEX_USED, None)
-            if lease_until > now:
-                return Outcome.BUSY, None
-            # its agent died while serving it: the call still holds its count, take it over
-            db.execute("UPDATE trial_calls SET request_hash = ?, lease_until = ?, updated_at = ? "
-                       "WHERE grant_hash = ? AND call_index = ?",
-                       (call.request_hash, now + lease_seconds, now, call.grant_hash, call.index))
-            return Outcome.RESERVED, None
-        counted = db.execute("UPDATE trial_grants SET used = used + 1 WHERE grant_hash = ? AND used < calls",
-                             (call.grant_hash,)).rowcount
-        if not counted:
+        inserted = db.execute(
+            "INSERT INTO trial_calls (grant_hash, call_index, request_hash, state, lease_until, updated_at) "
+            "VALUES (?, ?, ?, 'RESERVED', ?, ?) ON CONFLICT (grant_hash, call_index) DO NOTHING",
+            (call.grant_hash, call.index, call.request_hash, now + lease_seconds, now)).rowcount
+        if inserted:
+            if db.execute("UPDATE trial_grants SET used = used + 1 WHERE grant_hash = ? AND used < calls",
+                          (call.grant_hash,)).rowcount:
+                return Outcome.RESERVED, None
+            db.execute("DELETE FROM trial_calls WHERE grant_hash = ? AND call_index = ?",
+                       (call.grant_hash, call.index))
             return Outcome.USED_UP, None
-        db.execute("INSERT INTO trial_calls (grant_hash, call_index, request_hash, state, lease_until, updated_at) "
-                   "VALUES (?, ?, ?, 'RESERVED', ?, ?)",
-                   (call.grant_hash, call.index, call.request_hash, now + lease_seconds, now))
+        request_hash, state, lease_until, response = db.execute(
+            "SELECT request_hash, state, lease_until, response FROM trial_calls "
+            "WHERE grant_hash = ? AND call_index = ?", (call.grant_hash, call.index)).fetchone()
+        if state == "SERVED":
+            return (Outcome.REPLAY, response) if request_hash == call.request_hash else (Outcome.INDEX_USED, None)
+        if lease_until > now:
+            return Outcome.BUSY, None
+        # its agent died while serving it: the call still holds its count, take it over
+        db.execute("UPDATE trial_calls SET request_hash = ?, lease_until = ?, updated_at = ? "
+                   "WHERE grant_hash = ? AND call_index = ?",
+                   (call.request_hash, now + lease_seconds, now, call.grant_hash, call.index))
         return Outcome.RESERVED, None
 
 
