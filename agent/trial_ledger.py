@@ -6,7 +6,8 @@ so concurrent calls on one grant, even from agent processes sharing the file, ne
 and nothing is locked (no lock to leave behind after a crash). A call whose service failed gives
 its count back; a RESERVED call whose lease ran out (its agent died) is taken over by the next
 request at that index, with the count it already holds. A served call keeps its answer: a retry
-of the same (grant, index, body) gets it again without a second count.
+of the same (grant, index, body) gets it again without a second count, until the claimer prunes
+answers older than the retry window (`prune_answers`, as for channel calls).
 
 The functions run on the ledger's thread (agent/ledger.py `Ledger.trial_*`), over its connection.
 """
@@ -28,6 +29,7 @@ class Outcome(enum.Enum):
     REPLAY = "replay"            # the same call was served: answer `response` again
     BUSY = "busy"                # this call index is in progress
     INDEX_USED = "index_used"    # this call index served another body
+    ANSWER_GONE = "answer_gone"  # the same call was served, its answer since pruned
     USED_UP = "used_up"          # every call of the grant is used
 
 
@@ -71,7 +73,9 @@ def reserve(db: sqlite3.Connection, call: TrialCallKey, lease_seconds: float) ->
             "SELECT request_hash, state, lease_until, response FROM trial_calls "
             "WHERE grant_hash = ? AND call_index = ?", (call.grant_hash, call.index)).fetchone()
         if state == "SERVED":
-            return (Outcome.REPLAY, response) if request_hash == call.request_hash else (Outcome.INDEX_USED, None)
+            if request_hash != call.request_hash:
+                return Outcome.INDEX_USED, None
+            return (Outcome.REPLAY, response) if response is not None else (Outcome.ANSWER_GONE, None)
         if lease_until > now:
             return Outcome.BUSY, None
         # its agent died while serving it: the call still holds its count, take it over
@@ -95,6 +99,14 @@ def mark_served(db: sqlite3.Connection, call: TrialCallKey, response: bytes) -> 
     return db.execute("UPDATE trial_calls SET state = 'SERVED', lease_until = NULL, response = ?, updated_at = ? "
                       "WHERE grant_hash = ? AND call_index = ? AND state = 'RESERVED' AND request_hash = ?",
                       (response, time.time(), call.grant_hash, call.index, call.request_hash)).rowcount == 1
+
+
+def prune_answers(db: sqlite3.Connection, served_before: float) -> int:
+    """Drop the stored answers of trial calls served before `served_before`, as channel calls'
+    are (a retry after that is refused: the call was served); the rows stay, so an index is
+    never served twice and the grant's count is kept."""
+    return db.execute("UPDATE trial_calls SET response = NULL WHERE state = 'SERVED' AND response IS NOT NULL "
+                      "AND updated_at < ?", (served_before,)).rowcount
 
 
 def counts(db: sqlite3.Connection) -> dict[str, int]:
