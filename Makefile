@@ -8,19 +8,21 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo desk test check install browser contracts slither bench clean
+.PHONY: demo desk test check install fast-dlib browser contracts slither bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
 # tools/install_dlib.py: dlib built for this CPU with OpenBLAS (compiled once per machine, kept in
 # ~/.cache/facemarket/dlib), or the generic dlib-bin when it cannot be; pyproject.toml leaves dlib to it.
+# --no-wait: the first install takes dlib-bin and builds in the background; `fast-dlib` (test,
+# check, bench) waits for that build and installs it, demo and desk install it once it is there.
 $(STAMP): pyproject.toml setup.py services/gallery_scan.c tools/install_dlib.py
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -c 'import os, sys, sysconfig; h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); print("no Python headers (" + h + "): the gallery recall uses its numpy scan, several times slower than services/gallery_scan.c (Debian: apt install python3-dev)") if not os.path.exists(h) else None'
 	command -v cc >/dev/null || echo "no C compiler: the gallery's recall uses its numpy scan, several times slower than services/gallery_scan.c (Debian: apt install gcc, then make install again)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) tools/install_dlib.py
+	$(PY) tools/install_dlib.py --no-wait
 	$(PY) -m pip install --quiet -e '.[test,pg]'
 	touch $@
 
@@ -28,8 +30,12 @@ $(NODE_STAMP): ganache/package.json ganache/package-lock.json
 	cd ganache && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install browser
+test: install browser fast-dlib
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests and benchmarks measure dlib built for this machine: wait for its build if one runs.
+fast-dlib: install
+	$(PY) tools/install_dlib.py
 
 # The desk's browser tests drive Debian's chromium and firefox-esr: whichever is missing is
 # installed when root (as CI is); otherwise the tests needing it are skipped and the summary says why.
@@ -46,15 +52,17 @@ browser:
 	fi
 
 # The fast part (under two minutes on 2 cores): every test not marked `slow` (pyproject.toml).
-check: install
+check: install fast-dlib
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: install
+	$(PY) tools/install_dlib.py --no-wait
 	$(PY) -m facemarket.cli.demo
 
 # The demo, then its market stays up with alice's front desk at http://127.0.0.1:$(DESK_PORT)/
 DESK_PORT ?= 8080
 desk: install
+	$(PY) tools/install_dlib.py --no-wait
 	$(PY) -m facemarket.cli.demo --desk $(DESK_PORT)
 
 contracts: install
@@ -66,7 +74,7 @@ slither: install
 	$(PY) tools/slither_check.py
 
 # Every benchmark, one after another (each prints its own figures; see the README).
-bench: install browser
+bench: install browser fast-dlib
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:

@@ -265,7 +265,7 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
     document = build_spec(config, modes)
     spec = spec_bytes(document)
     await check_registration(contracts.registry, contracts.token, key.address, config, spec_hash(spec))
-    await check_gas(w3, key.address)
+    await check_gas(w3, key.address, config.fee_policy())
     await bind_ledger(config.ledger, await deployment_id(w3, deployment), agent=key.address, new_ledger=new_ledger,
                       read_job=lambda job_id: read_job(contracts.escrow, job_id), block_hash=lambda n: block_hash(w3, n))
     ledger = Ledger(config.ledger)

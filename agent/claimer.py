@@ -133,6 +133,7 @@ class Claimer:
         await self.settle_claiming()
         while batch := await self.ledger.claimable(self.batch_size, self.max_attempts, *self._claim_window()):
             await self._claim(batch)
+        await self.ledger.prune_trial_answers(time.time() - self.retry_window)  # nothing to claim: kept for retries
         if self.channels is not None:
             await self.channels.claim_round()
 

@@ -40,10 +40,14 @@ SIGNATURE_HEX_LENGTH = 2 + 65 * 2
 # parse an attacker's thousand-level nesting (Python's own parsers give up near 1,000).
 MAX_JSON_DEPTH = 32
 # A face request is a handful of keys, strings and boxes; 16 MiB of `[[],[],…]` is millions of
-# tokens and took seconds and ~480 MiB to parse. Counted (brackets, commas, colons, quotes) in
-# one C pass before anything walks the body.
+# tokens and took seconds and ~480 MiB to parse. Counted (brackets, commas, colons, quotes) before
+# anything walks the body.
 MAX_JSON_TOKENS = 20_000
 _TOKEN_BYTES = b'[{,:"'
+# Everything but the tokens and closing brackets: deleting it leaves a face request's few dozen
+# structural bytes (base64 has none), in one C pass that copies almost nothing (deleting only the
+# tokens copied the whole body: a 1 MB image took 7.7 ms to count, 0.64 ms this way).
+_NOT_STRUCTURE = bytes(set(range(256)) - set(_TOKEN_BYTES + b"]}"))
 # Bodies above this are hashed off the event loop (keccak of 16 MiB takes tens of ms).
 HASH_ON_LOOP_BYTES = 256 * 1024
 
@@ -83,9 +87,10 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
 
 def parse_call(body: bytes) -> tuple[str, Any, Any]:
     """The method, id and params of the one JSON-RPC request in `body` (a job pays for one call)."""
-    if len(body) - len(body.translate(None, _TOKEN_BYTES)) > MAX_JSON_TOKENS:
+    structure = body.translate(None, _NOT_STRUCTURE)
+    if len(structure) - structure.count(b"]") - structure.count(b"}") > MAX_JSON_TOKENS:
         raise Refused(Reason.NOT_ONE_CALL, f"the request has more than {MAX_JSON_TOKENS} JSON tokens")
-    if _nested_deeper_than(body, MAX_JSON_DEPTH):
+    if structure.count(b"[") + structure.count(b"{") > MAX_JSON_DEPTH and _nested_deeper_than(body, MAX_JSON_DEPTH):
         raise Refused(Reason.NOT_ONE_CALL, f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         call = json.loads(body)
@@ -107,11 +112,8 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
     """Whether JSON brackets in `body` nest deeper than `limit`, checked BEFORE parsing.
 
     Why before: web3's py_ecc raises Python's recursion limit to 100,000 for the whole process,
-    so json.loads no longer stops a 100,000-level nesting with RecursionError: it overflows the
-    C stack and kills the agent. A body with few brackets (a base64 image has none) is done in
-    two counts; otherwise only the brackets, quotes and backslashes are visited."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
+    C stack and kills the agent. Only the brackets, quotes and backslashes are visited (a body
+    with no more opening brackets than `limit` cannot nest deeper: `parse_call` skips it)."""
     depth, in_string, escaped_at = 0, False, -1
     for match in _JSON_STRUCTURE.finditer(body):
         position, char = match.start(), match.group()

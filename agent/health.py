@@ -20,6 +20,7 @@ from facemarket.agent.claimer import Claimer
 from facemarket.agent.follower import Follower
 from facemarket.agent.ledger import Ledger
 from facemarket.agent.proxy import Upstream
+from facemarket.contracts.fees import FeePolicy, read_fees_async
 from facemarket.contracts.gas import can_pay_gas
 
 PROBE_TIMEOUT = 2.0
@@ -55,14 +56,15 @@ async def _ledger_probe(ledger: Ledger) -> tuple[bool, bool]:
         return False, False
 
 
-async def _gas(w3: AsyncWeb3, agent: str) -> tuple[int | None, bool | None]:
-    """The agent's ETH and whether it pays a claim's gas (None: the chain did not say)."""
+async def _gas(w3: AsyncWeb3, agent: str, policy: FeePolicy) -> tuple[int | None, bool | None]:
+    """The agent's ETH and whether it pays a claim's gas at the fee a claim would offer now
+    (None: the chain did not say)."""
     try:
-        balance, price = await asyncio.wait_for(
-            asyncio.gather(w3.eth.get_balance(agent), w3.eth.gas_price), PROBE_TIMEOUT)
+        balance, fees = await asyncio.wait_for(
+            asyncio.gather(w3.eth.get_balance(agent), read_fees_async(w3, policy)), PROBE_TIMEOUT)
     except Exception:
         return None, None
-    return balance, can_pay_gas(balance, price)
+    return balance, can_pay_gas(balance, fees.max_fee)
 
 
 async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: Ledger, follower: Follower,
@@ -72,7 +74,8 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
     claims' gas, makes the status "degraded" (each in `reasons`) without taking the agent out of
     a balancer (calls are still served and recorded)."""
     head, service_ok, ledger_ok, (eth, pays_gas), (reachable, read_only) = await asyncio.gather(
-        _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent), _ledger_probe(ledger))
+        _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent, claimer.sender.policy),
+        _ledger_probe(ledger))
     counts = await ledger.counts() if ledger_ok else {}
     channel_counts = await ledger.channel_counts() if ledger_ok and channels else None
     trials = await ledger.trial_counts() if ledger_ok else {}

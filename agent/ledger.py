@@ -597,6 +597,9 @@ class Ledger(AsyncChannelLedger):
     async def trial_served(self, call: trial_ledger.TrialCallKey, response: bytes) -> bool:
         return await self._paid(self._store.durably, trial_ledger.mark_served, call, response)
 
+    async def prune_trial_answers(self, served_before: float) -> int:
+        return await self._run(trial_ledger.prune_answers, self._store.db, served_before)
+
     async def trial_counts(self) -> dict[str, int]:
         return await self._run(trial_ledger.counts, self._store.db)
 

@@ -14,6 +14,7 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from facemarket.agent.config import AgentConfig
+from facemarket.contracts.fees import FeePolicy, read_fees_async
 from facemarket.contracts.gas import can_pay_gas
 
 log = logging.getLogger("facemarket.agent.startup")
@@ -85,11 +86,13 @@ def check_claim_timing(config: AgentConfig) -> None:
                     config.claim_interval, config.expiry_margin)
 
 
-async def check_gas(w3: AsyncWeb3, agent: str) -> bool:
+async def check_gas(w3: AsyncWeb3, agent: str, policy: FeePolicy) -> bool:
     """The agent's account pays its claims' gas; an agent without ETH serves calls it can never
-    claim, so this is logged at start (and shown in /health) with the fix."""
-    balance, price = await w3.eth.get_balance(agent), await w3.eth.gas_price
-    if can_pay_gas(balance, price):
+    claim, so this is logged at start (and shown in /health) with the fix. Judged at the fee a
+    claim would offer now (on an EIP-1559 chain its maxFeePerGas, which the node wants covered
+    by the balance, not the lower gas price)."""
+    balance, fees = await w3.eth.get_balance(agent), await read_fees_async(w3, policy)
+    if can_pay_gas(balance, fees.max_fee):
         return True
     log.warning("the agent's account %s holds %d wei, too little ETH for the gas of a claim: it can "
                 "serve calls but not claim them; send it ETH (on the local chain: `facemarket "

@@ -114,6 +114,9 @@ class TrialGate:
             raise Refused(Reason.TRIAL_USED_UP, f"all {grant.calls} call(s) of the grant were used")
         if outcome is Outcome.INDEX_USED:
             raise Refused(Reason.TRIAL_CALL_USED, f"call {trial.index} of the grant served another request")
+        if outcome is Outcome.ANSWER_GONE:
+            raise Refused(Reason.TRIAL_CALL_USED, f"call {trial.index} of the grant was served; its answer is no "
+                                                  "longer kept (the retry window is over)")
         if outcome is Outcome.BUSY:
             raise Refused(Reason.TRIAL_BUSY, f"call {trial.index} of the grant is in progress")
         return TrialAdmitted(key, method)

@@ -47,7 +47,12 @@ class _Connection:
     idle_since: float = 0.0
 
     def usable(self, now: float) -> bool:
-        return not self.reader.at_eof() and not self.writer.is_closing() and now - self.idle_since < IDLE_SECONDS
+        """Open, idle for less than IDLE_SECONDS, and silent since its last answer. Bytes that
+        arrived while idle (a server's late 408, or more than its answer's framing said) would be
+        read as the next request's answer: a paid call answered with another's bytes. StreamReader
+        has no public count of what it holds, hence its `_buffer`."""
+        return (not self.reader.at_eof() and not self.writer.is_closing() and not self.reader._buffer
+                and now - self.idle_since < IDLE_SECONDS)
 
     def close(self) -> None:
         self.writer.close()

@@ -180,16 +180,18 @@ class BenchMarket:
             self.consumer.key, domain, job_id, agent, request_hash(b)).hex()})
             for job_id, b in zip(job_ids, bodies)]
 
-    def channel_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600) -> list[tuple[bytes, dict]]:
-        """(body, payment headers) for each body, all on one channel opened for them: the n-th
-        voucher is for n+1 prices (cumulative), signed before the clock starts."""
+    def channel_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600,
+                         agent: str | None = None) -> list[tuple[bytes, dict]]:
+        """(body, payment headers) for each body, all on one channel to `agent` (default: the
+        started agent's) opened for them: the n-th voucher is for n+1 prices (cumulative), signed
+        before the clock starts."""
         channels = self.contracts.channels
         domain = channels_domain(self.deployment.chain_id, self.deployment.channels)
         deposit = PRICE * len(bodies)
         call(self.w3, self.consumer, self.contracts.token.functions.approve(channels.address, deposit))
         channel_id = channels.functions.nextChannelId().call()
         call(self.w3, self.consumer, channels.functions.openChannel(
-            self.agent_key.address, self.consumer.address, deposit,
+            agent or self.agent_key.address, self.consumer.address, deposit,
             self.w3.eth.get_block("latest")["timestamp"] + expires_in))
         return [(b, {"X-Channel-Id": str(channel_id), "X-Channel-Amount": str(PRICE * (n + 1)),
                      "X-Channel-Signature": "0x" + sign_voucher(self.consumer.key, domain, channel_id, PRICE * (n + 1),

@@ -7,6 +7,8 @@ import time
 
 from eth_account import Account
 
+from facemarket.contracts.fees import FeePolicy, read_fees
+from facemarket.contracts.gas import GAS_FOR_ONE_TRANSACTION
 from tests.fixtures.agent import http
 
 
@@ -37,3 +39,18 @@ def test_a_funded_agent_reports_its_gas_and_no_reason(in_process_agent):
     report = health(in_process_agent())
     assert report["status"] == "ok" and report["reasons"] == []
     assert report["gas"]["can_pay"] is True and report["gas"]["eth_wei"] > 0
+
+
+def test_gas_is_judged_at_the_fee_a_claim_offers_not_eth_gas_price(in_process_agent, market):
+    """A claim offers maxFeePerGas (2 x base fee + tip, contracts/fees.py) and the node wants the
+    balance to cover that: the balance is judged at it, not at eth_gasPrice, which is lower on a
+    real chain (base fee + tip: a passing balance whose claims fail) and higher on Ganache (a flat
+    2 gwei: a false alarm, shown here)."""
+    fees, gas_price = read_fees(market.w3, FeePolicy()), market.w3.eth.gas_price
+    assert fees.max_fee < gas_price, (fees, gas_price)
+    enough = GAS_FOR_ONE_TRANSACTION * fees.max_fee * 11 // 10  # 10% for the base fee's moves
+    funded = Account.create()
+    market.send(market.owner, to=funded.address, value=enough)
+    agent = in_process_agent(key=funded)
+    assert health(agent)["gas"] == {"eth_wei": enough, "can_pay": True}
+    assert "too little ETH for the gas of a claim" not in agent.log_path.read_text()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 from facemarket.services.dlib_build import dlib_build
@@ -78,3 +80,49 @@ def test_without_a_compiler_and_cmake_the_install_says_so_and_takes_dlib_bin_onc
     assert second.stdout == "False\n", second.stderr
     again = subprocess.run([str(python), str(INSTALL_DLIB)], env=bare, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and dlib_dist_infos(site) == installed, again.stderr
+
+
+def _background_builds(cache: Path) -> list[int]:
+    """Pids of `install_dlib.py --build-only` processes working for the cache `cache`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--build-only" in command and f"XDG_CACHE_HOME={cache}".encode() in environ:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_without_waiting_the_first_install_takes_dlib_bin_and_builds_in_the_background(tmp_path: Path) -> None:
+    """`make install` / `make demo` (--no-wait) on a machine with no build yet: dlib-bin at once, the
+    build started in a process of its own; a second run meanwhile sees it running and starts none."""
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    python, cache = tmp_path / "venv" / "bin" / "python", tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    first = subprocess.run([str(python), str(INSTALL_DLIB), "--no-wait"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    builders: list[int] = []
+    try:
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith("dlib: using the generic dlib-bin (no BLAS), since dlib for this machine is "
+                                       "being built in the background now"), first.stdout
+        site = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
+        assert [name.split("-")[0] for name in dlib_dist_infos(site)] == ["dlib_bin"]
+        (key,) = (cache / "facemarket" / "dlib").iterdir()
+        deadline = time.monotonic() + 60
+        while not (key / "build.log").exists() and time.monotonic() < deadline:  # the builder holds the lock
+            time.sleep(0.2)
+        builders = _background_builds(cache)
+        assert len(builders) == 1 and (key / "build.log").exists()
+        again = subprocess.run([str(python), str(INSTALL_DLIB), "--no-wait"], env=env, capture_output=True,
+                               text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith("dlib: using the generic dlib-bin (no BLAS), since dlib for this machine is "
+                                       "being built now (log: "), again.stdout
+        assert _background_builds(cache) == builders  # no second build
+    finally:
+        for pid in builders or _background_builds(cache):
+            os.killpg(pid, signal.SIGKILL)  # the builder and its compilers: a session of their own

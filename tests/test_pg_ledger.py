@@ -480,3 +480,27 @@ def test_four_replicas_racing_on_one_trial_grant_never_exceed_its_count(database
     reserved = [row[0] for row in replicas[0].db.execute("SELECT call_index FROM trial_calls").fetchall()]
     assert replicas[1].durably(trial_ledger.mark_served, trial_tests.key(reserved[0]), b"{}")  # another replica's
     assert trial_ledger.reserve(replicas[2].db, trial_tests.key(reserved[0]), 60) == (trial_ledger.Outcome.REPLAY, b"{}")
+
+
+def test_two_replicas_reserving_one_new_trial_index_at_once_get_reserved_and_busy(database):
+    """Replica 0 is inside its reservation of index 0 (its row inserted, not committed) when
+    replica 1 asks for the same index: it waits for replica 0's row, then says BUSY, as one agent
+    would (it used to count the call first, then fail on the primary key: "not recorded")."""
+    first, second = PgLedger(database), PgLedger(database)
+    outcomes: list[trial_ledger.Outcome] = []
+    first.db.execute("INSERT INTO trial_grants (grant_hash, consumer, calls, expires_at) VALUES (?, ?, ?, ?)",
+                     (trial_tests.GRANT, "0x" + "ab" * 20, 5, 2**40))  # the grant's earlier calls made it
+    with transaction(first.db):
+        first.db.execute("INSERT INTO trial_calls (grant_hash, call_index, request_hash, state, lease_until, "
+                         "updated_at) VALUES (?, 0, ?, 'RESERVED', ?, ?)",
+                         (trial_tests.GRANT, b"ping".ljust(32, b"\0"), time.time() + 60, time.time()))
+        racer = threading.Thread(target=lambda: outcomes.append(
+            trial_ledger.reserve(second.db, trial_tests.key(0), lease_seconds=60)[0]))
+        racer.start()
+        time.sleep(0.5)  # the second replica is waiting on the first's row
+        assert not outcomes
+        first.db.execute("UPDATE trial_grants SET used = used + 1 WHERE grant_hash = ?", (trial_tests.GRANT,))
+    racer.join(10)
+    assert outcomes == [trial_ledger.Outcome.BUSY]
+    assert trial_ledger.counts(second.db) == {"grants": 1, "served": 0, "in_progress": 1}
+    assert second.db.execute("SELECT used FROM trial_grants").fetchone()[0] == 1

@@ -214,3 +214,19 @@ def test_a_failed_service_call_gives_the_call_back(agent, domain, market, consum
     assert reply.error_code == Reason.SERVICE_UNAVAILABLE.code, reply.body
     assert agent.post(body, headers).status == 200  # the one call was given back, and is served now
     assert http("GET", agent.url + "health").json["ledger"]["trials"]["in_progress"] == 0
+
+
+def test_the_claimers_round_prunes_answers_past_the_retry_window(agent, domain, market, consumer,
+                                                                 counting_upstream):
+    grant = grant_for(agent, domain, market, consumer, calls=1, expires_in=7200)  # a grant of its own
+    body = rpc_body("echo_me", request_id=9)
+    headers = trial_headers(agent, domain, consumer, grant, 0, body)
+    assert agent.post(body, headers).status == 200
+    claimer = agent.agent.claimer
+    window, claimer.retry_window = claimer.retry_window, 0.0
+    try:
+        agent._await(claimer.claim_round())
+    finally:
+        claimer.retry_window = window
+    reply = refused(agent, counting_upstream, body, headers, Reason.TRIAL_CALL_USED)
+    assert "no longer kept" in reply.body.decode()

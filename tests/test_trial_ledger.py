@@ -8,7 +8,7 @@ import threading
 import time
 
 from facemarket.agent.ledger import SqliteLedger
-from facemarket.agent.trial_ledger import Outcome, TrialCallKey, counts, mark_served, release, reserve
+from facemarket.agent.trial_ledger import Outcome, TrialCallKey, counts, mark_served, prune_answers, release, reserve
 
 GRANT = b"\x01" * 32
 
@@ -63,3 +63,16 @@ def test_a_dead_agents_reservation_is_taken_over_after_its_lease_with_the_count_
     assert reserve(db, key(0, b"retry", calls=1), 60) == (Outcome.RESERVED, None)
     assert db.execute("SELECT used FROM trial_grants").fetchone()[0] == 1
     assert mark_served(db, key(0, b"retry", calls=1), b"answer")
+
+
+def test_a_pruned_answer_is_refused_on_retry_and_the_index_stays_used(tmp_path):
+    db = SqliteLedger(tmp_path / "ledger.sqlite").db
+    assert reserve(db, key(0, calls=2), 60) == (Outcome.RESERVED, None)
+    assert mark_served(db, key(0, calls=2), b'{"result":"pong"}')
+    assert prune_answers(db, served_before=time.time() - 60) == 0  # served within the window: kept
+    assert reserve(db, key(0, calls=2), 60) == (Outcome.REPLAY, b'{"result":"pong"}')
+    assert prune_answers(db, served_before=time.time() + 1) == 1
+    assert reserve(db, key(0, calls=2), 60) == (Outcome.ANSWER_GONE, None)  # never served again
+    assert reserve(db, key(0, b"other", calls=2), 60) == (Outcome.INDEX_USED, None)
+    assert counts(db) == {"grants": 1, "served": 1, "in_progress": 0}
+    assert db.execute("SELECT used FROM trial_grants").fetchone()[0] == 1

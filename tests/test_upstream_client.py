@@ -196,6 +196,36 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused():
     run(scenario())
 
 
+def test_bytes_a_server_sent_while_idle_are_never_read_as_the_next_answer():
+    """A raw server answers the first request, then sends a second, unsolicited answer on the idle
+    connection; the next request must get its own answer from a new connection."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername")[1]).encode()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer % (len(peer), peer))
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(answer % (5, b"stray"))  # nobody asked for this one
+        await writer.drain()
+        await reader.read()  # keep the connection open until the client closes it
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        client = UpstreamClient(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/", max_connections=1)
+        try:
+            first = await client.request("POST", "/", {}, BODY, 100)
+            await asyncio.sleep(0.3)  # the stray answer reaches the kept connection
+            second = await client.request("POST", "/", {}, BODY, 100)
+        finally:
+            await client.close()
+            server.close()
+        assert first.body.isdigit() and second.body.isdigit() and first.body != second.body
+
+    run(scenario())
+
+
 def test_a_line_break_in_a_header_is_refused_before_anything_is_sent():
     async def scenario() -> None:
         connections: list = []

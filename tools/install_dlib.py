@@ -15,7 +15,14 @@ Both distributions install the same `dlib` module, so the other one is uninstall
 (uninstalling after would delete the files the new one just wrote); a second run with
 the same choice already installed changes nothing.
 
-    .venv/bin/python tools/install_dlib.py [--bin]   # --bin: dlib-bin whatever the machine
+Why `--no-wait` (what `make install` and `make demo` run): a newcomer's first `make demo` would
+otherwise sit through the compile before seeing anything; with it the first install takes
+dlib-bin at once and starts the build in the background (a process of its own, lowest
+priority), and the next run once the wheel is there installs it: `make demo` again, or
+`make test` and `make bench`, which run this script without `--no-wait` and so wait for the
+build (a build in progress is waited for, not started twice: one lock per key).
+
+    .venv/bin/python tools/install_dlib.py [--bin | --no-wait]   # --bin: dlib-bin whatever the machine
 """
 
 from __future__ import annotations
@@ -137,8 +144,10 @@ def install(wanted: str, requirement: str) -> None:
     record.write_text(requirement)
 
 
-def choose_wheel() -> tuple[Path | None, str]:
-    """The wheel built for this machine (built now if need be), or None and why not."""
+def choose_wheel(wait: bool = True) -> tuple[Path | None, str]:
+    """The wheel built for this machine (built now if need be), or None and why not. Without
+    `wait`, a wheel not built yet is built by a background process (`start_background_build`)
+    and None is returned at once."""
     if platform.system() != "Linux":
         return None, f"no build recipe for {platform.system()}"
     tools = missing_tools()
@@ -149,14 +158,24 @@ def choose_wheel() -> tuple[Path | None, str]:
         return None, f"{BLAS_PACKAGE} is not installed and could not be"
     folder = cache_root() / build_key(blas)
     folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "build.log"
     with (folder / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another clone's install building it now: wait for its wheel
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another install builds it now
+            if not wait:
+                return None, f"dlib for this machine is being built now (log: {log})"
+            print(f"dlib: waiting for the build of dlib for this machine in progress (log: {log})", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         wheel = cached_wheel(folder)
         if wheel is not None:
             return wheel, f"cached in {folder}"
         failed = folder / FAILED
         if failed.exists():  # the same build would fail again: no 15 minutes lost on every install
             return None, f"its build failed before ({failed.read_text().strip()}; delete {folder} to try again)"
+        if not wait:
+            start_background_build()
+            return None, f"dlib for this machine is being built in the background now (10-20 min, log: {log})"
         try:
             return build_wheel(folder), f"built into {folder}"
         except (subprocess.CalledProcessError, OSError, ValueError) as error:
@@ -164,11 +183,26 @@ def choose_wheel() -> tuple[Path | None, str]:
             return None, f"the build failed ({error}; see {folder / 'build.log'})"
 
 
+def start_background_build() -> None:
+    """This script with --build-only, in a session of its own (it outlives the install and the
+    terminal), at the lowest priority: it builds the wheel into the cache, under the same lock."""
+    subprocess.Popen([sys.executable, __file__, "--build-only"], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", action="store_true", help="install the generic dlib-bin, build nothing")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="never wait for a build: dlib-bin until the wheel for this machine is built "
+                             "(in the background); a later run installs it")
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)  # start_background_build
     args = parser.parse_args()
-    wheel, why = (None, "--bin asked for it") if args.bin else choose_wheel()
+    if args.build_only:
+        os.nice(19)
+        choose_wheel()
+        return
+    wheel, why = (None, "--bin asked for it") if args.bin else choose_wheel(wait=not args.no_wait)
     if wheel is None:
         print(f"dlib: using the generic dlib-bin (no BLAS), since {why}", flush=True)
         install("dlib-bin", DLIB_BIN)

@@ -12,6 +12,7 @@ from facemarket.cli import key_agent_link
 from facemarket.cli.commands.options import Duration, read_password, session_options
 from facemarket.cli.durations import describe, utc
 from facemarket.cli.eth_funding import FUNDING_DEV_ACCOUNT, fund_from_dev, wei_of
+from facemarket.contracts.fees import FeePolicy, read_fees
 from facemarket.contracts.gas import can_pay_gas
 from facemarket.cli.session import Session
 from facemarket.cli.ui import Group, emit, fields, table
@@ -150,7 +151,7 @@ def balance(session: Session, who: str | None) -> None:
     record = {"address": address, "network": session.network.name, "eth_wei": eth,
               "eth": str(chain.w3.from_wei(eth, "ether")), "token_units": units,
               "token": chain.token.format(units), "symbol": chain.token.symbol,
-              "can_pay_gas": can_pay_gas(eth, chain.w3.eth.gas_price)}
+              "can_pay_gas": can_pay_gas(eth, read_fees(chain.w3, FeePolicy()).max_fee)}  # what a send offers
     gas = "yes" if record["can_pay_gas"] else "no: `facemarket account fund` (local chain)"
     emit(record, fields([("address", address), ("ETH", record["eth"]), ("can pay gas", gas),
                          (chain.token.symbol, record["token"])]))
