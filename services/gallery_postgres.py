@@ -11,7 +11,7 @@ Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree
 and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of that gallery alone
 is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
 lock) and read into shared buffers (pg_prewarm, where the extension can be made); searches order by
-the index's own expression once it is valid. It indexes the vectors as halfvec: half the size (it
+the index's own expression once it is valid. It indexes the vectors as halfvec: a third smaller (it
 must fit in shared buffers to be fast), and the float64 re-rank of the fetched rows keeps the
 answer exact among them. HNSW is approximate: benchmarks/gallery_pgvector_bench.py measures its
 recall@1 against the exact search (docs/gallery.md).
@@ -79,7 +79,7 @@ class HnswIndex:
     expression with its operator class, and the graph's density. m 16 / ef_construction 64 is
     pgvector's default (docs/gallery.md compares)."""
 
-    halfvec: bool = True  # the vectors as 16-bit floats: half the index, the same re-ranked answer
+    halfvec: bool = True  # the vectors as 16-bit floats: a third smaller index, the same re-ranked answer
     m: int = 16
     ef_construction: int = 64
 
@@ -123,7 +123,7 @@ class PostgresGallery:
         self.landmark_model = landmark_model
         self.hnsw_from = hnsw_from
         self.ef_search = HNSW_EF_SEARCH  # the benchmark tries others on one index
-        self.hnsw = HnswIndex()  # and other indexes
+        self.hnsw = HnswIndex()  # and builds other indexes
         self._check_reachable()
         self.pool = ConnectionPool(
             # reconnect_timeout: the pool's retries back off (1, 2, 4 … s) until it gives up, and the next
@@ -328,7 +328,8 @@ class PostgresGallery:
 
 def prewarm(connection: psycopg.Connection, index: str) -> None:
     """Read the index into shared buffers, so that the first searches do not read it page by page
-    from the disk; without the pg_prewarm extension (a role that may not make it) searches warm it."""
+    from the disk. Without pg_prewarm (a server without contrib, as the local server's wheel, or a
+    role that may not make the extension) the first searches warm it."""
     try:
         connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         connection.execute("SELECT pg_prewarm(%s::regclass)", (index,))
