@@ -46,8 +46,8 @@ from facemarket.services.gallery_store import fresh_ids
 SCHEMA_VERSION = 1
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
 # candidates the HNSW search keeps; more: better recall, slower. 800: at 1,000,000 faces the least
-# measured to reach recall@1 0.99 against the exact search for strangers and the returning person
-# (the returning face: 0.985; halfvec at 200: 0.925, 400: 0.96; docs/gallery.md)
+# measured to reach recall@1 0.99 against the exact search (the returning face: 0.985 and 0.990 in
+# two halfvec builds, 1000: 0.995; at 200: 0.925, 400: 0.96; docs/gallery.md)
 HNSW_EF_SEARCH = 800
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
