@@ -181,7 +181,7 @@ def search_hnsw(gallery: PostgresGallery, probes: dict[str, np.ndarray], exact: 
     for ef_search in ef_searches:
         gallery.ef_search = ef_search
         for kind, rows in probes.items():
-            print(f"  pg HNSW ef {ef_search:<4}{kind:<10} {summary(search(pg_shelf, kind, queries))}")
+            print(f"  pg HNSW ef {ef_search:<5}{kind:<10} {summary(search(pg_shelf, kind, queries))}")
             approximate = pg_shelf.nearest(rows, 1, within=THRESHOLD)
             same_face = sum(a == b for a, b in zip(first_ids(approximate), exact[kind]))
             same_name = sum(a == b for a, b in zip(first_names(approximate), exact_names[kind]))
