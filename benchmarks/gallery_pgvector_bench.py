@@ -6,18 +6,20 @@ it prints, for returning people (a new face of an enrolled person) and strangers
 
 1. in-process gallery (services/gallery_index.py): search median and p95 (the exact answer);
 2. PostgreSQL (a `facemarket db up` server, rows loaded with binary COPY): the exact search (no
-   HNSW index: what a gallery below HNSW_FROM gets), the HNSW index's build time, then the
-   search through it (PostgresShelf.nearest, as `recall` runs it) with its recall@1 against the
-   exact answer (the in-process one, equal to a float64 brute force);
+   HNSW index: what a gallery below HNSW_FROM gets), then for each HNSW index asked for (the
+   gallery's own by default) its build time (prewarm included) and size, and the search through
+   it (PostgresShelf.nearest, as `recall` runs it) at each ef_search with its recall@1 against
+   the exact answer (the in-process one, equal to a float64 brute force);
 3. the whole `recall` against `face_identity` on one photo through a real services process,
    first with the same faces in a SQLite gallery file (the in-process index), then on that
-   database (the ratio is the gallery's cost over the identity work it contains).
+   database with the gallery's own index (the ratio is the gallery's cost over the identity work
+   it contains).
 
 Goals (issue 13): at 1,000,000 faces recall@1 >= 0.99, search median <= 10 ms and p95 <= 25 ms,
 `recall` within 10% of `face_identity`. On a shared 2-core machine run it alone.
 
     .venv/bin/python -u benchmarks/gallery_pgvector_bench.py [--sizes 100000 1000000] [--queries 200] [--calls 20]
-        [--ef-search 100 200 400]
+        [--ef-search 100 200 400] [--index vector:16:64 halfvec:32:128] [--shared-buffers 6GB]
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from facemarket.cli.local_postgres import LocalPostgres
 from facemarket.services.gallery_index import DIMENSIONS, Neighbour, Shelf
 from facemarket.services.gallery_methods import DEFAULT_THRESHOLD as THRESHOLD
 from facemarket.services.gallery_methods import IDENTITY_LANDMARK_MODEL as MODEL
-from facemarket.services.gallery_postgres import HNSW_EF_SEARCH, PostgresGallery, PostgresShelf
+from facemarket.services.gallery_postgres import HNSW_EF_SEARCH, HnswIndex, PostgresGallery, PostgresShelf
 from facemarket.services.gallery_store import GalleryStore
 
 CHUNK = 100_000
@@ -97,8 +99,20 @@ def first_names(answers: list[list[Neighbour]]) -> list[str | None]:
     return [found[0].name if found else None for found in answers]
 
 
+def hnsw_index(text: str) -> HnswIndex:
+    """--index's form, kind:m:ef_construction (kind halfvec or vector)."""
+    kind, m, ef_construction = text.split(":")
+    if kind not in ("halfvec", "vector"):
+        raise argparse.ArgumentTypeError(f"{kind!r}: halfvec or vector")
+    return HnswIndex(kind == "halfvec", int(m), int(ef_construction))
+
+
+def index_label(index: HnswIndex) -> str:
+    return f"{'halfvec' if index.halfvec else 'vector'} m {index.m}, ef_construction {index.ef_construction}"
+
+
 def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostgres, home: Path,
-             ef_searches: list[int]) -> None:
+             ef_searches: list[int], indexes: list[HnswIndex]) -> None:
     rng = np.random.default_rng(size)
     people = size // FACES_PER_PERSON
     centres = rng.standard_normal((people, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD
@@ -130,19 +144,23 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
         print(f"  in-process     {kind:<10} {summary(search(shelf, kind, queries))}")
     few = max(3, queries // 40)  # the exact sort over every row is slow at a million: a few suffice
     print(f"  pg exact       returning  {summary(search(pg_shelf, 'returning', few))}   (no HNSW index: a sort of every row)")
+    for position, index in enumerate(indexes):
+        gallery.hnsw = index
+        started = time.perf_counter()
+        state = gallery.build_hnsw("")
+        name = gallery.hnsw_index_name("")
+        with psycopg.connect(url) as connection:
+            megabytes = connection.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()[0] / 2**20
+        print(f"  pg HNSW build  {time.perf_counter() - started:8.1f} s, prewarm included ({index_label(index)}; "
+              f"{megabytes:,.0f} MiB): {state}")
+        search_hnsw(gallery, probes, exact, exact_names, search, ef_searches, queries)
+        if index != HnswIndex() or position < len(indexes) - 1:  # one index at a time, as a gallery has
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute(f"DROP INDEX {name}")
+    gallery.hnsw = HnswIndex()  # the services search through the gallery's own
     started = time.perf_counter()
-    state = gallery.build_hnsw("")
-    print(f"  pg HNSW build  {time.perf_counter() - started:8.1f} s (m 16, ef_construction 64): {state}")
-    for ef_search in ef_searches:
-        gallery.ef_search = ef_search
-        for kind, rows in probes.items():
-            print(f"  pg HNSW ef {ef_search:<4}{kind:<10} {summary(search(pg_shelf, kind, queries))}")
-            approximate = pg_shelf.nearest(rows, 1, within=THRESHOLD)
-            same_face = sum(a == b for a, b in zip(first_ids(approximate), exact[kind]))
-            same_name = sum(a == b for a, b in zip(first_names(approximate), exact_names[kind]))
-            print(f"                 recall@1 against the exact search: {same_face}/{queries} = {same_face / queries:.3f}"
-                  f" (the same person: {same_name / queries:.3f}; {sum(e is not None for e in exact[kind])} "
-                  f"of the exact answers find a face within {THRESHOLD})")
+    if gallery.build_hnsw("") == "built":
+        print(f"  pg HNSW build  {time.perf_counter() - started:8.1f} s ({index_label(gallery.hnsw)}, for the services)")
     gallery.close()
     del shelf
     for where, gallery_location in (("in-process (SQLite file)", store.path), ("PostgreSQL + pgvector", url)):
@@ -155,22 +173,45 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
     store.path.unlink()
 
 
+def search_hnsw(gallery: PostgresGallery, probes: dict[str, np.ndarray], exact: dict[str, list[int | None]],
+                exact_names: dict[str, list[str | None]], search, ef_searches: list[int], queries: int) -> None:
+    """Search times and recall@1 through the gallery's HNSW index at each ef_search."""
+    pg_shelf = gallery.check_not_empty("")
+    assert pg_shelf.hnsw is not None
+    for ef_search in ef_searches:
+        gallery.ef_search = ef_search
+        for kind, rows in probes.items():
+            print(f"  pg HNSW ef {ef_search:<5}{kind:<10} {summary(search(pg_shelf, kind, queries))}")
+            approximate = pg_shelf.nearest(rows, 1, within=THRESHOLD)
+            same_face = sum(a == b for a, b in zip(first_ids(approximate), exact[kind]))
+            same_name = sum(a == b for a, b in zip(first_names(approximate), exact_names[kind]))
+            print(f"                 recall@1 against the exact search: {same_face}/{queries} = {same_face / queries:.3f}"
+                  f" (the same person: {same_name / queries:.3f}; {sum(e is not None for e in exact[kind])} "
+                  f"of the exact answers find a face within {THRESHOLD})")
+    gallery.ef_search = HNSW_EF_SEARCH
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200, help="searches per size and kind of face")
     parser.add_argument("--calls", type=int, default=20, help="recall and face_identity calls per size")
     parser.add_argument("--ef-search", type=int, nargs="+", default=[HNSW_EF_SEARCH],
-                        help="hnsw.ef_search values to measure on the one index (the gallery's default first)")
+                        help="hnsw.ef_search values to measure on each index (the gallery's default first)")
+    parser.add_argument("--index", type=hnsw_index, nargs="+", default=[HnswIndex()], dest="indexes",
+                        help="HNSW indexes to build and measure in turn, kind:m:ef_construction (kind halfvec or "
+                             "vector)  [default: the gallery's own]")
+    parser.add_argument("--shared-buffers", help="the server's shared_buffers  [default: `facemarket db up`'s]")
     args = parser.parse_args()
     image = photo_640x480()
     print(f"pgvector gallery benchmark on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="facemarket-pgvector-bench-") as folder:
         server = LocalPostgres(Path(folder) / "postgres")
-        server.start(find_port())
+        server.start(find_port(), args.shared_buffers)
+        print(f"shared_buffers {server.status()['shared_buffers']}")
         try:
             for size in args.sizes:
-                one_size(size, args.queries, args.calls, image, server, Path(folder), args.ef_search)
+                one_size(size, args.queries, args.calls, image, server, Path(folder), args.ef_search, args.indexes)
         finally:
             server.stop()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")

@@ -10,8 +10,11 @@ the threshold is ever named, whatever the index returned.
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
 and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of that gallery alone
 is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
-lock); the planner uses it once it is valid. HNSW is approximate: benchmarks/gallery_pgvector_bench.py
-measures its recall@1 against the exact search (docs/gallery.md).
+lock) and read into shared buffers (pg_prewarm, where the extension can be made); searches order by
+the index's own expression once it is valid. It indexes the vectors as halfvec: a third smaller (it
+must fit in shared buffers to be fast), and the float64 re-rank of the fetched rows keeps the
+answer exact among them. HNSW is approximate: benchmarks/gallery_pgvector_bench.py measures its
+recall@1 against the exact search (docs/gallery.md).
 
 A database that does not answer (or is read-only, as during a failover) makes a gallery call
 fail with DATABASE_UNAVAILABLE (1112), which the server answers with HTTP 503, so the agent
@@ -28,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -41,8 +45,9 @@ from facemarket.services.gallery_store import fresh_ids
 
 SCHEMA_VERSION = 1
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
-# candidates the HNSW search keeps; more: better recall, slower. 800: the least measured to reach
-# recall@1 >= 0.99 against the exact search at 1,000,000 faces (100: 0.85, 400: 0.97; docs/gallery.md)
+# candidates the HNSW search keeps; more: better recall, slower. 800: at 1,000,000 faces the least
+# measured to reach recall@1 0.99 against the exact search (the returning face: 0.985 and 0.990 in
+# two halfvec builds, 1000: 0.995; at 200: 0.925, 400: 0.96; docs/gallery.md)
 HNSW_EF_SEARCH = 800
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
@@ -66,6 +71,31 @@ CREATE TABLE IF NOT EXISTS gallery_schema (version integer NOT NULL);
 """
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HnswIndex:
+    """How a large gallery's HNSW index is made (the benchmark measures others): the indexed
+    expression with its operator class, and the graph's density. m 16 / ef_construction 64 is
+    pgvector's default (docs/gallery.md compares)."""
+
+    halfvec: bool = True  # the vectors as 16-bit floats: a third smaller index, the same re-ranked answer
+    m: int = 16
+    ef_construction: int = 64
+
+    @property
+    def expression(self) -> str:
+        """What the index holds and searches order by; a search uses the index only if it orders by this."""
+        return f"(embedding::halfvec({DIMENSIONS}))" if self.halfvec else "embedding"
+
+    @property
+    def query(self) -> str:
+        """The query vector (a %(q)s text parameter) as the expression's type."""
+        return f"%(q)s::halfvec({DIMENSIONS})" if self.halfvec else "%(q)s::vector"
+
+    def definition(self) -> str:
+        opclass = "halfvec_l2_ops" if self.halfvec else "vector_l2_ops"
+        return f"USING hnsw ({self.expression} {opclass}) WITH (m = {self.m}, ef_construction = {self.ef_construction})"
 
 
 _PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")  # user:password@ (a malformed URL too)
@@ -93,6 +123,7 @@ class PostgresGallery:
         self.landmark_model = landmark_model
         self.hnsw_from = hnsw_from
         self.ef_search = HNSW_EF_SEARCH  # the benchmark tries others on one index
+        self.hnsw = HnswIndex()  # and builds other indexes
         self._check_reachable()
         self.pool = ConnectionPool(
             # reconnect_timeout: the pool's retries back off (1, 2, 4 … s) until it gives up, and the next
@@ -201,13 +232,17 @@ class PostgresGallery:
         return recall_on_shelf(self.check_not_empty(consumer), vectors, threshold, top, margin)
 
     def check_not_empty(self, consumer: str) -> PostgresShelf:
+        """The consumer's shelf, searching through its HNSW index when one is valid (asked in the
+        same round trip: another host may have built it)."""
         with self._connection() as connection:
-            found = connection.execute(
-                "SELECT 1 FROM gallery_faces WHERE consumer = %s AND landmark_model = %s LIMIT 1",
-                (consumer, self.landmark_model)).fetchone()
-        if found is None:
+            found, indexed = connection.execute(
+                "SELECT EXISTS (SELECT 1 FROM gallery_faces WHERE consumer = %s AND landmark_model = %s), "
+                "EXISTS (SELECT 1 FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+                "WHERE c.relname = %s AND i.indisvalid)",
+                (consumer, self.landmark_model, self.hnsw_index_name(consumer))).fetchone()
+        if not found:
             raise empty_gallery()
-        return PostgresShelf(self, consumer)
+        return PostgresShelf(self, consumer, self.hnsw if indexed else None)
 
     def names(self, consumer: str) -> dict[str, int]:
         with self._connection() as connection:
@@ -235,8 +270,10 @@ class PostgresGallery:
         return report
 
     def hnsw_index_name(self, consumer: str) -> str:
-        digest = hashlib.sha256(f"{consumer}\0{self.landmark_model}".encode()).hexdigest()[:20]
-        return f"gallery_faces_hnsw_{digest}"
+        """Named after the gallery and the index's definition: an index made another way (by an
+        earlier version) is not taken for this one, whose queries it could not serve."""
+        key = f"{consumer}\0{self.landmark_model}\0{self.hnsw.definition()}"
+        return f"gallery_faces_hnsw_{hashlib.sha256(key.encode()).hexdigest()[:20]}"
 
     def _index_when_large(self, consumer: str, size: int) -> None:
         """From HNSW_FROM faces on, see to the gallery's HNSW index in a thread: once found or built
@@ -273,45 +310,60 @@ class PostgresGallery:
                 "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = %s",
                 (name,)).fetchone()
             if valid is not None and valid[0]:
+                prewarm(connection, name)  # after a restart of the database its buffers are empty
                 return "present"
             if valid is not None:  # left invalid by a build that died: start again
                 connection.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             log.info("building the HNSW index of a gallery of %d faces (exact search meanwhile)", self._sizes.get(consumer, 0))
             connection.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(HNSW_BUILD_MEMORY)))
-            connection.execute(sql.SQL(
-                "CREATE INDEX CONCURRENTLY {} ON gallery_faces USING hnsw (embedding vector_l2_ops) "
-                "WITH (m = 16, ef_construction = 64) WHERE consumer = {} AND landmark_model = {}").format(
-                    sql.Identifier(name), sql.Literal(consumer), sql.Literal(self.landmark_model)))
+            connection.execute(sql.SQL("CREATE INDEX CONCURRENTLY {} ON gallery_faces " + self.hnsw.definition() +
+                                       " WHERE consumer = {} AND landmark_model = {}").format(
+                sql.Identifier(name), sql.Literal(consumer), sql.Literal(self.landmark_model)))
+            prewarm(connection, name)
             return "built"
 
     def close(self) -> None:
         self.pool.close()
 
 
-class PostgresShelf:
-    """One consumer's gallery as gallery.recall_on_shelf searches it: `nearest` asks the database."""
+def prewarm(connection: psycopg.Connection, index: str) -> None:
+    """Read the index into shared buffers, so that the first searches do not read it page by page
+    from the disk. Without pg_prewarm (a server without contrib, as the local server's wheel, or a
+    role that may not make the extension) the first searches warm it."""
+    try:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        connection.execute("SELECT pg_prewarm(%s::regclass)", (index,))
+    except psycopg.Error as exc:
+        log.info("the HNSW index %s was not prewarmed: %s", index, exc)
 
-    def __init__(self, gallery: PostgresGallery, consumer: str) -> None:
+
+class PostgresShelf:
+    """One consumer's gallery as gallery.recall_on_shelf searches it: `nearest` asks the database,
+    through `hnsw` when that index is valid, else by the exact sort."""
+
+    def __init__(self, gallery: PostgresGallery, consumer: str, hnsw: HnswIndex | None = None) -> None:
         self.gallery = gallery
         self.consumer = consumer
+        self.hnsw = hnsw
 
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
         first, re-ranked in float64 (exact without an HNSW index; with one, as good as its recall)."""
         queries = as_matrix(queries)
         reach = within + _REACH_SLACK
+        # the reach is tested on the stored float32 vectors whatever the order: halfvec's rounding never drops a row
+        order = f"{self.hnsw.expression} <-> {self.hnsw.query}" if self.hnsw else "embedding <-> %(q)s::vector"
+        search = ("SELECT id, name, embedding::text FROM gallery_faces "
+                  "WHERE consumer = %(consumer)s AND landmark_model = %(model)s AND embedding <-> %(q)s::vector <= %(reach)s "
+                  f"ORDER BY {order} LIMIT %(limit)s")
         found = []
         with self.gallery._connection() as connection, connection.transaction():
             connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
                 sql.Literal(min(1000, max(self.gallery.ef_search, count + SLACK)))))
             for query in queries:
-                rows = connection.execute(
-                    "SELECT id, name, embedding::text FROM gallery_faces "
-                    "WHERE consumer = %(consumer)s AND landmark_model = %(model)s "
-                    "AND embedding <-> %(q)s::vector <= %(reach)s "
-                    "ORDER BY embedding <-> %(q)s::vector LIMIT %(limit)s",
-                    {"consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
-                     "reach": reach, "limit": count + SLACK}).fetchall()
+                rows = connection.execute(search, {
+                    "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
+                    "reach": reach, "limit": count + SLACK}).fetchall()
                 found.append(_ranked(rows, query, count, within))
         return found
 

@@ -15,9 +15,9 @@ import pytest
 from facemarket.cli.local_postgres import LocalPostgres
 from facemarket.services.gallery import Gallery
 from facemarket.services.gallery_errors import GalleryCode, GalleryError, GalleryOpenError
-from facemarket.services.gallery_index import DIMENSIONS, Shelf
+from facemarket.services.gallery_index import DIMENSIONS, Shelf, brute_force
 from facemarket.services.gallery_store import GalleryStore
-from facemarket.services.gallery_postgres import PostgresGallery, redacted
+from facemarket.services.gallery_postgres import HnswIndex, PostgresGallery, redacted
 from tests.fixtures.postgres import fresh_database, temporary_postgres
 
 MODEL = "5"
@@ -96,26 +96,51 @@ def test_forget_and_empty_answer_the_gallery_errors(pg_gallery: PostgresGallery)
     assert pg_gallery.names(who) == {}
 
 
-def test_a_large_gallery_gets_an_hnsw_index_that_never_names_beyond_the_threshold(pg_gallery: PostgresGallery) -> None:
+def test_a_large_gallery_gets_a_halfvec_hnsw_index_that_never_names_beyond_the_threshold(pg_gallery: PostgresGallery) -> None:
     rng = np.random.default_rng(3)
     names, faces = identities(rng, 1000, 3)
     who = "0x" + "44" * 20
     pg_gallery.add(who, names, faces)
     returning = faces[::10] + rng.standard_normal((len(faces[::10]), DIMENSIONS)).astype(np.float32) * 0.03
     exact = pg_gallery.check_not_empty(who).nearest(returning, 1, within=0.6)
+    assert pg_gallery.check_not_empty(who).hnsw is None  # no index yet: the exact sort
     assert pg_gallery.build_hnsw(who) == "built" and pg_gallery.build_hnsw(who) == "present"
+    shelf = pg_gallery.check_not_empty(who)
+    assert shelf.hnsw == HnswIndex() and shelf.hnsw.halfvec
     with psycopg.connect(pg_gallery.url) as connection:
         plan = "\n".join(row[0] for row in connection.execute(
-            "EXPLAIN SELECT id FROM gallery_faces WHERE consumer = %s AND landmark_model = %s "
-            "ORDER BY embedding <-> %s::vector LIMIT 17", (who, MODEL, "[" + ",".join(["0"] * DIMENSIONS) + "]")))
+            "EXPLAIN SELECT id FROM gallery_faces WHERE consumer = %(consumer)s AND landmark_model = %(model)s "
+            f"ORDER BY {shelf.hnsw.expression} <-> {shelf.hnsw.query} LIMIT 17",
+            {"consumer": who, "model": MODEL, "q": "[" + ",".join(["0"] * DIMENSIONS) + "]"}))
+        definition = connection.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+                                        (pg_gallery.hnsw_index_name(who),)).fetchone()[0]
     assert pg_gallery.hnsw_index_name(who) in plan  # the planner takes this gallery's own index
-    approximate = pg_gallery.check_not_empty(who).nearest(returning, 1, within=0.6)
+    assert "halfvec_l2_ops" in definition and f"halfvec({DIMENSIONS})" in definition
+    approximate = shelf.nearest(returning, 1, within=0.6)
     agree = sum(a[:1] == b[:1] for a, b in zip(approximate, exact))
     assert agree >= 0.95 * len(exact)
+    for a, b in zip(approximate, exact):  # the same face: the same float64 distance, not halfvec's
+        assert a[:1] != b[:1] or a[0].distance == b[0].distance
     assert all(n.distance <= 0.6 for found in approximate for n in found)
+    edge = faces[0] + np.float32(0.6 / np.sqrt(DIMENSIONS)) * np.sign(rng.standard_normal(DIMENSIONS)).astype(np.float32)
+    at_the_threshold = float(brute_force(faces[:1], edge)[0])  # as the re-rank computes it
+    assert [n.distance for n in shelf.nearest(edge[None], 1, within=at_the_threshold)[0]] == [at_the_threshold]
+    assert shelf.nearest(edge[None], 1, within=np.nextafter(at_the_threshold, 0))[0] == []  # not halfvec's rounding
     strangers = identities(np.random.default_rng(7), 50, 1)[1]
     for answer in pg_gallery.recall(who, strangers, 0.6, 1, 0.1):
         assert all(m.distance <= 0.6 for m in answer.matches)
+
+
+def test_an_index_made_another_way_is_not_taken_for_the_gallerys_own(pg_gallery: PostgresGallery) -> None:
+    """An earlier version's float32 index cannot serve the halfvec-ordered search: it is not counted."""
+    who = "0x" + "77" * 20
+    pg_gallery.add(who, *identities(np.random.default_rng(8), 50, 2))
+    pg_gallery.hnsw = HnswIndex(halfvec=False)
+    try:
+        assert pg_gallery.build_hnsw(who) == "built" and pg_gallery.check_not_empty(who).hnsw == HnswIndex(halfvec=False)
+    finally:
+        pg_gallery.hnsw = HnswIndex()
+    assert pg_gallery.check_not_empty(who).hnsw is None and pg_gallery.build_hnsw(who) == "built"
 
 
 def test_a_gallery_growing_past_hnsw_from_gets_its_index_built_in_the_background(postgres: LocalPostgres) -> None:
