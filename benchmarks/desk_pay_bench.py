@@ -36,7 +36,7 @@ from collections.abc import Callable
 import requests
 from aiohttp import web
 
-from client_bench import local_market, photo_640x480  # beside this script
+from client_bench import local_market, photo_640x480, timed  # beside this script
 from facemarket.cli import channel_pay
 from facemarket.cli.bounded_http import MAX_ANSWER_BYTES
 from facemarket.cli.channel_pay import ChannelPayer
@@ -115,12 +115,6 @@ def hop(loop: asyncio.AbstractEventLoop, payer: Payer) -> float:
         await loop.run_in_executor(payer._calls, lambda: None)
         return time.perf_counter() - started
     return asyncio.run_coroutine_threadsafe(once(), loop).result(10)
-
-
-def timed(once: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    once()
-    return time.perf_counter() - started
 
 
 def main() -> None:
