@@ -12,10 +12,10 @@ and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of 
 is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
 lock) and read into shared buffers (pg_prewarm, where the extension can be made); once it is valid a
 search takes the first rows in the index's order as candidates and reads every face of their names
-beside them, in the same statement: a person's faces lie close together, so HNSW at a low
-ef_search that misses the nearest face mostly still finds the person, and the answer is exact among
-the people it found. It indexes the vectors as halfvec: a third smaller (it must fit in shared
-buffers to be fast), and the float64 re-rank of the fetched rows keeps the answer exact among them.
+beside them, in the same statement, so the answer is exact among the people the index reached
+(where it misses, it mostly misses the whole person: the gain is small, docs/gallery.md). It
+indexes the vectors as halfvec: a third smaller (it must fit in shared buffers to be fast), and
+the float64 re-rank of the fetched rows keeps the answer exact among them.
 HNSW is approximate: benchmarks/gallery_pgvector_bench.py measures its recall@1 against the exact
 search (docs/gallery.md).
 
@@ -49,8 +49,9 @@ from facemarket.services.gallery_store import fresh_ids
 SCHEMA_VERSION = 1
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
 # candidates the HNSW search keeps; more: better recall, slower. 800: at 1,000,000 faces the least
-# measured to reach recall@1 0.99 against the exact search (the returning face: 0.985 and 0.990 in
-# two halfvec builds, 1000: 0.995; at 200: 0.925, 400: 0.96; docs/gallery.md)
+# measured to reach recall@1 0.99 against the exact search in every build (the returning face:
+# 0.985 and 0.990 in two halfvec builds, 1000: 0.995; with the candidates' names read, 1.000 and
+# 0.990 in two more, where 400 gave 0.985 and 0.980, 600: 0.985, 200: 0.945 and 0.960; docs/gallery.md)
 HNSW_EF_SEARCH = 800
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
@@ -380,10 +381,11 @@ def _search(hnsw: HnswIndex | None) -> str:
     first by float32 distance (the caller re-ranks in float64). Without an index every row of the
     gallery is found (the exact sort). With one: its `limit` candidates, the rows first in the
     index's approximate order, and beside them every face of their names (up to FACES_PER_NAME
-    each). HNSW at a low ef_search often misses a person's nearest face yet finds the person (their
-    faces lie close together), so the answer is exact among the candidates' people and misses only
-    a person the index did not reach. The reach is tested on the stored float32 vectors, not the
-    index's halfvec ones: rounding never drops a row."""
+    each): the answer is exact among the candidates' people, whatever order the index gave their
+    faces, and misses only a person the index did not reach. (The hope, that HNSW at a low
+    ef_search misses a person's nearest face yet finds the person, held rarely at a million
+    synthetic faces: recall@1 rose 0-2 points.) The reach is tested on the stored float32
+    vectors, not the index's halfvec ones: rounding never drops a row."""
     found = "SELECT id, name, embedding FROM gallery_faces WHERE consumer = %(consumer)s AND landmark_model = %(model)s"
     if hnsw is not None:
         found = (f"WITH candidates AS ({found} ORDER BY {hnsw.expression} <-> {hnsw.query} LIMIT %(limit)s) "
