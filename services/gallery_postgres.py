@@ -10,11 +10,14 @@ the threshold is ever named, whatever the index returned.
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
 and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of that gallery alone
 is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
-lock) and read into shared buffers (pg_prewarm, where the extension can be made); searches order by
-the index's own expression once it is valid. It indexes the vectors as halfvec: a third smaller (it
-must fit in shared buffers to be fast), and the float64 re-rank of the fetched rows keeps the
-answer exact among them. HNSW is approximate: benchmarks/gallery_pgvector_bench.py measures its
-recall@1 against the exact search (docs/gallery.md).
+lock) and read into shared buffers (pg_prewarm, where the extension can be made); once it is valid a
+search takes the first rows in the index's order as candidates and reads every face of their names
+beside them, in the same statement, so the answer is exact among the people the index reached
+(where it misses, it mostly misses the whole person: the gain is small, docs/gallery.md). It
+indexes the vectors as halfvec: a third smaller (it must fit in shared buffers to be fast), and
+the float64 re-rank of the fetched rows keeps the answer exact among them.
+HNSW is approximate: benchmarks/gallery_pgvector_bench.py measures its recall@1 against the exact
+search (docs/gallery.md).
 
 A database that does not answer (or is read-only, as during a failover) makes a gallery call
 fail with DATABASE_UNAVAILABLE (1112), which the server answers with HTTP 503, so the agent
@@ -46,12 +49,18 @@ from facemarket.services.gallery_store import fresh_ids
 SCHEMA_VERSION = 1
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
 # candidates the HNSW search keeps; more: better recall, slower. 800: at 1,000,000 faces the least
-# measured to reach recall@1 0.99 against the exact search (the returning face: 0.985 and 0.990 in
-# two halfvec builds, 1000: 0.995; at 200: 0.925, 400: 0.96; docs/gallery.md)
+# measured to reach recall@1 0.99 against the exact search in every build (the returning face:
+# 0.985 and 0.990 in two halfvec builds, 1000: 0.995; with the candidates' names read, 1.000 and
+# 0.990 in two more, where 400 gave 0.985 and 0.980, 600: 0.985, 200: 0.945 and 0.960; docs/gallery.md)
 HNSW_EF_SEARCH = 800
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
 SLACK = 16  # rows fetched beyond those asked, re-ranked in float64 (float32 order can swap near ties)
+# faces of each candidate's name read beside the HNSW candidates: a person with more is searched only
+# among this many (the first in the name index's order) and those HNSW found, no worse than HNSW alone.
+# Reading costs ~0.01 ms a face: near a person with 2,000 faces a search took +0.7 ms at 100, +20 ms
+# reading all (30,000 faces, ef_search 40, load 2-3). At most count + SLACK names' rows: 1,800 for `recall`
+FACES_PER_NAME = 100
 _REACH_SLACK = 1e-4  # float32 distance error is ~1e-6 here: rows this far past `within` are fetched too
 WAIT_SECONDS = 2.0  # how long a call waits for a connection before it answers "database unavailable"
 _LOCK_KEY = 0x6661_6365  # "face": advisory lock id for schema changes and index builds
@@ -90,8 +99,9 @@ class HnswIndex:
 
     @property
     def query(self) -> str:
-        """The query vector (a %(q)s text parameter) as the expression's type."""
-        return f"%(q)s::halfvec({DIMENSIONS})" if self.halfvec else "%(q)s::vector"
+        """The query vector (a %(q)s text parameter) as the expression's type; read as a float32 vector
+        first, for the parameter takes the type of its first use and the reach is tested in float32."""
+        return f"%(q)s::vector::halfvec({DIMENSIONS})" if self.halfvec else "%(q)s::vector"
 
     def definition(self) -> str:
         opclass = "halfvec_l2_ops" if self.halfvec else "vector_l2_ops"
@@ -123,6 +133,7 @@ class PostgresGallery:
         self.landmark_model = landmark_model
         self.hnsw_from = hnsw_from
         self.ef_search = HNSW_EF_SEARCH  # the benchmark tries others on one index
+        self.faces_per_name = FACES_PER_NAME  # and 0: the index's candidates alone, as before the expansion
         self.hnsw = HnswIndex()  # and builds other indexes
         self._check_reachable()
         self.pool = ConnectionPool(
@@ -348,14 +359,10 @@ class PostgresShelf:
 
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
-        first, re-ranked in float64 (exact without an HNSW index; with one, as good as its recall)."""
+        first, re-ranked in float64 (exact without an HNSW index; with one, exact among the people
+        of the index's candidates, see _search)."""
         queries = as_matrix(queries)
-        reach = within + _REACH_SLACK
-        # the reach is tested on the stored float32 vectors whatever the order: halfvec's rounding never drops a row
-        order = f"{self.hnsw.expression} <-> {self.hnsw.query}" if self.hnsw else "embedding <-> %(q)s::vector"
-        search = ("SELECT id, name, embedding::text FROM gallery_faces "
-                  "WHERE consumer = %(consumer)s AND landmark_model = %(model)s AND embedding <-> %(q)s::vector <= %(reach)s "
-                  f"ORDER BY {order} LIMIT %(limit)s")
+        search = _search(self.hnsw)
         found = []
         with self.gallery._connection() as connection, connection.transaction():
             connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
@@ -363,9 +370,30 @@ class PostgresShelf:
             for query in queries:
                 rows = connection.execute(search, {
                     "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
-                    "reach": reach, "limit": count + SLACK}).fetchall()
+                    "reach": within + _REACH_SLACK, "limit": count + SLACK,
+                    "per_name": self.gallery.faces_per_name}).fetchall()
                 found.append(_ranked(rows, query, count, within))
         return found
+
+
+def _search(hnsw: HnswIndex | None) -> str:
+    """One statement, one round trip: the rows within reach of the query among those found, closest
+    first by float32 distance (the caller re-ranks in float64). Without an index every row of the
+    gallery is found (the exact sort). With one: its `limit` candidates, the rows first in the
+    index's approximate order, and beside them every face of their names (up to FACES_PER_NAME
+    each): the answer is exact among the candidates' people, whatever order the index gave their
+    faces, and misses only a person the index did not reach. (The hope, that HNSW at a low
+    ef_search misses a person's nearest face yet finds the person, held rarely at a million
+    synthetic faces: recall@1 rose 0-2 points.) The reach is tested on the stored float32
+    vectors, not the index's halfvec ones: rounding never drops a row."""
+    found = "SELECT id, name, embedding FROM gallery_faces WHERE consumer = %(consumer)s AND landmark_model = %(model)s"
+    if hnsw is not None:
+        found = (f"WITH candidates AS ({found} ORDER BY {hnsw.expression} <-> {hnsw.query} LIMIT %(limit)s) "
+                 "SELECT id, name, embedding FROM candidates UNION SELECT face.* FROM "
+                 f"(SELECT DISTINCT name FROM candidates) person, LATERAL ({found} AND name = person.name "
+                 "LIMIT %(per_name)s) face")
+    return (f"SELECT id, name, embedding::text FROM ({found}) found WHERE embedding <-> %(q)s::vector <= %(reach)s "
+            "ORDER BY embedding <-> %(q)s::vector LIMIT %(limit)s")
 
 
 def _ranked(rows: list[tuple[int, str, str]], query: np.ndarray, count: int, within: float) -> list[Neighbour]:

@@ -17,7 +17,7 @@ from facemarket.services.gallery import Gallery
 from facemarket.services.gallery_errors import GalleryCode, GalleryError, GalleryOpenError
 from facemarket.services.gallery_index import DIMENSIONS, Shelf, brute_force
 from facemarket.services.gallery_store import GalleryStore
-from facemarket.services.gallery_postgres import HnswIndex, PostgresGallery, redacted
+from facemarket.services.gallery_postgres import FACES_PER_NAME, HnswIndex, PostgresGallery, redacted
 from tests.fixtures.postgres import fresh_database, temporary_postgres
 
 MODEL = "5"
@@ -129,6 +129,40 @@ def test_a_large_gallery_gets_a_halfvec_hnsw_index_that_never_names_beyond_the_t
     strangers = identities(np.random.default_rng(7), 50, 1)[1]
     for answer in pg_gallery.recall(who, strangers, 0.6, 1, 0.1):
         assert all(m.distance <= 0.6 for m in answer.matches)
+
+
+def twins(rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` faces of one person that halfvec cannot tell apart: one vector exact in 16 bits, each
+    coordinate moved by under a quarter of its 16-bit step (so each rounds back to it), different in float32."""
+    centre = (rng.standard_normal(DIMENSIONS) * (0.86 / np.sqrt(2 * DIMENSIONS))).astype(np.float16)
+    step = np.spacing(np.abs(centre)).astype(np.float32)
+    return centre.astype(np.float32) + step * rng.uniform(-0.25, 0.25, (count, DIMENSIONS)).astype(np.float32)
+
+
+def test_through_hnsw_a_persons_faces_are_searched_exactly_even_where_the_index_ties_them(
+        pg_gallery: PostgresGallery) -> None:
+    """The index orders 60 faces of one person as equal: the 17 rows it gives are any of them, yet
+    the answer is the exact nearest, for the search reads every face of the candidates' names.
+    Above the cap of faces read per name the answer is still at least the index's own best."""
+    rng = np.random.default_rng(11)
+    names, faces = identities(rng, 300, 3)
+    names, faces = names + ["twin"] * 60, np.concatenate([faces, twins(rng, 60)])
+    who = "0x" + "88" * 20
+    ids = pg_gallery.add(who, names, faces)
+    assert pg_gallery.build_hnsw(who) == "built"
+    shelf, exact = pg_gallery.check_not_empty(who), Shelf()
+    exact.add(np.array(ids), names, faces)
+    queries = faces[-1] + rng.standard_normal((20, DIMENSIONS)).astype(np.float32) * np.float32(0.3 / DIMENSIONS**0.5)
+    assert shelf.nearest(queries, 1, within=0.6) == exact.nearest(queries, 1, within=0.6)
+    pg_gallery.faces_per_name = 5  # fewer than the twin's faces: those 5 and the index's 17 are searched
+    try:
+        capped = shelf.nearest(queries, 1, within=0.6)
+        pg_gallery.faces_per_name = 0  # the index's candidates alone
+        alone = shelf.nearest(queries, 1, within=0.6)
+    finally:
+        pg_gallery.faces_per_name = FACES_PER_NAME
+    assert all(c[0].name == "twin" and c[0].distance <= a[0].distance for c, a in zip(capped, alone))
+    assert alone != exact.nearest(queries, 1, within=0.6)  # what the reading of whole names mends
 
 
 def test_an_index_made_another_way_is_not_taken_for_the_gallerys_own(pg_gallery: PostgresGallery) -> None:
