@@ -27,7 +27,7 @@ import pytest
 
 from facemarket.agent.channel_ledger import ChannelCall
 from facemarket.agent.config import ConfigError, load_config
-from facemarket.agent.ledger import Ledger, SeenJob, SqliteLedger, State, open_store
+from facemarket.agent.ledger import CallTerms, JobBusy, Ledger, SeenJob, SqliteLedger, State, open_store
 from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
 from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
 from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
@@ -36,6 +36,7 @@ from facemarket.agent.startup import StartupError
 from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.services.sqlite_transaction import transaction
 from facemarket.agent import trial_ledger
+from tests import test_agent_config_ledger as config_ledger_tests
 from tests import test_channel_ledger as channel_tests
 from tests import test_trial_ledger as trial_tests
 from tests.fixtures.agent import wait_until
@@ -99,6 +100,16 @@ def test_the_same_statements_leave_the_same_ledger_on_both_engines(tmp_path, dat
     assert pg.get(1) == sqlite.get(1) and pg.get(1).price == 10**24 + 1  # beyond 64 bits, exact
 
 
+def reserved(store: PgLedger, job_id: int, request_hash: bytes) -> bool:
+    """The gate's reservation of a job of `seen` for a call meeting its terms (one statement);
+    False when another request holds or held the job."""
+    try:
+        return store.reserve_checked(job_id, request_hash, 60, lambda job: None,
+                                     terms=CallTerms("0xC0", 10**24, time.time()))[0] is not None
+    except JobBusy:
+        return False
+
+
 def test_two_replicas_racing_for_every_job_serve_each_once(database):
     replicas = [PgLedger(database), PgLedger(database)]
     replicas[0].add_seen(seen(1, 300))
@@ -110,7 +121,7 @@ def test_two_replicas_racing_for_every_job_serve_each_once(database):
         store = replicas[index]
         for job_id in range(1, 301):
             request = bytes([index]) * 32
-            if store.reserve(job_id, request, 60) and store.mark_served(job_id, request, b"s" * 65, b"{}"):
+            if reserved(store, job_id, request) and store.mark_served(job_id, request, b"s" * 65, b"{}"):
                 won[index].append(job_id)
 
     threads = [threading.Thread(target=race, args=(i,)) for i in (0, 1)]
@@ -120,6 +131,10 @@ def test_two_replicas_racing_for_every_job_serve_each_once(database):
         thread.join()
     assert sorted(won[0] + won[1]) == list(range(1, 301))  # every job served, none twice
     assert replicas[1].counts() == {"SERVED": 300}
+
+
+def test_the_one_statement_reservation_takes_only_calls_meeting_their_terms(database):
+    config_ledger_tests.reserves_only_calls_meeting_their_terms(PgLedger(database))
 
 
 def test_replicas_starting_together_migrate_once_and_a_newer_database_is_refused(postgres):
