@@ -137,6 +137,16 @@ class SeenJob:
     block: int
 
 
+@dataclass(frozen=True)
+class CallTerms:
+    """What a call asks of its job, known before the job is read (gate.py): signed by `consumer`,
+    a price of `price`, and a job that expires after `min_expiry` (chain time + the margin)."""
+
+    consumer: str
+    price: int
+    min_expiry: float
+
+
 _COLUMNS = ("job_id, consumer, price, expires_at, block, state, lease_until, request_hash, "
             "signature, response, tx_hash, attempts")
 
@@ -152,6 +162,9 @@ class SqliteLedger(ChannelStore):
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # the engine failed (not our input)
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)  # a key taken meanwhile
     _ID_LIST = "SELECT value FROM json_each(?)"  # the ids of a JSON array, as a subquery
+    # The job's price covers `:price`: both decimal text of a uint96 (str(int): no sign, no leading
+    # zero), so the longer is the larger and equal lengths compare as text (SQLite's BINARY order).
+    _PRICE_COVERS = "(length(price) > length(:price) OR (length(price) = length(:price) AND price >= :price))"
     alive = staticmethod(_alive)  # whether a reservation's instance may still run (channels use it too)
 
     def __init__(self, path: Path) -> None:
@@ -206,12 +219,25 @@ class SqliteLedger(ChannelStore):
 
     def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
         """Take the job for one request: one conditional UPDATE, so only one request wins."""
+        return self._reserve(job_id, request_hash, lease_seconds) is not None
+
+    def _reserve(self, job_id: int, request_hash: bytes, lease_seconds: float,
+                 terms: CallTerms | None = None) -> JobRecord | None:
+        """`reserve`; with `terms`, only for a call that meets them too, in the same statement (so
+        a call that misses one never holds the job, not even for a moment). The job as reserved."""
         now = time.time()
-        cursor = self.db.execute(
-            "UPDATE jobs SET state = 'RESERVED', lease_until = ?, request_hash = ?, updated_at = ?, "
-            "reserved_by = ? WHERE job_id = ? AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < ?))",
-            (now + lease_seconds, request_hash, now, self.instance, job_id, now))
-        return cursor.rowcount == 1
+        params: dict[str, Any] = {"id": job_id, "hash": request_hash, "now": now, "lease": now + lease_seconds,
+                                  "instance": self.instance}
+        meets = ""
+        if terms is not None:
+            meets = f" AND consumer = :consumer AND expires_at > :min_expiry AND {self._PRICE_COVERS}"
+            params |= {"consumer": terms.consumer, "price": str(terms.price), "min_expiry": terms.min_expiry}
+        rows = self.db.execute(
+            "UPDATE jobs SET state = 'RESERVED', lease_until = :lease, request_hash = :hash, updated_at = :now, "
+            "reserved_by = :instance WHERE job_id = :id "
+            f"AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < :now)){meets} RETURNING {_COLUMNS}",
+            params).fetchall()  # all: SQLite ends (commits) the statement once its rows are read
+        return _record(rows[0]) if rows else None
 
     def release_orphans(self) -> list[int]:
         """Free the reservations of instances of this ledger that are gone (their process on this
@@ -227,14 +253,19 @@ class SqliteLedger(ChannelStore):
         return orphans
 
     def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
-                        check: Callable[[JobRecord], T | None],
-                        seen: SeenJob | None = None) -> tuple[JobRecord | None, T | None]:
-        """Read the job, run the caller's `check` on it (it raises to refuse, or returns an answer
-        that needs no reservation), then reserve it: the gate's whole ledger work in one trip to
-        this thread. (None, None) when the job is unknown; (job, None) once reserved. `seen` (the
-        job just read from the chain) is recorded first, as `add_seen` does, in the same trip."""
+                        check: Callable[[JobRecord], T | None], seen: SeenJob | None = None,
+                        terms: CallTerms | None = None) -> tuple[JobRecord | None, T | None]:
+        """Reserve the job for a call that meets `terms` in one statement; only when it does not
+        (or `terms` is None), read the job, run the caller's `check` on it (it raises to refuse,
+        or returns an answer that needs no reservation), then reserve it. The gate's whole ledger
+        work in one trip to this thread, and an admissible call's in one statement (a round trip
+        to PostgreSQL). (None, None) when the job is unknown; (job, None) once reserved. `seen`
+        (the job just read from the chain) is recorded first, as `add_seen` does, in the same trip."""
         if seen is not None:
             self.add_seen([seen])
+        reserved = None if terms is None else self._reserve(job_id, request_hash, lease_seconds, terms)
+        if reserved is not None:
+            return reserved, None
         job = self.get(job_id)
         if job is None:
             return None, None
@@ -517,9 +548,9 @@ class Ledger(AsyncChannelLedger):
         return await self._run(self._store.reserve, job_id, request_hash, lease_seconds)
 
     async def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
-                              check: Callable[[JobRecord], T | None],
-                              seen: SeenJob | None = None) -> tuple[JobRecord | None, T | None]:
-        return await self._paid(self._store.reserve_checked, job_id, request_hash, lease_seconds, check, seen)
+                              check: Callable[[JobRecord], T | None], seen: SeenJob | None = None,
+                              terms: CallTerms | None = None) -> tuple[JobRecord | None, T | None]:
+        return await self._paid(self._store.reserve_checked, job_id, request_hash, lease_seconds, check, seen, terms)
 
     async def release_orphans(self) -> list[int]:
         return await self._run(self._store.release_orphans)

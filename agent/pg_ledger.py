@@ -168,6 +168,7 @@ class PgLedger(PgChannelSteps, SqliteLedger):
     errors = (psycopg.Error,)
     integrity_errors = (psycopg.errors.IntegrityError,)
     _ID_LIST = "SELECT value::bigint FROM json_array_elements_text(?::json)"
+    _PRICE_COVERS = "price::numeric >= :price::numeric"  # as numbers: text compares by the collation
 
     def __init__(self, url: str) -> None:  # no super().__init__: that one opens a file
         self.db = PgConnection(url)  # type: ignore[assignment]

@@ -1,5 +1,6 @@
 """The agent's config (TOML + environment, one-line errors, `agent init`) and its SQLite ledger
-(atomic reservation across connections, leases, the claim states), without a chain."""
+(atomic reservation across connections, in one statement only for a call meeting its terms,
+leases, the claim states), without a chain."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from facemarket.agent.config import ConfigError, load_config
-from facemarket.agent.ledger import SeenJob, SqliteLedger, State
+from facemarket.agent.ledger import CallTerms, SeenJob, SqliteLedger, State
 
 FACEMARKET = Path(sys.executable).with_name("facemarket")
 
@@ -144,6 +146,35 @@ def test_a_job_first_seen_on_the_chain_is_recorded_and_reserved_in_one_trip(ledg
     # seen again (the follower's event came meanwhile): the job keeps its state and reservation
     job, answer = store.reserve_checked(900, b"i" * 32, 60, lambda job: job.state, fresh)
     assert answer == State.RESERVED and store.get(900).request_hash == b"h" * 32
+
+
+def test_a_call_meeting_its_terms_is_reserved_in_one_statement_and_no_other_is(ledger_path):
+    reserves_only_calls_meeting_their_terms(SqliteLedger(ledger_path))
+
+
+def reserves_only_calls_meeting_their_terms(store: SqliteLedger) -> None:
+    """The gate's one-statement reservation (`CallTerms`), on either engine (test_pg_ledger.py):
+    a call that misses one term (another signer, a price one unit or one digit over the job's,
+    an expiry at the margin) never reserves the job, it takes the long way (the read and the
+    caller's check, which here answers, so nothing is reserved); a call meeting them, with the
+    job's own price or one with fewer digits, reserves it without the check; the next one meets
+    the reservation on the long way."""
+    expiry = int(time.time()) + 3600
+    store.add_seen([SeenJob(job_id, "0xC1", 10**24 + 7, expiry, 8) for job_id in (901, 902)])
+    fits = CallTerms("0xC1", 10**24 + 7, expiry - 1)
+    for missing in (replace(fits, consumer="0xC2"), replace(fits, price=10**24 + 8),
+                    replace(fits, price=10**25), replace(fits, min_expiry=expiry)):
+        job, answer = store.reserve_checked(901, b"h" * 32, 60, lambda job: job.state, terms=missing)
+        assert answer == job.state == store.get(901).state == State.SEEN
+
+    def never(job):
+        raise AssertionError("a call meeting its terms is reserved without the read and the check")
+
+    for job_id, terms in ((901, fits), (902, replace(fits, price=10**23))):
+        job, answer = store.reserve_checked(job_id, b"h" * 32, 60, never, terms=terms)
+        assert answer is None and job == store.get(job_id) and job.state == State.RESERVED
+    job, answer = store.reserve_checked(901, b"i" * 32, 60, lambda job: bytes(job.request_hash), terms=fits)
+    assert answer == b"h" * 32 and job.state == State.RESERVED
 
 
 def test_claim_states_and_reorg_forgetting(ledger_path):

@@ -4,10 +4,10 @@ when replicas start together and refuse a newer database; a restart frees only i
 reservations; the database going away fails calls (never half a transaction) and the ledger
 recovers by itself; a read-only database is reported; one claimer lock holder at a time, and the
 next replica takes the lock as soon as the holder is killed; the answers' commits, and only
-those, wait for the disk (as the database sees them); a paid call costs 3 round trips to the
-server by job and 2 by channel (counted on the real connection); the channel statements keep
-their promises there too (the SQLite channel tests, run on PostgreSQL, and two replicas admitting
-one voucher at once), and so do the trial grants."""
+those, wait for the disk (as the database sees them); a paid call costs 2 round trips to the
+server, by job (through the real gate) as by channel (counted on the real connection); the
+channel statements keep their promises there too (the SQLite channel tests, run on PostgreSQL,
+and two replicas admitting one voucher at once), and so do the trial grants."""
 
 from __future__ import annotations
 
@@ -24,18 +24,23 @@ from typing import Callable
 
 import psycopg
 import pytest
+from eth_account import Account
 
 from facemarket.agent.channel_ledger import ChannelCall
 from facemarket.agent.config import ConfigError, load_config
-from facemarket.agent.ledger import Ledger, SeenJob, SqliteLedger, State, open_store
+from facemarket.agent.gate import Call, Gate
+from facemarket.agent.ledger import CallTerms, JobBusy, Ledger, SeenJob, SqliteLedger, State, open_store
 from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
 from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
 from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
 from facemarket.agent.pg_ledger import PgLedger
 from facemarket.agent.startup import StartupError
 from facemarket.contracts.agent_protocol import Reason, Refused
+from facemarket.contracts.typed_messages import escrow_domain, sign_invocation
+from facemarket.contracts.typed_messages import request_hash as body_hash
 from facemarket.services.sqlite_transaction import transaction
 from facemarket.agent import trial_ledger
+from tests import test_agent_config_ledger as config_ledger_tests
 from tests import test_channel_ledger as channel_tests
 from tests import test_trial_ledger as trial_tests
 from tests.fixtures.agent import wait_until
@@ -99,6 +104,16 @@ def test_the_same_statements_leave_the_same_ledger_on_both_engines(tmp_path, dat
     assert pg.get(1) == sqlite.get(1) and pg.get(1).price == 10**24 + 1  # beyond 64 bits, exact
 
 
+def reserved(store: PgLedger, job_id: int, request_hash: bytes) -> bool:
+    """The gate's reservation of a job of `seen` for a call meeting its terms (one statement);
+    False when another request holds or held the job."""
+    try:
+        return store.reserve_checked(job_id, request_hash, 60, lambda job: None,
+                                     terms=CallTerms("0xC0", 10**24, time.time()))[0] is not None
+    except JobBusy:
+        return False
+
+
 def test_two_replicas_racing_for_every_job_serve_each_once(database):
     replicas = [PgLedger(database), PgLedger(database)]
     replicas[0].add_seen(seen(1, 300))
@@ -110,7 +125,7 @@ def test_two_replicas_racing_for_every_job_serve_each_once(database):
         store = replicas[index]
         for job_id in range(1, 301):
             request = bytes([index]) * 32
-            if store.reserve(job_id, request, 60) and store.mark_served(job_id, request, b"s" * 65, b"{}"):
+            if reserved(store, job_id, request) and store.mark_served(job_id, request, b"s" * 65, b"{}"):
                 won[index].append(job_id)
 
     threads = [threading.Thread(target=race, args=(i,)) for i in (0, 1)]
@@ -120,6 +135,10 @@ def test_two_replicas_racing_for_every_job_serve_each_once(database):
         thread.join()
     assert sorted(won[0] + won[1]) == list(range(1, 301))  # every job served, none twice
     assert replicas[1].counts() == {"SERVED": 300}
+
+
+def test_the_one_statement_reservation_takes_only_calls_meeting_their_terms(database):
+    config_ledger_tests.reserves_only_calls_meeting_their_terms(PgLedger(database))
 
 
 def test_replicas_starting_together_migrate_once_and_a_newer_database_is_refused(postgres):
@@ -364,18 +383,36 @@ def round_trips(store: PgLedger, steps: Callable[[], object], folder: Path) -> i
     return waits(path.read_text())
 
 
-def test_a_paid_call_costs_three_round_trips_by_job_and_two_by_channel(database, tmp_path):
-    """What the gate (gate.py, channel_gate.py) and then app.py ask of the ledger for a paid call
-    whose job or channel the follower has recorded: reserve (read, check, reserve) or admit, then
-    record the answer (durably) or give the payment back. Counted once psycopg has prepared the
-    statements (its 5th use of one costs a round trip more)."""
-    store = PgLedger(database)
-    store.add_seen(seen(1, 16))
+def test_a_paid_call_costs_two_round_trips_by_job_and_by_channel(database, tmp_path):
+    """What a paid call asks of the ledger when the follower has recorded its job or channel:
+    the real gate's admission of a job's call (a signed `ping`, reserved in one statement) or a
+    channel's (channel_gate.py), then what app.py does, record the answer (durably) or give the
+    payment back. Counted once psycopg has prepared the statements (its 5th use of one costs a
+    round trip more)."""
+    consumer = Account.create()
+    domain, agent = escrow_domain(1337, "0x" + "e5" * 20), "0x" + "a9" * 20
+    ledger = Ledger(database)
+    store = ledger._store  # the connection the ledger's thread runs the gate's statements on
+    store.add_seen([SeenJob(job_id, consumer.address, 10**24, FAR, 10) for job_id in range(1, 17)])
     store.add_channels([channel_tests.channel(deposit=10**6)])
 
+    async def no_chain(job_id: int):
+        raise AssertionError(f"job {job_id} is in the ledger: no chain read")
+
+    gate = Gate(agent=agent, domain=domain, ledger=ledger, read_job=no_chain, price_of=lambda method, params: 10**24,
+                expiry_margin=3600, lease_seconds=60)
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}'
+
+    async def paid(job_id: int, served: bool) -> None:
+        request_hash = body_hash(body)
+        admitted = await gate.admit(job_id, sign_invocation(consumer.key, domain, job_id, agent, request_hash),
+                                    Call(body))
+        assert admitted.replay is None
+        assert (await ledger.mark_served(job_id, request_hash, b"s" * 65, b"{}") if served
+                else await ledger.release(job_id, request_hash) is None)
+
     def job(job_id: int, served: bool) -> None:
-        store.reserve_checked(job_id, HASH, 60, lambda job: None)
-        assert store.mark_served(job_id, HASH, b"s" * 65, b"{}") if served else store.release(job_id, HASH) is None
+        asyncio.run(paid(job_id, served))
 
     def channel(n: int, served: bool) -> None:
         call = channel_tests.voucher(10 * n, n)
@@ -386,7 +423,8 @@ def test_a_paid_call_costs_three_round_trips_by_job_and_two_by_channel(database,
     trips = {(step.__name__, served): [round_trips(store, lambda: step(n + 8 * (not served), served), tmp_path)
                                        for n in range(1, 9)][-2:]
              for step in (job, channel) for served in (True, False)}
-    assert trips == {("job", True): [3, 3], ("job", False): [3, 3], ("channel", True): [2, 2],
+    asyncio.run(ledger.close())
+    assert trips == {("job", True): [2, 2], ("job", False): [2, 2], ("channel", True): [2, 2],
                      ("channel", False): [2, 2]}
 
 
