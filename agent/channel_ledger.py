@@ -207,7 +207,8 @@ class ChannelStore:
     def add_channels(self, channels: list[SeenChannel], exact: bool = False) -> None:
         """Record channels read from the chain; a known channel keeps what the ledger holds (events
         keep it current), except that `exact` (ChannelOpened's own block) corrects its block."""
-        on_conflict = "UPDATE SET block = MIN(block, excluded.block)" if exact else "NOTHING"
+        # `channels.block`: a bare `block` is ambiguous to PostgreSQL (the row's or excluded's)
+        on_conflict = "UPDATE SET block = MIN(channels.block, excluded.block)" if exact else "NOTHING"
         now = time.time()
         with transaction(self.db):
             self.db.executemany(

@@ -5,6 +5,7 @@ the channel tables and keeps its jobs, answers are pruned but a voucher is never
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +36,16 @@ def store(tmp_path):
     ledger.add_channels([channel()])
     yield ledger
     ledger.close()
+
+
+def test_channel_opened_s_own_block_corrects_an_earlier_sight_and_nothing_else_does(store):
+    """The gate's first sight records the block it read at (5); ChannelOpened's event brings the
+    channel's own block, which only ever lowers it, so a rewind past the opening forgets it."""
+    store.add_channels([dataclasses.replace(channel(), block=3)], exact=True)
+    assert store.channel(1).block == 3
+    store.add_channels([dataclasses.replace(channel(), block=9)], exact=True)
+    store.add_channels([dataclasses.replace(channel(), block=1)])  # a later sight, not the event: kept as it is
+    assert store.channel(1).block == 3
 
 
 def test_vouchers_in_any_order_are_admitted_while_the_highest_covers_everything(store):

@@ -434,7 +434,8 @@ SQLITE_CHANNEL_TESTS = [channel_tests.test_vouchers_in_any_order_are_admitted_wh
                         channel_tests.test_a_retry_in_progress_is_busy_and_a_pruned_answer_is_never_served_again,
                         channel_tests.test_the_checks_name_their_reason,
                         channel_tests.test_events_apply_totals_so_a_repeated_or_late_one_changes_nothing,
-                        channel_tests.test_a_signer_change_sets_the_highest_voucher_aside_once]
+                        channel_tests.test_a_signer_change_sets_the_highest_voucher_aside_once,
+                        channel_tests.test_channel_opened_s_own_block_corrects_an_earlier_sight_and_nothing_else_does]
 
 
 @pytest.mark.parametrize("check", SQLITE_CHANNEL_TESTS, ids=lambda check: check.__name__[len("test_"):][:40])
