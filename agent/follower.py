@@ -41,6 +41,7 @@ class Follower:
         self.head: int | None = None      # newest block number seen on the chain
         self.healthy: bool | None = None  # the last poll reached the chain (None: not polled yet)
         self.checkpoints: list[tuple[int, str]] = []  # (block, hash), oldest first
+        self.head_hash: bytes | None = None  # the head block's hash: a reorg can replace it at the same height
         self.head_time: int | None = None  # the head block's timestamp
         self.head_seen_at = 0.0            # time.monotonic() when the head block was first seen
         self.on_rewind: Callable[[], None] = lambda: None  # the claimer's nonce may be undone too
@@ -111,8 +112,9 @@ class Follower:
     async def poll(self) -> None:
         """One round: check the cursor is still on the chain, then read the new confirmed blocks."""
         head = await self.w3.eth.get_block("latest")
-        if head["number"] != self.head or self.head_time is None:
-            self.head_time, self.head_seen_at = head["timestamp"], time.monotonic()
+        if head["hash"] != self.head_hash:  # by hash: a replaced head at the same height has its own time
+            self.head_hash, self.head_time, self.head_seen_at = head["hash"], head["timestamp"], time.monotonic()
+            self.metrics.head_timestamp.set(head["timestamp"])
         self.head = head["number"]
         await self._rewind_if_forked()
         target = self.head - self.confirmations

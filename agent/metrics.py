@@ -49,6 +49,9 @@ class Metrics:
         self.in_flight = Gauge("facemarket_agent_in_flight", "Paid calls being served now.", registry=registry)
         self.follower_block = Gauge("facemarket_agent_follower_block", "Last block whose events are in the ledger.",
                                     registry=registry)
+        self.head_timestamp = Gauge("facemarket_agent_head_timestamp_seconds",
+                                    "Timestamp of the newest block the follower saw: the chain's clock that "
+                                    "expiry is judged by.", registry=registry)
         self.trial_calls = Gauge("facemarket_agent_trial_calls", "Free trial calls in the ledger (served, "
                                  "in_progress) and the grants seen (grants).", ["state"], registry=registry)
         self.channels = Gauge("facemarket_agent_channels", "Payment channels in the ledger (open, closed).",

@@ -23,7 +23,7 @@ README_METRICS = ("facemarket_agent_requests_total", "facemarket_agent_gate_seco
                   "facemarket_agent_claim_transactions_total", "facemarket_agent_jobs_claimed_total",
                   "facemarket_agent_tokens_earned_total", "facemarket_agent_claims_pending",
                   "facemarket_agent_ledger_jobs", "facemarket_agent_in_flight", "facemarket_agent_follower_block",
-                  "facemarket_agent_follower_errors_total", "facemarket_agent_chain_rewinds_total")
+                  "facemarket_agent_head_timestamp_seconds", "facemarket_agent_follower_errors_total", "facemarket_agent_chain_rewinds_total")
 
 
 @pytest.fixture(scope="module")

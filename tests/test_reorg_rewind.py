@@ -9,12 +9,18 @@ restarted chain: the hashes of the blocks it checkpointed are no longer the chai
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 
 import pytest
 from eth_account import Account
 from web3 import Web3
 
+from facemarket.agent.escrow_reader import connect
+from facemarket.agent.follower import Follower
+from facemarket.agent.ledger import Ledger
+from facemarket.agent.metrics import Metrics
 from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.deploy import deploy_all
 from tests.fixtures.agent import Market, rpc_body, wait_until
@@ -100,3 +106,32 @@ def test_a_job_the_gate_saw_first_is_forgotten_when_its_funding_is_undone(agent_
     refused = agent.post(body, market.payment(consumer, job_id, agent.address, body))
     assert refused.error_code == Reason.UNKNOWN_JOB.code, refused.body
     assert counting_upstream.count() == seen
+
+
+def test_a_head_replaced_at_the_same_height_brings_its_own_clock(own_market, tmp_path):
+    """The follower judges expiry by the head block's timestamp. A reorg (here a revert) can put
+    a block of the same number but another time at the head: the follower must take that time,
+    not keep the undone block's. It once compared numbers only, and judged expiry 150 s ahead."""
+    chain, market = own_market
+    start = market.w3.eth.block_number
+
+    async def poll_across_the_replacement() -> tuple[int, float, int]:
+        ledger = Ledger(tmp_path / "ledger.sqlite")
+        follower = Follower(connect(chain.url), market.deployment.escrow, market.new_account(tokens=0).address,
+                            ledger, Metrics(), start_block=start, confirmations=0, log_range=100, interval=1)
+        try:
+            before = rpc(market, "evm_snapshot")
+            rpc(market, "evm_mine", int(time.time()) + 10_000)  # a head 10,000 s ahead
+            await follower.poll()
+            undone = follower.head
+            assert rpc(market, "evm_revert", before) is True
+            rpc(market, "evm_mine")  # the same height, at this machine's time
+            await follower.poll()
+            return undone, follower.chain_time(), follower.head
+        finally:
+            await ledger.close()
+
+    undone, chain_time, head = asyncio.run(poll_across_the_replacement())
+    replaced = market.w3.eth.get_block("latest")
+    assert head == undone == replaced["number"]
+    assert replaced["timestamp"] <= chain_time < replaced["timestamp"] + 60
