@@ -10,11 +10,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 
 from facemarket.agent.ledger import SeenJob, SqliteLedger, State
 from facemarket.contracts.agent_protocol import Reason
-from tests.fixtures.agent import CountingUpstream, http, rpc_body, wait_until
+from tests.fixtures.agent import CallInFlight, CountingUpstream, http, rpc_body, wait_until
 
 
 def ledger_state(agent, job_id: int) -> str | None:
@@ -32,9 +31,7 @@ def test_a_restarted_agent_frees_the_job_its_killed_predecessor_held(agent_facto
         job_id = market.open_job(consumer, agent.address)
         upstream.set_delay(30)  # the call in flight when the agent dies
         body = rpc_body("ping")
-        in_flight = threading.Thread(target=lambda: agent.post(body, market.payment(
-            consumer, job_id, agent.address, body)), daemon=True)
-        in_flight.start()
+        in_flight = CallInFlight(lambda: agent.post(body, market.payment(consumer, job_id, agent.address, body)))
         wait_until(lambda: ledger_state(agent, job_id) == "RESERVED", 30, "the reservation")
 
         other = rpc_body("ping", request_id=2)
@@ -45,6 +42,7 @@ def test_a_restarted_agent_frees_the_job_its_killed_predecessor_held(agent_facto
         assert " UTC) at the latest" in message and message.count("frees") == 1
 
         agent.stop(signal.SIGKILL)
+        assert in_flight.dropped(), in_flight.outcome
         assert ledger_state(agent, job_id) == "RESERVED"  # locked for the lease (90 s) ...
         upstream.set_delay(0)
         agent.start()  # ... until the next agent starts on that ledger

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import threading
 import time
 
 import pytest
 
 from facemarket.contracts.agent_protocol import Reason
 from tests.channel_calls_support import ChannelConsumer
-from tests.fixtures.agent import http, rpc_body, wait_until
+from tests.fixtures.agent import CallInFlight, http, rpc_body, wait_until
 
 PRICE = 5
 
@@ -96,10 +95,10 @@ def test_what_a_killed_agent_served_is_claimed_exactly_once_after_restart(agent_
         assert killed.post(body, consumer.pay(channel_id, n * PRICE, body)).status == 200
     counting_upstream.set_delay(30)  # a fourth call is in progress when the agent dies
     in_flight = rpc_body("ping", request_id=4)
-    threading.Thread(target=lambda: killed.post(in_flight, consumer.pay(channel_id, 4 * PRICE, in_flight)),
-                     daemon=True).start()
+    call = CallInFlight(lambda: killed.post(in_flight, consumer.pay(channel_id, 4 * PRICE, in_flight)))
     wait_until(lambda: _in_progress(killed) == 1, 30, "the call in progress")
     killed.stop(signal.SIGKILL)
+    assert call.dropped(), call.outcome
     counting_upstream.set_delay(0)
     assert consumer.chain(channel_id).claimed == 0
 
