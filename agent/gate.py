@@ -185,9 +185,10 @@ class Gate:
         """Admit the call and reserve its job, or raise `Refused` with the reason.
 
         A call that meets its terms (`_terms`) is reserved in one conditional statement; any
-        other is read from the ledger and checked (`_check`) on the ledger's thread before it is
-        reserved, in the same trip there; a job seen for the first time costs a chain read and a
-        second trip, which records the job and reserves it."""
+        other is read from the ledger and checked (`_check`) before it is reserved, in the same
+        visit to the ledger (on its thread, or on the loop for SQLite while the thread is idle:
+        `Ledger._paid`); a job seen for the first time costs a chain read and a second visit,
+        which records the job and reserves it."""
         body = call.body
         request_hash = body_hash(body) if len(body) <= HASH_ON_LOOP_BYTES else await asyncio.to_thread(body_hash, body)
         signer = self._signer(job_id, request_hash, signature)
