@@ -53,7 +53,7 @@ class JsonRpc:
 
     def _post(self, payload: Any) -> Any:
         try:
-            response = self.http.post(self.url, json=payload, timeout=self.timeout)
+            response = self._sent(payload)
             response.raise_for_status()
             return response.json()
         except (requests.ConnectionError, requests.Timeout):
@@ -61,6 +61,18 @@ class JsonRpc:
         except (requests.RequestException, ValueError) as error:
             raise ChainError(f"the chain at {self.url} did not answer JSON-RPC ({error})",
                              "check the network's RPC URL (`facemarket network list`)") from None
+
+    def _sent(self, payload: Any) -> requests.Response:
+        """POST, and once more on a new connection when the kept-alive one was closed under it.
+
+        Why: a node closes idle connections (Ganache after about 10 s) and a request sent as it
+        closes is lost unread; a long-lived client (the desk, a script using the client) meets
+        that now and then, and a chain that answers must not be called unreachable. Everything
+        sent here is a read, so sending it again is safe; a node that is down fails both at once."""
+        try:
+            return self.http.post(self.url, json=payload, timeout=self.timeout)
+        except requests.ConnectionError:
+            return self.http.post(self.url, json=payload, timeout=self.timeout)
 
     def answer(self, method: str, params: list) -> dict:
         """The whole JSON-RPC answer (an `error` member included) of one request."""
