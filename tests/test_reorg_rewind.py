@@ -116,8 +116,8 @@ def test_a_head_replaced_at_the_same_height_brings_its_own_clock(own_market, tmp
     start = market.w3.eth.block_number
 
     async def poll_across_the_replacement() -> tuple[int, float, int]:
-        ledger = Ledger(tmp_path / "ledger.sqlite")
-        follower = Follower(connect(chain.url), market.deployment.escrow, market.new_account(tokens=0).address,
+        ledger, w3 = Ledger(tmp_path / "ledger.sqlite"), connect(chain.url)
+        follower = Follower(w3, market.deployment.escrow, market.new_account(tokens=0).address,
                             ledger, Metrics(), start_block=start, confirmations=0, log_range=100, interval=1)
         try:
             before = rpc(market, "evm_snapshot")
@@ -130,6 +130,7 @@ def test_a_head_replaced_at_the_same_height_brings_its_own_clock(own_market, tmp
             return undone, follower.chain_time(), follower.head
         finally:
             await ledger.close()
+            await w3.provider.disconnect()
 
     undone, chain_time, head = asyncio.run(poll_across_the_replacement())
     replaced = market.w3.eth.get_block("latest")
