@@ -253,7 +253,7 @@ class PostgresGallery:
             ids = fresh_ids(len(names))
             try:
                 with self._connection() as connection, connection.transaction(), connection.cursor() as cursor:
-                    people = self._lock_people(cursor, _NAMES_TO_ADD, consumer, names=list(names))
+                    people = self._lock_people(cursor, sql.SQL(_NAMES_TO_ADD), consumer, names=list(names))
                     cursor.executemany(
                         "INSERT INTO gallery_faces (id, consumer, name, embedding, landmark_model) "
                         "VALUES (%s, %s, %s, %s::vector, %s)",
@@ -273,22 +273,24 @@ class PostgresGallery:
         people's centroids: the people are locked first (as by `add`), then their faces deleted."""
         column = sql.Identifier("name" if name is not None else "id")
         value = name if name is not None else face_id
+        removed = 0
         with self._connection() as connection, connection.transaction(), connection.cursor() as cursor:
             people = self._lock_people(cursor, sql.SQL(_FACES_TO_FORGET).format(column=column), consumer, value=value)
-            removed = cursor.execute(
-                sql.SQL("DELETE FROM gallery_faces WHERE consumer = %(consumer)s AND {column} = %(value)s AND "
-                        + _LOCKED).format(column=column),
-                {"consumer": consumer, "value": value, **_pairs(people)}).rowcount if people else 0
-            _settle(cursor, consumer, people)
+            if people:  # only the faces of people locked: one enrolled meanwhile in another model stays
+                removed = cursor.execute(
+                    sql.SQL("DELETE FROM gallery_faces WHERE consumer = %(consumer)s AND {column} = %(value)s AND "
+                            + _LOCKED).format(column=column),
+                    {"consumer": consumer, "value": value, **_pairs(people)}).rowcount
+                _settle(cursor, consumer, people)
         if not removed:
             raise nothing_removed(name, face_id)
         return removed
 
-    def _lock_people(self, cursor: psycopg.Cursor, source: str | sql.Composed, consumer: str,
+    def _lock_people(self, cursor: psycopg.Cursor, source: sql.Composable, consumer: str,
                      **params: object) -> list[tuple[str, str]]:
         """Make or lock the rows of the people `source` names, until the transaction ends: whoever
         changes a person's faces holds that row, so the last to settle its centroid sees all of them."""
-        statement = sql.SQL(_LOCK_PEOPLE).format(source=sql.SQL(source) if isinstance(source, str) else source)
+        statement = sql.SQL(_LOCK_PEOPLE).format(source=source)
         return cursor.execute(statement, {"consumer": consumer, "model": self.landmark_model, **params}).fetchall()
 
     def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int, margin: float) -> list[Recalled]:
@@ -454,7 +456,7 @@ def _pairs(people: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 def _settle(cursor: psycopg.Cursor, consumer: str, people: list[tuple[str, str]]) -> None:
     """The locked people's centroids from their faces as they are now; those left without faces go."""
-    if people:
+    if people:  # an add of no faces locks nobody
         cursor.execute(_SETTLE, {"consumer": consumer, **_pairs(people)})
 
 
