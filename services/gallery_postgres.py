@@ -422,9 +422,10 @@ class PostgresShelf:
         people = max(self.gallery.people, count)  # `count` faces may belong to as many people
         search = _search(self.hnsw)
         with self.gallery._connection() as connection, connection.pipeline():
-            if self.hnsw is not None:
-                connection.execute(sql.SQL("SET hnsw.ef_search = {}").format(
-                    sql.Literal(min(1000, max(self.gallery.ef_search, people)))))
+            if self.hnsw is not None:  # strict_order: past ef_search while dead row versions (an enrol's) fill it
+                connection.execute("SELECT set_config('hnsw.ef_search', %s, false), "
+                                   "set_config('hnsw.iterative_scan', 'strict_order', false)",
+                                   (str(min(1000, max(self.gallery.ef_search, people))),))
             answers = [connection.execute(search, {
                 "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
                 "reach": within + _REACH_SLACK, "limit": count + SLACK, "people": people,
