@@ -52,13 +52,14 @@ from facemarket.services.gallery_store import fresh_ids
 
 SCHEMA_VERSION = 2  # 2: gallery_people, one centroid a person, and the HNSW index over them
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
-# people nearest by centroid whose faces a search through the index ranks. 8: at 100,000 faces the
-# true person's centroid was the nearest in every search measured, and where the graph missed it
-# more people did not help (recall@1 the same at 8, 16 and 32; docs/gallery.md)
+# people nearest by centroid whose faces a search through the index ranks. 8: at 100,000 and
+# 1,000,000 faces the returning person's centroid was among the 8 nearest in every search measured,
+# and where the graph missed it more people did not help (the same recall@1 at 8, 16, 32; docs/gallery.md)
 PEOPLE = 8
-# the people index's candidate list (at least PEOPLE): with the m 32 graph 40 found every person at
-# 100,000 faces; with m 16, 40 / 100 / 200 / 400 gave recall@1 0.905 / 0.965 / 0.990 / 0.995
-HNSW_EF_SEARCH = 40
+# the people index's candidate list (at least PEOPLE): at 1,000,000 faces, over the m 48 graph,
+# 100 gave recall@1 0.995 (16 ms median), 200: 1.000 (26 ms); over m 32, 0.80 / 0.92-0.925 / 0.97-0.975
+# at 40 / 100 / 200
+HNSW_EF_SEARCH = 100
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a large gallery's graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
 SLACK = 16  # rows fetched beyond those asked, re-ranked in float64 (float32 order can swap near ties)
@@ -124,14 +125,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class HnswIndex:
     """How a large gallery's HNSW index over its people's centroids is made (the benchmark measures
-    others): the indexed expression with its operator class, and the graph's density. Denser than
-    pgvector's default (m 16, ef_construction 64), whose graph over the synthetic people's
-    centroids missed the person in 3.5% of searches at ef_search 100: m 32 / 128 missed none at
-    40 and builds 3.4x longer, affordable over a tenth of the rows (docs/gallery.md compares)."""
+    others): the indexed expression with its operator class, and the graph's density. Far denser
+    than pgvector's default (m 16, ef_construction 64): over the centroids of 100,000 synthetic
+    people that graph found the person in 64% of searches at ef_search 100, m 32 / 128 in 92%,
+    m 48 / 200 in 99.5%; it built in 259 s (27.5 s for m 16), affordable over a tenth of the rows
+    an index over faces holds (docs/gallery.md compares)."""
 
     halfvec: bool = True  # the centroids as 16-bit floats: a third smaller index; faces are re-ranked from float32
-    m: int = 32
-    ef_construction: int = 128
+    m: int = 48
+    ef_construction: int = 200
 
     @property
     def expression(self) -> str:
