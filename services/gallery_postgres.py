@@ -57,8 +57,8 @@ HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens 
 # and where the graph missed it more people did not help (the same recall@1 at 8, 16, 32; docs/gallery.md)
 PEOPLE = 8
 # the people index's candidate list (at least PEOPLE): at 1,000,000 faces, over the m 48 graph,
-# 100 gave recall@1 0.995 (16 ms median), 200: 1.000 (26 ms); over m 32, 0.80 / 0.92-0.925 / 0.97-0.975
-# at 40 / 100 / 200
+# 100 gave recall@1 0.995 in two builds (16.1-16.5 ms median), 60: 0.970 (13 ms), 200: 1.000 (26 ms);
+# over m 32, 0.80 / 0.92-0.925 / 0.97-0.975 at 40 / 100 / 200
 HNSW_EF_SEARCH = 100
 HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a large gallery's graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
@@ -128,7 +128,7 @@ class HnswIndex:
     others): the indexed expression with its operator class, and the graph's density. Far denser
     than pgvector's default (m 16, ef_construction 64): over the centroids of 100,000 synthetic
     people that graph found the person in 64% of searches at ef_search 100, m 32 / 128 in 92%,
-    m 48 / 200 in 99.5%; it built in 259 s (27.5 s for m 16), affordable over a tenth of the rows
+    m 48 / 200 in 99.5%; it built in 259-316 s (27.5 s for m 16), affordable over a tenth of the rows
     an index over faces holds (docs/gallery.md compares)."""
 
     halfvec: bool = True  # the centroids as 16-bit floats: a third smaller index; faces are re-ranked from float32
