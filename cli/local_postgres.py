@@ -212,8 +212,8 @@ class LocalPostgres:
 
 
 def default_shared_buffers() -> str:
-    """A quarter of the memory: a gallery's HNSW index (544 MiB at a million faces) and the rows
-    its searches touch fit, and searches read no page from the operating system (docs/gallery.md)."""
+    """A quarter of the memory: a gallery's HNSW index (73 MiB over a million faces' people) and the
+    rows its searches touch fit, and searches read no page from the operating system (docs/gallery.md)."""
     return f"{max(128, _memory() // 4 // 2**20)}MB"
 
 

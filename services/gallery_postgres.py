@@ -8,16 +8,20 @@ fetches SLACK more rows than asked and re-ranks them in float64 from their vecto
 the threshold is ever named, whatever the index returned.
 
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
-and PostgreSQL sorts them all. From HNSW_FROM faces on, a partial HNSW index of that gallery alone
-is built in the background (CREATE INDEX CONCURRENTLY, one builder across hosts by an advisory
-lock) and read into shared buffers (pg_prewarm, where the extension can be made); once it is valid a
-search takes the first rows in the index's order as candidates and reads every face of their names
-beside them, in the same statement, so the answer is exact among the people the index reached
-(where it misses, it mostly misses the whole person: the gain is small, docs/gallery.md). It
-indexes the vectors as halfvec: a third smaller (it must fit in shared buffers to be fast), and
-the float64 re-rank of the fetched rows keeps the answer exact among them.
-HNSW is approximate: benchmarks/gallery_pgvector_bench.py measures its recall@1 against the exact
-search (docs/gallery.md).
+and PostgreSQL sorts them all. For a large one the index is over people, not faces: an HNSW graph
+over faces missed whole people (where it missed at a million synthetic faces, none of its
+candidates was that person's), so a low ef_search could not reach recall 0.99. `gallery_people`
+keeps one row per person of a gallery with the centroid (mean) of their faces, kept right in the
+transaction that adds or forgets faces (the person's row locked first, so two hosts enrolling one
+name at once both count). From HNSW_FROM faces on, a partial HNSW index over that gallery's
+centroids (a tenth of the rows at 10 faces a person) is built in the background (CREATE INDEX
+CONCURRENTLY, one builder across hosts by an advisory lock) and read into shared buffers
+(pg_prewarm, where the extension can be made); once it is valid a search takes the PEOPLE people
+nearest by centroid and ranks every face of theirs exactly (up to FACES_PER_NAME each), in one
+statement: the answer is exact among those people and misses only a person whose centroid is not
+among the PEOPLE the index returns. It indexes the centroids as halfvec (smaller; the faces are
+re-ranked from their float32 vectors in float64 anyway). HNSW and centroids are approximate:
+benchmarks/gallery_pgvector_bench.py measures recall@1 against the exact search (docs/gallery.md).
 
 A database that does not answer (or is read-only, as during a failover) makes a gallery call
 fail with DATABASE_UNAVAILABLE (1112), which the server answers with HTTP 503, so the agent
@@ -46,20 +50,22 @@ from facemarket.services.gallery_errors import GalleryCode, GalleryError, Galler
 from facemarket.services.gallery_index import DIMENSIONS, Neighbour, as_matrix, brute_force
 from facemarket.services.gallery_store import fresh_ids
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: gallery_people, one centroid a person, and the HNSW index over them
 HNSW_FROM = 20_000  # faces in one gallery; below, the exact sort stays in tens of ms (docs/gallery.md)
-# candidates the HNSW search keeps; more: better recall, slower. 800: at 1,000,000 faces the least
-# measured to reach recall@1 0.99 against the exact search in every build (the returning face:
-# 0.985 and 0.990 in two halfvec builds, 1000: 0.995; with the candidates' names read, 1.000 and
-# 0.990 in two more, where 400 gave 0.985 and 0.980, 600: 0.985, 200: 0.945 and 0.960; docs/gallery.md)
-HNSW_EF_SEARCH = 800
-HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a million faces' graph fits (else a slow build)
+# people nearest by centroid whose faces a search through the index ranks. 8: at 100,000 and
+# 1,000,000 faces the returning person's centroid was among the 8 nearest in every search measured,
+# and where the graph missed it more people did not help (the same recall@1 at 8, 16, 32; docs/gallery.md)
+PEOPLE = 8
+# the people index's candidate list (at least PEOPLE): at 1,000,000 faces, over the m 48 graph,
+# 100 gave recall@1 0.995 in two builds (16.1-16.5 ms median), 60: 0.970 (13 ms), 200: 1.000 (26 ms);
+# over m 32, 0.80 / 0.92-0.925 / 0.97-0.975 at 40 / 100 / 200
+HNSW_EF_SEARCH = 100
+HNSW_BUILD_MEMORY = "2GB"  # maintenance_work_mem of a build: a large gallery's graph fits (else a slow build)
 HNSW_RETRY_SECONDS = 60.0  # while another host builds a gallery's index, look again after this
 SLACK = 16  # rows fetched beyond those asked, re-ranked in float64 (float32 order can swap near ties)
-# faces of each candidate's name read beside the HNSW candidates: a person with more is searched only
-# among this many (the first in the name index's order) and those HNSW found, no worse than HNSW alone.
-# Reading costs ~0.01 ms a face: near a person with 2,000 faces a search took +0.7 ms at 100, +20 ms
-# reading all (30,000 faces, ef_search 40, load 2-3). At most count + SLACK names' rows: 1,800 for `recall`
+# faces of each of those people read: a person with more is searched among this many only (the first
+# in the name index's order). Reading costs ~0.01 ms a face: near a person with 2,000 faces a search
+# took +0.7 ms at 100, +20 ms reading all (30,000 faces, load 2-3).
 FACES_PER_NAME = 100
 _REACH_SLACK = 1e-4  # float32 distance error is ~1e-6 here: rows this far past `within` are fetched too
 WAIT_SECONDS = 2.0  # how long a call waits for a connection before it answers "database unavailable"
@@ -76,7 +82,41 @@ CREATE TABLE IF NOT EXISTS gallery_faces (
 );
 CREATE INDEX IF NOT EXISTS gallery_faces_by_gallery ON gallery_faces (consumer, landmark_model);
 CREATE INDEX IF NOT EXISTS gallery_faces_by_name ON gallery_faces (consumer, name);
+CREATE TABLE IF NOT EXISTS gallery_people (  -- one row per person with faces in a gallery
+    consumer text NOT NULL,
+    landmark_model text NOT NULL,
+    name text NOT NULL,
+    centroid vector({DIMENSIONS}),          -- the mean of their faces; NULL only inside the transaction that adds the row
+    PRIMARY KEY (consumer, landmark_model, name)
+);
 CREATE TABLE IF NOT EXISTS gallery_schema (version integer NOT NULL);
+"""
+# The person's row, made or locked (ON CONFLICT DO UPDATE: unlike DO NOTHING then FOR UPDATE, it
+# still gives a locked row when a concurrent forget deletes the one it found); {source} yields
+# (consumer, landmark model, name) rows, sorted, so that lockers of several people never deadlock.
+_LOCK_PEOPLE = ("INSERT INTO gallery_people (consumer, landmark_model, name) {source} ON CONFLICT "
+                "(consumer, landmark_model, name) DO UPDATE SET name = EXCLUDED.name RETURNING landmark_model, name")
+_NAMES_TO_ADD = ("SELECT DISTINCT %(consumer)s::text, %(model)s::text, name FROM unnest(%(names)s::text[]) name ORDER BY name")
+_FACES_TO_FORGET = ("SELECT DISTINCT consumer, landmark_model, name FROM gallery_faces "
+                    "WHERE consumer = %(consumer)s AND {column} = %(value)s ORDER BY landmark_model")
+_LOCKED = "(landmark_model, name) IN (SELECT * FROM unnest(%(models)s::text[], %(names)s::text[]))"
+# The locked people's centroids from their faces now (a statement started after the lock sees every
+# face committed before it); a person left without faces is deleted.
+_SETTLE = f"""
+WITH kept AS (
+    SELECT landmark_model, name, avg(embedding) AS centroid FROM gallery_faces
+    WHERE consumer = %(consumer)s AND {_LOCKED} GROUP BY landmark_model, name),
+gone AS (
+    DELETE FROM gallery_people p WHERE consumer = %(consumer)s AND {_LOCKED}
+    AND NOT EXISTS (SELECT 1 FROM kept WHERE kept.landmark_model = p.landmark_model AND kept.name = p.name))
+UPDATE gallery_people p SET centroid = kept.centroid FROM kept
+WHERE p.consumer = %(consumer)s AND p.landmark_model = kept.landmark_model AND p.name = kept.name
+"""
+# Every person's row from the faces (the migration to version 2; the benchmark after its COPY)
+_FILL_PEOPLE = """
+INSERT INTO gallery_people (consumer, landmark_model, name, centroid)
+SELECT consumer, landmark_model, name, avg(embedding) FROM gallery_faces GROUP BY consumer, landmark_model, name
+ON CONFLICT (consumer, landmark_model, name) DO UPDATE SET centroid = EXCLUDED.centroid
 """
 
 log = logging.getLogger(__name__)
@@ -84,18 +124,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HnswIndex:
-    """How a large gallery's HNSW index is made (the benchmark measures others): the indexed
-    expression with its operator class, and the graph's density. m 16 / ef_construction 64 is
-    pgvector's default (docs/gallery.md compares)."""
+    """How a large gallery's HNSW index over its people's centroids is made (the benchmark measures
+    others): the indexed expression with its operator class, and the graph's density. Far denser
+    than pgvector's default (m 16, ef_construction 64): over the centroids of 100,000 synthetic
+    people that graph found the person in 64% of searches at ef_search 100, m 32 / 128 in 92%,
+    m 48 / 200 in 99.5%; it built in 259-316 s (27.5 s for m 16), affordable over a tenth of the rows
+    an index over faces holds (docs/gallery.md compares)."""
 
-    halfvec: bool = True  # the vectors as 16-bit floats: a third smaller index, the same re-ranked answer
-    m: int = 16
-    ef_construction: int = 64
+    halfvec: bool = True  # the centroids as 16-bit floats: a third smaller index; faces are re-ranked from float32
+    m: int = 48
+    ef_construction: int = 200
 
     @property
     def expression(self) -> str:
         """What the index holds and searches order by; a search uses the index only if it orders by this."""
-        return f"(embedding::halfvec({DIMENSIONS}))" if self.halfvec else "embedding"
+        return f"(centroid::halfvec({DIMENSIONS}))" if self.halfvec else "centroid"
 
     @property
     def query(self) -> str:
@@ -133,7 +176,8 @@ class PostgresGallery:
         self.landmark_model = landmark_model
         self.hnsw_from = hnsw_from
         self.ef_search = HNSW_EF_SEARCH  # the benchmark tries others on one index
-        self.faces_per_name = FACES_PER_NAME  # and 0: the index's candidates alone, as before the expansion
+        self.people = PEOPLE  # and others
+        self.faces_per_name = FACES_PER_NAME  # the tests try a cap below a person's faces
         self.hnsw = HnswIndex()  # and builds other indexes
         self._check_reachable()
         self.pool = ConnectionPool(
@@ -192,6 +236,8 @@ class PostgresGallery:
                     f"the gallery database {where} has schema version {version}, newer than this code's "
                     f"{SCHEMA_VERSION}: upgrade facemarket on this host")
             if version < SCHEMA_VERSION:
+                if version == 1:
+                    migrate_to_people(connection)
                 connection.execute("INSERT INTO gallery_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
 
     @contextmanager
@@ -215,10 +261,12 @@ class PostgresGallery:
             ids = fresh_ids(len(names))
             try:
                 with self._connection() as connection, connection.transaction(), connection.cursor() as cursor:
+                    people = self._lock_people(cursor, sql.SQL(_NAMES_TO_ADD), consumer, names=list(names))
                     cursor.executemany(
                         "INSERT INTO gallery_faces (id, consumer, name, embedding, landmark_model) "
                         "VALUES (%s, %s, %s, %s::vector, %s)",
                         [(i, consumer, n, t, self.landmark_model) for i, n, t in zip(ids, names, texts)])
+                    _settle(cursor, consumer, people)
                 break
             except psycopg.errors.UniqueViolation:
                 if attempt == 2:
@@ -229,14 +277,29 @@ class PostgresGallery:
         return ids
 
     def forget(self, consumer: str, *, name: str | None = None, face_id: int | None = None) -> int:
-        column, value = ("name", name) if name is not None else ("id", face_id)
-        with self._connection() as connection:
-            removed = connection.execute(
-                sql.SQL("DELETE FROM gallery_faces WHERE consumer = %s AND {} = %s").format(sql.Identifier(column)),
-                (consumer, value)).rowcount
+        """Remove a name's faces (in every landmark model) or one face, in one transaction with their
+        people's centroids: the people are locked first (as by `add`), then their faces deleted."""
+        column = sql.Identifier("name" if name is not None else "id")
+        value = name if name is not None else face_id
+        removed = 0
+        with self._connection() as connection, connection.transaction(), connection.cursor() as cursor:
+            people = self._lock_people(cursor, sql.SQL(_FACES_TO_FORGET).format(column=column), consumer, value=value)
+            if people:  # only the faces of people locked: one enrolled meanwhile in another model stays
+                removed = cursor.execute(
+                    sql.SQL("DELETE FROM gallery_faces WHERE consumer = %(consumer)s AND {column} = %(value)s AND "
+                            + _LOCKED).format(column=column),
+                    {"consumer": consumer, "value": value, **_pairs(people)}).rowcount
+                _settle(cursor, consumer, people)
         if not removed:
             raise nothing_removed(name, face_id)
         return removed
+
+    def _lock_people(self, cursor: psycopg.Cursor, source: sql.Composable, consumer: str,
+                     **params: object) -> list[tuple[str, str]]:
+        """Make or lock the rows of the people `source` names, until the transaction ends: whoever
+        changes a person's faces holds that row, so the last to settle its centroid sees all of them."""
+        statement = sql.SQL(_LOCK_PEOPLE).format(source=source)
+        return cursor.execute(statement, {"consumer": consumer, "model": self.landmark_model, **params}).fetchall()
 
     def recall(self, consumer: str, vectors: np.ndarray, threshold: float, top: int, margin: float) -> list[Recalled]:
         """As Gallery.recall: the same decision, on the rows the database finds."""
@@ -281,10 +344,10 @@ class PostgresGallery:
         return report
 
     def hnsw_index_name(self, consumer: str) -> str:
-        """Named after the gallery and the index's definition: an index made another way (by an
-        earlier version) is not taken for this one, whose queries it could not serve."""
+        """Named after the gallery and the index's definition: an index made another way is not
+        taken for this one, whose queries it could not serve."""
         key = f"{consumer}\0{self.landmark_model}\0{self.hnsw.definition()}"
-        return f"gallery_faces_hnsw_{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+        return f"gallery_people_hnsw_{hashlib.sha256(key.encode()).hexdigest()[:20]}"
 
     def _index_when_large(self, consumer: str, size: int) -> None:
         """From HNSW_FROM faces on, see to the gallery's HNSW index in a thread: once found or built
@@ -310,7 +373,7 @@ class PostgresGallery:
                 self._building.discard(name)
 
     def build_hnsw(self, consumer: str) -> str:
-        """Build the consumer's partial HNSW index: "built"; "present" when a valid one exists,
+        """Build the partial HNSW index over the consumer's people: "built"; "present" when a valid one exists,
         "busy" when another host builds it now. Exact search serves meanwhile."""
         name = self.hnsw_index_name(consumer)
         with psycopg.connect(self.url, autocommit=True) as connection:
@@ -325,9 +388,10 @@ class PostgresGallery:
                 return "present"
             if valid is not None:  # left invalid by a build that died: start again
                 connection.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
-            log.info("building the HNSW index of a gallery of %d faces (exact search meanwhile)", self._sizes.get(consumer, 0))
+            log.info("building the HNSW index over the people of a gallery of %d faces (exact search meanwhile)",
+                     self._sizes.get(consumer, 0))
             connection.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(HNSW_BUILD_MEMORY)))
-            connection.execute(sql.SQL("CREATE INDEX CONCURRENTLY {} ON gallery_faces " + self.hnsw.definition() +
+            connection.execute(sql.SQL("CREATE INDEX CONCURRENTLY {} ON gallery_people " + self.hnsw.definition() +
                                        " WHERE consumer = {} AND landmark_model = {}").format(
                 sql.Identifier(name), sql.Literal(consumer), sql.Literal(self.landmark_model)))
             prewarm(connection, name)
@@ -350,7 +414,7 @@ def prewarm(connection: psycopg.Connection, index: str) -> None:
 
 class PostgresShelf:
     """One consumer's gallery as gallery.recall_on_shelf searches it: `nearest` asks the database,
-    through `hnsw` when that index is valid, else by the exact sort."""
+    through `hnsw` (the index over its people) when that index is valid, else by the exact sort."""
 
     def __init__(self, gallery: PostgresGallery, consumer: str, hnsw: HnswIndex | None = None) -> None:
         self.gallery = gallery
@@ -360,40 +424,64 @@ class PostgresShelf:
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
         first, re-ranked in float64 (exact without an HNSW index; with one, exact among the people
-        of the index's candidates, see _search)."""
+        nearest by centroid, see _search). Every statement goes in one pipeline: one round trip
+        for the index's setting and all the queries of a photo."""
         queries = as_matrix(queries)
+        people = max(self.gallery.people, count)  # `count` faces may belong to as many people
         search = _search(self.hnsw)
-        found = []
-        with self.gallery._connection() as connection, connection.transaction():
-            connection.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
-                sql.Literal(min(1000, max(self.gallery.ef_search, count + SLACK)))))
-            for query in queries:
-                rows = connection.execute(search, {
-                    "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
-                    "reach": within + _REACH_SLACK, "limit": count + SLACK,
-                    "per_name": self.gallery.faces_per_name}).fetchall()
-                found.append(_ranked(rows, query, count, within))
-        return found
+        with self.gallery._connection() as connection, connection.pipeline():
+            if self.hnsw is not None:  # strict_order: past ef_search while dead row versions (an enrol's) fill it
+                connection.execute("SELECT set_config('hnsw.ef_search', %s, false), "
+                                   "set_config('hnsw.iterative_scan', 'strict_order', false)",
+                                   (str(min(1000, max(self.gallery.ef_search, people))),))
+            answers = [connection.execute(search, {
+                "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
+                "reach": within + _REACH_SLACK, "limit": count + SLACK, "people": people,
+                "per_name": self.gallery.faces_per_name}) for query in queries]
+            return [_ranked(answer.fetchall(), query, count, within) for answer, query in zip(answers, queries)]
 
 
 def _search(hnsw: HnswIndex | None) -> str:
-    """One statement, one round trip: the rows within reach of the query among those found, closest
-    first by float32 distance (the caller re-ranks in float64). Without an index every row of the
-    gallery is found (the exact sort). With one: its `limit` candidates, the rows first in the
-    index's approximate order, and beside them every face of their names (up to FACES_PER_NAME
-    each): the answer is exact among the candidates' people, whatever order the index gave their
-    faces, and misses only a person the index did not reach. (The hope, that HNSW at a low
-    ef_search misses a person's nearest face yet finds the person, held rarely at a million
-    synthetic faces: recall@1 rose 0-2 points.) The reach is tested on the stored float32
-    vectors, not the index's halfvec ones: rounding never drops a row."""
+    """One statement: the rows within reach of the query among those found, closest first by
+    float32 distance (the caller re-ranks in float64). Without an index every row of the gallery
+    is found (the exact sort). With one: the `people` names whose centroids come first in the
+    index's approximate order, and every face of theirs (up to `per_name` each): the answer is
+    exact among those people and misses only a person whose centroid the index did not return
+    among them. The reach is tested on the stored float32 vectors of the faces: neither the
+    index's halfvec rounding nor a centroid's distance ever drops or names a face."""
     found = "SELECT id, name, embedding FROM gallery_faces WHERE consumer = %(consumer)s AND landmark_model = %(model)s"
     if hnsw is not None:
-        found = (f"WITH candidates AS ({found} ORDER BY {hnsw.expression} <-> {hnsw.query} LIMIT %(limit)s) "
-                 "SELECT id, name, embedding FROM candidates UNION SELECT face.* FROM "
-                 f"(SELECT DISTINCT name FROM candidates) person, LATERAL ({found} AND name = person.name "
-                 "LIMIT %(per_name)s) face")
+        found = ("SELECT face.* FROM (SELECT name FROM gallery_people WHERE consumer = %(consumer)s AND "
+                 f"landmark_model = %(model)s ORDER BY {hnsw.expression} <-> {hnsw.query} LIMIT %(people)s) person, "
+                 f"LATERAL ({found} AND name = person.name LIMIT %(per_name)s) face")
     return (f"SELECT id, name, embedding::text FROM ({found}) found WHERE embedding <-> %(q)s::vector <= %(reach)s "
             "ORDER BY embedding <-> %(q)s::vector LIMIT %(limit)s")
+
+
+def _pairs(people: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """(landmark model, name) pairs as the two arrays _LOCKED unnests."""
+    return {"models": [model for model, _ in people], "names": [name for _, name in people]}
+
+
+def _settle(cursor: psycopg.Cursor, consumer: str, people: list[tuple[str, str]]) -> None:
+    """The locked people's centroids from their faces as they are now; those left without faces go."""
+    if people:  # an add of no faces locks nobody
+        cursor.execute(_SETTLE, {"consumer": consumer, **_pairs(people)})
+
+
+def fill_people(connection: psycopg.Connection) -> None:
+    """Every person's row and centroid from the faces stored (for faces written without them: a
+    version-1 database, the benchmark's COPY)."""
+    connection.execute(_FILL_PEOPLE)
+
+
+def migrate_to_people(connection: psycopg.Connection) -> None:
+    """Schema version 1 to 2, inside _prepare's transaction: the people from the faces, and version
+    1's HNSW indexes over faces dropped (nothing searches them now, and each slows every enrol)."""
+    fill_people(connection)
+    for (index,) in connection.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'i' AND starts_with(relname, 'gallery_faces_hnsw_')").fetchall():
+        connection.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))
 
 
 def _ranked(rows: list[tuple[int, str, str]], query: np.ndarray, count: int, within: float) -> list[Neighbour]:
