@@ -394,6 +394,10 @@ class PostgresGallery:
             connection.execute(sql.SQL("CREATE INDEX CONCURRENTLY {} ON gallery_people " + self.hnsw.definition() +
                                        " WHERE consumer = {} AND landmark_model = {}").format(
                 sql.Identifier(name), sql.Literal(consumer), sql.Literal(self.landmark_model)))
+            # The planner's statistics of the people now, not whenever autovacuum gets to it: it
+            # weighs the new index against sorting the gallery's people by their count, and a count
+            # from before the gallery grew (or the migration filled the table) is far too low.
+            connection.execute("ANALYZE gallery_people")
             prewarm(connection, name)
             return "built"
 
