@@ -9,7 +9,7 @@ NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 # The suite runs on two workers, a module each at a time (--dist loadfile: a module's agents, chain
 # and markets are its own fixtures, started once). Most of a test's time is waiting on processes
-# (chain, agents, services), so two workers on 2 cores took 1,124 s where one took 1,764.
+# (chain, agents, services), so two workers on 2 cores took 930-1,124 s where one took 1,764.
 # TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
