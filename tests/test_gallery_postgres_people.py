@@ -92,6 +92,32 @@ def test_people_follow_enrol_add_and_forget_to_the_last_face(pg_gallery: Postgre
         other_model.close()
 
 
+def test_another_consumer_using_the_same_name_touches_nothing_of_this_gallery(pg_gallery: PostgresGallery,
+                                                                            postgres_url: str) -> None:
+    """Hostile neighbour: another consumer enrols the very name, with faces right on this
+    gallery's query, then forgets it. This gallery's people, their centroids and its search over
+    people (the statement a large gallery runs) stay its own."""
+    mine, theirs, rng = "0x" + "b1" * 20, "0x" + "b2" * 20, np.random.default_rng(5)
+    crowd = faces(6, 200)
+    pg_gallery.add(mine, [f"p{i}" for i in range(200)], crowd)
+    before = people(postgres_url, mine)
+    query = crowd[17] + rng.standard_normal(DIMENSIONS).astype(np.float32) * 0.001
+    pg_gallery.add(theirs, ["p17"] * 3, np.repeat(query[None], 3, axis=0))  # nearer the query than mine
+    assert pg_gallery.build_hnsw(mine) == "built"
+    shelf = pg_gallery.check_not_empty(mine)
+    assert shelf.hnsw is not None
+    found = shelf.nearest(query[None], 5, within=0.6)[0]
+    assert found and found[0].name == "p17" and {n.name for n in found} <= {f"p{i}" for i in range(200)}
+    with psycopg.connect(postgres_url) as connection:
+        mine_ids = {row[0] for row in connection.execute("SELECT id FROM gallery_faces WHERE consumer = %s", (mine,))}
+    assert {n.id for n in found} <= mine_ids  # none of the neighbour's faces, whatever their distance
+    assert people(postgres_url, mine).keys() == before.keys()
+    assert pg_gallery.forget(theirs, name="p17") == 3
+    after = people(postgres_url, mine)
+    assert after.keys() == before.keys() and all(after[k] == pytest.approx(before[k]) for k in before)
+    assert people(postgres_url, theirs) == {}
+
+
 def test_two_hosts_enrolling_one_name_at_once_leave_the_mean_of_all_its_faces(
         pg_gallery: PostgresGallery, postgres_url: str) -> None:
     """Each host locks the person's row before adding faces, so the one that settles last sees both
