@@ -25,6 +25,7 @@ Goals (issue 13): at 1,000,000 faces recall@1 >= 0.99, search median <= 10 ms an
 
     .venv/bin/python -u benchmarks/gallery_pgvector_bench.py [--sizes 100000 1000000] [--queries 200] [--calls 20]
         [--ef-search 40 100 200] [--people 8 16 32] [--index vector:16:64 halfvec:32:128] [--shared-buffers 6GB]
+        [--keep FOLDER]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import socket
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,7 @@ from facemarket.services.gallery_postgres import (
     HNSW_EF_SEARCH, PEOPLE, HnswIndex, PostgresGallery, PostgresShelf, fill_people)
 from facemarket.services.gallery_store import GalleryStore
 
+COPY = "COPY gallery_faces (id, consumer, name, embedding, landmark_model) FROM STDIN WITH (FORMAT binary)"
 CHUNK = 100_000  # faces a step of the fill: a whole number of people
 NAME_DIGITS = 7  # person names "0000042": fixed width, so a COPY row is a fixed numpy record
 COPY_ROW = np.dtype([
@@ -75,13 +78,15 @@ def copy_rows(ids: np.ndarray, people: np.ndarray, faces: np.ndarray) -> bytes:
 
 
 def fill(gallery: PostgresGallery, shelf: Shelf, store: GalleryStore, rng: np.random.Generator, centres: np.ndarray,
-         size: int) -> tuple[float, float, np.ndarray]:
-    """The same faces into the in-process index, a SQLite gallery file and PostgreSQL; seconds the COPY
-    took, seconds filling the people took, and every person's centroid (the mean of their faces)."""
-    copying, means = 0.0, np.zeros((size // FACES_PER_PERSON, DIMENSIONS))
+         size: int, load: bool = True) -> tuple[float, float, np.ndarray]:
+    """The same faces into the in-process index, a SQLite gallery file and (when `load`: not a kept
+    database that holds them already) PostgreSQL; seconds the COPY took, seconds filling the people
+    took, and every person's centroid (the mean of their faces)."""
+    copying, filling, means = 0.0, 0.0, np.zeros((size // FACES_PER_PERSON, DIMENSIONS))
     with psycopg.connect(gallery.url) as connection, connection.cursor() as cursor:
-        with cursor.copy("COPY gallery_faces (id, consumer, name, embedding, landmark_model) FROM STDIN WITH (FORMAT binary)") as copy:
-            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+        with cursor.copy(COPY) if load else nullcontext() as copy:
+            if copy:
+                copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
             for start in range(0, size, CHUNK):
                 ids = np.arange(start + 1, min(start + CHUNK, size) + 1)
                 people = (ids - 1) // FACES_PER_PERSON
@@ -90,20 +95,38 @@ def fill(gallery: PostgresGallery, shelf: Shelf, store: GalleryStore, rng: np.ra
                 shelf.add(ids, names, faces)
                 means[people[0]:people[-1] + 1] = faces.reshape(-1, FACES_PER_PERSON, DIMENSIONS).mean(axis=1)
                 store.add("", MODEL, names, faces)
-                started = time.perf_counter()
-                copy.write(copy_rows(ids, people, faces))
-                copying += time.perf_counter() - started
-            copy.write(b"\xff\xff")
-        started = time.perf_counter()
-        connection.commit()
-        copying += time.perf_counter() - started
-        started = time.perf_counter()
-        fill_people(connection)
-        connection.commit()
-        filling = time.perf_counter() - started
-        cursor.execute("ANALYZE gallery_faces")
-        cursor.execute("ANALYZE gallery_people")
+                if copy:
+                    started = time.perf_counter()
+                    copy.write(copy_rows(ids, people, faces))
+                    copying += time.perf_counter() - started
+            if copy:
+                copy.write(b"\xff\xff")
+        if load:
+            started = time.perf_counter()
+            connection.commit()
+            copying += time.perf_counter() - started
+            started = time.perf_counter()
+            fill_people(connection)
+            connection.commit()
+            filling = time.perf_counter() - started
+            cursor.execute("ANALYZE gallery_faces")
+            cursor.execute("ANALYZE gallery_people")
     return copying, filling, means
+
+
+def kept_database(server: LocalPostgres, database: str, size: int) -> bool:
+    """Whether `database` holds this size's faces and people already (a run with --keep loaded it),
+    so that it is searched again without a COPY: the faces are the same, drawn from the same seed."""
+    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
+            return False
+    with psycopg.connect(server.url(database), autocommit=True) as connection:
+        try:
+            faces, people = connection.execute(
+                "SELECT (SELECT count(*) FROM gallery_faces), (SELECT count(*) FROM gallery_people)").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return False
+    return (faces, people) == (size, size // FACES_PER_PERSON)
 
 
 def first_ids(answers: list[list[Neighbour]]) -> list[int | None]:
@@ -127,21 +150,24 @@ def index_label(index: HnswIndex) -> str:
 
 
 def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostgres, home: Path,
-             ef_searches: list[int], people_counts: list[int], indexes: list[HnswIndex]) -> None:
+             ef_searches: list[int], people_counts: list[int], indexes: list[HnswIndex], keep: bool) -> None:
     rng = np.random.default_rng(size)
     people = size // FACES_PER_PERSON
     centres = rng.standard_normal((people, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD
     database = f"bench_{size}"
-    with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {database}")
+    kept = keep and kept_database(server, database, size)
+    if not kept:
+        with psycopg.connect(server.url("postgres"), autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            connection.execute(f"CREATE DATABASE {database}")
     url = server.url(database)
     gallery = PostgresGallery(url, MODEL)
     shelf = Shelf()
     shelf.reserve(size)
     store = GalleryStore(home / f"gallery-{size}.sqlite3")
-    copying, filling, means = fill(gallery, shelf, store, rng, centres, size)
-    print(f"{size:,} faces of {people:,} synthetic people; loaded by COPY in {copying:.1f} s, people filled in {filling:.1f} s")
+    copying, filling, means = fill(gallery, shelf, store, rng, centres, size, load=not kept)
+    print(f"{size:,} faces of {people:,} synthetic people; " + (
+        "the kept database's (no COPY)" if kept else f"loaded by COPY in {copying:.1f} s, people filled in {filling:.1f} s"))
     store.close()
     probes = {"returning": faces_of(rng, centres, rng.integers(0, people, queries)),
               "stranger": faces_of(rng, rng.standard_normal((queries, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD,
@@ -234,17 +260,20 @@ def main() -> None:
                         help="HNSW indexes over the people's centroids to build and measure in turn, "
                              "kind:m:ef_construction (kind halfvec or vector)  [default: the gallery's own]")
     parser.add_argument("--shared-buffers", help="the server's shared_buffers  [default: `facemarket db up`'s]")
+    parser.add_argument("--keep", type=Path, metavar="FOLDER",
+                        help="keep the server's data in FOLDER: a later run given it searches the same faces, "
+                             "and the gallery's own index, again without loading or building them")
     args = parser.parse_args()
     image = photo_640x480()
     print(f"pgvector gallery benchmark on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="facemarket-pgvector-bench-") as folder:
-        server = LocalPostgres(Path(folder) / "postgres")
+        server = LocalPostgres(args.keep or Path(folder) / "postgres")
         server.start(find_port(), args.shared_buffers)
         print(f"shared_buffers {server.status()['shared_buffers']}")
         try:
             for size in args.sizes:
                 one_size(size, args.queries, args.calls, image, server, Path(folder), args.ef_search, args.people,
-                         args.indexes)
+                         args.indexes, args.keep is not None)
         finally:
             server.stop()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
