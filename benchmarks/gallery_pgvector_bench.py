@@ -196,7 +196,7 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
               f"people; {megabytes:,.0f} MiB): {state}")
         search_hnsw(gallery, probes, exact, exact_names, search, ef_searches, people_counts,
                     {kind: ceiling(means, rows, exact_names[kind], people_counts) for kind, rows in probes.items()})
-        if index != HnswIndex() or position < len(indexes) - 1:  # one index at a time, as a gallery has
+        if dropped(index, position == len(indexes) - 1, keep):
             with psycopg.connect(url, autocommit=True) as connection:
                 connection.execute(f"DROP INDEX {name}")
     gallery.hnsw = HnswIndex()  # the services search through the gallery's own
@@ -213,6 +213,16 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
         finally:
             services.stop()
     store.path.unlink()
+
+
+def dropped(index: HnswIndex, last: bool, keep: bool) -> bool:
+    """Whether to drop an index after measuring it: one index at a time, as a gallery has, except
+    the gallery's own after the last; with --keep, every index whose expression the gallery's own
+    does not share is kept too (a search uses only an index on its own expression)."""
+    own = HnswIndex()
+    if keep:
+        return index != own and index.expression == own.expression
+    return index != own or not last
 
 
 def ceiling(means: np.ndarray, rows: np.ndarray, names: list[str | None], people_counts: list[int]) -> dict[int, float]:
