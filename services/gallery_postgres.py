@@ -418,20 +418,35 @@ def prewarm(connection: psycopg.Connection, index: str) -> None:
 
 class PostgresShelf:
     """One consumer's gallery as gallery.recall_on_shelf searches it: `nearest` asks the database,
-    through `hnsw` (the index over its people) when that index is valid, else by the exact sort."""
+    through `hnsw` (the index over its people) when that index is valid, else by the exact sort.
+    A shelf serves one `recall` (PostgresGallery.recall makes a new one per call): through the index
+    it keeps every face within reach of the people each query found, so the call's widening
+    (2 faces, then 8, among the same P people) is answered without scanning the index again."""
 
     def __init__(self, gallery: PostgresGallery, consumer: str, hnsw: HnswIndex | None = None) -> None:
         self.gallery = gallery
         self.consumer = consumer
         self.hnsw = hnsw
+        self._found: dict[tuple[bytes, float, int], list[Neighbour]] = {}  # (query, within, people) -> all, ranked
 
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
         first, re-ranked in float64 (exact without an HNSW index; with one, exact among the people
-        nearest by centroid, see _search). Every statement goes in one pipeline: one round trip
-        for the index's setting and all the queries of a photo."""
+        nearest by centroid, see _search)."""
         queries = as_matrix(queries)
         people = max(self.gallery.people, count)  # `count` faces may belong to as many people
+        if self.hnsw is None:
+            return self._ask(queries, count, within, people)
+        keys = [(query.tobytes(), within, people) for query in queries]
+        new = [i for i, key in enumerate(keys) if key not in self._found]
+        if new:
+            for i, found in zip(new, self._ask(queries[new], None, within, people)):
+                self._found[keys[i]] = found
+        return [self._found[key][:count] for key in keys]
+
+    def _ask(self, queries: np.ndarray, count: int | None, within: float, people: int) -> list[list[Neighbour]]:
+        """The database's answer (count None: every row within reach). Every statement goes in one
+        pipeline: one round trip for the index's setting and all the queries of a photo."""
         search = _search(self.hnsw)
         with self.gallery._connection() as connection, connection.pipeline():
             if self.hnsw is not None:  # strict_order: past ef_search while dead row versions (an enrol's) fill it
@@ -440,8 +455,8 @@ class PostgresShelf:
                                    (str(min(1000, max(self.gallery.ef_search, people))),))
             answers = [connection.execute(search, {  # binary: the vectors come as bytes, not text to parse
                 "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
-                "reach": within + _REACH_SLACK, "limit": count + SLACK, "people": people,
-                "per_name": self.gallery.faces_per_name}, binary=True) for query in queries]
+                "reach": within + _REACH_SLACK, "limit": None if count is None else count + SLACK,
+                "people": people, "per_name": self.gallery.faces_per_name}, binary=True) for query in queries]
             return [_ranked(answer.fetchall(), query, count, within) for answer, query in zip(answers, queries)]
 
 
@@ -488,7 +503,7 @@ def migrate_to_people(connection: psycopg.Connection) -> None:
         connection.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))
 
 
-def _ranked(rows: list[tuple[int, str, bytes]], query: np.ndarray, count: int, within: float) -> list[Neighbour]:
+def _ranked(rows: list[tuple[int, str, bytes]], query: np.ndarray, count: int | None, within: float) -> list[Neighbour]:
     if not rows:
         return []
     distances = brute_force(vectors_from_binary([vector for _, _, vector in rows]), query)
