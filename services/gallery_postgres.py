@@ -3,9 +3,10 @@ services host that names the same database (`facemarket services run --gallery p
 
 Why no index in memory here: a second host must see an enrol at once, so every search asks the
 database. It answers as the SQLite gallery does (the same methods, errors, margin and explicit
-unknown, from gallery.recall_on_shelf): pgvector orders rows by float32 distance, so each search
-fetches SLACK more rows than asked and re-ranks them in float64 from their vectors; nothing beyond
-the threshold is ever named, whatever the index returned.
+unknown, from gallery.recall_on_shelf): pgvector orders rows by float32 distance, so each exact
+search fetches SLACK more rows than asked (one through the index, every face within reach of the
+people found) and re-ranks them in float64 from their vectors, read in binary; nothing beyond the
+threshold is ever named, whatever the index returned.
 
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
 and PostgreSQL sorts them all. For a large one the index is over people, not faces: an HNSW graph
