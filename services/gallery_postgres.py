@@ -3,9 +3,10 @@ services host that names the same database (`facemarket services run --gallery p
 
 Why no index in memory here: a second host must see an enrol at once, so every search asks the
 database. It answers as the SQLite gallery does (the same methods, errors, margin and explicit
-unknown, from gallery.recall_on_shelf): pgvector orders rows by float32 distance, so each search
-fetches SLACK more rows than asked and re-ranks them in float64 from their vectors; nothing beyond
-the threshold is ever named, whatever the index returned.
+unknown, from gallery.recall_on_shelf): pgvector orders rows by float32 distance, so each exact
+search fetches SLACK more rows than asked (one through the index, every face within reach of the
+people found) and re-ranks them in float64 from their vectors, read in binary; nothing beyond the
+threshold is ever named, whatever the index returned.
 
 Exact while a consumer's gallery is small: the (consumer, landmark model) b-tree finds its rows
 and PostgreSQL sorts them all. For a large one the index is over people, not faces: an HNSW graph
@@ -418,30 +419,45 @@ def prewarm(connection: psycopg.Connection, index: str) -> None:
 
 class PostgresShelf:
     """One consumer's gallery as gallery.recall_on_shelf searches it: `nearest` asks the database,
-    through `hnsw` (the index over its people) when that index is valid, else by the exact sort."""
+    through `hnsw` (the index over its people) when that index is valid, else by the exact sort.
+    A shelf serves one `recall` (PostgresGallery.recall makes a new one per call): through the index
+    it keeps every face within reach of the people each query found, so the call's widening
+    (2 faces, then 8, among the same P people) is answered without scanning the index again."""
 
     def __init__(self, gallery: PostgresGallery, consumer: str, hnsw: HnswIndex | None = None) -> None:
         self.gallery = gallery
         self.consumer = consumer
         self.hnsw = hnsw
+        self._found: dict[tuple[bytes, float, int], list[Neighbour]] = {}  # (query, within, people) -> all, ranked
 
     def nearest(self, queries: np.ndarray, count: int, within: float = math.inf) -> list[list[Neighbour]]:
         """For each query row, the `count` rows closest to it and no farther than `within`, closest
         first, re-ranked in float64 (exact without an HNSW index; with one, exact among the people
-        nearest by centroid, see _search). Every statement goes in one pipeline: one round trip
-        for the index's setting and all the queries of a photo."""
+        nearest by centroid, see _search)."""
         queries = as_matrix(queries)
         people = max(self.gallery.people, count)  # `count` faces may belong to as many people
+        if self.hnsw is None:
+            return self._ask(queries, count, within, people)
+        keys = [(query.tobytes(), within, people) for query in queries]
+        new = [i for i, key in enumerate(keys) if key not in self._found]
+        if new:
+            for i, found in zip(new, self._ask(queries[new], None, within, people)):
+                self._found[keys[i]] = found
+        return [self._found[key][:count] for key in keys]
+
+    def _ask(self, queries: np.ndarray, count: int | None, within: float, people: int) -> list[list[Neighbour]]:
+        """The database's answer (count None: every row within reach). Every statement goes in one
+        pipeline: one round trip for the index's setting and all the queries of a photo."""
         search = _search(self.hnsw)
         with self.gallery._connection() as connection, connection.pipeline():
             if self.hnsw is not None:  # strict_order: past ef_search while dead row versions (an enrol's) fill it
                 connection.execute("SELECT set_config('hnsw.ef_search', %s, false), "
                                    "set_config('hnsw.iterative_scan', 'strict_order', false)",
                                    (str(min(1000, max(self.gallery.ef_search, people))),))
-            answers = [connection.execute(search, {
+            answers = [connection.execute(search, {  # binary: the vectors come as bytes, not text to parse
                 "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
-                "reach": within + _REACH_SLACK, "limit": count + SLACK, "people": people,
-                "per_name": self.gallery.faces_per_name}) for query in queries]
+                "reach": within + _REACH_SLACK, "limit": None if count is None else count + SLACK,
+                "people": people, "per_name": self.gallery.faces_per_name}, binary=True) for query in queries]
             return [_ranked(answer.fetchall(), query, count, within) for answer, query in zip(answers, queries)]
 
 
@@ -458,7 +474,7 @@ def _search(hnsw: HnswIndex | None) -> str:
         found = ("SELECT face.* FROM (SELECT name FROM gallery_people WHERE consumer = %(consumer)s AND "
                  f"landmark_model = %(model)s ORDER BY {hnsw.expression} <-> {hnsw.query} LIMIT %(people)s) person, "
                  f"LATERAL ({found} AND name = person.name LIMIT %(per_name)s) face")
-    return (f"SELECT id, name, embedding::text FROM ({found}) found WHERE embedding <-> %(q)s::vector <= %(reach)s "
+    return (f"SELECT id, name, embedding FROM ({found}) found WHERE embedding <-> %(q)s::vector <= %(reach)s "
             "ORDER BY embedding <-> %(q)s::vector LIMIT %(limit)s")
 
 
@@ -488,13 +504,20 @@ def migrate_to_people(connection: psycopg.Connection) -> None:
         connection.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))
 
 
-def _ranked(rows: list[tuple[int, str, str]], query: np.ndarray, count: int, within: float) -> list[Neighbour]:
+def _ranked(rows: list[tuple[int, str, bytes]], query: np.ndarray, count: int | None, within: float) -> list[Neighbour]:
     if not rows:
         return []
-    distances = brute_force(np.array([text[1:-1].split(",") for _, _, text in rows], dtype=np.float32), query)
+    distances = brute_force(vectors_from_binary([vector for _, _, vector in rows]), query)
     ids = np.array([face_id for face_id, _, _ in rows], dtype=np.int64)
     order = [i for i in np.lexsort((ids, distances)) if distances[i] <= within][:count]
     return [Neighbour(int(ids[i]), rows[i][1], float(distances[i])) for i in order]
+
+
+def vectors_from_binary(values: list[bytes]) -> np.ndarray:
+    """Rows of float32 from pgvector's binary form (dimensions and an unused int16, then big-endian
+    float32s): bit for bit the stored vectors, read in microseconds where parsing their text took
+    ~0.05 ms a row (0.9 against 0.2 ms for 18 rows at a million faces)."""
+    return np.frombuffer(b"".join(value[4:] for value in values), dtype=">f4").reshape(len(values), DIMENSIONS).astype(np.float32)
 
 
 def vector_text(vector: np.ndarray) -> str:

@@ -163,6 +163,32 @@ def test_through_the_people_index_a_persons_faces_are_ranked_exactly_up_to_the_c
                for c, e in zip(capped, exact.nearest(queries, 1, within=0.6)))
 
 
+def test_a_recalls_widening_among_the_same_people_asks_the_database_once_and_each_recall_anew(
+        pg_gallery: PostgresGallery, monkeypatch) -> None:
+    """A returning face's recall asks 2 faces, then 8 (one name owning both), among the same P
+    people: the shelf answers the second from the first's rows, as the database would; a new
+    recall (a new shelf) sees a face enrolled since."""
+    rng = np.random.default_rng(13)
+    names, faces = identities(rng, 300, 12)
+    who = "0x" + "99" * 20
+    ids = pg_gallery.add(who, names, faces)
+    assert pg_gallery.build_hnsw(who) == "built"
+    exact = Shelf()
+    exact.add(np.array(ids), names, faces)
+    query = faces[:1] + rng.standard_normal((1, DIMENSIONS)).astype(np.float32) * np.float32(0.1 / DIMENSIONS**0.5)
+    asked = []
+    ask = PostgresShelf._ask
+    monkeypatch.setattr(PostgresShelf, "_ask", lambda self, *args: asked.append(args[1]) or ask(self, *args))
+    shelf = pg_gallery.check_not_empty(who)
+    assert shelf.nearest(query, 2, within=0.7) == exact.nearest(query, 2, within=0.7)
+    assert shelf.nearest(query, 8, within=0.7) == exact.nearest(query, 8, within=0.7)  # all of person-0's 12 within 0.7
+    assert len(asked) == 1
+    assert shelf.nearest(query, 4 * PEOPLE, within=0.7) == exact.nearest(query, 4 * PEOPLE, within=0.7)
+    assert len(asked) == 2  # more people than the first asked: the database again
+    pg_gallery.enrol(who, "newcomer", query[0])
+    assert pg_gallery.recall(who, query, 0.6, 1, 0.1)[0].matches[0].name == "newcomer"
+
+
 def test_an_index_made_another_way_is_not_taken_for_the_gallerys_own(pg_gallery: PostgresGallery) -> None:
     """An earlier version's float32 index cannot serve the halfvec-ordered search: it is not counted."""
     who = "0x" + "77" * 20
