@@ -93,7 +93,7 @@ demo: install
 	$(PY) tools/install_dlib.py --no-wait
 	$(PY) -m facemarket.cli.demo
 
-# The demo, then its market stays up with alice's front desk at http://127.0.0.1:$(DESK_PORT)/
+# The demo's market with alice's channel and her front desk at http://127.0.0.1:$(DESK_PORT)/ (no demo calls)
 DESK_PORT ?= 8080
 desk: install
 	$(PY) tools/install_dlib.py --no-wait
