@@ -142,7 +142,9 @@ def run_demo(workdir: Path, photo: Path, desk_port: int | None = None) -> None:
 
 def build_market(stack: LocalStack) -> None:
     """Chain, contracts, accounts, alice's tokens; services behind the agent, registered."""
-    heading("A local chain, the contracts and the accounts")
+    heading("A local chain, the contracts and the accounts (the provider's face services load "
+            "their models meanwhile)")
+    stack.launch_services()
     stack.start_chain()
     stack.import_accounts()
     stack.deploy()
@@ -150,7 +152,7 @@ def build_market(stack: LocalStack) -> None:
 
     heading("The provider: face services behind its agent, registered on the chain under "
             "the provider's own name")
-    stack.init_agent()  # writes the secret the services and the agent share
+    stack.init_agent()  # keeps the secret the services started with, for the agent
     stack.start_services()
     stack.start_agent()
     stack.register()
