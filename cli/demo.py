@@ -10,8 +10,9 @@ once with vouchers (no transaction per call, served in parallel); the agent clai
 its latest voucher (one claim per claim round: one for all three when they fall in one round),
 and the books still balance to the token unit (what stays in the channel is alice's).
 Everything it started is stopped at the end, also on Ctrl-C or failure.
-With --desk (`make desk`) the market stays up afterwards and alice's front desk page is
-served until Ctrl-C.
+With --desk (`make desk`) the same market is built and alice opens a channel, but instead of the
+calls (`make demo` shows them) her front desk page is served on it until Ctrl-C: a newcomer
+reaches the page sooner.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ OUTPUT = Path("demo-output")
 CLAIM_TIMEOUT = 60.0
 CHANNEL_DEPOSIT = "1"   # FACE into the demo's channel
 CHANNEL_CALLS = 3       # calls paid from it
+DESK_CHANNEL_DEPOSIT = "5"  # FACE into the desk's channel: 500 recalls, about 8 minutes of camera
 
 
 def say(line: str = "") -> None:
@@ -67,15 +69,20 @@ def claims(chain: Chain, jobs: list[int]) -> dict[str, list[int]]:
     return by_tx
 
 
+def open_channel(stack: LocalStack, amount: str) -> dict:
+    """alice opens a payment channel to the agent (one transaction); its record."""
+    heading("alice opens a payment channel: one deposit (one transaction), then many calls")
+    opened = stack.json("channel", "open", "--service", SERVICE, "--amount", amount, "--expires-in", "1d", "-y")
+    say(f"$ facemarket channel open --service {SERVICE} --amount {amount} --expires-in 1d -y")
+    say(f"channel {opened['id']}: {opened['deposit_text']} to agent {opened['agent']}, signed by a "
+        f"session key of its own ({opened['signer']}), expires {opened['expires']}")
+    return opened
+
+
 def channel_calls(stack: LocalStack, chain: Chain, photo: Path) -> tuple[int, int, int]:
     """alice opens a channel once, pays several calls from it (no transaction each), and the
     agent claims what they cost; returns (deposit, served, claimed) in token units."""
-    heading("alice opens a payment channel: one deposit (one transaction), then many calls")
-    opened = stack.json("channel", "open", "--service", SERVICE, "--amount", CHANNEL_DEPOSIT,
-                        "--expires-in", "1d", "-y")
-    say(f"$ facemarket channel open --service {SERVICE} --amount {CHANNEL_DEPOSIT} --expires-in 1d -y")
-    say(f"channel {opened['id']}: {opened['deposit_text']} to agent {opened['agent']}, signed by a "
-        f"session key of its own ({opened['signer']}), expires {opened['expires']}")
+    opened = open_channel(stack, CHANNEL_DEPOSIT)
     args = ["call", SERVICE, "find_face", "--image", str(photo), "-y"]
     say(f"$ facemarket {' '.join(args)}   # {CHANNEL_CALLS} at once: calls on one channel are "
         "served in parallel, no lock")
@@ -116,88 +123,102 @@ def serve_desk(stack: LocalStack, port: int) -> None:
 
 
 def run_demo(workdir: Path, photo: Path, desk_port: int | None = None) -> None:
+    """The market, then the paid calls and the books; or with `desk_port` the market and
+    alice's channel, then her front desk (the calls were `make demo`'s to show)."""
     started = time.monotonic()
     stack = LocalStack(workdir, echo=say)
     try:
-        heading("A local chain, the contracts and the accounts")
-        stack.start_chain()
-        stack.import_accounts()
-        stack.deploy()
-        stack.facemarket("token", "mint", "alice", "10", "--account", "owner", show=True)
-
-        heading("The provider: face services behind its agent, registered on the chain under "
-                "the provider's own name")
-        stack.init_agent()  # writes the secret the services and the agent share
-        stack.start_services()
-        stack.start_agent()
-        stack.register()
-        stack.facemarket("service", "show", SERVICE, show=True)
-
-        heading("Balances before")
-        chain = Session(Home(stack.home), "demo").chain
-        before = balances(chain, stack)
-        stack.facemarket("account", "balance", "alice", show=True)
-        stack.facemarket("token", "balance", "agent", show=True)
-
-        output = OUTPUT.resolve()  # the commands run in the work folder
-        output.mkdir(exist_ok=True)
-        paid = 0
-        jobs = []
-        for method in CALLS:
-            heading(f"alice calls {method} (a new job, paid with a permit in one transaction)")
-            out = output / f"{method}.png"
-            args = ["call", SERVICE, method, "--image", str(photo), "--annotate", str(out), "-y"]
-            say(f"$ facemarket {' '.join(args)}")
-            record = stack.json(*args)
-            say(pretty(readable(record["result"])))
-            jobs.append(record["job"]["id"])
-            paid += record["job"]["price"]
-            say(f"paid {record['job']['price_text']} to agent {record['agent']} (provider "
-                f"{record['provider']}, the one alice chose and pinned) with job "
-                f"{record['job']['id']}; receipt signed by the agent and checked; picture: "
-                f"{OUTPUT / out.name}")
-            stack.facemarket("job", "status", str(record["job"]["id"]), show=True)
-
-        heading("The agent claims its pay (completeJobs: each round claims all it served since)")
-        deadline = time.monotonic() + CLAIM_TIMEOUT
-        while True:
-            states = {j: Escrow(chain).get(j).state.name for j in jobs}
-            if all(s == "COMPLETED" for s in states.values()) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        say("jobs: " + ", ".join(f"{j} {s}" for j, s in states.items()))
-        for tx_hash, claimed in claims(chain, jobs).items():
-            say(f"claim transaction {tx_hash}: completeJobs for job(s) "
-                f"{', '.join(map(str, claimed))}")
-
-        deposit, served, claimed = channel_calls(stack, chain, photo)
-
-        heading("Balances after")
-        after = balances(chain, stack)
-        stack.facemarket("account", "balance", "alice", show=True)
-        stack.facemarket("token", "balance", "agent", show=True)
-        spent, earned = before["alice"] - after["alice"], after["agent"] - before["agent"]
-        token = chain.token
-        say(f"alice paid {token.format(spent)}: {token.format(paid)} for {len(jobs)} calls with "
-            f"jobs (their prices) and {token.format(deposit)} into the channel, of which the agent "
-            f"claimed {token.format(claimed)} for {CHANNEL_CALLS} calls ({token.format(deposit - claimed)} "
-            f"stays hers, reclaimable after expiry); the agent received {token.format(earned)}.")
-        ok = spent == paid + deposit and earned == paid + claimed and claimed == served
-        say(click.style("The books balance." if ok else "The books do NOT balance!",
-                        fg="green" if ok else "red", bold=True))
-        say(f"Annotated pictures: {', '.join(str(OUTPUT / f'{m}.png') for m in CALLS)}")
-        say(f"Done in {time.monotonic() - started:.0f} s.")
-        if not ok:
-            raise SystemExit(1)
+        build_market(stack)
         if desk_port is None:
-            say("Next, the front desk: `make desk` runs this demo and keeps its market up with a web "
-                "page that names people at the camera (docs/desk.md).")
+            paid_calls(stack, photo, started)
         else:
+            open_channel(stack, DESK_CHANNEL_DEPOSIT)
             serve_desk(stack, desk_port)
     finally:
         heading("Shutting down")
         stack.stop()
         say("agent, services and chain stopped.")
+
+
+def build_market(stack: LocalStack) -> None:
+    """Chain, contracts, accounts, alice's tokens; services behind the agent, registered."""
+    heading("A local chain, the contracts and the accounts (the provider's face services load "
+            "their models meanwhile)")
+    stack.launch_services()
+    stack.start_chain()
+    stack.import_accounts()
+    stack.deploy()
+    stack.facemarket("token", "mint", "alice", "10", "--account", "owner", show=True)
+
+    heading("The provider: face services behind its agent, registered on the chain under "
+            "the provider's own name")
+    stack.init_agent()  # keeps the secret the services started with, for the agent
+    stack.start_services()
+    stack.start_agent()
+    stack.register()
+    stack.facemarket("service", "show", SERVICE, show=True)
+
+
+def paid_calls(stack: LocalStack, photo: Path, started: float) -> None:
+    """alice's calls by job and by channel, the agent's claims, and the books checked."""
+    heading("Balances before")
+    chain = Session(Home(stack.home), "demo").chain
+    before = balances(chain, stack)
+    stack.facemarket("account", "balance", "alice", show=True)
+    stack.facemarket("token", "balance", "agent", show=True)
+
+    output = OUTPUT.resolve()  # the commands run in the work folder
+    output.mkdir(exist_ok=True)
+    paid = 0
+    jobs = []
+    for method in CALLS:
+        heading(f"alice calls {method} (a new job, paid with a permit in one transaction)")
+        out = output / f"{method}.png"
+        args = ["call", SERVICE, method, "--image", str(photo), "--annotate", str(out), "-y"]
+        say(f"$ facemarket {' '.join(args)}")
+        record = stack.json(*args)
+        say(pretty(readable(record["result"])))
+        jobs.append(record["job"]["id"])
+        paid += record["job"]["price"]
+        say(f"paid {record['job']['price_text']} to agent {record['agent']} (provider "
+            f"{record['provider']}, the one alice chose and pinned) with job "
+            f"{record['job']['id']}; receipt signed by the agent and checked; picture: "
+            f"{OUTPUT / out.name}")
+        stack.facemarket("job", "status", str(record["job"]["id"]), show=True)
+
+    heading("The agent claims its pay (completeJobs: each round claims all it served since)")
+    deadline = time.monotonic() + CLAIM_TIMEOUT
+    while True:
+        states = {j: Escrow(chain).get(j).state.name for j in jobs}
+        if all(s == "COMPLETED" for s in states.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    say("jobs: " + ", ".join(f"{j} {s}" for j, s in states.items()))
+    for tx_hash, claimed in claims(chain, jobs).items():
+        say(f"claim transaction {tx_hash}: completeJobs for job(s) "
+            f"{', '.join(map(str, claimed))}")
+
+    deposit, served, claimed = channel_calls(stack, chain, photo)
+
+    heading("Balances after")
+    after = balances(chain, stack)
+    stack.facemarket("account", "balance", "alice", show=True)
+    stack.facemarket("token", "balance", "agent", show=True)
+    spent, earned = before["alice"] - after["alice"], after["agent"] - before["agent"]
+    token = chain.token
+    say(f"alice paid {token.format(spent)}: {token.format(paid)} for {len(jobs)} calls with "
+        f"jobs (their prices) and {token.format(deposit)} into the channel, of which the agent "
+        f"claimed {token.format(claimed)} for {CHANNEL_CALLS} calls ({token.format(deposit - claimed)} "
+        f"stays hers, reclaimable after expiry); the agent received {token.format(earned)}.")
+    ok = spent == paid + deposit and earned == paid + claimed and claimed == served
+    say(click.style("The books balance." if ok else "The books do NOT balance!",
+                    fg="green" if ok else "red", bold=True))
+    say(f"Annotated pictures: {', '.join(str(OUTPUT / f'{m}.png') for m in CALLS)}")
+    say(f"Done in {time.monotonic() - started:.0f} s.")
+    if not ok:
+        raise SystemExit(1)
+    say("Next, the front desk: `make desk` builds this market again, opens alice's channel and "
+        "serves a web page that names people at the camera (docs/desk.md).")
 
 
 def _interrupted(_signum: int, _frame: object) -> None:

@@ -4,8 +4,10 @@ consumer would type them. The demo shows it; the CLI tests run against it.
 
 Everything lives in a work folder (FACEMARKET_HOME, logs, keys of the throw-away accounts);
 `stop()` ends every process it started (agent first, so its claims are persisted), and only
-those. `agent init` runs before the services start: it writes the secret both then read from
-the home (the services' default `--secret-file`, the agent's `services_secret_file`).
+those. The secret the services and the agent share lives in the home (the services' default
+`--secret-file`, the agent's `services_secret_file`): `agent init` writes it, or keeps the one
+`launch_services` wrote when the services were started early (the demo does, so their models
+load while the chain is set up).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from facemarket.contracts.localchain import LocalChain, dev_private_keys
+from facemarket.services.auth import default_secret_file, new_secret, write_private
 
 PROVIDER = "demo"
 SERVICE = f"{PROVIDER}/face-services"   # how consumers address it: provider/service
@@ -142,15 +146,22 @@ class LocalStack:
                         "--use", show=True)
 
     def import_accounts(self) -> None:
-        """Ganache's funded dev accounts, imported as keystores (light KDF: throw-away keys)."""
+        """Ganache's funded dev accounts, imported as keystores (light KDF: throw-away keys), the
+        three commands at once (each is mostly an interpreter starting)."""
         keys = dev_private_keys()
-        for name, index in ACCOUNTS.items():
+
+        def import_one(name: str) -> str:
             key_file = self.workdir / f"{name}.key"
-            key_file.write_text(keys[index])
+            key_file.write_text(keys[ACCOUNTS[name]])
             key_file.chmod(0o600)
-            self.addresses[name] = self.json("account", "import", name, "--key-file",
-                                             str(key_file), "--light-kdf")["address"]
-            key_file.unlink()
+            try:
+                return self.json("account", "import", name, "--key-file", str(key_file), "--light-kdf")["address"]
+            finally:
+                key_file.unlink()
+
+        with ThreadPoolExecutor(len(ACCOUNTS)) as pool:
+            self.addresses.update(zip(ACCOUNTS, pool.map(import_one, ACCOUNTS)))
+        for name in ACCOUNTS:
             self.echo(f"$ facemarket account import {name} --key-file … → {self.addresses[name]}")
         self.facemarket("account", "use", "alice")
 
@@ -158,11 +169,20 @@ class LocalStack:
         self.facemarket("contracts", "deploy", "--rpc", self.chain.url, "--from",
                         str(ACCOUNTS["owner"]), show=True)
 
-    def start_services(self) -> None:
+    def launch_services(self) -> None:
+        """The services' process, not waited for: started before the chain is set up, its
+        workers load the models meanwhile. The secret it shares with the agent is written
+        first, where `agent init` finds and keeps it."""
+        write_private(default_secret_file(self.home), new_secret())
         port = free_port()
         self.services_url = f"http://127.0.0.1:{port}/"
         self._start("services", ["services", "run", "--port", str(port),
                                  "--workers", str(self.service_workers)])
+
+    def start_services(self) -> None:
+        """The services ready (launched now unless `launch_services` did it before)."""
+        if "services" not in self.processes:
+            self.launch_services()
         self._wait_healthy("services", self.services_url)
 
     @property

@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 
 from facemarket.models.errors import ModelError
-from facemarket.models.locate import HAAR_CASCADE_FILE, haar_cascade_file
+from facemarket.models.locate import HAAR_CASCADE_FILE, MANIFEST, haar_cascade_file
 
-MANIFEST = Path(__file__).with_name("manifest.json")
 _CHUNK = 1 << 20
 
 
@@ -65,6 +64,7 @@ _OPENCV_FIX = (
 
 def _fix(folder: Path) -> str:
     return (
-        f"reinstall the models with `pip install --force-reinstall face_recognition_models==0.3.0`, "
-        f"or copy the four dlib models named in {MANIFEST} into {folder}"
+        "reinstall the models (`make install` in the checkout runs tools/install_models.py; or "
+        f"`pip install --force-reinstall face_recognition_models==0.3.0`), or copy the four dlib models "
+        f"named in {MANIFEST} into {folder}"
     )

