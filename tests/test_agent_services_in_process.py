@@ -139,6 +139,14 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def test_a_models_folder_without_the_models_stops_the_agent_with_one_line(agent_factory, tmp_path):
+    agent = agent_factory(NOWHERE, start=False, upstream="in-process", services_models_dir=str(tmp_path))
+    agent.start_process()
+    assert agent.popen.wait(120) == 2
+    [line] = [line for line in agent.log_path.read_text().splitlines() if line.startswith("error:")]
+    assert "the face services" in line and str(tmp_path) in line
+
+
 def test_sigterm_stops_the_workers_with_the_agent(agent_factory, tmp_path):
     agent = in_process(agent_factory, tmp_path)
     workers = http("GET", agent.url + "health").json["service"]["workers"]
