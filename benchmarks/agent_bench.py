@@ -369,13 +369,13 @@ def main() -> None:
             for path in agents:
                 r = paths[path]
                 added = r["ms"] - direct["ms"]
-                print(f"{method} on a {path}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
+                print(f"{method}, {LABELS.get(path, path + ', agent')}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
                       f"of the direct call; {r['ms'] - relay['ms']:+.2f} ms over the bare relay); calls/s ratio "
                       f"agent/direct {r['rate'] / direct['rate']:.2f}")
         ping = rows[-1][2]
         for path in agents:
             r = ping[path]
-            print(f"paid ping on a {path}: {r['rate']:.0f} paid calls/s with {args.clients} clients, client, agent, "
+            print(f"paid ping, {LABELS.get(path, path + ', agent')}: {r['rate']:.0f} paid calls/s with {args.clients} clients, client, agent, "
                   f"service and chain sharing {os.cpu_count()} cores; the agent spent {r['agent_cpu_ms']:.3f} ms CPU "
                   f"per paid call, i.e. {1000 / r['agent_cpu_ms']:.0f} paid calls/s per core")
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
