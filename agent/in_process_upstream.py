@@ -26,7 +26,7 @@ from aiohttp import web
 from facemarket.agent.config import AgentConfig
 from facemarket.agent.gate import Call
 from facemarket.agent.startup import StartupError
-from facemarket.agent.upstream import UpstreamAnswer, timed_out, too_large
+from facemarket.agent.upstream import HEALTH_TIMEOUT, UpstreamAnswer, timed_out, too_large
 from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.models.errors import ModelError
 from facemarket.services.app import METHODS, POOL, rpc_reply, services_health
@@ -83,10 +83,16 @@ class InProcessUpstream:
         return UpstreamAnswer(status, body)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """Ready once every worker has loaded its models; the services' own report beside it."""
-        if self.app is None:
+        """Ready once every worker has loaded its models; the services' own report beside it (a
+        gallery on PostgreSQL that does not say how it is within HEALTH_TIMEOUT: not ready, as the
+        HTTP upstream judges services whose /health does not answer)."""
+        if self.app is None:  # not started, or its start failed
             return False, {"reachable": False, "in_process": True}
-        ready, report = await services_health(self.app)
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                ready, report = await services_health(self.app)
+        except TimeoutError:
+            ready, report = False, {}
         return ready, {"reachable": ready, "in_process": True, **report}
 
     async def close(self) -> None:

@@ -18,12 +18,11 @@ import logging
 from typing import Any
 
 from facemarket.agent.gate import Call
-from facemarket.agent.upstream import UpstreamAnswer, timed_out, too_large
+from facemarket.agent.upstream import HEALTH_TIMEOUT, UpstreamAnswer, timed_out, too_large
 from facemarket.agent.upstream_client import AnswerTooLarge, ProtocolError, UpstreamClient
 from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.services.auth import CONSUMER_HEADER, TIMEOUT_HEADER, credentials
 
-HEALTH_TIMEOUT = 2.0
 FAILURES = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError, ValueError)
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 IN_PROCESS = "in-process"
 UPSTREAMS = ("http", IN_PROCESS)
+HEALTH_TIMEOUT = 2.0  # a probe of the service for /health: not answered by then, it does not answer
 
 
 @dataclass(frozen=True)
