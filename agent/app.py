@@ -42,7 +42,7 @@ from facemarket.agent.ledger import Ledger
 from facemarket.agent.ledger_binding import bind_ledger, deployment_id
 from facemarket.agent.metrics import CONTENT_TYPE, Metrics
 from facemarket.agent.pacing import pace_unpaid
-from facemarket.agent.proxy import Upstream
+from facemarket.agent.upstream import IN_PROCESS, Upstream, make_upstream
 from facemarket.agent.receipts import ReceiptSigner
 from facemarket.agent.spec import build_spec, call_pricer, spec_bytes, spec_hash
 from facemarket.agent.startup import check_chain, check_claim_timing, check_gas, check_registration
@@ -194,7 +194,7 @@ class Agent(ChannelCalls):
         durably with the answer before the answer is sent."""
         upstream_started = time.perf_counter()
         try:
-            answer = await self.upstream.forward(call.body, consumer)
+            answer = await self.upstream.forward(call, consumer)
         except Refused as refusal:
             await self._release(service, payer)
             return self._refusal(refusal, call.request_id, payer)
@@ -290,8 +290,7 @@ async def create_agent(config: AgentConfig, new_ledger: bool = False) -> Agent:
                       fee_policy=config.fee_policy(), replace_after_blocks=config.claim_replace_after_blocks,
                       lock=claimer_lock(config, deployment.chain_id, key.address))
     follower.on_rewind = claimer.forget_nonce
-    upstream = Upstream(config.upstream_url, config.upstream_timeout, config.max_concurrency, config.max_answer_bytes,
-                        config.services_secret())
+    upstream = make_upstream(config)
     trials = TrialGate(agent=key.address, ledger=ledger, lease_seconds=config.lease_seconds,
                        chain_time=follower.chain_time,
                        domain=channels_domain(deployment.chain_id, deployment.channels) if deployment.channels else None)
@@ -358,9 +357,12 @@ def make_app(config: AgentConfig, new_ledger: bool = False) -> web.Application:
 
 
 async def _parts(app: web.Application, config: AgentConfig, new_ledger: bool) -> AsyncIterator[None]:
-    """The agent's parts; the upstream and the ledger are closed after the last call."""
+    """The agent's parts; the upstream (in the agent's process: the face services, their workers
+    loading the models while the agent listens, /health 503 until they have) is started once
+    every other part is built, and closed with the ledger after the last call."""
     app[AGENT] = agent = await create_agent(config, new_ledger)
     try:
+        await agent.upstream.start()
         yield
     finally:
         await agent.upstream.close()
@@ -414,7 +416,8 @@ async def run_agent(config: AgentConfig, new_ledger: bool = False) -> None:
             loop.add_signal_handler(sig, stop.set)
         agent = app[AGENT]
         log.info("agent %s listening on http://%s:%d/ for %s (upstream %s)", agent.key.address,
-                 config.listen_host, config.listen_port, config.service_name, config.upstream_url)
+                 config.listen_host, config.listen_port, config.service_name,
+                 "the face services in this process" if config.upstream == IN_PROCESS else config.upstream_url)
         await stop.wait()
         log.info("stopping: finishing %d calls in flight", agent.in_flight)
     finally:

@@ -23,7 +23,9 @@ from facemarket.agent.token_prices import price_units
 from facemarket.contracts.fees import FeePolicy, gwei_to_wei
 from facemarket.contracts.param_prices import highest
 
+from facemarket.agent.upstream import UPSTREAMS
 from facemarket.services.auth import SecretError, read_secret
+from facemarket.services.image_limits import ImageLimits
 from facemarket.services.home import facemarket_home
 from facemarket.services.keystore_password import read_password
 
@@ -70,8 +72,25 @@ class AgentConfig:
         "only its holder may name a consumer to them, and when they have one, only its holder is served."))
     chain_url: str = _setting("http://127.0.0.1:8545", section="chain", help=(
         "Ethereum JSON-RPC endpoint of the chain the escrow lives on."))
+    upstream: str = _setting("http", section="service", help=(
+        "Where calls are served: \"http\", by the JSON-RPC service at upstream_url (on this host or\n"
+        "another; several services hosts behind a balancer), or \"in-process\": the face services run\n"
+        "inside the agent (its worker processes do the face work), no HTTP hop between gate and service;\n"
+        "the services_* keys below set them up (docs/agent.md, \"Services in the agent's process\")."))
     upstream_url: str = _setting("http://127.0.0.1:8001/", section="service", help=(
-        "The wrapped JSON-RPC service (reached only through the agent)."))
+        "The wrapped JSON-RPC service (reached only through the agent), when upstream = \"http\"."))
+    services_workers: int = _setting(0, section="service", bound="non_negative", help=(
+        "upstream = \"in-process\": worker processes doing the face work (0: one per core)."))
+    services_models_dir: Path | None = _setting(None, section="service", help=(
+        "upstream = \"in-process\": folder of the dlib models (empty: $FACEMARKET_MODELS_DIR, else the\n"
+        "face_recognition_models package), as `facemarket services run --models-dir`."))
+    services_gallery: Path | str | None = _setting(None, section="service", help=(
+        "upstream = \"in-process\": the gallery, a SQLite file or a postgresql:// URL shared by several\n"
+        "services hosts (empty: $FACEMARKET_HOME/gallery.sqlite3), as `facemarket services run --gallery`."))
+    services_max_image_bytes: int = _setting(ImageLimits.max_bytes, section="service", bound="positive", help=(
+        "upstream = \"in-process\": largest image file accepted (bytes)."))
+    services_max_image_pixels: int = _setting(ImageLimits.max_pixels, section="service", bound="positive", help=(
+        "upstream = \"in-process\": largest decoded image accepted (pixels)."))
     provider: str = _setting("", section="service", help=(
         "Provider namespace the service is registered under (`facemarket provider create NAME`);\n"
         "consumers call it as provider/service_name. Only the provider's owner can register it."))
@@ -238,9 +257,9 @@ def ledger_name(location: Path | str) -> str:
 def _convert(key: str, value: Any) -> Any:
     """Turn a TOML or environment value into the field's type, or say which key is wrong."""
     kind = _kind(key)
-    if key == "ledger" and "://" in str(value):
+    if key in ("ledger", "services_gallery") and "://" in str(value):
         if not is_database_url(value):
-            raise ConfigError(f"ledger: expected an SQLite file's path or a postgresql:// URL, got {value!r}")
+            raise ConfigError(f"{key}: expected an SQLite file's path or a postgresql:// URL, got {value!r}")
         return str(value)
     try:
         if typing.get_origin(kind) is dict:
@@ -298,6 +317,8 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
     for key in ("chain_url", "upstream_url", "endpoint"):
         if key in converted and not converted[key].startswith(("http://", "https://")):
             raise ConfigError(f"{key}: expected an http:// or https:// URL, got {converted[key]!r}")
+    if converted.get("upstream", "http") not in UPSTREAMS:
+        raise ConfigError(f"upstream: expected {' or '.join(map(repr, UPSTREAMS))}, got {converted['upstream']!r}")
     config = AgentConfig(**converted)
     if config.lease_seconds <= config.upstream_timeout:
         raise ConfigError(f"lease_seconds: {config.lease_seconds:g} must exceed upstream_timeout "

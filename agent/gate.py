@@ -93,6 +93,15 @@ def parse_payment(headers: Mapping[str, str]) -> tuple[int, bytes]:
 
 def parse_call(body: bytes) -> tuple[str, Any, Any]:
     """The method, id and params of the one JSON-RPC request in `body` (a job pays for one call)."""
+    return _fields(read_call(body))
+
+
+def _fields(call: dict[str, Any]) -> tuple[str, Any, Any]:
+    return call["method"], call.get("id"), call.get("params")
+
+
+def read_call(body: bytes) -> dict[str, Any]:
+    """The one JSON-RPC request object in `body`, within the bounds below, or `Refused`."""
     structure = body.translate(None, _NOT_STRUCTURE)
     if len(structure) - structure.count(b"]") - structure.count(b"}") > MAX_JSON_TOKENS:
         raise Refused(Reason.NOT_ONE_CALL, f"the request has more than {MAX_JSON_TOKENS} JSON tokens")
@@ -108,7 +117,7 @@ def parse_call(body: bytes) -> tuple[str, Any, Any]:
     if params is not None and not isinstance(params, dict):
         raise Refused(Reason.NOT_ONE_CALL, "params must be an object, by name (positional params "
                                            "are refused: a price depends on the parameters' names)")
-    return call["method"], call.get("id"), params
+    return call
 
 
 _JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
@@ -142,16 +151,19 @@ def _nested_deeper_than(body: bytes, limit: int) -> bool:
 
 
 class Call:
-    """The body's JSON-RPC request, parsed once, and only when the gate asks for it."""
+    """The body's JSON-RPC request, parsed once, and only when the gate asks for it; services
+    in the agent's own process are handed the parsed request (agent/in_process_upstream.py)."""
 
     def __init__(self, body: bytes) -> None:
         self.body = body
+        self.request: dict[str, Any] | None = None  # the parsed request object, once parsed
         self._parsed: tuple[str, Any, Any] | None = None
 
     def parsed(self) -> tuple[str, Any, Any]:
         """(method, id, params), or `Refused` when the body is not one JSON-RPC request."""
         if self._parsed is None:
-            self._parsed = parse_call(self.body)
+            self.request = read_call(self.body)
+            self._parsed = _fields(self.request)
         return self._parsed
 
     @property

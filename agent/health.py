@@ -19,7 +19,7 @@ from web3 import AsyncWeb3
 from facemarket.agent.claimer import Claimer
 from facemarket.agent.follower import Follower
 from facemarket.agent.ledger import Ledger
-from facemarket.agent.proxy import Upstream
+from facemarket.agent.upstream import Upstream
 from facemarket.contracts.fees import FeePolicy, read_fees_async
 from facemarket.contracts.gas import can_pay_gas
 
@@ -73,8 +73,8 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
     agent can take paid calls; a follower or claimer in trouble, or an agent without ETH for its
     claims' gas, makes the status "degraded" (each in `reasons`) without taking the agent out of
     a balancer (calls are still served and recorded)."""
-    head, service_ok, ledger_ok, (eth, pays_gas), (reachable, read_only) = await asyncio.gather(
-        _chain_head(w3), upstream.healthy(), _ledger_writable(ledger), _gas(w3, agent, claimer.sender.policy),
+    head, (service_ok, service), ledger_ok, (eth, pays_gas), (reachable, read_only) = await asyncio.gather(
+        _chain_head(w3), upstream.health(), _ledger_writable(ledger), _gas(w3, agent, claimer.sender.policy),
         _ledger_probe(ledger))
     counts = await ledger.counts() if ledger_ok else {}
     channel_counts = await ledger.channel_counts() if ledger_ok and channels else None
@@ -94,7 +94,7 @@ async def health_report(agent: str, w3: AsyncWeb3, upstream: Upstream, ledger: L
         "gas": {"eth_wei": eth, "can_pay": pays_gas},
         "chain": {"reachable": head is not None, "head": head, "following_block": follower.cursor,
                   "follower_ok": follower.healthy is not False},
-        "service": {"reachable": service_ok},
+        "service": service,  # in the agent's process: the services' own report too
         "ledger": {"engine": ledger.engine, "reachable": reachable, "read_only": read_only, "writable": ledger_ok,
                    "jobs": counts, "trials": trials},
         "claims": {"pending": counts.get("SERVED", 0) + counts.get("CLAIMING", 0),

@@ -1,4 +1,5 @@
-"""The upstream proxy: forwards an admitted call's body, byte for byte, to the wrapped service.
+"""The upstream over HTTP: forwards an admitted call's body, byte for byte, to the wrapped service
+(the default upstream; agent/upstream.py says when the other, in the agent's process, fits).
 
 Why only our own headers go upstream: the agent trusts nothing a client sends but the body and
 the payment headers, so a client's `X-Facemarket-Consumer` (or anything else) never reaches the
@@ -14,25 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from typing import Any
 
+from facemarket.agent.gate import Call
+from facemarket.agent.upstream import HEALTH_TIMEOUT, UpstreamAnswer, timed_out, too_large
 from facemarket.agent.upstream_client import AnswerTooLarge, ProtocolError, UpstreamClient
 from facemarket.contracts.agent_protocol import Reason, Refused
 from facemarket.services.auth import CONSUMER_HEADER, TIMEOUT_HEADER, credentials
 
-HEALTH_TIMEOUT = 2.0
 FAILURES = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError, ValueError)
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class UpstreamAnswer:
-    status: int
-    body: bytes
-
-
-class Upstream:
+class HttpUpstream:
     def __init__(self, url: str, timeout: float, max_connections: int, max_answer_bytes: int,
                  secret: bytes | None) -> None:
         self.url, self.timeout, self.max_answer_bytes = url, timeout, max_answer_bytes
@@ -44,20 +40,22 @@ class Upstream:
         # the services drop work the agent gave up on (TIMEOUT_HEADER)
         self.headers = {"Content-Type": "application/json", **self.credentials, TIMEOUT_HEADER: f"{timeout:g}"}
 
-    async def forward(self, body: bytes, consumer: str) -> UpstreamAnswer:
-        """The service's answer to `body` on behalf of `consumer`. An answer over
-        `max_answer_bytes` is refused (a service failure: released, uncharged): it is held in
-        memory, stored in the ledger and sent on, so a service gone wrong must not make the agent
-        hold gigabytes; a declared length over it is refused unread."""
+    async def start(self) -> None:
+        """Nothing to start: connections are opened as calls need them."""
+
+    async def forward(self, call: Call, consumer: str) -> UpstreamAnswer:
+        """The service's answer to the call's body on behalf of `consumer`. An answer over
+        `max_answer_bytes` is refused (upstream.py `too_large`); a declared length over it is
+        refused unread."""
         headers = {**self.headers, CONSUMER_HEADER: consumer}
         try:
             async with asyncio.timeout(self.timeout):
-                answer = await self.client.request("POST", self.client.path, headers, body, self.max_answer_bytes)
+                answer = await self.client.request("POST", self.client.path, headers, call.body,
+                                                   self.max_answer_bytes)
         except TimeoutError:
-            raise Refused(Reason.SERVICE_TIMEOUT, f"no answer within {self.timeout:g} s") from None
+            raise timed_out(self.timeout) from None
         except AnswerTooLarge:
-            raise Refused(Reason.SERVICE_UNAVAILABLE,
-                          f"the service's answer is over max_answer_bytes ({self.max_answer_bytes} bytes)") from None
+            raise too_large(self.max_answer_bytes) from None
         except FAILURES as error:
             raise Refused(Reason.SERVICE_UNAVAILABLE, f"service unreachable ({type(error).__name__})") from None
         if answer.status >= 500:
@@ -68,14 +66,16 @@ class Upstream:
             raise Refused(Reason.SERVICE_UNAVAILABLE, f"the service refused the agent (HTTP {answer.status})")
         return UpstreamAnswer(answer.status, answer.body)
 
-    async def healthy(self) -> bool:
-        """The service's `GET /health` answers 200 (same host and port as the upstream URL)."""
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the service's `GET /health` answers 200 (same host and port as the upstream URL)."""
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT):
                 answer = await self.client.request("GET", "/health", {}, b"", 64 * 1024)
         except (TimeoutError, AnswerTooLarge, *FAILURES):
-            return False
-        return answer.status == 200
+            reachable = False
+        else:
+            reachable = answer.status == 200
+        return reachable, {"reachable": reachable}
 
     async def close(self) -> None:
         await self.client.close()

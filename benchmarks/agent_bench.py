@@ -7,7 +7,9 @@ invocations and vouchers are signed before the clock starts, so the figures meas
 not the chain or the client's signing. Prints, in one run: the median latency of one client
 (taking turns across the paths) and the calls per second of concurrent clients, for `find_face`
 (dlib_hog, a 640x427 photo), `face_identity` (the same photo) and `ping` (no work: the gate's own
-cost), direct, paid by a job and paid from a channel, with the ratios. Everything runs on this machine: client, agent and
+cost), direct, through a bare relay (benchmarks/helpers/bare_relay.py), paid by a job and paid from
+a channel, and paid by a job and from a channel to a second agent serving the face services in its
+own process (`upstream = "in-process"`, no HTTP hop to the services), with the ratios. Everything runs on this machine: client, agent and
 service share the cores, so the paid `ping` figure is a lower bound for the gate.
 
     .venv/bin/python benchmarks/agent_bench.py [--ping-calls 4000] [--face-calls 200] [--clients 32]
@@ -50,6 +52,10 @@ PHOTO = ROOT / "tests" / "data" / "face-services" / "sophia.jpg"
 PRICE = 1000
 PASSWORD = "bench"
 JOBS_PER_TRANSACTION = 100
+WARM_UP = 5  # calls per method before measuring (the in-process agent's own workers too)
+IN_JOB, IN_CHANNEL = "in-process job", "in-process channel"
+LABELS = {"direct": "direct", "relay": "bare relay", IN_JOB: "in-process agent, job",
+          IN_CHANNEL: "in-process agent, channel"}
 
 
 def free_port() -> int:
@@ -110,34 +116,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def agent_seconds(agent_url: str) -> dict[str, float]:
-    """The agent's own histogram sums and counts (gate and upstream time) from GET /metrics."""
+def agent_seconds(agent_url: str | None) -> dict[str, float]:
+    """The agent's own histogram sums and counts (gate and upstream time) from GET /metrics (none
+    for a path without an agent)."""
+    if agent_url is None:
+        return {}
     text = urllib.request.urlopen(agent_url + "metrics").read().decode()
     return {name: float(value) for name, value in (line.split(" ", 1) for line in text.splitlines())
             if name.startswith(("facemarket_agent_gate_seconds_", "facemarket_agent_upstream_seconds_"))
             and name.endswith(("_sum", "_count"))}
 
 
-def compare(urls: dict[str, str], agent_url: str, paths: dict[str, list], clients: int, sequential: int,
+def compare(urls: dict[str, str], agents: dict[str, str], paths: dict[str, list], clients: int, sequential: int,
             pids: dict[str, int]) -> dict[str, dict[str, float]]:
     """Per path ("direct", "relay", then the paid ones; `urls` names each path's URL): one client
     taking turns across the paths (so all see the same machine load) for the median latency, then
-    each path's calls/s with `clients` concurrent clients, and for the paths in front of the
-    service the CPU of its process (`pids`) per call in that concurrent phase, and for the paid
-    ones the agent's gate and service time per call (from its /metrics)."""
+    each path's calls/s with `clients` concurrent clients, and the CPU of the process answering
+    it (`pids`: the services for "direct") per call in that concurrent phase, and for the paid
+    ones the agent's (`agents`: its URL) gate and service time per call (from its /metrics)."""
     singles: dict[str, list[float]] = {path: [] for path in paths}
     for n in range(sequential):
         for path, requests in paths.items():
             singles[path] += asyncio.run(run_calls(urls[path], requests[n:n + 1], 1))[0]
     rows = {}
     for path, requests in paths.items():
-        pid = pids.get(path)
+        pid, agent_url = pids.get(path), agents.get(path)
         before, cpu_before = agent_seconds(agent_url), cpu_seconds(pid) if pid else 0.0
         many, wall = asyncio.run(run_calls(urls[path], requests[sequential:], clients))
         after, agent_cpu = agent_seconds(agent_url), cpu_seconds(pid) - cpu_before if pid else 0.0
 
         def mean_ms(name: str) -> float:
-            count = after[f"{name}_count"] - before[f"{name}_count"]
+            count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
             return 1000 * (after[f"{name}_sum"] - before[f"{name}_sum"]) / count if count else 0.0
         rows[path] = {"ms": statistics.median(singles[path]) * 1000, "rate": len(many) / wall,
                       "agent_cpu_ms": 1000 * agent_cpu / len(many),
@@ -161,6 +170,7 @@ class BenchMarket:
     services_credentials: dict[str, str]  # the header the agent sends the services (their secret)
     config: Path  # the agent's config and environment: more agents start from them (env overrides)
     env: dict[str, str]
+    services_pid: int
 
     def paid_requests(self, bodies: list[bytes], expires_in: int = 3 * 3600,
                       agent: str | None = None) -> list[tuple[bytes, dict]]:
@@ -254,7 +264,8 @@ def bench_market(total_jobs: int, settings: tuple[str, ...] = (), block_time: fl
         wait_http(direct_url + "health", services)
         wait_http(agent_url + "spec", agent)
         yield BenchMarket(w3, contracts, deployment, consumer, agent_key, direct_url, agent_url, agent,
-                          credentials(secret.encode()), config, {**env, "FACEMARKET_AGENT_PASSWORD": PASSWORD})
+                          credentials(secret.encode()), config, {**env, "FACEMARKET_AGENT_PASSWORD": PASSWORD},
+                          services.pid)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -263,6 +274,27 @@ def bench_market(total_jobs: int, settings: tuple[str, ...] = (), block_time: fl
             except subprocess.TimeoutExpired:
                 process.kill()
         chain.stop()
+
+
+@contextlib.contextmanager
+def in_process_agent(market: BenchMarket) -> Iterator[tuple[str, subprocess.Popen, str]]:
+    """A second `facemarket agent run` (own key and ledger, the bench's config otherwise) with the
+    face services in its own process, once its workers have loaded the models: (url, process, address)."""
+    key, port = Account.create(), free_port()
+    send(market.w3, market.consumer, {"to": key.address, "value": 10**18})
+    keystore = market.config.with_name("agent-in-process.json")
+    keystore.write_text(json.dumps(Account.encrypt(key.key, PASSWORD, iterations=2**12)))
+    url = f"http://127.0.0.1:{port}/"
+    process = subprocess.Popen([str(FACEMARKET), "agent", "run", "--config", str(market.config)], env={
+        **market.env, "FACEMARKET_AGENT_UPSTREAM": "in-process", "FACEMARKET_AGENT_KEYSTORE": str(keystore),
+        "FACEMARKET_AGENT_LISTEN_PORT": str(port), "FACEMARKET_AGENT_ENDPOINT": url,
+        "FACEMARKET_AGENT_LEDGER": str(market.config.with_name("ledger-in-process.sqlite"))})
+    try:
+        wait_http(url + "health", process)
+        yield url, process, key.address
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def main() -> None:
@@ -275,65 +307,75 @@ def main() -> None:
                         help="the chain mines a block every SECONDS, as a public chain does (default 0: at once)")
     args = parser.parse_args()
     face_methods = ("find_face", "face_identity")
-    total_jobs = 2 * (args.ping_calls + len(face_methods) * args.face_calls) + 100
-    with bench_market(2 * total_jobs, block_time=args.block_time) as market:  # tokens for jobs, as much for channels
+    per_agent = 2 * (args.ping_calls + len(face_methods) * (args.face_calls + WARM_UP)) + 100
+    # tokens for jobs and as much for channels, for each of the two agents
+    with bench_market(4 * per_agent, block_time=args.block_time) as market, in_process_agent(market) as in_process:
         direct_url, agent_url, agent = market.direct_url, market.agent_url, market.agent
+        in_process_url, in_process_pid, in_process_address = in_process[0], in_process[1].pid, in_process[2]
         relay_port = free_port()
         relay = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "helpers" / "bare_relay.py"), str(relay_port),
                                   direct_url])
         relay_url = f"http://127.0.0.1:{relay_port}/"
         wait_http(relay_url + "health", relay)
-        urls = {"direct": direct_url, "relay": relay_url, "job": agent_url, "channel": agent_url}
-        pids = {"relay": relay.pid, "job": agent.pid, "channel": agent.pid}
-        print(f"opening {total_jobs // 2} jobs in bulk and one channel per method, signing invocations and "
-              "vouchers ...", flush=True)
+        urls = {"direct": direct_url, "relay": relay_url, "job": agent_url, "channel": agent_url,
+                IN_JOB: in_process_url, IN_CHANNEL: in_process_url}
+        agents = {path: url for path, url in urls.items() if path not in ("direct", "relay")}
+        pids = {"direct": market.services_pid, "relay": relay.pid, "job": agent.pid, "channel": agent.pid,
+                IN_JOB: in_process_pid, IN_CHANNEL: in_process_pid}
+        print(f"opening {per_agent // 2} jobs in bulk and one channel per method for each agent, signing invocations "
+              "and vouchers ...", flush=True)
         image = base64.b64encode(PHOTO.read_bytes()).decode()
         plans = {"ping": (None, args.ping_calls),
                  **{method: ({"image": image, "algorithm": "dlib_hog"} if method == "find_face" else {"image": image},
                              args.face_calls) for method in face_methods}}
         calls: dict[str, dict[str, list]] = {}
+        warm_ups: dict[str, list] = {}
         for method, (params, count) in plans.items():
             bodies = [body(method, params, n) for n in range(count)]
             as_agent = [(b, market.services_credentials) for b in bodies]  # the services' secret, as the agent sends it
             calls[method] = {"direct": as_agent, "relay": as_agent,
-                             "job": market.paid_requests(bodies), "channel": market.channel_requests(bodies)}
+                             "job": market.paid_requests(bodies), "channel": market.channel_requests(bodies),
+                             IN_JOB: market.paid_requests(bodies, agent=in_process_address),
+                             IN_CHANNEL: market.channel_requests(bodies, agent=in_process_address)}
+            warm_ups[method] = market.paid_requests(bodies[:WARM_UP], agent=in_process_address)
         wanted = args.ping_calls + len(face_methods) * args.face_calls
-        print(f"the agent's follower has {market.wait_for_follower(wanted)} jobs in its ledger\n", flush=True)
+        print(f"the agents' followers have {market.wait_for_follower(wanted)} and "
+              f"{market.wait_for_follower(wanted, agent_url=in_process_url)} jobs in their ledgers\n", flush=True)
 
         rows = []
         try:
             for method, clients, sequential in (*((m, args.face_clients, min(50, args.face_calls // 2)) for m in face_methods),
                                                 ("ping", args.clients, min(300, args.ping_calls // 4))):
-                for url in (direct_url, relay_url):  # warm-up, not measured
-                    asyncio.run(run_calls(url, calls[method]["direct"][:5], 1))
-                rows.append((method, clients, compare(urls, agent_url, calls[method], clients, sequential, pids)))
+                for url, requests in ((direct_url, calls[method]["direct"]), (relay_url, calls[method]["direct"]),
+                                      (in_process_url, warm_ups[method])):  # warm-up (every worker), not measured
+                    asyncio.run(run_calls(url, requests[:WARM_UP], 1))
+                rows.append((method, clients, compare(urls, agents, calls[method], clients, sequential, pids)))
         finally:
             relay.terminate()
             relay.wait(30)
 
-        print(f"{'call':<14} {'path':<14} {'median ms, 1 client':>20} {'calls/s':>9} {'clients':>8} "
-              f"{'proxy CPU ms/call':>18} {'gate ms':>8}")
+        print(f"{'call':<14} {'path':<26} {'median ms, 1 client':>20} {'calls/s':>9} {'clients':>8} "
+              f"{'CPU ms/call':>12} {'gate ms':>8}")
         for method, clients, paths in rows:
             for path, r in paths.items():
-                label = {"direct": "direct", "relay": "bare relay"}.get(path, path + ", agent")
-                print(f"{method:<14} {label:<14} {r['ms']:>20.2f} {r['rate']:>9.0f} {clients:>8} "
-                      + (f"{r['agent_cpu_ms']:>18.3f}" if path != "direct" else "")
-                      + (f" {r['gate_ms']:>8.3f}" if path in ("job", "channel") else ""))
-        print()
+                print(f"{method:<14} {LABELS.get(path, path + ', agent'):<26} {r['ms']:>20.2f} {r['rate']:>9.0f} "
+                      f"{clients:>8} {r['agent_cpu_ms']:>12.3f}" + (f" {r['gate_ms']:>8.3f}" if path in agents else ""))
+        print("(CPU: of the process answering the path: the services' for direct, which the in-process agent "
+              "does as well)\n")
         for method, _, paths in rows:
             direct, relay = paths["direct"], paths["relay"]
             print(f"{method} through the bare relay (one HTTP hop, no payment): {relay['ms'] - direct['ms']:+.2f} ms at "
                   f"the median")
-            for path in ("job", "channel"):
+            for path in agents:
                 r = paths[path]
                 added = r["ms"] - direct["ms"]
-                print(f"{method} on a {path}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
+                print(f"{method}, {LABELS.get(path, path + ', agent')}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
                       f"of the direct call; {r['ms'] - relay['ms']:+.2f} ms over the bare relay); calls/s ratio "
                       f"agent/direct {r['rate'] / direct['rate']:.2f}")
         ping = rows[-1][2]
-        for path in ("job", "channel"):
+        for path in agents:
             r = ping[path]
-            print(f"paid ping on a {path}: {r['rate']:.0f} paid calls/s with {args.clients} clients, client, agent, "
+            print(f"paid ping, {LABELS.get(path, path + ', agent')}: {r['rate']:.0f} paid calls/s with {args.clients} clients, client, agent, "
                   f"service and chain sharing {os.cpu_count()} cores; the agent spent {r['agent_cpu_ms']:.3f} ms CPU "
                   f"per paid call, i.e. {1000 / r['agent_cpu_ms']:.0f} paid calls/s per core")
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -10,6 +10,8 @@ died, a deadline passed in the queue), and the health check (open: it names no c
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 from aiohttp import web
 from jsonrpcserver.methods import Methods
@@ -21,7 +23,7 @@ from facemarket.services.gallery_codes import SCAN
 from facemarket.services.gallery_errors import GalleryCode
 from facemarket.services.gallery_methods import GALLERY
 from facemarket.services.rpc_context import RequestContext
-from facemarket.services.rpc_dispatch import dispatch
+from facemarket.services.rpc_dispatch import Answer, dispatch
 from facemarket.services.worker_pool import WorkerPool
 
 POOL = web.AppKey("pool", WorkerPool)
@@ -62,10 +64,20 @@ async def handle_rpc(request: web.Request) -> web.Response:
             status=413,
         )
     answer = await dispatch(body, request.app[METHODS], RequestContext.of(request, request.app[POOL]))
+    status, text = rpc_reply(answer)
+    return web.Response(status=status) if text is None else web.Response(text=text, status=status,
+                                                                        content_type="application/json")
+
+
+def rpc_reply(answer: Answer) -> tuple[int, str | None]:
+    """The HTTP status and JSON text of a dispatcher's answer: 204 and no text for notifications
+    only (JSON-RPC sends nothing back), 503 when nothing was computed, 400 for a request refused
+    before any work, else 200. One function for the HTTP server and for the agent serving the
+    services in its own process (agent/in_process_upstream.py), so both answer the same bytes."""
     if answer is None:
-        return web.Response(status=204)  # notifications only: JSON-RPC sends nothing back
+        return 204, None
     status = 503 if _nothing_computed(answer) else 400 if _refused_before_work(answer) else 200
-    return web.json_response(answer, status=status)
+    return status, json.dumps(answer)
 
 
 # The services did no work for these: the caller may retry, and an agent must not charge for them.
@@ -93,19 +105,26 @@ def _nothing_computed(answer: dict | list) -> bool:
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    pool = request.app[POOL]
+    healthy, body = await services_health(request.app)
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def services_health(app: web.Application) -> tuple[bool, dict[str, Any]]:
+    """(ready, report) of the services built in `app`: ready once every worker has loaded its
+    models. The agent serving them in its own process shows the same report in its /health."""
+    pool = app[POOL]
     body = {
         "status": "ok" if pool.ready else "loading",
-        "methods": sorted(request.app[METHODS]),
+        "methods": sorted(app[METHODS]),
         "workers": sorted(pool.pids),
         "gallery_scan": SCAN,  # the C extension's pass, or the numpy one when it is not built
         "threads_per_worker": pool.threads,  # OpenCV's and BLAS's, so workers x threads = cores
         "dlib": dlib_build(),
     }
-    gallery = request.app.get(GALLERY)
+    gallery = app.get(GALLERY)
     if gallery is not None:  # where it lives; on PostgreSQL, whether the database answers now
         body["gallery"] = await asyncio.to_thread(gallery.health)
-    return web.json_response(body, status=200 if pool.ready else 503)
+    return pool.ready, body
 
 
 def _refusal(request: web.Request) -> web.Response | None:

@@ -9,21 +9,15 @@ what the dlib models take; EXIF orientation is applied, so boxes match what a vi
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from facemarket.services.errors import Code, ServiceError
 from facemarket.services.image_header import HeaderError, read_header
+from facemarket.services.image_limits import ImageLimits
 
 _WHITESPACE = {ord(c): None for c in " \t\r\n"}
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
 
 
 def decode_image(image: str | bytes, limits: ImageLimits) -> np.ndarray:

@@ -27,8 +27,15 @@ class RequestContext:
 
     @classmethod
     def of(cls, request: web.Request, pool: WorkerPool) -> RequestContext:
-        return cls(app=request.app, pool=pool.until(_deadline(request.headers.get(TIMEOUT_HEADER))),
-                   consumer=request.headers.get(CONSUMER_HEADER) or None)
+        return cls.for_call(request.app, pool, request.headers.get(CONSUMER_HEADER) or None,
+                            _seconds(request.headers.get(TIMEOUT_HEADER)))
+
+    @classmethod
+    def for_call(cls, app: web.Application, pool: WorkerPool, consumer: str | None,
+                 timeout: float | None) -> RequestContext:
+        """The context of one call whose caller waits `timeout` seconds (None: no deadline); the
+        agent serving the services in its own process builds it without HTTP headers."""
+        return cls(app=app, pool=pool.until(None if timeout is None else time.time() + timeout), consumer=consumer)
 
     async def identities(self, image: str | bytes, faces: list[Box] | None = None) -> list[tuple[Box, list[float]]]:
         """Image (base64 text or raw bytes) -> (box, 128-d descriptor) per face, in a worker.
@@ -36,10 +43,10 @@ class RequestContext:
         return await self.pool.run(worker_tasks.identities, image, faces)
 
 
-def _deadline(timeout: str | None) -> float | None:
-    """When the caller stops waiting (time.time()), from its timeout in seconds; None without one."""
+def _seconds(timeout: str | None) -> float | None:
+    """The caller's timeout header in seconds; None without one or when it is not a finite number."""
     try:
         seconds = float(timeout) if timeout else None
     except ValueError:
         return None
-    return time.time() + seconds if seconds is not None and math.isfinite(seconds) else None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
