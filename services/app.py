@@ -80,8 +80,11 @@ def rpc_reply(answer: Answer) -> tuple[int, str | None]:
     return status, json.dumps(answer)
 
 
-# The services did no work for these: the caller may retry, and an agent must not charge for them.
-NOTHING_COMPUTED = frozenset({Code.DEADLINE_PASSED, Code.WORKER_CRASHED, GalleryCode.DATABASE_UNAVAILABLE})
+# The services did no work for these, or none that yields an answer: the caller may retry, and an
+# agent must not charge for them. INTERNAL_ERROR is jsonrpcserver's word for a method that raised
+# something unforeseen (a bug, not a refusal): charging for it would bill the consumer for our fault.
+NOTHING_COMPUTED = frozenset({Code.DEADLINE_PASSED, Code.WORKER_CRASHED, Code.INTERNAL_ERROR,
+                              GalleryCode.DATABASE_UNAVAILABLE})
 # The request itself is wrong, found before any face work (unknown method, invalid params, an
 # image that does not decode): HTTP 400, so the agent releases the job uncharged (a mistake is
 # not a service rendered) and the caller can fix the request and use the same job.
