@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Statement(Generic[T]):
-    sql: str  # SQLite's dialect: `?` or `:name` placeholders (pg_ledger.py `pg_sql` turns it into PostgreSQL's)
+    sql: str  # SQLite's dialect: `?` or `:name` placeholders (pg_ledger.py turns it into PostgreSQL's)
     params: Any  # a tuple for `?`, a dict for `:name`
     read: Callable[[list[tuple], int], T]  # (the rows it returned, the rows it changed) -> the step's result
     durable: bool = False  # its commit is on the disk before it is read (an answer about to be sent)

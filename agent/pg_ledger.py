@@ -60,7 +60,7 @@ def sets_commit_durability(url: str) -> bool:
     return "synchronous_commit" in conninfo_to_dict(url).get("options", "")
 
 
-def connection_options(url: str) -> dict[str, Any]:
+def _connection_options(url: str) -> dict[str, Any]:
     """An autocommit connection (each statement commits, as SQLite's isolation_level=None) whose
     commits do not wait for the disk unless the URL says otherwise (see `PgConnection.durable`)."""
     options = {} if sets_commit_durability(url) else {
@@ -69,23 +69,23 @@ def connection_options(url: str) -> dict[str, Any]:
 
 
 def connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, **connection_options(url))
+    return psycopg.connect(url, **_connection_options(url))
 
 
-def unreachable(url: str) -> psycopg.OperationalError:
+def _unreachable(url: str) -> psycopg.OperationalError:
     """What a call meets while a lost connection waits for RECONNECT_PAUSE to try again."""
     return psycopg.OperationalError(f"{ledger_name(url)} unreachable a moment ago; not retried yet")
 
 
 # What a durable transaction (`PgConnection.durable`) sends first: synchronous_commit for itself alone.
-DURABLE_TRANSACTION = "SELECT set_config('synchronous_commit', 'on', true)"
+_DURABLE_TRANSACTION = "SELECT set_config('synchronous_commit', 'on', true)"
 _DURABLE_BEGIN = "BEGIN; SET LOCAL synchronous_commit = on"
 _SCALAR_MIN_MAX = re.compile(r"\b(MIN|MAX)\(([^(),]+),([^(),]+)\)")
 _NAMED = re.compile(r"(?<![:\w]):([a-z_]\w*)")
 
 
 @functools.lru_cache(maxsize=512)
-def pg_sql(sql: str, named: bool = False) -> str:
+def _pg(sql: str, named: bool = False) -> str:
     """An SQLite statement as PostgreSQL takes it from psycopg: its placeholders (`?`, or `:name`
     when the parameters are a mapping), and SQLite's two-argument MIN/MAX as LEAST/GREATEST (the
     ledger's SQL has no `?`, `%` or `:` in literals, and no NULL in those arguments)."""
@@ -110,7 +110,7 @@ class PgConnection:
             if self._in_transaction:  # never finish a transaction's statements on a new connection
                 raise psycopg.OperationalError("the connection was lost within a transaction")
             if time.monotonic() < self._retry_at:
-                raise unreachable(self.url)
+                raise _unreachable(self.url)
             try:
                 self._conn = connect(self.url)
             except psycopg.Error:
@@ -134,15 +134,15 @@ class PgConnection:
             self._in_transaction = True
         elif self._durable and not self._in_transaction:
             with connection.pipeline():  # one message, one implicit transaction (committed at its Sync)
-                connection.execute(DURABLE_TRANSACTION)
-                cursor = connection.execute(pg_sql(sql, isinstance(params, dict)), params)
+                connection.execute(_DURABLE_TRANSACTION)
+                cursor = connection.execute(_pg(sql, isinstance(params, dict)), params)
         else:
-            cursor = connection.execute(pg_sql(sql, isinstance(params, dict)), params)
+            cursor = connection.execute(_pg(sql, isinstance(params, dict)), params)
         return cursor
 
     def executemany(self, sql: str, rows: Iterator[Any]) -> psycopg.Cursor:
         cursor = self._connection().cursor()
-        cursor.executemany(pg_sql(sql), list(rows))
+        cursor.executemany(_pg(sql), list(rows))
         return cursor
 
     @contextlib.contextmanager
@@ -189,11 +189,11 @@ class PgLoopConnection:
             self._loop, self._one_at_a_time = loop, asyncio.Lock()
         async with self._one_at_a_time:
             connection = await self._connection()
-            sql = pg_sql(statement.sql, isinstance(statement.params, dict))
+            sql = _pg(statement.sql, isinstance(statement.params, dict))
             try:
                 if statement.durable and self._fast_commits:
                     async with connection.pipeline():  # one message, one implicit transaction (PgConnection.execute)
-                        await connection.execute(DURABLE_TRANSACTION)
+                        await connection.execute(_DURABLE_TRANSACTION)
                         cursor = await connection.execute(sql, statement.params)
                 else:
                     cursor = await connection.execute(sql, statement.params)
@@ -205,9 +205,9 @@ class PgLoopConnection:
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.broken or self._conn.closed:
             if time.monotonic() < self._retry_at:
-                raise unreachable(self.url)
+                raise _unreachable(self.url)
             try:
-                self._conn = await psycopg.AsyncConnection.connect(self.url, **connection_options(self.url))
+                self._conn = await psycopg.AsyncConnection.connect(self.url, **_connection_options(self.url))
             except psycopg.Error:
                 self._conn, self._retry_at = None, time.monotonic() + RECONNECT_PAUSE
                 raise
