@@ -475,9 +475,8 @@ class Ledger(AsyncChannelLedger):
     A PostgreSQL ledger's statements are round trips over the network: a paid call's steps that are
     one statement each (the usual job and channel calls: ledger_statement.py) are sent from the
     event loop on an async connection of their own (pg_ledger.py `PgLoopConnection`), which spares
-    each trip the thread's wake-up and the loop's (a paid ping over TCP, 1,000 calls interleaved on
-    a busy machine: 1.5-1.8 ms for the two statements against 2.0-2.2 ms through the thread);
-    everything else runs on the thread.
+    each trip the thread's wake-up and the loop's (a paid ping's two steps on a busy machine:
+    `benchmarks/pg_paid_steps_bench.py`, docs/agent.md); everything else runs on the thread.
     """
 
     def __init__(self, path: Path | str) -> None:
