@@ -483,6 +483,11 @@ class AsyncChannelLedger:
 
     async def accept_channel_call(self, call: ChannelCall, min_expiry: float,
                                   seen: SeenChannel | None = None) -> Acceptance:
+        if seen is None and call.signer is not None:  # the usual call: its admission first (`Ledger._paid`)
+            admitted = await self._paid(self._store._admit, call, min_expiry)
+            if admitted is not None:
+                return admitted
+            return await self._paid(self._store._accept_or_say_why, call, min_expiry)
         return await self._paid(self._store.accept_channel_call, call, min_expiry, seen)
 
     async def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:

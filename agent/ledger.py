@@ -54,6 +54,7 @@ from facemarket.agent import trial_ledger
 from facemarket.agent.channel_ledger import AsyncChannelLedger, ChannelStore
 from facemarket.agent.config import is_database_url
 from facemarket.agent.ledger_schema import SQLITE, Dialect, migrate
+from facemarket.agent.ledger_statement import Statement, one_statement
 from facemarket.services.private_files import private_file
 from facemarket.services.sqlite_transaction import transaction
 
@@ -186,6 +187,20 @@ class SqliteLedger(ChannelStore):
         before it is sent: pg_ledger.py; every SQLite commit survives the agent's death already)."""
         return statements(self.db, *args)
 
+    def run(self, statement: Statement[T]) -> T:
+        """A paid call's one statement (ledger_statement.py) on this connection; SQLite's commits
+        survive the agent's death already, durable ones too."""
+        try:
+            cursor = self.db.execute(statement.sql, statement.params)
+        except statement.lost_race:
+            return statement.read([], 0)
+        rows = cursor.fetchall() if cursor.description else []  # all: SQLite ends (commits) the statement once read
+        return statement.read(rows, cursor.rowcount)
+
+    def loop_connection(self) -> None:
+        """None: SQLite's paid statements run on this very connection, on the event loop (`Ledger._paid`)."""
+        return None
+
     def probe(self) -> tuple[bool, bool]:
         """(reachable, read-only) for /health: the file answers a read; the file cannot be written."""
         try:
@@ -219,10 +234,10 @@ class SqliteLedger(ChannelStore):
 
     def reserve(self, job_id: int, request_hash: bytes, lease_seconds: float) -> bool:
         """Take the job for one request: one conditional UPDATE, so only one request wins."""
-        return self._reserve(job_id, request_hash, lease_seconds) is not None
+        return self.reserve_meeting(job_id, request_hash, lease_seconds) is not None
 
-    def _reserve(self, job_id: int, request_hash: bytes, lease_seconds: float,
-                 terms: CallTerms | None = None) -> JobRecord | None:
+    def _reservation(self, job_id: int, request_hash: bytes, lease_seconds: float,
+                     terms: CallTerms | None = None) -> Statement[JobRecord | None]:
         """`reserve`; with `terms`, only for a call that meets them too, in the same statement (so
         a call that misses one never holds the job, not even for a moment). The job as reserved."""
         now = time.time()
@@ -232,12 +247,13 @@ class SqliteLedger(ChannelStore):
         if terms is not None:
             meets = f" AND consumer = :consumer AND expires_at > :min_expiry AND {self._PRICE_COVERS}"
             params |= {"consumer": terms.consumer, "price": str(terms.price), "min_expiry": terms.min_expiry}
-        rows = self.db.execute(
+        return Statement(
             "UPDATE jobs SET state = 'RESERVED', lease_until = :lease, request_hash = :hash, updated_at = :now, "
             "reserved_by = :instance WHERE job_id = :id "
             f"AND (state = 'SEEN' OR (state = 'RESERVED' AND lease_until < :now)){meets} RETURNING {_COLUMNS}",
-            params).fetchall()  # all: SQLite ends (commits) the statement once its rows are read
-        return _record(rows[0]) if rows else None
+            params, lambda rows, _: _record(rows[0]) if rows else None)
+
+    reserve_meeting = one_statement(_reservation)
 
     def release_orphans(self) -> list[int]:
         """Free the reservations of instances of this ledger that are gone (their process on this
@@ -263,7 +279,7 @@ class SqliteLedger(ChannelStore):
         (the job just read from the chain) is recorded first, as `add_seen` does, in the same trip."""
         if seen is not None:
             self.add_seen([seen])
-        reserved = None if terms is None else self._reserve(job_id, request_hash, lease_seconds, terms)
+        reserved = None if terms is None else self.reserve_meeting(job_id, request_hash, lease_seconds, terms)
         if reserved is not None:
             return reserved, None
         job = self.get(job_id)
@@ -279,20 +295,24 @@ class SqliteLedger(ChannelStore):
             raise JobBusy(job_id, job.lease_until)
         return job, answer
 
-    def release(self, job_id: int, request_hash: bytes) -> None:
+    def _giving_back(self, job_id: int, request_hash: bytes) -> Statement[None]:
         """Give a reserved job back uncharged (the service failed)."""
-        self.db.execute(
+        return Statement(
             "UPDATE jobs SET state = 'SEEN', lease_until = NULL, request_hash = NULL, updated_at = ? "
             "WHERE job_id = ? AND state = 'RESERVED' AND request_hash = ?",
-            (time.time(), job_id, request_hash))
+            (time.time(), job_id, request_hash), lambda rows, changed: None)
 
-    def mark_served(self, job_id: int, request_hash: bytes, signature: bytes, response: bytes) -> bool:
+    release = one_statement(_giving_back)
+
+    def _answer_record(self, job_id: int, request_hash: bytes, signature: bytes, response: bytes) -> Statement[bool]:
         """Record the answer durably (before it is sent); False if the reservation was lost."""
-        cursor = self.db.execute(
+        return Statement(
             "UPDATE jobs SET state = 'SERVED', lease_until = NULL, signature = ?, response = ?, "
             "updated_at = ? WHERE job_id = ? AND state = 'RESERVED' AND request_hash = ?",
-            (signature, response, time.time(), job_id, request_hash))
-        return cursor.rowcount == 1
+            (signature, response, time.time(), job_id, request_hash), lambda rows, changed: changed == 1,
+            durable=True)
+
+    mark_served = one_statement(_answer_record)
 
     def claimable(self, limit: int, max_attempts: int, served_before: float = float("inf"),
                   expiring_before: float = 0) -> list[JobRecord]:
@@ -452,7 +472,11 @@ class Ledger(AsyncChannelLedger):
     wait for the thread (when it is busy they queue as before) nor for the disk: WAL commits
     without fsync (synchronous=NORMAL), and the WAL checkpoints, which fsync, run on the thread
     every `CHECKPOINT_EVERY` writes instead of inside whichever commit crosses SQLite's own mark.
-    A PostgreSQL ledger's statements are round trips over the network: always on the thread.
+    A PostgreSQL ledger's statements are round trips over the network: a paid call's steps that are
+    one statement each (the usual job and channel calls: ledger_statement.py) are sent from the
+    event loop on an async connection of their own (pg_ledger.py `PgLoopConnection`), which spares
+    each trip the thread's wake-up and the loop's (a paid ping's two steps on a busy machine:
+    `benchmarks/pg_paid_steps_bench.py`, docs/agent.md); everything else runs on the thread.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -467,6 +491,7 @@ class Ledger(AsyncChannelLedger):
         self._store: SqliteLedger = opened.result()
         self.engine, self.errors = self._store.engine, self._store.errors
         self._on_loop = self.engine == "sqlite"
+        self._loop_connection = self._store.loop_connection()
         if self._on_loop:
             with self._connection_in_use:
                 self._store.db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints: `_count_writes`
@@ -510,8 +535,11 @@ class Ledger(AsyncChannelLedger):
         return await future
 
     async def _paid(self, method: Callable[..., T], *args: Any) -> T:
-        """A paid call's own statement: on an SQLite ledger run here when the thread is idle (see
-        the class), else on the thread like every other."""
+        """A paid call's own step: on an SQLite ledger run here when the thread is idle (see the
+        class), on a PostgreSQL one sent from here when it is one statement, else on the thread."""
+        build = getattr(method, "statement", None)  # `one_statement`
+        if self._loop_connection is not None and build is not None:
+            return await self._send(build(method.__self__, *args))  # type: ignore[attr-defined]
         if not self._on_loop or not self._connection_in_use.acquire(blocking=False):
             return await self._run(method, *args)
         try:
@@ -524,6 +552,15 @@ class Ledger(AsyncChannelLedger):
             if self._writes_since_checkpoint + 1 >= CHECKPOINT_EVERY:
                 self._queue.put((None, None, self._store.checkpoint, ()))
             self._writes_since_checkpoint += 1
+
+    async def _send(self, statement: Statement[T]) -> T:
+        """`statement` on the loop's PostgreSQL connection, finished even if its caller is cancelled
+        meanwhile (as the thread finishes a statement whose caller went away)."""
+        try:
+            return await asyncio.shield(self._loop_connection.run(statement))  # type: ignore[union-attr]
+        except self.errors:
+            self.last_error_at = time.monotonic()
+            raise
 
     def _count_writes(self, store: SqliteLedger, count: int) -> None:
         """On the thread, holding the connection: checkpoint the WAL every `CHECKPOINT_EVERY`
@@ -550,6 +587,11 @@ class Ledger(AsyncChannelLedger):
     async def reserve_checked(self, job_id: int, request_hash: bytes, lease_seconds: float,
                               check: Callable[[JobRecord], T | None], seen: SeenJob | None = None,
                               terms: CallTerms | None = None) -> tuple[JobRecord | None, T | None]:
+        if terms is not None and seen is None:  # the usual call: its one statement first (`_paid`)
+            reserved = await self._paid(self._store.reserve_meeting, job_id, request_hash, lease_seconds, terms)
+            if reserved is not None:
+                return reserved, None
+            terms = None  # not met: the job is read and checked, as the store does after its own try
         return await self._paid(self._store.reserve_checked, job_id, request_hash, lease_seconds, check, seen, terms)
 
     async def release_orphans(self) -> list[int]:
@@ -614,6 +656,8 @@ class Ledger(AsyncChannelLedger):
         await self._run(self._store.set_meta, key, value)
 
     async def close(self) -> None:
+        if self._loop_connection is not None:
+            self._loop_connection.close()
         await self._run(self._store.close)
         self._thread.join()
 

@@ -14,12 +14,14 @@ changes its row.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import psycopg
 
 from facemarket.agent.channel_ledger import ADMIT, CALL_ROW, CALL_VALUES, Acceptance, ChannelCall, admission
+from facemarket.agent.ledger_statement import Statement, one_statement
 
 _ADMIT = (f"WITH admitted AS ({ADMIT} AND NOT EXISTS (SELECT 1 FROM channel_calls WHERE channel_id = :id "
           "AND amount = :amount AND request_hash = :hash) RETURNING consumer, expires_at), "
@@ -41,30 +43,41 @@ _RELEASE = _moving_price("DELETE FROM channel_calls", "reserved = reserved - mov
 
 
 class PgChannelSteps:
-    """`ChannelStore`'s admit, finish and release in one statement each (a mixin before `SqliteLedger`)."""
+    """`ChannelStore`'s admit, finish and release in one statement each (a mixin before `SqliteLedger`),
+    which `Ledger._paid` sends from the event loop (ledger_statement.py)."""
 
     db: Any
     instance: str
 
-    def _admit(self, call: ChannelCall, min_expiry: float) -> Acceptance | None:
-        try:
-            row = self.db.execute(_ADMIT, admission(call, min_expiry, self.instance)).fetchone()
-        except psycopg.errors.UniqueViolation:  # another replica admitted this voucher meanwhile
-            return None
-        return None if row is None else Acceptance(row[0], row[1])
+    def _call_admission(self, call: ChannelCall, min_expiry: float) -> Statement[Acceptance | None]:
+        return Statement(_ADMIT, admission(call, min_expiry, self.instance),
+                         lambda rows, _: Acceptance(*rows[0]) if rows else None,
+                         lost_race=(psycopg.errors.UniqueViolation,))  # another replica admitted this voucher meanwhile
 
-    def finish_channel_call(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> bool:
-        """Record the answer (before it is sent) and move its price from reserved to served;
-        False when the call was no longer in progress (released meanwhile)."""
-        return self._call_step(_FINISH, channel_id, amount, request_hash, response=response)
+    _admit = one_statement(_call_admission)
 
-    def release_channel_call(self, channel_id: int, amount: int, request_hash: bytes) -> None:
+    def _call_finish(self, channel_id: int, amount: int, request_hash: bytes, response: bytes) -> Statement[bool]:
+        """Record the answer durably (before it is sent) and move its price from reserved to
+        served; False when the call was no longer in progress (released meanwhile)."""
+        return _call_step(_FINISH, channel_id, amount, request_hash, durable=True, response=response)
+
+    finish_channel_call = one_statement(_call_finish)
+
+    def _call_release(self, channel_id: int, amount: int, request_hash: bytes) -> Statement[bool]:
+        """Forget the call in progress and give its price back; whether it was in progress."""
+        return _call_step(_RELEASE, channel_id, amount, request_hash)
+
+    _release = one_statement(_call_release)
+
+    def _call_given_back(self, channel_id: int, amount: int, request_hash: bytes) -> Statement[None]:
         """The service failed: the call is forgotten and its price given back (uncharged)."""
-        self._release(channel_id, amount, request_hash)
+        return dataclasses.replace(self._call_release(channel_id, amount, request_hash), read=lambda rows, _: None)
 
-    def _release(self, channel_id: int, amount: int, request_hash: bytes) -> bool:
-        return self._call_step(_RELEASE, channel_id, amount, request_hash)
+    release_channel_call = one_statement(_call_given_back)
 
-    def _call_step(self, statement: str, channel_id: int, amount: int, request_hash: bytes, **more: Any) -> bool:
-        params = {"id": channel_id, "amount": amount, "hash": request_hash, "now": time.time(), **more}
-        return self.db.execute(statement, params).fetchone()[0] == 1
+
+def _call_step(statement: str, channel_id: int, amount: int, request_hash: bytes, durable: bool = False,
+               **more: Any) -> Statement[bool]:
+    """`statement` on the call in progress; whether it changed it."""
+    params = {"id": channel_id, "amount": amount, "hash": request_hash, "now": time.time(), **more}
+    return Statement(statement, params, lambda rows, _: rows[0][0] == 1, durable)

@@ -6,10 +6,14 @@ PostgreSQL's READ COMMITTED a second UPDATE of the row waits for the first, re-r
 longer matches), so nothing new has to be proven; only the placeholders differ (`?` here, `%s`
 in psycopg), plus the few dialect attributes `SqliteLedger` keeps as class attributes.
 
-Why one connection, reconnected on demand: the ledger runs on one thread (ledger.py), so one
-connection keeps the design, with psycopg's prepared statements. A database that goes away
-fails the calls of that moment (the agent answers "nothing charged, retry"); the next call
-connects again, at most once per RECONNECT_PAUSE so a database that is down costs nothing.
+Why one connection on the ledger's thread, and one on the event loop: the ledger runs on one
+thread (ledger.py), so one connection keeps the design, with psycopg's prepared statements; a
+paid call's steps that are one statement each (ledger_statement.py) are sent from the event loop
+on an async connection of their own (`PgLoopConnection`), sparing each round trip two thread
+wake-ups. Each statement stands alone (autocommit), so the two sessions share nothing but the
+rows, as two replicas do. A database that goes away fails the calls of that moment (the agent
+answers "nothing charged, retry"); the next call connects again, at most once per
+RECONNECT_PAUSE so a database that is down costs nothing.
 
 Why commits wait for the disk only where something leaves the agent: a commit that waits for
 PostgreSQL's WAL to reach the disk costs an fsync (measured here: ~4 ms on a busy 2-core machine,
@@ -27,6 +31,7 @@ OS crash) gets that setting for every statement.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import re
@@ -39,6 +44,7 @@ from psycopg.conninfo import conninfo_to_dict
 from facemarket.agent.config import ledger_name
 from facemarket.agent.ledger import SqliteLedger
 from facemarket.agent.ledger_schema import POSTGRESQL
+from facemarket.agent.ledger_statement import Statement
 from facemarket.agent.pg_channel_calls import PgChannelSteps
 
 T = TypeVar("T")
@@ -54,12 +60,21 @@ def sets_commit_durability(url: str) -> bool:
     return "synchronous_commit" in conninfo_to_dict(url).get("options", "")
 
 
-def connect(url: str) -> psycopg.Connection:
+def _connection_options(url: str) -> dict[str, Any]:
     """An autocommit connection (each statement commits, as SQLite's isolation_level=None) whose
     commits do not wait for the disk unless the URL says otherwise (see `PgConnection.durable`)."""
     options = {} if sets_commit_durability(url) else {
         "options": (conninfo_to_dict(url).get("options", "") + " -c synchronous_commit=off").strip()}
-    return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **KEEPALIVE, **options)
+    return {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, **KEEPALIVE, **options}
+
+
+def connect(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, **_connection_options(url))
+
+
+def _unreachable(url: str) -> psycopg.OperationalError:
+    """What a call meets while a lost connection waits for RECONNECT_PAUSE to try again."""
+    return psycopg.OperationalError(f"{ledger_name(url)} unreachable a moment ago; not retried yet")
 
 
 # What a durable transaction (`PgConnection.durable`) sends first: synchronous_commit for itself alone.
@@ -95,7 +110,7 @@ class PgConnection:
             if self._in_transaction:  # never finish a transaction's statements on a new connection
                 raise psycopg.OperationalError("the connection was lost within a transaction")
             if time.monotonic() < self._retry_at:
-                raise psycopg.OperationalError(f"{ledger_name(self.url)} unreachable a moment ago; not retried yet")
+                raise _unreachable(self.url)
             try:
                 self._conn = connect(self.url)
             except psycopg.Error:
@@ -151,6 +166,60 @@ class PgConnection:
             self._conn.close()
 
 
+class PgLoopConnection:
+    """A paid call's one-statement steps (ledger_statement.py), sent from the event loop on an async
+    connection of their own (`Ledger._paid`): a round trip with no hop to the ledger's thread and
+    back. The same session as `PgConnection`'s (`connection_options`), the same durable commits
+    (the setting pipelined with the statement), the same reconnection at most once per
+    RECONNECT_PAUSE; one statement at a time (a pipeline must not take in another call's), and one
+    connection per event loop (an async connection belongs to the loop that made it)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._fast_commits = not sets_commit_durability(url)
+        self._conn: psycopg.AsyncConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._one_at_a_time = asyncio.Lock()
+        self._retry_at = 0.0
+
+    async def run(self, statement: Statement[T]) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self.close()
+            self._loop, self._one_at_a_time = loop, asyncio.Lock()
+        async with self._one_at_a_time:
+            connection = await self._connection()
+            sql = _pg(statement.sql, isinstance(statement.params, dict))
+            try:
+                if statement.durable and self._fast_commits:
+                    async with connection.pipeline():  # one message, one implicit transaction (PgConnection.execute)
+                        await connection.execute(_DURABLE_TRANSACTION)
+                        cursor = await connection.execute(sql, statement.params)
+                else:
+                    cursor = await connection.execute(sql, statement.params)
+                rows = await cursor.fetchall() if cursor.description else []
+            except statement.lost_race:
+                return statement.read([], 0)
+        return statement.read(rows, cursor.rowcount)
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.broken or self._conn.closed:
+            if time.monotonic() < self._retry_at:
+                raise _unreachable(self.url)
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(self.url, **_connection_options(self.url))
+            except psycopg.Error:
+                self._conn, self._retry_at = None, time.monotonic() + RECONNECT_PAUSE
+                raise
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (whatever loop it belonged to, which may have ended: libpq's own close)."""
+        if self._conn is not None:
+            self._conn.pgconn.finish()
+            self._conn = None
+
+
 def _durable(method: Callable[..., T]) -> Callable[..., T]:
     """`method` of the store with its commits waiting for the disk (`PgConnection.durable`)."""
     @functools.wraps(method)
@@ -174,13 +243,20 @@ class PgLedger(PgChannelSteps, SqliteLedger):
         self.db = PgConnection(url)  # type: ignore[assignment]
         self._ready(POSTGRESQL, ledger_name(url))
 
-    # Commits after which something leaves the agent (an answer, a claim): durable (module docstring).
-    mark_served = _durable(SqliteLedger.mark_served)
+    # Commits after which something leaves the agent (an answer, a claim): durable (module docstring);
+    # a paid call's answer is one statement that says so itself (`Statement.durable`: `run`).
     mark_claiming = _durable(SqliteLedger.mark_claiming)
-    finish_channel_call = _durable(PgChannelSteps.finish_channel_call)
     mark_channels_claiming = _durable(SqliteLedger.mark_channels_claiming)
     record_claim_send = _durable(SqliteLedger.record_claim_send)
     durably = _durable(SqliteLedger.durably)
+
+    def run(self, statement: Statement[T]) -> T:
+        with self.db.durable() if statement.durable else contextlib.nullcontext():  # type: ignore[attr-defined]
+            return super().run(statement)
+
+    def loop_connection(self) -> PgLoopConnection:
+        """The connection a paid call's one-statement steps are sent on from the event loop."""
+        return PgLoopConnection(self.db.url)  # type: ignore[attr-defined]
 
     def probe(self) -> tuple[bool, bool]:
         """(reachable, read-only) for /health."""

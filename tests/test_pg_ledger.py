@@ -12,6 +12,7 @@ and two replicas admitting one voucher at once), and so do the trial grants."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from facemarket.agent.ledger import CallTerms, JobBusy, Ledger, SeenJob, SqliteL
 from facemarket.agent.ledger_binding import DeploymentId, bind_ledger
 from facemarket.agent.ledger_schema import SCHEMA_VERSION, SchemaError
 from facemarket.agent.pg_claimer_lock import PgClaimerLock, lock_key
+from facemarket.agent import pg_ledger
 from facemarket.agent.pg_ledger import PgLedger
 from facemarket.agent.startup import StartupError
 from facemarket.contracts.agent_protocol import Reason, Refused
@@ -359,6 +361,52 @@ def test_commits_wait_for_the_disk_only_where_something_leaves_the_agent_unless_
     assert setting(operator) == "remote_write"
 
 
+def test_a_paid_call_sent_from_the_event_loop_is_recorded_durably_before_it_is_answered(database):
+    """The async ledger sends a paid call's one-statement steps from the event loop on its own
+    connection (ledger_statement.py): there too the answer's commit, and only it, waits for the
+    disk before `mark_served` / `finish_channel_call` returns (as the database saw the writes,
+    and from which session); a session lost under a call fails that call, is counted as the
+    engine's failure, and the next call after the reconnect pause is served on a new one."""
+    ledger = Ledger(database)
+    ledger._store.add_seen(seen(1, 3))
+    ledger._store.add_channels([channel_tests.channel()])
+    note_commits(database)
+    terms, call = CallTerms("0xC0", 1, 0), channel_tests.voucher(10, 1)
+    key = (1, call.amount, call.request_hash)
+
+    async def paid() -> int:
+        job, _ = await ledger.reserve_checked(1, HASH, 60, lambda job: None, terms=terms)
+        assert job.state == State.RESERVED and await ledger.mark_served(1, HASH, b"s" * 65, b"{}")
+        assert (await ledger.accept_channel_call(call, 0)).consumer == channel_tests.CONSUMER
+        assert await ledger.finish_channel_call(*key, b"{}")
+        return ledger._loop_connection._conn.info.backend_pid  # type: ignore[union-attr]
+
+    async def lost_then_served() -> None:
+        await ledger.reserve_checked(2, HASH, 60, lambda job: None, terms=terms)
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (ledger._loop_connection._conn.info.backend_pid,))
+        with pytest.raises(psycopg.Error):
+            await ledger.mark_served(2, HASH, b"s" * 65, b"{}")
+        assert ledger.last_error_at is not None
+        await asyncio.sleep(pg_ledger.RECONNECT_PAUSE)
+        assert (await ledger.reserve_checked(3, HASH, 60, lambda job: None, terms=terms))[0].job_id == 3
+        assert await ledger.mark_served(3, HASH, b"s" * 65, b"{}")
+        await ledger.close()
+
+    loop_session = asyncio.run(paid())
+    with psycopg.connect(database, autocommit=True) as db:
+        thread_session = db.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND backend_type = 'client backend' AND pid NOT IN (pg_backend_pid(), %s)",
+                                    (loop_session,)).fetchall()
+    assert commits_seen(database) == [("jobs", "UPDATE", "off"), ("jobs", "UPDATE", "on"),
+                                      ("channel_calls", "INSERT", "off"), ("channel_calls", "UPDATE", "on")]
+    assert len(thread_session) == 1 and loop_session != thread_session[0][0]  # two sessions: the loop's own
+    asyncio.run(lost_then_served())
+    with psycopg.connect(database, autocommit=True) as db:
+        assert db.execute("SELECT state FROM jobs WHERE job_id IN (2, 3) ORDER BY job_id").fetchall() == [
+            ("RESERVED",), ("SERVED",)]  # the answer whose session was lost was not recorded, nor sent
+
+
 def waits(trace: str) -> int:
     """How often a connection waited for the server, from libpq's trace of what it sent: each Sync
     (the end of a statement, or of a pipeline of them), each simple Query, and each Flush that
@@ -368,31 +416,33 @@ def waits(trace: str) -> int:
                for before, kind in zip([None, *sent], sent))
 
 
-def round_trips(store: PgLedger, steps: Callable[[], object], folder: Path) -> int:
-    """The round trips to the server that `steps` cost on the ledger's connection, counted in
-    libpq's own trace of the real connection's protocol messages."""
-    path = folder / "trace.txt"
-    pgconn = store.db._connection().pgconn  # type: ignore[attr-defined]
-    with open(path, "w") as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            steps()
-        finally:
-            pgconn.untrace()
-    return waits(path.read_text())
+def round_trips(ledger: Ledger, steps: Callable[[], object], folder: Path) -> int:
+    """The round trips to the server that `steps` cost on the ledger's connections (its thread's,
+    and the one its paid statements are sent on from the event loop, once made), counted in libpq's
+    own trace of the real connections' protocol messages."""
+    loop_connection = ledger._loop_connection._conn  # type: ignore[union-attr]
+    pgconns = [ledger._store.db._connection().pgconn,  # type: ignore[attr-defined]
+               *([] if loop_connection is None else [loop_connection.pgconn])]
+    paths = [folder / f"trace-{n}.txt" for n in range(len(pgconns))]
+    with contextlib.ExitStack() as tracing:
+        for pgconn, path in zip(pgconns, paths):
+            pgconn.trace(tracing.enter_context(open(path, "w")).fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            tracing.callback(pgconn.untrace)
+        steps()
+    return sum(waits(path.read_text()) for path in paths)
 
 
 def test_a_paid_call_costs_two_round_trips_by_job_and_by_channel(database, tmp_path):
     """What a paid call asks of the ledger when the follower has recorded its job or channel:
     the real gate's admission of a job's call (a signed `ping`, reserved in one statement) or a
     channel's (channel_gate.py), then what app.py does, record the answer (durably) or give the
-    payment back. Counted once psycopg has prepared the statements (its 5th use of one costs a
-    round trip more)."""
+    payment back, all through the async ledger on one event loop, as the agent runs them. Counted
+    once psycopg has prepared the statements (its 5th use of one costs a round trip more)."""
     consumer = Account.create()
     domain, agent = escrow_domain(1337, "0x" + "e5" * 20), "0x" + "a9" * 20
     ledger = Ledger(database)
-    store = ledger._store  # the connection the ledger's thread runs the gate's statements on
+    store = ledger._store
     store.add_seen([SeenJob(job_id, consumer.address, 10**24, FAR, 10) for job_id in range(1, 17)])
     store.add_channels([channel_tests.channel(deposit=10**6)])
 
@@ -402,8 +452,9 @@ def test_a_paid_call_costs_two_round_trips_by_job_and_by_channel(database, tmp_p
     gate = Gate(agent=agent, domain=domain, ledger=ledger, read_job=no_chain, price_of=lambda method, params: 10**24,
                 expiry_margin=3600, lease_seconds=60)
     body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {}}'
+    loop = asyncio.new_event_loop()
 
-    async def paid(job_id: int, served: bool) -> None:
+    async def paid_job(job_id: int, served: bool) -> None:
         request_hash = body_hash(body)
         admitted = await gate.admit(job_id, sign_invocation(consumer.key, domain, job_id, agent, request_hash),
                                     Call(body))
@@ -411,19 +462,24 @@ def test_a_paid_call_costs_two_round_trips_by_job_and_by_channel(database, tmp_p
         assert (await ledger.mark_served(job_id, request_hash, b"s" * 65, b"{}") if served
                 else await ledger.release(job_id, request_hash) is None)
 
+    async def paid_channel(n: int, served: bool) -> None:
+        call = channel_tests.voucher(10 * n, n)
+        assert (await ledger.accept_channel_call(call, 0)).consumer == channel_tests.CONSUMER
+        key = (1, call.amount, call.request_hash)
+        assert (await ledger.finish_channel_call(*key, b"{}") if served
+                else await ledger.release_channel_call(*key) is None)
+
     def job(job_id: int, served: bool) -> None:
-        asyncio.run(paid(job_id, served))
+        loop.run_until_complete(paid_job(job_id, served))
 
     def channel(n: int, served: bool) -> None:
-        call = channel_tests.voucher(10 * n, n)
-        assert store.accept_channel_call(call, 0).consumer == channel_tests.CONSUMER
-        key = (1, call.amount, call.request_hash)
-        assert store.finish_channel_call(*key, b"{}") if served else store.release_channel_call(*key) is None
+        loop.run_until_complete(paid_channel(n, served))
 
-    trips = {(step.__name__, served): [round_trips(store, lambda: step(n + 8 * (not served), served), tmp_path)
+    trips = {(step.__name__, served): [round_trips(ledger, lambda: step(n + 8 * (not served), served), tmp_path)
                                        for n in range(1, 9)][-2:]
              for step in (job, channel) for served in (True, False)}
-    asyncio.run(ledger.close())
+    loop.run_until_complete(ledger.close())
+    loop.close()
     assert trips == {("job", True): [2, 2], ("job", False): [2, 2], ("channel", True): [2, 2],
                      ("channel", False): [2, 2]}
 
