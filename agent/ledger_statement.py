@@ -5,7 +5,7 @@ Why: on SQLite the store runs it on its own connection (on the event loop when t
 thread is idle: ledger.py `Ledger._paid`). On PostgreSQL it is a round trip to the server, and
 running it on the ledger's thread adds two wake-ups to each trip, the thread's and then the event
 loop's, which a busy machine charges for; so `Ledger._paid` sends it from the event loop on an
-async connection of its own (pg_loop_connection.py), the same SQL, read the same way.
+async connection of its own (pg_ledger.py `PgLoopConnection`), the same SQL, read the same way.
 """
 
 from __future__ import annotations
