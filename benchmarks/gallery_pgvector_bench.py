@@ -38,6 +38,7 @@ import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -70,6 +71,33 @@ def faces_of(rng: np.random.Generator, centres: np.ndarray, people: np.ndarray) 
     return centres[people] + rng.standard_normal((len(people), DIMENSIONS), dtype=np.float32) * FACE_SPREAD
 
 
+def centres_of(size: int) -> tuple[np.random.Generator, np.ndarray]:
+    """The generator of a size's draws and its people's centres: the first draw (every run of a
+    size, here or in gallery_pgvector_steps.py, makes the same faces and queries)."""
+    rng = np.random.default_rng(size)
+    return rng, rng.standard_normal((size // FACES_PER_PERSON, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD
+
+
+def synthetic_faces(rng: np.random.Generator, centres: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, ...]]:
+    """(ids, people, faces) a CHUNK at a time: the draws after the centres."""
+    for start in range(0, size, CHUNK):
+        ids = np.arange(start + 1, min(start + CHUNK, size) + 1)
+        people = (ids - 1) // FACES_PER_PERSON
+        yield ids, people, faces_of(rng, centres, people)
+
+
+def means_of(faces: np.ndarray) -> np.ndarray:
+    """The centroid of each person of a chunk (whose faces come FACES_PER_PERSON together)."""
+    return faces.reshape(-1, FACES_PER_PERSON, DIMENSIONS).mean(axis=1)
+
+
+def probes_of(rng: np.random.Generator, centres: np.ndarray, queries: int) -> dict[str, np.ndarray]:
+    """The searched faces, drawn after every stored one: new faces of enrolled people, and strangers."""
+    return {"returning": faces_of(rng, centres, rng.integers(0, len(centres), queries)),
+            "stranger": faces_of(rng, rng.standard_normal((queries, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD,
+                                 np.arange(queries))}
+
+
 def copy_rows(ids: np.ndarray, people: np.ndarray, faces: np.ndarray) -> bytes:
     """PostgreSQL's binary COPY records for (id, consumer '', name, embedding, model)."""
     rows = np.zeros(len(ids), dtype=COPY_ROW)
@@ -90,13 +118,10 @@ def fill(gallery: PostgresGallery, shelf: Shelf, store: GalleryStore, rng: np.ra
         with cursor.copy(COPY) if load else nullcontext() as copy:
             if copy:
                 copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
-            for start in range(0, size, CHUNK):
-                ids = np.arange(start + 1, min(start + CHUNK, size) + 1)
-                people = (ids - 1) // FACES_PER_PERSON
-                faces = faces_of(rng, centres, people)
+            for ids, people, faces in synthetic_faces(rng, centres, size):
                 names = [f"{p:0{NAME_DIGITS}d}" for p in people]
                 shelf.add(ids, names, faces)
-                means[people[0]:people[-1] + 1] = faces.reshape(-1, FACES_PER_PERSON, DIMENSIONS).mean(axis=1)
+                means[people[0]:people[-1] + 1] = means_of(faces)
                 store.add("", MODEL, names, faces)
                 if copy:
                     started = time.perf_counter()
@@ -154,9 +179,8 @@ def index_label(index: HnswIndex) -> str:
 
 def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostgres, home: Path,
              ef_searches: list[int], people_counts: list[int], indexes: list[HnswIndex], keep: bool) -> None:
-    rng = np.random.default_rng(size)
-    people = size // FACES_PER_PERSON
-    centres = rng.standard_normal((people, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD
+    rng, centres = centres_of(size)
+    people = len(centres)
     database = f"bench_{size}"
     kept = keep and kept_database(server, database, size)
     if not kept:
@@ -172,9 +196,7 @@ def one_size(size: int, queries: int, calls: int, image: str, server: LocalPostg
     print(f"{size:,} faces of {people:,} synthetic people; " + (
         "the kept database's (no COPY)" if kept else f"loaded by COPY in {copying:.1f} s, people filled in {filling:.1f} s"))
     store.close()
-    probes = {"returning": faces_of(rng, centres, rng.integers(0, people, queries)),
-              "stranger": faces_of(rng, rng.standard_normal((queries, DIMENSIONS), dtype=np.float32) * PERSON_SPREAD,
-                                   np.arange(queries))}
+    probes = probes_of(rng, centres, queries)
     answers = {kind: shelf.nearest(q, 1, within=THRESHOLD) for kind, q in probes.items()}
     exact = {kind: first_ids(found) for kind, found in answers.items()}
     exact_names = {kind: first_names(found) for kind, found in answers.items()}

@@ -147,9 +147,17 @@ class HnswIndex:
         first, for the parameter takes the type of its first use and the reach is tested in float32."""
         return f"%(q)s::vector::halfvec({DIMENSIONS})" if self.halfvec else "%(q)s::vector"
 
+    @property
+    def opclass(self) -> str:
+        return "halfvec_l2_ops" if self.halfvec else "vector_l2_ops"
+
     def definition(self) -> str:
-        opclass = "halfvec_l2_ops" if self.halfvec else "vector_l2_ops"
-        return f"USING hnsw ({self.expression} {opclass}) WITH (m = {self.m}, ef_construction = {self.ef_construction})"
+        return f"USING hnsw ({self.expression} {self.opclass}) WITH (m = {self.m}, ef_construction = {self.ef_construction})"
+
+    def settings(self, ef_search: int, people: int) -> dict[str, str]:
+        """The session's settings for a search of `people` through the index. strict_order: the scan
+        goes on past ef_search while dead row versions (an enrol's) fill it."""
+        return {"hnsw.ef_search": str(min(1000, max(ef_search, people))), "hnsw.iterative_scan": "strict_order"}
 
 
 _PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")  # user:password@ (a malformed URL too)
@@ -450,10 +458,10 @@ class PostgresShelf:
         pipeline: one round trip for the index's setting and all the queries of a photo."""
         search = _search(self.hnsw)
         with self.gallery._connection() as connection, connection.pipeline():
-            if self.hnsw is not None:  # strict_order: past ef_search while dead row versions (an enrol's) fill it
-                connection.execute("SELECT set_config('hnsw.ef_search', %s, false), "
-                                   "set_config('hnsw.iterative_scan', 'strict_order', false)",
-                                   (str(min(1000, max(self.gallery.ef_search, people))),))
+            if self.hnsw is not None:
+                settings = self.hnsw.settings(self.gallery.ef_search, people)
+                connection.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(settings)),
+                                   [part for setting in settings.items() for part in setting])
             answers = [connection.execute(search, {  # binary: the vectors come as bytes, not text to parse
                 "consumer": self.consumer, "model": self.gallery.landmark_model, "q": vector_text(query),
                 "reach": within + _REACH_SLACK, "limit": None if count is None else count + SLACK,
