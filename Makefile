@@ -93,11 +93,13 @@ demo: install
 	$(PY) tools/install_dlib.py --no-wait
 	$(PY) -m facemarket.cli.demo
 
-# The demo's market with alice's channel and her front desk at http://127.0.0.1:$(DESK_PORT)/ (no demo calls)
+# The demo's market with alice's channel and her front desk at http://127.0.0.1:$(DESK_PORT)/ (no demo calls);
+# DESK_UPSTREAM=in-process serves the face services in the agent's process (docs/desk.md)
 DESK_PORT ?= 8080
+DESK_UPSTREAM ?= http
 desk: install
 	$(PY) tools/install_dlib.py --no-wait
-	$(PY) -m facemarket.cli.demo --desk $(DESK_PORT)
+	$(PY) -m facemarket.cli.demo --desk $(DESK_PORT) --upstream $(DESK_UPSTREAM)
 
 contracts: install
 	$(PY) -m facemarket.contracts.build

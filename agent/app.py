@@ -207,6 +207,7 @@ class Agent(ChannelCalls):
             await self._release(service, payer)
             self.metrics.requests.labels(outcome="service_refused").inc()
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
+        recording_started = time.perf_counter()
         try:
             recorded = await service.record(answer.body)
         except self.ledger.errors as error:  # nothing was answered, nothing is charged
@@ -218,7 +219,9 @@ class Agent(ChannelCalls):
         service.served()
         self.metrics.requests.labels(outcome=service.outcome).inc()
         log.debug("%s outcome=%s", payer, service.outcome)
-        return service.answer(answer.body)
+        paid_answer = service.answer(answer.body)
+        self.metrics.record_seconds.observe(time.perf_counter() - recording_started)
+        return paid_answer
 
     def _answer(self, job_id: int, request_hash: bytes, body: bytes) -> web.Response:
         receipt = self.receipts.header(job_id, request_hash, body)

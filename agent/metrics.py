@@ -30,6 +30,10 @@ class Metrics:
         self.upstream_seconds = Histogram("facemarket_agent_upstream_seconds",
                                           "Time the wrapped service took to answer.",
                                           buckets=LATENCY_BUCKETS, registry=registry)
+        self.record_seconds = Histogram("facemarket_agent_record_seconds",
+                                        "Time from the service's answer to the paid answer: the answer "
+                                        "recorded durably with its payment, the receipt signed.",
+                                        buckets=LATENCY_BUCKETS, registry=registry)
         self.claim_transactions = Counter("facemarket_agent_claim_transactions_total",
                                           "Claim (completeJobs) transactions by result.", ["result"],
                                           registry=registry)

@@ -69,12 +69,15 @@ CHANNEL_ADVICE: dict[Reason, str] = {
 @dataclass(frozen=True)
 class ChannelCharge:
     """What a call on a channel paid: the voucher's cumulative amount, this call's price and the
-    room left on the channel afterwards (as this client knows it)."""
+    room left on the channel afterwards (as this client knows it); and the seconds this client
+    spent on the payment itself (the amount made durable, keccak of body and answer, the
+    voucher's signature, the receipt checked), so a caller can say what paying added to a call."""
 
     channel_id: int
     amount: int
     price: int
     room: int
+    payment_seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {"id": self.channel_id, "amount": self.amount, "price": self.price, "room": self.room}
@@ -196,6 +199,7 @@ class ChannelPayer:
     def _post(self, svc: Service, method: str, body: bytes, price: int,
               record: ChannelRecord) -> "PaidCall":
         from facemarket.cli.client import PaidCall
+        started = time.perf_counter()
         try:
             record = self.store.allocate(record.id, price)
         except ValueError:
@@ -205,7 +209,7 @@ class ChannelPayer:
         request_hash = keccak(body)
         signature = self._key_for(record.signer).sign_voucher(self.contract.domain, record.id,
                                                               record.signed, request_hash)
-        charge = ChannelCharge(record.id, record.signed, price, record.room)
+        paying = time.perf_counter() - started
         headers = {"Content-Type": "application/json", CHANNEL_ID_HEADER: str(record.id),
                    CHANNEL_AMOUNT_HEADER: str(record.signed),
                    CHANNEL_SIGNATURE_HEADER: "0x" + signature.hex()}
@@ -231,13 +235,16 @@ class ChannelPayer:
             raise ServiceFailed(f"{svc.ref}.{method} refused the request: {error.get('message')}",
                                 "nothing was charged (refused before any face work); fix the "
                                 "request and call again", code=error.get("code"), data=error.get("data"))
+        checking = time.perf_counter()
         receipt = self._check_receipt(answer, record, request_hash)
         if error:
             raise ServiceFailed(f"{svc.ref}.{method} failed: {error.get('message')}",
                                 "the call was served and paid; fix the request and call again",
                                 code=error.get("code"), data=error.get("data"))
-        return PaidCall(payload.get("result"), None, svc, method, request_hash,
-                        keccak(answer.body), receipt, False, charge)
+        response_hash = keccak(answer.body)
+        charge = ChannelCharge(record.id, record.signed, price, record.room,
+                               paying + time.perf_counter() - checking)
+        return PaidCall(payload.get("result"), None, svc, method, request_hash, response_hash, receipt, False, charge)
 
     def _refused(self, svc: Service, record: ChannelRecord, error: dict) -> None:
         code = int(error["code"])

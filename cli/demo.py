@@ -33,7 +33,7 @@ from facemarket.cli.chain_connection import Chain
 from facemarket.cli.results import pretty, readable
 from facemarket.cli.home import Home
 from facemarket.cli.escrow import Escrow
-from facemarket.cli.localstack import SERVICE, CommandFailed, LocalStack
+from facemarket.cli.localstack import SERVICE, UPSTREAMS, CommandFailed, LocalStack
 from facemarket.cli.session import Session
 
 CALLS = ("find_face", "find_landmarks", "align_face", "face_identity")
@@ -122,11 +122,12 @@ def serve_desk(stack: LocalStack, port: int) -> None:
         pass
 
 
-def run_demo(workdir: Path, photo: Path, desk_port: int | None = None) -> None:
+def run_demo(workdir: Path, photo: Path, desk_port: int | None = None, upstream: str = "http") -> None:
     """The market, then the paid calls and the books; or with `desk_port` the market and
-    alice's channel, then her front desk (the calls were `make demo`'s to show)."""
+    alice's channel, then her front desk (the calls were `make demo`'s to show). `upstream`:
+    the services behind the agent over HTTP, or in the agent's own process."""
     started = time.monotonic()
-    stack = LocalStack(workdir, echo=say)
+    stack = LocalStack(workdir, echo=say, upstream=upstream)
     try:
         build_market(stack)
         if desk_port is None:
@@ -144,7 +145,8 @@ def build_market(stack: LocalStack) -> None:
     """Chain, contracts, accounts, alice's tokens; services behind the agent, registered."""
     heading("A local chain, the contracts and the accounts (the provider's face services load "
             "their models meanwhile)")
-    stack.launch_services()
+    if stack.upstream == "http":
+        stack.launch_services()
     stack.start_chain()
     stack.import_accounts()
     stack.deploy()
@@ -153,8 +155,9 @@ def build_market(stack: LocalStack) -> None:
     heading("The provider: face services behind its agent, registered on the chain under "
             "the provider's own name")
     stack.init_agent()  # keeps the secret the services started with, for the agent
-    stack.start_services()
-    stack.start_agent()
+    if stack.upstream == "http":
+        stack.start_services()
+    stack.start_agent()  # in-process: the agent loads the services' models itself
     stack.register()
     stack.facemarket("service", "show", SERVICE, show=True)
 
@@ -231,14 +234,17 @@ def _interrupted(_signum: int, _frame: object) -> None:
 @click.option("--keep", is_flag=True, help="Keep the work folder (logs, home) afterwards.")
 @click.option("--desk", "desk_port", type=int, is_flag=False, flag_value=8080, default=None,
               help="Afterwards serve alice's front desk on this port (8080 when no value) until Ctrl-C.")
-def main(photo: Path | None, keep: bool, desk_port: int | None) -> None:
+@click.option("--upstream", type=click.Choice(UPSTREAMS), default="http", show_default=True,
+              help="Where the agent's calls are served: a services process over HTTP, or the agent's "
+                   "own process (one hop fewer a call; the models load after the chain is set up).")
+def main(photo: Path | None, keep: bool, desk_port: int | None, upstream: str) -> None:
     """Run the whole paid-call demo on a temporary local chain."""
     signal.signal(signal.SIGTERM, _interrupted)  # `kill`, CI timeouts: clean up as on Ctrl-C
     workdir = Path(tempfile.mkdtemp(prefix="facemarket-demo-"))
     with resources.as_file(resources.files("facemarket.cli") / "demo_data" /
                            "city_portrait.jpg") as bundled:
         try:
-            run_demo(workdir, (photo or bundled).resolve(), desk_port)
+            run_demo(workdir, (photo or bundled).resolve(), desk_port, upstream)
         except (CommandFailed, RuntimeError) as error:
             say(click.style(f"Demo failed: {error}", fg="red"))
             sys.exit(1)

@@ -8,6 +8,11 @@ those. The secret the services and the agent share lives in the home (the servic
 `--secret-file`, the agent's `services_secret_file`): `agent init` writes it, or keeps the one
 `launch_services` wrote when the services were started early (the demo does, so their models
 load while the chain is set up).
+
+`upstream="in-process"` runs the face services inside the agent's process instead (the agent's
+`upstream = "in-process"`, docs/agent.md): one process and one HTTP hop fewer per paid call, the
+way to run a one-machine market fastest; no services process is started then, unless
+`launch_services` is called for calls straight to the services (it opens the same gallery file).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ START_TIMEOUT = 90.0            # seconds for the services to load their models
 STOP_TIMEOUT = 15.0
 CLAIM_INTERVAL = 3              # seconds between the agent's claim rounds (a batch per round)
 ACCOUNTS = {"owner": 0, "alice": 1, "agent": 2}   # Ganache's funded dev accounts (ETH for gas)
+UPSTREAMS = ("http", "in-process")  # where the agent's calls are served: a services process, or its own
 
 
 def free_port() -> int:
@@ -54,7 +60,10 @@ class CommandFailed(RuntimeError):
 
 class LocalStack:
     def __init__(self, workdir: Path, *, echo: Callable[[str], None] | None = None,
-                 service_workers: int = 1, block_time: float = 0) -> None:
+                 service_workers: int = 1, block_time: float = 0, upstream: str = "http") -> None:
+        if upstream not in UPSTREAMS:
+            raise ValueError(f"upstream must be one of {', '.join(UPSTREAMS)}, not {upstream!r}")
+        self.upstream = upstream
         self.workdir = Path(workdir)
         self.block_time = block_time  # seconds between blocks (0: one per transaction, at once)
         self.home = self.workdir / "home"
@@ -133,7 +142,8 @@ class LocalStack:
         self.import_accounts()
         self.deploy()
         self.init_agent()
-        self.start_services()
+        if self.upstream == "http":
+            self.start_services()
         self.start_agent()
         self.register()
         return self
@@ -199,9 +209,11 @@ class LocalStack:
     def start_agent(self) -> None:
         port = free_port()
         self.agent_url = f"http://127.0.0.1:{port}/"
-        overrides = {"FACEMARKET_AGENT_LISTEN_PORT": str(port),
+        where = ({"FACEMARKET_AGENT_UPSTREAM_URL": self.services_url} if self.upstream == "http" else
+                 {"FACEMARKET_AGENT_UPSTREAM": "in-process",
+                  "FACEMARKET_AGENT_SERVICES_WORKERS": str(self.service_workers)})
+        overrides = {**where, "FACEMARKET_AGENT_LISTEN_PORT": str(port),
                      "FACEMARKET_AGENT_ENDPOINT": self.agent_url,
-                     "FACEMARKET_AGENT_UPSTREAM_URL": self.services_url,
                      "FACEMARKET_AGENT_PROVIDER": PROVIDER,
                      "FACEMARKET_AGENT_SERVICE_NAME": SERVICE.split("/")[1],
                      "FACEMARKET_AGENT_LEDGER": str(self.workdir / "ledger.sqlite"),

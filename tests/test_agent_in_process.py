@@ -20,6 +20,7 @@ from tests.fixtures.agent import http, rpc_body, wait_until
 
 # The names docs/agent.md promises under GET /metrics.
 README_METRICS = ("facemarket_agent_requests_total", "facemarket_agent_gate_seconds", "facemarket_agent_upstream_seconds",
+                  "facemarket_agent_record_seconds",
                   "facemarket_agent_claim_transactions_total", "facemarket_agent_jobs_claimed_total",
                   "facemarket_agent_tokens_earned_total", "facemarket_agent_claims_pending",
                   "facemarket_agent_ledger_jobs", "facemarket_agent_in_flight", "facemarket_agent_follower_block",
@@ -49,6 +50,7 @@ def test_metrics_keep_every_name_and_count_what_happened(in_process_agent, marke
     assert agent.metric("facemarket_agent_claims_pending") == 1
     assert agent.metric("facemarket_agent_gate_seconds_count") == 1  # no headers: refused before the gate
     assert agent.metric("facemarket_agent_upstream_seconds_count") == 1
+    assert agent.metric("facemarket_agent_record_seconds_count") == 1  # the served call only
     assert agent.metric("process_resident_memory_bytes") > 0  # the library's process metrics
     wait_until(lambda: agent.metric("facemarket_agent_follower_block") >= market.w3.eth.block_number, 30,
                "the follower to reach the head")

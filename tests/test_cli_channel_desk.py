@@ -1,5 +1,6 @@
 """The front desk pays from a payment channel when its account has one open to the agent: its
-calls are served on the channel (the agent counts them) and it prepays no jobs."""
+calls are served on the channel (the agent counts them) and it prepays no jobs; a recall's answer
+says how long the desk's client spent on paying it."""
 
 from __future__ import annotations
 
@@ -19,3 +20,12 @@ def test_the_desk_pays_from_an_open_channel_and_prepays_no_jobs(fm, start_desk, 
     channel = fm("channel", "status", str(opened.json["id"]), "--account", account, "--json").json
     assert channel["served"] > 0 and channel["served"] == channel["signed"]
     assert fm("job", "list", "--all", "--account", account, "--json").json == []
+
+    box = answer.json()["faces"][0]["box"]
+    query = "&".join(f"{key}={box[key]}" for key in ("x", "y", "w", "h"))
+    enrolled = desk.api("POST", f"/api/enrol?name=Adele&{query}", data=PHOTO.read_bytes(),
+                        headers={"Content-Type": "image/jpeg"})
+    assert enrolled.status_code == 200, enrolled.text
+    named = desk.api("POST", "/api/recall", data=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"}).json()
+    assert named["faces"][0]["name"] == "Adele"
+    assert 0 < named["payment_seconds"] < named["desk_seconds"]  # the payment's steps, inside the desk's time

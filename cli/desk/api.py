@@ -1,6 +1,8 @@
 """The desk's JSON API, used by its page only (guard.py decides who may call it).
 
-POST /api/recall       body: a photo (JPEG/PNG/…)   -> {"faces": [{box, name|null, ...}]}
+POST /api/recall       body: a photo (JPEG/PNG/…)   -> {"faces": [{box, name|null, ...}], "desk_seconds",
+                                                        "payment_seconds" (paid from a channel: the
+                                                        client's own payment steps)}
 POST /api/enrol?name=N&x=&y=&w=&h=  body: a photo   -> the gallery's answer
 POST /api/forget       body: {"name": N}            -> {"removed": n}
 GET  /api/gallery                                    -> the names enrolled
@@ -70,7 +72,7 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 
 
 async def _paid(request: web.Request, method: str, **params: Any) -> Any:
-    return await request.app[PAYER].call(method, **params)
+    return (await request.app[PAYER].call(method, **params)).result
 
 
 async def recall(request: web.Request) -> web.Response:
@@ -89,14 +91,16 @@ async def recognised(request: web.Request, photo: bytes) -> dict:
     if gallery.get("empty"):
         return await unknown_faces(request, photo)
     try:
-        return await _paid(request, "recall", image=photo)
+        paid = await request.app[PAYER].call("recall", image=photo)
     except ServiceFailed as error:
         if error.code == NO_FACE:
             return {"faces": []}
         if error.code != EMPTY_GALLERY:
             raise
-    gallery["empty"] = True
-    return await unknown_faces(request, photo)
+        gallery["empty"] = True
+        return await unknown_faces(request, photo)
+    paying = {"payment_seconds": round(paid.channel.payment_seconds, 5)} if paid.channel else {}
+    return {**paid.result, **paying}
 
 
 async def unknown_faces(request: web.Request, photo: bytes) -> dict:

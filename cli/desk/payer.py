@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from facemarket.cli.client import Client
+from facemarket.cli.client import Client, PaidCall
 from facemarket.cli.errors import FacemarketError, ServiceFailed
 
 PREPAY_BATCH = 20   # jobs opened in one transaction
@@ -47,7 +47,7 @@ class Payer:
     _refills: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "desk-prepay"))
     _refilling: asyncio.Future | None = None
 
-    async def call(self, method: str, **params: Any) -> Any:
+    async def call(self, method: str, **params: Any) -> PaidCall:
         """One paid call; raises the client's FacemarketError (which says what to do)."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
@@ -61,7 +61,7 @@ class Payer:
         finally:
             self.refill_soon()
         self._record(method, paid.price, started)
-        return paid.result
+        return paid
 
     def _record(self, method: str, price: int, started: float) -> None:
         self.records.append(PaidRecord(method, dt.datetime.now(), price, time.perf_counter() - started))
