@@ -157,7 +157,7 @@ class Agent(ChannelCalls):
             return admitted
         request_hash = admitted.request_hash
         if admitted.replay is not None:
-            self.metrics.requests.labels(outcome="replayed").inc()
+            self.metrics.count("replayed")
             log.info("%s method=%s outcome=replayed", payer, admitted.method)
             return self._answer(job_id, request_hash, admitted.replay)
         return await self._serve(call, admitted.job.consumer, payer, Service(
@@ -205,7 +205,7 @@ class Agent(ChannelCalls):
             self.metrics.upstream_seconds.observe(time.perf_counter() - upstream_started)
         if answer.status >= 300:  # the service refused the request itself (4xx): nothing to charge
             await self._release(service, payer)
-            self.metrics.requests.labels(outcome="service_refused").inc()
+            self.metrics.count("service_refused")
             return web.Response(body=answer.body, status=answer.status, content_type="application/json")
         recording_started = time.perf_counter()
         try:
@@ -217,7 +217,7 @@ class Agent(ChannelCalls):
         if not recorded:
             return self._refusal(Refused(Reason.NOT_RECORDED, f"{payer}: not recorded"), call.request_id, payer)
         service.served()
-        self.metrics.requests.labels(outcome=service.outcome).inc()
+        self.metrics.count(service.outcome)
         log.debug("%s outcome=%s", payer, service.outcome)
         paid_answer = service.answer(answer.body)
         self.metrics.record_seconds.observe(time.perf_counter() - recording_started)
@@ -232,7 +232,7 @@ class Agent(ChannelCalls):
         """The refusal's answer; a 402 says how to pay `call` (agent/how_to_pay.py)."""
         if refusal.reason in (Reason.CHAIN_UNAVAILABLE, Reason.SERVICE_UNAVAILABLE, Reason.SERVICE_TIMEOUT):
             self.health.stale()  # a real call just failed: the next /health probes again
-        self.metrics.requests.labels(outcome=refusal.reason.name.lower()).inc()
+        self.metrics.count(refusal.reason.name.lower())
         log.info("%s outcome=%s detail=%r", payer, refusal.reason.name.lower(), refusal.detail)
         payment = self.payments.required(refusal.reason, call) if refusal.reason.http_status == 402 else None
         return web.Response(body=refusal.body(request_id, payment), status=refusal.reason.http_status,

@@ -53,7 +53,7 @@ class ChannelCalls:
             return admitted
         voucher = admitted.call
         if admitted.replay is not None:
-            self.metrics.requests.labels(outcome="replayed").inc()
+            self.metrics.count("replayed")
             return self._channel_answer(voucher, admitted.replay)
         key = (channel_id, amount, voucher.request_hash)
         return await self._serve(call, admitted.consumer, payer, Service(

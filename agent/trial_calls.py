@@ -28,7 +28,7 @@ async def serve_trial(agent: Agent, trial: TrialRequest, call: Call) -> web.Resp
         return admitted
     key = admitted.key
     if admitted.replay is not None:
-        agent.metrics.requests.labels(outcome="trial_replayed").inc()
+        agent.metrics.count("trial_replayed")
         return web.Response(body=admitted.replay, content_type="application/json")
     # The service's own refusal gives the call back to the grant, as a failure does (serving.py).
     return await agent._serve(call, key.consumer, f"trial call {key.index} of grant 0x{key.grant_hash.hex()[:16]}",

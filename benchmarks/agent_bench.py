@@ -90,6 +90,16 @@ def body(method: str, params: dict | None, n: int) -> bytes:
     return json.dumps(message).encode()
 
 
+async def timed_call(session: aiohttp.ClientSession, url: str, data: bytes, headers: dict) -> float:
+    """Seconds one call took to be answered (200, or the run stops)."""
+    started = time.perf_counter()
+    async with session.post(url, data=data, headers={"Content-Type": "application/json", **headers}) as r:
+        await r.read()
+        if r.status != 200:
+            raise SystemExit(f"call failed: HTTP {r.status} {await r.text()}")
+    return time.perf_counter() - started
+
+
 async def run_calls(url: str, requests: list[tuple[bytes, dict]], clients: int) -> tuple[list[float], float]:
     """Send every (body, headers) with `clients` concurrent clients; (latencies, wall seconds)."""
     latencies: list[float] = []
@@ -98,13 +108,7 @@ async def run_calls(url: str, requests: list[tuple[bytes, dict]], clients: int) 
     async with aiohttp.ClientSession(connector=connector) as session:
         async def client() -> None:
             while queue:
-                data, headers = queue.pop()
-                started = time.perf_counter()
-                async with session.post(url, data=data, headers={"Content-Type": "application/json", **headers}) as r:
-                    await r.read()
-                    if r.status != 200:
-                        raise SystemExit(f"call failed: HTTP {r.status} {await r.text()}")
-                latencies.append(time.perf_counter() - started)
+                latencies.append(await timed_call(session, url, *queue.pop()))
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         return latencies, time.perf_counter() - started
@@ -127,6 +131,22 @@ def agent_seconds(agent_url: str | None) -> dict[str, float]:
             and name.endswith(("_sum", "_count"))}
 
 
+async def taking_turns(urls: dict[str, str], paths: dict[str, list], sequential: int) -> dict[str, list[float]]:
+    """One client taking turns across the paths, call by call, for `sequential` calls each: the
+    latencies per path. Each path keeps one connection open (keep-alive, as a client and the
+    concurrent phase do). Why: a connection and a client session per call (as before 2026-12-03)
+    added a TCP connect, its accept and the session's set-up to every call on both sides of the
+    comparison, work no paid call does, and their noise to the medians."""
+    singles: dict[str, list[float]] = {path: [] for path in paths}
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = {path: await stack.enter_async_context(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)))
+                    for path in paths}
+        for n in range(sequential):
+            for path, requests in paths.items():
+                singles[path].append(await timed_call(sessions[path], urls[path], *requests[n]))
+    return singles
+
+
 def compare(urls: dict[str, str], agents: dict[str, str], paths: dict[str, list], clients: int, sequential: int,
             pids: dict[str, int]) -> dict[str, dict[str, float]]:
     """Per path ("direct", "relay", then the paid ones; `urls` names each path's URL): one client
@@ -134,10 +154,7 @@ def compare(urls: dict[str, str], agents: dict[str, str], paths: dict[str, list]
     each path's calls/s with `clients` concurrent clients, and the CPU of the process answering
     it (`pids`: the services for "direct") per call in that concurrent phase, and for the paid
     ones the agent's (`agents`: its URL) gate and service time per call (from its /metrics)."""
-    singles: dict[str, list[float]] = {path: [] for path in paths}
-    for n in range(sequential):
-        for path, requests in paths.items():
-            singles[path] += asyncio.run(run_calls(urls[path], requests[n:n + 1], 1))[0]
+    singles = asyncio.run(taking_turns(urls, paths, sequential))
     rows = {}
     for path, requests in paths.items():
         pid, agent_url = pids.get(path), agents.get(path)
