@@ -262,8 +262,8 @@ class Client:
                               f"{margin}s, e.g. --expires-in {2 * margin}s)")
 
     def prepaid(self) -> list[Job]:
-        """This account's jobs kept for later calls."""
-        return self.store.all(self.signer.address)
+        """This account's jobs kept for later calls (by its address: listing them decrypts no key)."""
+        return self.store.all(self.address)
 
     # --- calling --------------------------------------------------------------------------------
     def call(self, service: str, method: str, *, image: str | Path | bytes | None = None,

@@ -94,6 +94,23 @@ def test_the_password_callable_is_asked_only_when_nothing_states_the_password(ma
         Client("demo", "alice", home=Home(market_stack.home), ask_password=None)
 
 
+def test_listing_prepaid_jobs_decrypts_no_key(market_stack, monkeypatch):
+    """The desk's status and refill list prepaid jobs on every call: a desk paying from a channel
+    must not decrypt the keystore for that (scrypt, and eth-account's import, ~0.7 s of CPU beside
+    its first frames)."""
+    monkeypatch.delenv("FACEMARKET_PASSWORD", raising=False)
+    asked: list[str] = []
+
+    def ask() -> str:
+        asked.append("asked")
+        return market_stack.password
+
+    with Client("demo", "alice", home=Home(market_stack.home), ask_password=ask) as client:
+        assert isinstance(client.prepaid(), list)
+        assert client.address == market_stack.addresses["alice"]
+    assert asked == []
+
+
 def test_waits_are_reported_through_the_progress_callable(market_stack):
     waits: list[str] = []
 

@@ -99,7 +99,7 @@ class Payer:
 
     def _status(self) -> dict:
         chain = self.refiller.chain
-        address = self.refiller.signer.address
+        address = self.refiller.address  # no key decrypted: a desk paying from a channel never needs it
         balance = chain.contracts.token.functions.balanceOf(address).call()
         today = dt.date.today()
         calls = [r for r in self.records if r.at.date() == today]
