@@ -78,8 +78,8 @@ def test_without_a_password_the_library_says_how_to_give_one_instead_of_promptin
     assert "FACEMARKET_PASSWORD" in done.stdout
 
 
-def test_the_password_callable_is_asked_only_when_nothing_states_the_password(market_stack,
-                                                                             monkeypatch):
+def asking_client(market_stack, monkeypatch) -> tuple[Client, list[str]]:
+    """alice's client with no password stated, and the list of times its password callable was asked."""
     monkeypatch.delenv("FACEMARKET_PASSWORD", raising=False)
     asked: list[str] = []
 
@@ -87,7 +87,13 @@ def test_the_password_callable_is_asked_only_when_nothing_states_the_password(ma
         asked.append("asked")
         return market_stack.password
 
-    with Client("demo", "alice", home=Home(market_stack.home), ask_password=ask) as client:
+    return Client("demo", "alice", home=Home(market_stack.home), ask_password=ask), asked
+
+
+def test_the_password_callable_is_asked_only_when_nothing_states_the_password(market_stack,
+                                                                             monkeypatch):
+    client, asked = asking_client(market_stack, monkeypatch)
+    with client:
         assert client.signer.address == market_stack.addresses["alice"]
     assert asked == ["asked"]
     with pytest.raises(ConfigError):
@@ -98,14 +104,8 @@ def test_listing_prepaid_jobs_decrypts_no_key(market_stack, monkeypatch):
     """The desk's status and refill list prepaid jobs on every call: a desk paying from a channel
     must not decrypt the keystore for that (scrypt, and eth-account's import, ~0.7 s of CPU beside
     its first frames)."""
-    monkeypatch.delenv("FACEMARKET_PASSWORD", raising=False)
-    asked: list[str] = []
-
-    def ask() -> str:
-        asked.append("asked")
-        return market_stack.password
-
-    with Client("demo", "alice", home=Home(market_stack.home), ask_password=ask) as client:
+    client, asked = asking_client(market_stack, monkeypatch)
+    with client:
         assert isinstance(client.prepaid(), list)
         assert client.address == market_stack.addresses["alice"]
     assert asked == []
