@@ -145,8 +145,9 @@ def test_a_channel_serves_calls_while_no_block_is_mined_and_its_claim_lands(stac
     mining(auto=False, interval_ms=BLOCK_MS)
     wait_until(lambda: claimed(contracts, channel_id) == start + 3 * price, 60, "the channel's claim")
     assert balances(stack, contracts) == (before[0], before[1] + 3 * price)  # the deposit paid; alice's tokens did not move
-    [claim_hash] = channel_claims(contracts, channel_id)[len(claims):]
-    assert w3.eth.get_transaction(claim_hash)["type"] == 2
+    # one claim, or two when a claim round came between the calls (the second claims the rest)
+    landed = channel_claims(contracts, channel_id)[len(claims):]
+    assert landed and {w3.eth.get_transaction(claim)["type"] for claim in landed} == {2}
 
 
 def test_a_claim_under_a_risen_base_fee_is_replaced_at_the_same_nonce_and_pays_once(
