@@ -5,9 +5,9 @@ The whole local market is started on it through the real commands (cli/localstac
 `chain=`: `contracts deploy`, `agent init`, `agent run` with the face services in the agent's
 process, `provider create`, `service register`) and the consumer uses the CLI:
 
-- a call paid by a job (opened with a permit) is served and claimed; every transaction the
-  consumer, the agent and the operator sent is EIP-1559 (type 2); balances move by the price,
-  to the token unit;
+- on a block a second (interval mining), a call paid by a job (opened with a permit) is served
+  and claimed; every transaction the consumer, the agent and the operator sent is EIP-1559 (type
+  2); balances move by the price, to the token unit;
 - a channel opened with a permit (one transaction) serves calls while the node mines no block
   at all (a channel call waits for none); once blocks come (interval mining) the claim lands;
 - a claim left in the pool under a risen base fee (`hardhat_setNextBlockBaseFeePerGas`) is
@@ -113,10 +113,11 @@ def claimed(contracts: Any, channel_id: int) -> int:
     return read_channel(contracts.channels, channel_id).claimed
 
 
-def test_a_call_paid_by_a_job_is_claimed_with_eip1559_fees_to_the_token_unit(stack, w3, contracts) -> None:
+def test_a_call_paid_by_a_job_is_claimed_with_eip1559_fees_to_the_token_unit(stack, w3, contracts, mining) -> None:
     assert w3.eth.chain_id == stack.chain_id == HARDHAT_CHAIN_ID  # not Ganache's 1337
     assert "HardhatNetwork" in w3.client_version
     before = balances(stack, contracts)
+    mining(auto=False, interval_ms=BLOCK_MS)  # a block a second, as a public chain mines: the job waits for one
     paid = call(stack, "job")
     job_id, price = paid["job"]["id"], paid["job"]["price"]
     stack.wait_claims_settled()
