@@ -9,7 +9,10 @@ VENV_STAMP := $(VENV)/.created
 STAMP := $(VENV)/.installed
 MODELS_STAMP := $(VENV)/.models
 TEST_STAMP := $(VENV)/.test-installed
+# Each pinned npm folder is installed by `npm ci` once (the pattern rule below): ganache/ for
+# everyone, tests/nodes/hardhat/ (a second chain node, tests/test_second_node.py) for the tests only.
 NODE_STAMP := ganache/node_modules/.installed
+HARDHAT_STAMP := tests/nodes/hardhat/node_modules/.installed
 PYTEST_ARGS ?=
 # The suite runs on two workers, a module each at a time (--dist loadfile: a module's agents, chain
 # and markets are its own fixtures, started once). Most of a test's time is waiting on processes
@@ -29,8 +32,8 @@ install:
 install-parts: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 	@:
 
-# What the tests and benchmarks add: the `test` extra.
-test-install: install $(TEST_STAMP)
+# What the tests and benchmarks add: the `test` extra and Hardhat (tests/nodes/hardhat/).
+test-install: install $(TEST_STAMP) $(HARDHAT_STAMP)
 
 $(VENV_STAMP):
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -60,8 +63,8 @@ $(TEST_STAMP): $(STAMP) pyproject.toml tools/extra_requirements.py
 	$(PY) -m pip install --quiet -r $(VENV)/test-requirements.txt
 	touch $@
 
-$(NODE_STAMP): ganache/package.json ganache/package-lock.json
-	cd ganache && npm ci --no-audit --no-fund --loglevel=error
+%/node_modules/.installed: %/package.json %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 test: test-install browser fast-dlib
@@ -114,4 +117,4 @@ bench: test-install browser fast-dlib
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) ganache/node_modules .pytest_cache
+	rm -rf $(VENV) ganache/node_modules tests/nodes/hardhat/node_modules .pytest_cache

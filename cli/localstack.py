@@ -13,6 +13,10 @@ load while the chain is set up).
 `upstream = "in-process"`, docs/agent.md): one process and one HTTP hop fewer per paid call, the
 way to run a one-machine market fastest; no services process is started then, unless
 `launch_services` is called for calls straight to the services (it opens the same gallery file).
+
+`chain=` runs the stack on a node already running instead of its own Ganache (the tests' Hardhat:
+any JSON-RPC node whose first dev accounts, of the well-known mnemonic, hold ETH); the stack
+reads its chain id and leaves it running when it stops.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from facemarket.contracts.localchain import LocalChain, dev_private_keys
+from facemarket.contracts.localchain import CHAIN_ID, LocalChain, dev_private_keys, rpc_call
 from facemarket.services.auth import default_secret_file, new_secret, write_private
 
 PROVIDER = "demo"
@@ -51,6 +55,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Node(Protocol):
+    """A chain node the stack uses: its JSON-RPC URL."""
+
+    url: str
+
+
 class CommandFailed(RuntimeError):
     def __init__(self, args: list[str], result: subprocess.CompletedProcess) -> None:
         super().__init__(f"`facemarket {' '.join(args)}` exited {result.returncode}: "
@@ -60,7 +70,8 @@ class CommandFailed(RuntimeError):
 
 class LocalStack:
     def __init__(self, workdir: Path, *, echo: Callable[[str], None] | None = None,
-                 service_workers: int = 1, block_time: float = 0, upstream: str = "http") -> None:
+                 service_workers: int = 1, block_time: float = 0, upstream: str = "http",
+                 chain: Node | None = None) -> None:
         if upstream not in UPSTREAMS:
             raise ValueError(f"upstream must be one of {', '.join(UPSTREAMS)}, not {upstream!r}")
         self.upstream = upstream
@@ -75,7 +86,9 @@ class LocalStack:
         for name in [k for k in self.env if k.startswith("FACEMARKET_AGENT_")
                      or k in ("FACEMARKET_ACCOUNT", "FACEMARKET_SERVICES_SECRET_FILE")]:
             del self.env[name]
-        self.chain: LocalChain | None = None
+        self.chain: Node | None = chain
+        self.own_chain = chain is None  # its own Ganache, stopped with the stack
+        self.chain_id = CHAIN_ID
         self.processes: dict[str, subprocess.Popen] = {}
         self.addresses: dict[str, str] = {}
         self.services_url = ""
@@ -149,10 +162,12 @@ class LocalStack:
         return self
 
     def start_chain(self) -> None:
-        port = free_port()
-        self.echo(f"Starting a temporary Ganache on port {port} (chain id 1337)")
-        self.chain = LocalChain(port, log_path=self.workdir / "ganache.log", block_time=self.block_time)
-        self.facemarket("network", "add", "demo", "--rpc", self.chain.url, "--chain-id", "1337",
+        if self.own_chain:
+            port = free_port()
+            self.echo(f"Starting a temporary Ganache on port {port} (chain id {CHAIN_ID})")
+            self.chain = LocalChain(port, log_path=self.workdir / "ganache.log", block_time=self.block_time)
+        self.chain_id = int(rpc_call(self.chain.url, "eth_chainId"), 16)
+        self.facemarket("network", "add", "demo", "--rpc", self.chain.url, "--chain-id", str(self.chain_id),
                         "--use", show=True)
 
     def import_accounts(self) -> None:
@@ -202,7 +217,7 @@ class LocalStack:
     def init_agent(self) -> None:
         """The agent's config, its password file and the services' secret (in the home's secrets/)."""
         self.facemarket("agent", "init", "--config", str(self.agent_config), "--chain-url", self.chain.url,
-                        "--deployment", str(self.home / "deployments" / "1337.json"),
+                        "--deployment", str(self.home / "deployments" / f"{self.chain_id}.json"),
                         "--keystore", str(self.home / "keystores" / "agent.json"),
                         env={"FACEMARKET_AGENT_PASSWORD": self.password}, show=True)
 
@@ -240,10 +255,10 @@ class LocalStack:
             process.wait()
 
     def stop(self) -> None:
-        """Agent first (it persists its ledger), then the services, then the chain."""
+        """Agent first (it persists its ledger), then the services, then the chain (its own)."""
         for name in ("agent", "services"):
             self.stop_process(name)
-        if self.chain is not None:
+        if self.own_chain and self.chain is not None:
             self.chain.stop()
             self.chain = None
 

@@ -18,6 +18,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.desk",
     "tests.fixtures.firefox",
     "tests.fixtures.postgres",
+    "tests.fixtures.hardhat",
 ]
 
 
