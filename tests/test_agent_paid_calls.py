@@ -7,8 +7,6 @@ chain by the agent's claimer.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from eth_utils import keccak
 
@@ -140,19 +138,11 @@ def test_two_concurrent_requests_with_one_job_serve_it_once(agent, market, consu
     job_id = market.open_job(consumer, agent.address)
     first, second = rpc_body("ping", request_id=1), rpc_body("ping", request_id=2)
     seen = counting_upstream.count()
-    counting_upstream.set_delay(2.0)  # the first call holds the job while the second arrives
-    try:
-        replies = []
-        thread = threading.Thread(target=lambda: replies.append(
-            agent.post(first, market.payment(consumer, job_id, agent.address, first))))
-        thread.start()
-        wait_until(lambda: counting_upstream.count() == seen + 1, 30, "the first call to reach the service")
+    held = counting_upstream.holding(lambda: agent.post(first, market.payment(consumer, job_id, agent.address, first)))
+    with held as first_call:  # the first call holds the job while the second arrives
         refused(agent, counting_upstream, second, market.payment(consumer, job_id, agent.address, second),
                 Reason.BUSY)
-        thread.join()
-    finally:
-        counting_upstream.set_delay(0)
-    assert replies[0].status == 200
+    assert first_call.reply().status == 200
     assert counting_upstream.count() == seen + 1
 
 
