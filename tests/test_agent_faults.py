@@ -28,11 +28,9 @@ def ledger_state(agent, job_id: int) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("faults-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
+def upstream(counting_upstream):
+    """The module's counting upstream, by the short name its tests use."""
+    return counting_upstream
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from facemarket.contracts.agent_protocol import Reason
 from facemarket.agent.job_reads import MAX_READS
 from facemarket.agent.pacing import MIN_SECONDS
 from facemarket.cli.refusals import JobFate, advise
-from tests.fixtures.agent import CountingUpstream, http, rpc_body, wait_until
+from tests.fixtures.agent import http, rpc_body, wait_until
 from tests.market_http import raw_post
 from tests.market_stack import ChainProxy
 
@@ -32,11 +32,9 @@ HUGE = 16 * 1024 * 1024    # the agent's default max_body_bytes
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("stalls-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
+def upstream(counting_upstream):
+    """The module's counting upstream, by the short name its tests use."""
+    return counting_upstream
 
 
 @pytest.fixture(scope="module")

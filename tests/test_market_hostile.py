@@ -56,11 +56,9 @@ class JobPool:
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("hostile-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
+def upstream(counting_upstream):
+    """The module's counting upstream, by the short name its tests use."""
+    return counting_upstream
 
 
 @pytest.fixture(scope="module")
