@@ -33,11 +33,6 @@ def upstream(counting_upstream):
     return counting_upstream
 
 
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
 def test_agent_killed_after_serving_claims_exactly_once_after_restart(agent_factory, market, consumer, upstream):
     # A claim interval of an hour: the job is served and recorded, but not claimed, before the kill.
     agent = agent_factory(upstream.url, claim_interval=3600, claim_batch_size=1000)

@@ -22,11 +22,6 @@ def agent(in_process_agent, counting_upstream):
     return in_process_agent(counting_upstream.url)
 
 
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
 def test_paid_call_is_served_then_claimed(agent, market, consumer, counting_upstream):
     job_id = market.open_job(consumer, agent.address)
     before_agent, seen_before = market.balance(agent.address), counting_upstream.count()

@@ -60,11 +60,6 @@ def strict(agent_factory, upstream, chain_proxy):
     return agent_factory(upstream.url, chain_url=chain_proxy.url, body_timeout=1, idle_timeout=1)
 
 
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
 def paid_ping(agent, market, consumer, job_id: int, request_id: int = 1):
     body = rpc_body("ping", request_id=request_id)
     return agent.post(body, market.payment(consumer, job_id, agent.address, body))

@@ -67,11 +67,6 @@ def agent(agent_factory, upstream):
 
 
 @pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
-@pytest.fixture(scope="module")
 def jobs(market, consumer, agent) -> JobPool:
     return JobPool(market, consumer, agent.address)
 
