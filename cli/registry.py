@@ -180,22 +180,19 @@ class Registry:
 
     def register(self, owner: Signer, ref: str, agent: str, endpoint: str, price: int,
                  spec_hash: bytes) -> Service:
-        provider, name = split_ref(ref)
-        self.chain.send(owner, self.contract.functions.register(provider, name, agent, endpoint,
-                                                                price, spec_hash),
-                        f"register {ref!r}")
-        return self.get(provider, name)
+        return self._change(owner, ref, "register", agent, endpoint, price, spec_hash)
 
     def update(self, owner: Signer, ref: str, agent: str, endpoint: str, price: int,
                spec_hash: bytes) -> Service:
-        provider, name = split_ref(ref)
-        self.chain.send(owner, self.contract.functions.update(provider, name, agent, endpoint,
-                                                              price, spec_hash),
-                        f"update {ref!r}")
-        return self.get(provider, name)
+        return self._change(owner, ref, "update", agent, endpoint, price, spec_hash)
 
     def disable(self, owner: Signer, ref: str) -> Service:
+        return self._change(owner, ref, "disable")
+
+    def _change(self, owner: Signer, ref: str, function: str, *args: Any) -> Service:
+        """Send the registry's `function(provider, name, *args)` for `ref` and read the entry it
+        left: register, update and disable write one entry the same way."""
         provider, name = split_ref(ref)
-        self.chain.send(owner, self.contract.functions.disable(provider, name),
-                        f"disable {ref!r}")
+        self.chain.send(owner, getattr(self.contract.functions, function)(provider, name, *args),
+                        f"{function} {ref!r}")
         return self.get(provider, name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import threading
 
 import pytest
 from eth_account import Account
@@ -29,16 +28,9 @@ def ledger_state(agent, job_id: int) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("faults-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
+def upstream(counting_upstream):
+    """The module's counting upstream, by the short name its tests use."""
+    return counting_upstream
 
 
 def test_agent_killed_after_serving_claims_exactly_once_after_restart(agent_factory, market, consumer, upstream):
@@ -106,19 +98,10 @@ def test_concurrency_limit_answers_503_at_once(agent_factory, market, consumer, 
     first_job, second_job = market.open_job(consumer, agent.address), market.open_job(consumer, agent.address)
     body = rpc_body("ping")
     seen = upstream.count()
-    upstream.set_delay(2)
-    try:
-        replies = []
-        thread = threading.Thread(target=lambda: replies.append(
-            agent.post(body, market.payment(consumer, first_job, agent.address, body))))
-        thread.start()
-        wait_until(lambda: upstream.count() == seen + 1, 30, "the first call to reach the service")
+    with upstream.holding(lambda: agent.post(body, market.payment(consumer, first_job, agent.address, body))) as first:
         second = agent.post(body, market.payment(consumer, second_job, agent.address, body))
-        thread.join()
-    finally:
-        upstream.set_delay(0)
     assert (second.status, second.error_code) == (503, Reason.OVERLOADED.code)
-    assert replies[0].status == 200
+    assert first.reply().status == 200
     assert upstream.count() == seen + 1
     assert ledger_state(agent, second_job) == "SEEN"
 
@@ -202,20 +185,10 @@ def test_sigterm_finishes_the_call_in_flight_then_stops(agent_factory, market, c
     agent = agent_factory(upstream.url)
     job_id = market.open_job(consumer, agent.address)
     body = rpc_body("ping")
-    seen = upstream.count()
-    upstream.set_delay(2)
-    try:
-        replies = []
-        thread = threading.Thread(target=lambda: replies.append(
-            agent.post(body, market.payment(consumer, job_id, agent.address, body))))
-        thread.start()
-        wait_until(lambda: upstream.count() == seen + 1, 30, "the call to reach the service")
+    with upstream.holding(lambda: agent.post(body, market.payment(consumer, job_id, agent.address, body))) as call:
         agent.popen.send_signal(signal.SIGTERM)
-        thread.join()
-        assert agent.popen.wait(30) == 0
-    finally:
-        upstream.set_delay(0)
-    assert replies[0].status == 200 and replies[0].json["result"] == "pong"
+    assert agent.popen.wait(30) == 0
+    assert call.reply().status == 200 and call.reply().json["result"] == "pong"
     assert ledger_state(agent, job_id) == "SERVED"  # recorded; the next start claims it
 
 

@@ -27,11 +27,6 @@ README_METRICS = ("facemarket_agent_requests_total", "facemarket_agent_gate_seco
                   "facemarket_agent_head_timestamp_seconds", "facemarket_agent_follower_errors_total", "facemarket_agent_chain_rewinds_total")
 
 
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
 def test_metrics_keep_every_name_and_count_what_happened(in_process_agent, market, consumer, counting_upstream):
     agent = in_process_agent(retry_window=3600)  # served, not claimed: the ledger keeps it SERVED
     job_id = market.open_job(consumer, agent.address)

@@ -7,14 +7,12 @@ chain by the agent's claimer.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from eth_utils import keccak
 
 from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.typed_messages import recover_receipt_signer, request_hash
-from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, http, rpc_body, wait_until
+from tests.fixtures.agent import AGENT_PRICE, PING_PRICE, http, refused, rpc_body, wait_until
 
 COMPLETED, FUNDED = 3, 2
 
@@ -22,11 +20,6 @@ COMPLETED, FUNDED = 3, 2
 @pytest.fixture(scope="module")
 def agent(in_process_agent, counting_upstream):
     return in_process_agent(counting_upstream.url)
-
-
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
 
 
 def test_paid_call_is_served_then_claimed(agent, market, consumer, counting_upstream):
@@ -45,47 +38,38 @@ def test_paid_call_is_served_then_claimed(agent, market, consumer, counting_upst
     assert bytes(agent.key.key).hex() not in agent.log_path.read_text().lower()  # the key is never logged
 
 
-def _refused(agent, counting_upstream, body, headers, reason: Reason):
-    seen_before = counting_upstream.count()
-    reply = agent.post(body, headers)
-    assert reply.error_code == reason.code, reply.body
-    assert reply.status == reason.http_status
-    assert counting_upstream.count() == seen_before, "a refused call reached the service"
-    return reply
-
-
 def test_missing_payment_headers_are_refused(agent, counting_upstream):
-    _refused(agent, counting_upstream, rpc_body("ping"), {}, Reason.PAYMENT_REQUIRED)
+    refused(agent, counting_upstream, rpc_body("ping"), {}, Reason.PAYMENT_REQUIRED)
     good_signature = "0x" + "ab" * 65
     for job_id, signature in (("1", "0x12"), ("²", good_signature), (str(2**64), good_signature), ("1" * 5000, ""),
                               ("0", good_signature), ("-1", good_signature), ("1", "ab" * 66)):
-        _refused(agent, counting_upstream, rpc_body("ping"), {"X-Job-Id": job_id, "X-Job-Signature": signature},
-                 Reason.PAYMENT_REQUIRED)
+        refused(agent, counting_upstream, rpc_body("ping"), {"X-Job-Id": job_id, "X-Job-Signature": signature},
+                Reason.PAYMENT_REQUIRED)
 
 
 def test_unknown_job_is_refused(agent, market, consumer, counting_upstream):
     body = rpc_body("ping")
     missing = market.contracts.escrow.functions.nextJobId().call() + 1000
-    _refused(agent, counting_upstream, body, market.payment(consumer, missing, agent.address, body), Reason.UNKNOWN_JOB)
+    refused(agent, counting_upstream, body, market.payment(consumer, missing, agent.address, body), Reason.UNKNOWN_JOB)
 
 
 def test_unfunded_job_is_refused(agent, market, consumer, counting_upstream):
     job_id = market.open_job(consumer, agent.address, funded=False)
     body = rpc_body("ping")
-    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.NOT_FUNDED)
+    refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.NOT_FUNDED)
 
 
 def test_job_for_another_agent_is_refused(agent, market, consumer, counting_upstream):
     other = market.new_account(tokens=0).address
     job_id = market.open_job(consumer, other)
     body = rpc_body("ping")
-    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, other, body), Reason.WRONG_AGENT)
+    refused(agent, counting_upstream, body, market.payment(consumer, job_id, other, body), Reason.WRONG_AGENT)
 
 
 def test_underpaid_job_is_refused(agent, market, consumer, counting_upstream):
     job_id = market.open_job(consumer, agent.address, price=PING_PRICE)
     body = rpc_body("find_face", {"image": "x"})  # costs the default price, far more than PING_PRICE
-    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.UNDERPAID)
+    refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.UNDERPAID)
     ping = rpc_body("ping")  # the same job still pays for a ping
     assert agent.post(ping, market.payment(consumer, job_id, agent.address, ping)).status == 200
 
@@ -93,23 +77,23 @@ def test_underpaid_job_is_refused(agent, market, consumer, counting_upstream):
 def test_job_expiring_within_the_margin_is_refused(agent, market, consumer, counting_upstream):
     job_id = market.open_job(consumer, agent.address, expires_in=30)  # the test agents' margin is 60 s
     body = rpc_body("ping")
-    _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.EXPIRING)
+    refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body), Reason.EXPIRING)
 
 
 def test_bad_signatures_are_refused(agent, market, consumer, counting_upstream):
     job_id = market.open_job(consumer, agent.address)
     body = rpc_body("ping")
     stranger = market.new_account(tokens=0)
-    _refused(agent, counting_upstream, body, market.payment(stranger, job_id, agent.address, body), Reason.BAD_SIGNATURE)
+    refused(agent, counting_upstream, body, market.payment(stranger, job_id, agent.address, body), Reason.BAD_SIGNATURE)
     signed_other_body = market.payment(consumer, job_id, agent.address, rpc_body("ping", request_id=2))
-    _refused(agent, counting_upstream, body, signed_other_body, Reason.BAD_SIGNATURE)
+    refused(agent, counting_upstream, body, signed_other_body, Reason.BAD_SIGNATURE)
     garbage = {"X-Job-Id": str(job_id), "X-Job-Signature": "0x" + "ab" * 65}
-    _refused(agent, counting_upstream, body, garbage, Reason.BAD_SIGNATURE)
+    refused(agent, counting_upstream, body, garbage, Reason.BAD_SIGNATURE)
     # v as 0/1 recovers the same key, but the escrow's ecrecover refuses it: the claim would fail.
     good = market.payment(consumer, job_id, agent.address, body)["X-Job-Signature"]
     v_as_bit = good[:-2] + format(int(good[-2:], 16) - 27, "02x")
-    _refused(agent, counting_upstream, body, {"X-Job-Id": str(job_id), "X-Job-Signature": v_as_bit},
-             Reason.BAD_SIGNATURE)
+    refused(agent, counting_upstream, body, {"X-Job-Id": str(job_id), "X-Job-Signature": v_as_bit},
+            Reason.BAD_SIGNATURE)
     # the same body paid by the job's consumer: none of those calls held the job (the reservation
     # is one statement that checks the signer: gate.py)
     assert agent.post(body, market.payment(consumer, job_id, agent.address, body)).status == 200
@@ -120,8 +104,8 @@ def test_used_job_is_refused_for_another_body(agent, market, consumer, counting_
     first = rpc_body("ping", request_id=1)
     assert agent.post(first, market.payment(consumer, job_id, agent.address, first)).status == 200
     second = rpc_body("ping", request_id=2)
-    _refused(agent, counting_upstream, second, market.payment(consumer, job_id, agent.address, second),
-             Reason.ALREADY_USED)
+    refused(agent, counting_upstream, second, market.payment(consumer, job_id, agent.address, second),
+            Reason.ALREADY_USED)
 
 
 def test_batch_or_malformed_body_is_refused(agent, market, consumer, counting_upstream):
@@ -129,8 +113,8 @@ def test_batch_or_malformed_body_is_refused(agent, market, consumer, counting_up
     too_deep = b'{"jsonrpc":"2.0","method":"ping","params":' + b"[" * 40 + b"]" * 40 + b',"id":1}'
     beyond_the_parser = b'{"jsonrpc":"2.0","method":"ping","params":' + b"[" * 100_000 + b"]" * 100_000 + b',"id":1}'
     for body in (b"[" + rpc_body("ping") + b"]", b"{not json", too_deep, beyond_the_parser):
-        _refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body),
-                 Reason.NOT_ONE_CALL)
+        refused(agent, counting_upstream, body, market.payment(consumer, job_id, agent.address, body),
+                Reason.NOT_ONE_CALL)
 
 
 def test_retry_with_the_same_body_gets_the_same_answer_without_a_second_call(agent, market, consumer,
@@ -149,19 +133,11 @@ def test_two_concurrent_requests_with_one_job_serve_it_once(agent, market, consu
     job_id = market.open_job(consumer, agent.address)
     first, second = rpc_body("ping", request_id=1), rpc_body("ping", request_id=2)
     seen = counting_upstream.count()
-    counting_upstream.set_delay(2.0)  # the first call holds the job while the second arrives
-    try:
-        replies = []
-        thread = threading.Thread(target=lambda: replies.append(
-            agent.post(first, market.payment(consumer, job_id, agent.address, first))))
-        thread.start()
-        wait_until(lambda: counting_upstream.count() == seen + 1, 30, "the first call to reach the service")
-        _refused(agent, counting_upstream, second, market.payment(consumer, job_id, agent.address, second),
-                 Reason.BUSY)
-        thread.join()
-    finally:
-        counting_upstream.set_delay(0)
-    assert replies[0].status == 200
+    held = counting_upstream.holding(lambda: agent.post(first, market.payment(consumer, job_id, agent.address, first)))
+    with held as first_call:  # the first call holds the job while the second arrives
+        refused(agent, counting_upstream, second, market.payment(consumer, job_id, agent.address, second),
+                Reason.BUSY)
+    assert first_call.reply().status == 200
     assert counting_upstream.count() == seen + 1
 
 
@@ -211,6 +187,6 @@ def test_a_parameter_can_raise_the_price(in_process_agent, counting_upstream, ma
     assert find_face["x-price-when"] == [{"params": {"algorithm": "dlib_cnn"}, "price": 50_000}]
     job_id = market.open_job(consumer, agent.address)  # pays AGENT_PRICE
     cnn = rpc_body("find_face", {"image": "x", "algorithm": "dlib_cnn"})
-    _refused(agent, counting_upstream, cnn, market.payment(consumer, job_id, agent.address, cnn), Reason.UNDERPAID)
+    refused(agent, counting_upstream, cnn, market.payment(consumer, job_id, agent.address, cnn), Reason.UNDERPAID)
     hog = rpc_body("find_face", {"image": "x", "algorithm": "dlib_hog"})
     assert agent.post(hog, market.payment(consumer, job_id, agent.address, hog)).status == 200

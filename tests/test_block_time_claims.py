@@ -35,7 +35,7 @@ from facemarket.contracts.escrow_job import JobState
 from facemarket.contracts.fees import FeePolicy
 from facemarket.contracts.transactions import Sender
 from facemarket.contracts.typed_messages import request_hash
-from tests.fixtures.agent import AGENT_PRICE, InProcessAgent, Market, rpc_body, wait_until
+from tests.fixtures.agent import AGENT_PRICE, InProcessAgent, Market, agents_made_by, rpc_body, wait_until
 from tests.fixtures.chain import start_chain_on_free_port
 
 BLOCK_TIME = 2
@@ -67,18 +67,11 @@ def consumer(timed_chain, timed_market):
 @pytest.fixture
 def start_agent(tmp_path_factory, timed_chain, timed_market, counting_upstream):
     """start(folder, key, **settings) -> an InProcessAgent on the 2 s chain; all stopped after the test."""
-    started: list[InProcessAgent] = []
+    def build(folder: Path, key, **settings) -> InProcessAgent:
+        return InProcessAgent(folder, timed_chain.url, timed_market.deployment, counting_upstream.url, key,
+                              **{**CLAIMS, **settings})
 
-    def start(folder: Path, key, **settings) -> InProcessAgent:
-        agent = InProcessAgent(folder, timed_chain.url, timed_market.deployment, counting_upstream.url, key,
-                               **{**CLAIMS, **settings})
-        started.append(agent)
-        agent.start()
-        return agent
-
-    yield start
-    for agent in started:
-        agent.stop()
+    yield from agents_made_by(build)
 
 
 def _job(agent: InProcessAgent, job_id: int):

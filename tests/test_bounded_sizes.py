@@ -28,11 +28,6 @@ def agent(agent_factory, counting_upstream):
 
 
 @pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
-@pytest.fixture(scope="module")
 def jobs(market, consumer, agent) -> list[int]:
     """Opened in one transaction before any call (no claim of the agent in flight meanwhile)."""
     return market.open_jobs(consumer, agent.address, 2)

@@ -25,11 +25,6 @@ def agent(agent_factory, counting_upstream):
     return agent_factory(counting_upstream.url, claim_interval=50)
 
 
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
 def move_chain_clock(market, agent, seconds: int) -> None:
     """Move the chain's clock ahead and mine a block; wait until the agent's follower read it."""
     market.w3.provider.make_request("evm_increaseTime", [seconds])

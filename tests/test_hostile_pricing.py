@@ -54,11 +54,6 @@ def agent(agent_factory, counting_upstream):
 
 
 @pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
-@pytest.fixture(scope="module")
 def spec(agent):
     """The client's view of the agent's prices: its real GET /spec."""
     return fetch_spec(agent.url + "spec", b"")

@@ -22,7 +22,7 @@ from facemarket.contracts.agent_protocol import Reason
 from facemarket.agent.job_reads import MAX_READS
 from facemarket.agent.pacing import MIN_SECONDS
 from facemarket.cli.refusals import JobFate, advise
-from tests.fixtures.agent import CountingUpstream, http, rpc_body, wait_until
+from tests.fixtures.agent import http, rpc_body, wait_until
 from tests.market_http import raw_post
 from tests.market_stack import ChainProxy
 
@@ -32,11 +32,9 @@ HUGE = 16 * 1024 * 1024    # the agent's default max_body_bytes
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("stalls-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
+def upstream(counting_upstream):
+    """The module's counting upstream, by the short name its tests use."""
+    return counting_upstream
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +58,6 @@ def strict(agent_factory, upstream, chain_proxy):
     """An agent with one-second deadlines for a body and for a connection's headers (and the
     default 64 paid-call slots), also reaching the chain through the counting proxy."""
     return agent_factory(upstream.url, chain_url=chain_proxy.url, body_timeout=1, idle_timeout=1)
-
-
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
 
 
 def paid_ping(agent, market, consumer, job_id: int, request_id: int = 1):

@@ -56,21 +56,14 @@ class JobPool:
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    upstream = CountingUpstream(tmp_path_factory.mktemp("hostile-upstream"))
-    upstream.start()
-    yield upstream
-    upstream.stop()
+def upstream(counting_upstream):
+    """The module's counting upstream, by the short name its tests use."""
+    return counting_upstream
 
 
 @pytest.fixture(scope="module")
 def agent(agent_factory, upstream):
     return agent_factory(upstream.url, max_body_bytes=MAX_BODY, max_concurrency=SLOTS)
-
-
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
 
 
 @pytest.fixture(scope="module")

@@ -33,11 +33,6 @@ def spec(agent) -> Spec:
     return Spec(http("GET", agent.url + "spec").json, b"", True)
 
 
-@pytest.fixture(scope="module")
-def consumer(market):
-    return market.new_account()
-
-
 def how_to_pay(reply, reason: Reason) -> dict:
     """The Payment-Required object of a 402, checked to be the same in the header and the body."""
     assert reply.status == 402 and reply.error_code == reason.code, reply.body

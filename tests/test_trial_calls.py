@@ -12,7 +12,7 @@ import pytest
 from facemarket.contracts.agent_protocol import Reason
 from facemarket.contracts.trial_grant import TrialGrant, make_grant
 from facemarket.contracts.typed_messages import channels_domain, request_hash, sign_trial_call
-from tests.fixtures.agent import http, rpc_body, wait_until
+from tests.fixtures.agent import http, refused, rpc_body, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +38,6 @@ def grant_for(agent, domain, market, consumer, calls: int = 3, expires_in: int =
 def trial_headers(agent, domain, consumer, grant: TrialGrant, index: int, body: bytes) -> dict[str, str]:
     signature = sign_trial_call(consumer.key, domain, grant.hash(agent.address), index, request_hash(body))
     return {"X-Trial-Grant": grant.line(), "X-Trial-Call": str(index), "X-Trial-Signature": "0x" + signature.hex()}
-
-
-def refused(agent, counting_upstream, body, headers, reason: Reason):
-    seen = counting_upstream.count()
-    reply = agent.post(body, headers)
-    assert reply.error_code == reason.code, reply.body
-    assert reply.status == reason.http_status
-    assert counting_upstream.count() == seen, "a refused trial call reached the service"
-    return reply
 
 
 def trial_metric(agent, state: str) -> float:
