@@ -16,6 +16,7 @@ from jsonrpcserver import async_dispatch_to_serializable
 from jsonrpcserver.methods import Methods
 
 from facemarket.services.errors import Code
+from facemarket.services.rpc_shape import check_shape
 
 Answer = dict[str, Any] | list[dict[str, Any]] | None  # None: nothing to send back
 
@@ -38,7 +39,8 @@ async def dispatch_parsed(request: Any, methods: Methods, context: Any) -> Answe
 
 
 async def _dispatch_parsed(request: Any, methods: Methods, context: Any) -> Any:
-    answer = await async_dispatch_to_serializable(request, methods, context=context, deserializer=_parsed)
+    answer = await async_dispatch_to_serializable(request, methods, context=context, deserializer=_parsed,
+                                                  validator=check_shape)
     return _explained(answer)
 
 
