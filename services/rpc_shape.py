@@ -6,7 +6,7 @@ dispatch of a `ping` and a tenth of the in-process agent's CPU per paid `ping` (
 The schema is small and fixed, so a few isinstance checks give the same verdicts on anything
 json.loads returns: an object with exactly the keys `jsonrpc` ("2.0") and `method` (a string),
 and optionally `id` (a string, a number that is not a boolean, or null) and `params` (an array or
-an object); or a non-empty array of such objects. tests/test_rpc_shape.py holds this to
+an object); or a non-empty array of such objects. tests/test_rpc_dispatch.py holds this to
 jsonrpcserver's own validator on generated requests and near-misses.
 """
 

@@ -8,6 +8,7 @@ missing keys, batches, and any JSON value."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from hypothesis import given, settings
@@ -75,3 +76,40 @@ def test_the_dispatch_answers_as_jsonrpcserver_does(value: Any) -> None:
     assert asyncio.run(dispatch_parsed([value], METHODS, None)) == (None if expected is None else [expected])
     if not isinstance(value, list):
         assert asyncio.run(dispatch_parsed(value, METHODS, None)) == expected
+
+
+def test_a_batchs_entries_run_concurrently() -> None:
+    """Each entry's method waits for the other's: the batch is answered only if both run at once."""
+    barrier = asyncio.Barrier(2)
+
+    async def meet(context: object) -> Success:
+        await barrier.wait()
+        return Success("met")
+
+    async def run() -> Any:
+        async with asyncio.timeout(10):  # a hang fails the test rather than the suite
+            return await dispatch_parsed([{"jsonrpc": "2.0", "method": "meet", "id": n} for n in (1, 2)], {"meet": meet}, None)
+
+    assert asyncio.run(run()) == [{"jsonrpc": "2.0", "result": "met", "id": n} for n in (1, 2)]
+
+
+def test_a_callers_deadline_cancels_the_method_it_waits_on() -> None:
+    """As the in-process agent's upstream_timeout does (agent/in_process_upstream.py): the method
+    is cancelled, not left running after its caller gave up."""
+    seen: list[str] = []
+
+    async def forever(context: object) -> Success:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return Success(None)
+
+    async def run() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await dispatch_parsed({"jsonrpc": "2.0", "method": "forever", "id": 1}, {"forever": forever}, None)
+
+    asyncio.run(run())
+    assert seen == ["cancelled"]
