@@ -3,7 +3,8 @@ services' dispatch answers as jsonrpcserver does with its jsonschema validator.
 
 Generated values are shaped like requests and near-misses: `jsonrpc` other than "2.0", a method
 that is not a string, params a scalar, an id that is a float, a boolean or an object, extra and
-missing keys, batches, and any JSON value."""
+missing keys, batches, and any JSON value. A single request runs in its caller's task (no Task of
+its own): a batch's entries still run concurrently, and a caller's deadline still cancels the method."""
 
 from __future__ import annotations
 
