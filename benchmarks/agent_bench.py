@@ -5,7 +5,8 @@ Starts, on free ports, a local Ganache with the contracts, the face services and
 opened up front in bulk (`createAndFundJobs`), one channel per method is opened, and the
 invocations and vouchers are signed before the clock starts, so the figures measure the agent,
 not the chain or the client's signing. Prints, in one run: the median latency of one client
-(taking turns across the paths) and the calls per second of concurrent clients, for `find_face`
+(taking turns across the paths; and the median of the paired differences, turn by turn, against
+the direct call) and the calls per second of concurrent clients, for `find_face`
 (dlib_hog, a 640x427 photo), `face_identity` (the same photo) and `ping` (no work: the gate's own
 cost), direct, through a bare relay (benchmarks/helpers/bare_relay.py), paid by a job and paid from
 a channel, and paid by a job and from a channel to a second agent serving the face services in its
@@ -13,7 +14,7 @@ own process (`upstream = "in-process"`, no HTTP hop to the services), with the r
 service share the cores, so the paid `ping` figure is a lower bound for the gate.
 
     .venv/bin/python benchmarks/agent_bench.py [--ping-calls 4000] [--face-calls 200] [--clients 32]
-                                               [--block-time 2]
+                                               [--face-turns 50] [--block-time 2]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -136,15 +138,27 @@ async def taking_turns(urls: dict[str, str], paths: dict[str, list], sequential:
     latencies per path. Each path keeps one connection open (keep-alive, as a client and the
     concurrent phase do). Why: a connection and a client session per call (as before 2026-12-03)
     added a TCP connect, its accept and the session's set-up to every call on both sides of the
-    comparison, work no paid call does, and their noise to the medians."""
+    comparison, work no paid call does, and their noise to the medians. The order is shuffled each
+    turn: in a fixed order the first path met the face workers cold (the in-process agent's own
+    workers had served the turn's last calls) and the second warm, 3.9 ms apart on `find_face`."""
     singles: dict[str, list[float]] = {path: [] for path in paths}
     async with contextlib.AsyncExitStack() as stack:
         sessions = {path: await stack.enter_async_context(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)))
                     for path in paths}
+        order, shuffler = list(paths), random.Random(sequential)
         for n in range(sequential):
-            for path, requests in paths.items():
-                singles[path].append(await timed_call(sessions[path], urls[path], *requests[n]))
+            shuffler.shuffle(order)
+            for path in order:
+                singles[path].append(await timed_call(sessions[path], urls[path], *paths[path][n]))
     return singles
+
+
+def paired_difference(path: list[float], direct: list[float]) -> float:
+    """The median over turns of (this path's call - the direct call of the same turn). Why beside
+    the difference of the medians: the two calls of one turn run a few milliseconds apart, so the
+    machine's load, which moves by several percent over a run here, cancels out of each pair; the
+    difference of two medians of 50 face calls carries it whole."""
+    return statistics.median(p - d for p, d in zip(path, direct))
 
 
 def compare(urls: dict[str, str], agents: dict[str, str], paths: dict[str, list], clients: int, sequential: int,
@@ -165,7 +179,9 @@ def compare(urls: dict[str, str], agents: dict[str, str], paths: dict[str, list]
         def mean_ms(name: str) -> float:
             count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
             return 1000 * (after[f"{name}_sum"] - before[f"{name}_sum"]) / count if count else 0.0
-        rows[path] = {"ms": statistics.median(singles[path]) * 1000, "rate": len(many) / wall,
+        rows[path] = {"ms": statistics.median(singles[path]) * 1000,
+                      "paired_ms": paired_difference(singles[path], singles["direct"]) * 1000,
+                      "rate": len(many) / wall,
                       "agent_cpu_ms": 1000 * agent_cpu / len(many),
                       "gate_ms": mean_ms("facemarket_agent_gate_seconds"),
                       "upstream_ms": mean_ms("facemarket_agent_upstream_seconds")}
@@ -320,6 +336,8 @@ def main() -> None:
     parser.add_argument("--face-calls", type=int, default=200)
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients for calls/s")
     parser.add_argument("--face-clients", type=int, default=4)
+    parser.add_argument("--face-turns", type=int, default=50,
+                        help="turns of one client across the paths per face method (at most half of --face-calls)")
     parser.add_argument("--block-time", type=float, default=0,
                         help="the chain mines a block every SECONDS, as a public chain does (default 0: at once)")
     args = parser.parse_args()
@@ -361,7 +379,7 @@ def main() -> None:
 
         rows = []
         try:
-            for method, clients, sequential in (*((m, args.face_clients, min(50, args.face_calls // 2)) for m in face_methods),
+            for method, clients, sequential in (*((m, args.face_clients, min(args.face_turns, args.face_calls // 2)) for m in face_methods),
                                                 ("ping", args.clients, min(300, args.ping_calls // 4))):
                 for url, requests in ((direct_url, calls[method]["direct"]), (relay_url, calls[method]["direct"]),
                                       (in_process_url, warm_ups[method])):  # warm-up (every worker), not measured
@@ -382,12 +400,13 @@ def main() -> None:
         for method, _, paths in rows:
             direct, relay = paths["direct"], paths["relay"]
             print(f"{method} through the bare relay (one HTTP hop, no payment): {relay['ms'] - direct['ms']:+.2f} ms at "
-                  f"the median")
+                  f"the median ({relay['paired_ms']:+.2f} ms paired)")
             for path in agents:
                 r = paths[path]
                 added = r["ms"] - direct["ms"]
                 print(f"{method}, {LABELS.get(path, path + ', agent')}: the agent adds {added:.2f} ms at the median ({100 * added / direct['ms']:.1f}% "
-                      f"of the direct call; {r['ms'] - relay['ms']:+.2f} ms over the bare relay); calls/s ratio "
+                      f"of the direct call; {r['ms'] - relay['ms']:+.2f} ms over the bare relay); paired by turn "
+                      f"{r['paired_ms']:+.2f} ms ({100 * r['paired_ms'] / direct['ms']:+.1f}%); calls/s ratio "
                       f"agent/direct {r['rate'] / direct['rate']:.2f}")
         ping = rows[-1][2]
         for path in agents:
